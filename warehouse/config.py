@@ -1,0 +1,209 @@
+"""Load and validate `bayesline.toml`, the description of the dataset a warehouse holds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SPLITS = ("train", "train_dev", "dev", "test")
+TARGET_SPLITS = ("train", "dev", "test")
+TRAINING_SPLITS = ("train", "train_dev")
+FRACTION_TOLERANCE = 1e-6
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    label_column: str
+    labels: tuple[str, ...]
+    text_columns: tuple[str, ...] = ()
+    image_columns: tuple[str, ...] = ()
+    id_column: str | None = None
+    group_column: str | None = None
+    slice_columns: tuple[str, ...] = ()
+
+    @property
+    def payload_columns(self) -> tuple[str, ...]:
+        return self.text_columns + self.image_columns
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """Columns every landing file must have."""
+        optional = tuple(c for c in (self.id_column, self.group_column) if c)
+        return (*optional, self.label_column, *self.payload_columns, *self.slice_columns)
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    salt: str
+    target: dict[str, float]
+    training: dict[str, float]
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    max_batch_reject_rate: float = 0.2
+    min_examples_per_split: int = 1
+    max_label_drift: float = 0.25
+
+
+@dataclass(frozen=True)
+class BayeslineConfig:
+    dataset: DatasetConfig
+    target_sources: tuple[str, ...]
+    splits: SplitConfig
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    source_path: Path | None = None
+
+    def distribution_of(self, source: str) -> str:
+        return "target" if source in self.target_sources else "training"
+
+    def fingerprint(self) -> str:
+        """A sha256 of everything that shapes the data (recorded in every manifest)."""
+        payload = asdict(self)
+        payload.pop("source_path")
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+_SCHEMA: dict[str, set[str]] = {
+    "": {"dataset", "sources", "splits", "quality"},
+    "dataset": {
+        "name",
+        "id_column",
+        "label_column",
+        "labels",
+        "text_columns",
+        "image_columns",
+        "group_column",
+        "slice_columns",
+    },
+    "sources": {"target"},
+    "splits": {"salt", "target", "training"},
+    "splits.target": set(TARGET_SPLITS),
+    "splits.training": set(TRAINING_SPLITS),
+    "quality": {"max_batch_reject_rate", "min_examples_per_split", "max_label_drift"},
+}
+
+
+def config_path_from_env() -> Path:
+    return Path(os.environ.get("BAYESLINE_CONFIG", "bayesline.toml"))
+
+
+def load_config(path: Path | str | None = None) -> BayeslineConfig:
+    """Read and validate a bayesline.toml; raise ConfigError naming the problem and the fix."""
+    path = Path(path) if path else config_path_from_env()
+    if not path.is_file():
+        raise ConfigError(
+            f"No Bayesline config at {path}. Copy bayesline.toml from the repository root, "
+            "or point BAYESLINE_CONFIG at yours."
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    return parse_config(raw, source_path=path)
+
+
+def parse_config(raw: dict[str, Any], source_path: Path | None = None) -> BayeslineConfig:
+    where = str(source_path or "config")
+    _reject_unknown_keys(raw, "", where)
+    for section in ("dataset", "sources", "splits"):
+        if section not in raw:
+            raise ConfigError(f"{where}: missing the [{section}] section.")
+    dataset = _parse_dataset(raw["dataset"], where)
+    target_sources = tuple(_string_list(raw["sources"], "target", where, "sources"))
+    if not target_sources:
+        raise ConfigError(
+            f"{where}: [sources] target is empty; name the landing folders whose data is the "
+            "target distribution (dev and test come only from them)."
+        )
+    splits = _parse_splits(raw["splits"], where)
+    quality = QualityConfig(**raw.get("quality", {}))
+    return BayeslineConfig(dataset, target_sources, splits, quality, source_path)
+
+
+def _reject_unknown_keys(table: dict[str, Any], prefix: str, where: str) -> None:
+    allowed = _SCHEMA.get(prefix)
+    if allowed is None:
+        return
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        section = f"[{prefix}]" if prefix else "the top level"
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)} in {section}; "
+            f"allowed: {', '.join(sorted(allowed))}."
+        )
+    for key, value in table.items():
+        if isinstance(value, dict):
+            _reject_unknown_keys(value, f"{prefix}.{key}" if prefix else key, where)
+
+
+def _parse_dataset(section: dict[str, Any], where: str) -> DatasetConfig:
+    for key in ("name", "label_column", "labels"):
+        if key not in section:
+            raise ConfigError(f"{where}: [dataset] needs '{key}'.")
+    dataset = DatasetConfig(
+        name=str(section["name"]),
+        label_column=str(section["label_column"]),
+        labels=tuple(str(v) for v in _string_list(section, "labels", where, "dataset")),
+        text_columns=tuple(_string_list(section, "text_columns", where, "dataset")),
+        image_columns=tuple(_string_list(section, "image_columns", where, "dataset")),
+        id_column=section.get("id_column") or None,
+        group_column=section.get("group_column") or None,
+        slice_columns=tuple(_string_list(section, "slice_columns", where, "dataset")),
+    )
+    if not dataset.payload_columns:
+        raise ConfigError(
+            f"{where}: [dataset] needs at least one payload column in text_columns or "
+            "image_columns."
+        )
+    if len(set(dataset.labels)) < 2:
+        raise ConfigError(f"{where}: [dataset] labels needs at least two distinct labels.")
+    columns = dataset.input_columns
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ConfigError(f"{where}: column(s) {', '.join(repeated)} are given more than one role.")
+    return dataset
+
+
+def _parse_splits(section: dict[str, Any], where: str) -> SplitConfig:
+    if not str(section.get("salt", "")).strip():
+        raise ConfigError(f"{where}: [splits] needs a non-empty 'salt'.")
+    fractions = {}
+    for distribution, names in (("target", TARGET_SPLITS), ("training", TRAINING_SPLITS)):
+        table = section.get(distribution)
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{where}: missing [splits.{distribution}] with fractions for {', '.join(names)}."
+            )
+        values = {name: float(table.get(name, 0.0)) for name in names}
+        if any(v < 0 or v > 1 for v in values.values()):
+            raise ConfigError(f"{where}: [splits.{distribution}] fractions must lie in [0, 1].")
+        total = sum(values.values())
+        if abs(total - 1.0) > FRACTION_TOLERANCE:
+            shown = ", ".join(f"{k} = {v:g}" for k, v in values.items())
+            raise ConfigError(
+                f"{where}: [splits.{distribution}] fractions sum to {total:g}, not 1 ({shown})."
+            )
+        fractions[distribution] = values
+    if fractions["target"]["dev"] <= 0 or fractions["target"]["test"] <= 0:
+        raise ConfigError(f"{where}: [splits.target] needs dev > 0 and test > 0.")
+    return SplitConfig(str(section["salt"]), fractions["target"], fractions["training"])
+
+
+def _string_list(section: dict[str, Any], key: str, where: str, name: str) -> list[str]:
+    value = section.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+        raise ConfigError(f"{where}: [{name}] {key} must be a list of strings.")
+    return [str(v) for v in value]
