@@ -1,0 +1,99 @@
+"""SQL access to the warehouse: views over the Parquet lake, for readers and for the writer.
+
+The lake is the source of truth and every file in it appears by an atomic rename, so a query
+sees each ingested batch and each split version either whole or not at all. Readers build the
+views in their own connection; `warehouse.duckdb` holds the same views for analysts' own
+clients and is replaced atomically, never held open by the writer, so no reader meets a lock.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from warehouse.config import BayeslineConfig
+from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.layout import WarehouseLayout
+from warehouse.schema import INGESTED_FILE_COLUMNS, REJECTED_ROW_COLUMNS, example_columns
+
+SPLIT_VERSION_COLUMNS = {
+    "version": "INTEGER",
+    "parent_version": "INTEGER",
+    "created_at": "TIMESTAMP",
+    "n_train": "BIGINT",
+    "n_train_dev": "BIGINT",
+    "n_dev": "BIGINT",
+    "n_test": "BIGINT",
+    "n_added": "BIGINT",
+    "n_removed": "BIGINT",
+    "n_changed": "BIGINT",
+    "n_excluded": "BIGINT",
+    "config_hash": "VARCHAR",
+    "manifest_sha256": "VARCHAR",
+}
+
+
+def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config) -> None:
+    """(Re)create the warehouse views on a connection."""
+    columns = example_columns(config.dataset)
+    _create_parquet_view(con, "examples", layout.examples_dir / "*.parquet", columns)
+    _create_parquet_view(
+        con, "rejected_rows", layout.rejected_dir / "*.parquet", REJECTED_ROW_COLUMNS
+    )
+    _create_parquet_view(
+        con, "ingested_files", layout.ingested_files_dir / "*.parquet", INGESTED_FILE_COLUMNS
+    )
+    split_file_columns = {"version": "INTEGER", "split": "VARCHAR", **columns}
+    _create_parquet_view(con, "splits", layout.splits_dir / "v*" / "*.parquet", split_file_columns)
+    _create_parquet_view(
+        con,
+        "split_versions",
+        layout.splits_dir / "v*" / "_meta" / "version.parquet",
+        SPLIT_VERSION_COLUMNS,
+        order_by="version",
+    )
+
+
+def _create_parquet_view(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    pattern: Path,
+    columns: dict[str, str],
+    order_by: str | None = None,
+) -> None:
+    select_list = ", ".join(quote_identifier(c) for c in columns)
+    if glob.glob(str(pattern)):
+        source = f"read_parquet({quote_literal(str(pattern))}, union_by_name = true)"
+        body = f"SELECT {select_list} FROM {source}"
+        if order_by:
+            body += f" ORDER BY {order_by}"
+    else:
+        # An empty table still has its columns, so queries written today work tomorrow.
+        typed = ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(c)}" for c, t in columns.items())
+        body = f"SELECT {typed} WHERE false"
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
+
+
+def open_reader(layout: WarehouseLayout, config: BayeslineConfig) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the warehouse views; never touches the writer's files."""
+    con = duckdb.connect()
+    create_views(con, layout, config)
+    return con
+
+
+def refresh_catalog(layout: WarehouseLayout, config: BayeslineConfig) -> Path:
+    """Rebuild warehouse.duckdb beside the lake and swap it in atomically."""
+    layout.home.mkdir(parents=True, exist_ok=True)
+    staging = layout.home / f".warehouse-{uuid.uuid4().hex}.duckdb"
+    try:
+        with duckdb.connect(str(staging)) as con:
+            create_views(con, layout, config)
+        os.replace(staging, layout.catalog_path)
+    finally:
+        staging.unlink(missing_ok=True)
+        Path(f"{staging}.wal").unlink(missing_ok=True)
+    return layout.catalog_path

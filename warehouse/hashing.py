@@ -1,0 +1,56 @@
+"""Cryptographic hashing shared by Python and SQL, so every engine agrees bit for bit.
+
+Split assignment never uses DuckDB's `hash()` or Python's `hash()`: both change between
+versions. A split bucket is the first 8 hex digits of sha256(salt + US + key), read as an
+unsigned integer, modulo BUCKETS. In Spark: `conv(substr(sha2(concat(salt, '\\x1f', key), 256),
+1, 8), 16, 10) % 10000`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+BUCKETS = 10_000
+FIELD_SEPARATOR = "\x1f"  # ASCII unit separator: cannot appear in a field by accident
+
+
+def split_bucket(salt: str, key: str) -> int:
+    """The bucket in [0, BUCKETS) of one group key under a salt."""
+    digest = hashlib.sha256(f"{salt}{FIELD_SEPARATOR}{key}".encode()).hexdigest()
+    return int(digest[:8], 16) % BUCKETS
+
+
+def split_bucket_sql(salt_sql: str, key_sql: str) -> str:
+    """The DuckDB expression computing `split_bucket` from two SQL string expressions."""
+    return (
+        f"(('0x' || substr(sha256({salt_sql} || chr(31) || {key_sql}), 1, 8))::UBIGINT % {BUCKETS})"
+    )
+
+
+def fields_hash_sql(expressions: list[str] | tuple[str, ...]) -> str:
+    """sha256 over SQL string expressions joined by the unit separator (NULL hashes as empty)."""
+    parts = " || chr(31) || ".join(f"coalesce({e}, '')" for e in expressions)
+    return f"sha256({parts})"
+
+
+def fields_hash(values: list[str | None]) -> str:
+    """The Python twin of `fields_hash_sql`."""
+    joined = FIELD_SEPARATOR.join(v if v is not None else "" for v in values)
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def file_sha256(path, chunk_size: int = 1 << 20) -> str:
+    """sha256 of a file, read in chunks so large files never sit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()

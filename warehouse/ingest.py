@@ -1,0 +1,365 @@
+"""Incremental ingestion of landing files into the lake's `examples` table.
+
+Each landing file is ingested once, keyed by its source and content hash. Malformed rows go to
+`rejected_rows` with their line, raw text and reason; the rest of the file still loads. Every
+output file appears by an atomic rename and the `ingested_files` record is written last, so a
+crash half-way leaves nothing a re-run does not overwrite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from warehouse.config import BayeslineConfig
+from warehouse.hashing import fields_hash_sql, file_sha256, quote_identifier, quote_literal
+from warehouse.layout import WarehouseLayout
+from warehouse.readers import UnreadableFileError, stage_landing_file
+from warehouse.schema import INGESTED_FILE_COLUMNS
+from warehouse.storage import copy_to_parquet, record_schema, write_records, writer_connection
+
+#: Sources whose folder name starts with this are reserved for the platform (e.g. predictions).
+RESERVED_SOURCE_PREFIX = "_"
+EXAMPLE_ID_HEX_CHARS = 20  # 80 bits: collisions are negligible far beyond a billion rows
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    source: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class FileIngestResult:
+    file_id: str
+    source: str
+    path: Path
+    status: str  # "loaded", "rejected" or "skipped" (already ingested)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    reason: str | None = None
+    rejects_by_type: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    files: list[FileIngestResult]
+
+    def _of(self, status: str) -> list[FileIngestResult]:
+        return [f for f in self.files if f.status == status]
+
+    @property
+    def new_files(self) -> list[FileIngestResult]:
+        return [f for f in self.files if f.status != "skipped"]
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.files)
+
+    @property
+    def files_rejected(self) -> list[FileIngestResult]:
+        return self._of("rejected")
+
+
+def discover_landing_files(layout: WarehouseLayout) -> list[LandingFile]:
+    """Every data file under landing/<source>/, in a stable order."""
+    found = []
+    if not layout.landing.is_dir():
+        return found
+    for source_dir in sorted(p for p in layout.landing.iterdir() if p.is_dir()):
+        if source_dir.name.startswith((RESERVED_SOURCE_PREFIX, ".")):
+            continue
+        for path in sorted(source_dir.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                found.append(LandingFile(source_dir.name, path))
+    return found
+
+
+def file_id_for(source: str, content_sha256: str) -> str:
+    return hashlib.sha256(f"{source}/{content_sha256}".encode()).hexdigest()[:16]
+
+
+def pending_landing_files(layout: WarehouseLayout) -> list[tuple[LandingFile, str]]:
+    """Landing files not ingested yet, with their file ids."""
+    pending = []
+    for landing_file in discover_landing_files(layout):
+        file_id = file_id_for(landing_file.source, file_sha256(landing_file.path))
+        if not _ingested_record(layout, file_id).exists():
+            pending.append((landing_file, file_id))
+    return pending
+
+
+def ingest_landing_files(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    files: Iterable[LandingFile] | None = None,
+    on_file: Callable[[FileIngestResult], None] | None = None,
+) -> IngestSummary:
+    """Ingest every landing file not ingested yet (or just `files`); returns what happened."""
+    layout.ensure()
+    results = []
+    for landing_file in discover_landing_files(layout) if files is None else files:
+        result = ingest_landing_file(layout, config, landing_file)
+        results.append(result)
+        if on_file:
+            on_file(result)
+    return IngestSummary(results)
+
+
+def ingest_landing_file(
+    layout: WarehouseLayout, config: BayeslineConfig, landing_file: LandingFile
+) -> FileIngestResult:
+    content_sha = file_sha256(landing_file.path)
+    file_id = file_id_for(landing_file.source, content_sha)
+    if _ingested_record(layout, file_id).exists():
+        return FileIngestResult(file_id, landing_file.source, landing_file.path, "skipped")
+    ingested_at = datetime.now(UTC).replace(tzinfo=None)
+    with writer_connection(layout) as con:
+        try:
+            staged = stage_landing_file(con, landing_file.path, config.dataset.input_columns)
+        except UnreadableFileError as exc:
+            result = _reject_whole_file(con, layout, landing_file, file_id, str(exc), ingested_at)
+        else:
+            result = _load_staged_rows(
+                con, layout, config, landing_file, file_id, staged.rows_read, ingested_at
+            )
+        _write_ingested_record(layout, config, result, content_sha, ingested_at)
+    return result
+
+
+def _ingested_record(layout: WarehouseLayout, file_id: str) -> Path:
+    return layout.ingested_files_dir / f"{file_id}.parquet"
+
+
+def _reject_whole_file(con, layout, landing_file, file_id, reason, ingested_at):
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE file_rejects AS SELECT "
+        "CAST(NULL AS BIGINT) AS line_number, CAST(NULL AS VARCHAR) AS raw, "
+        "'unreadable_file' AS error_type, ? AS reason",
+        [reason],
+    )
+    _write_rejects(con, layout, landing_file, file_id, "file_rejects", ingested_at)
+    return FileIngestResult(
+        file_id, landing_file.source, landing_file.path, "rejected", reason=reason
+    )
+
+
+def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ingested_at):
+    _derive_candidate_columns(con, config, landing_file.source)
+    _mark_invalid_rows(con, config)
+    _mark_duplicates_within_file(con)
+    _mark_duplicates_of_existing(con, layout, file_id)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE all_rejects AS "
+        "SELECT line_number, raw, error_type, reason FROM parse_rejects UNION ALL "
+        "SELECT _line, coalesce(_raw, CAST(_record_json AS VARCHAR)), error_type, reason "
+        "FROM candidates WHERE error_type IS NOT NULL"
+    )
+    _write_rejects(con, layout, landing_file, file_id, "all_rejects", ingested_at)
+    loaded = _write_examples(con, layout, config, landing_file.source, file_id, ingested_at)
+    by_type = dict(
+        con.execute("SELECT error_type, count(*) FROM all_rejects GROUP BY 1 ORDER BY 1").fetchall()
+    )
+    return FileIngestResult(
+        file_id,
+        landing_file.source,
+        landing_file.path,
+        "loaded",
+        rows_read=rows_read,
+        rows_loaded=loaded,
+        rows_rejected=sum(by_type.values()),
+        rejects_by_type=by_type,
+    )
+
+
+def _derive_candidate_columns(con: duckdb.DuckDBPyConnection, config, source: str) -> None:
+    """Trim fields and compute ids and hashes (see warehouse/hashing.py for the recipes)."""
+    dataset = config.dataset
+    q = quote_identifier
+    trimmed = ", ".join(
+        f"nullif(trim({q(c)}), '') AS {q(c)}"
+        for c in (*dataset.payload_columns, dataset.label_column)
+    )
+    normalised = [
+        f"trim(regexp_replace(lower({q(c)}), '[^\\p{{L}}\\p{{N}}]+', ' ', 'g'))"
+        for c in dataset.payload_columns
+    ]
+    dedup_key = "sha256(" + " || chr(31) || ".join(f"coalesce({n}, '')" for n in normalised) + ")"
+    content_fields = [dataset.label_column, *dataset.payload_columns, *dataset.slice_columns]
+    if dataset.group_column:
+        content_fields.append(dataset.group_column)
+    content_hash = fields_hash_sql([q(c) for c in content_fields])
+    if dataset.id_column:
+        example_id = f"nullif(trim({q(dataset.id_column)}), '')"
+    else:
+        payload_hash = fields_hash_sql(
+            [quote_literal(source), *(q(c) for c in dataset.payload_columns)]
+        )
+        example_id = f"substr({payload_hash}, 1, {EXAMPLE_ID_HEX_CHARS})"
+    record_json = (
+        "to_json(struct_pack("
+        + ", ".join(f"{q(c)} := {q(c)}" for c in dataset.input_columns)
+        + "))"
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE trimmed AS
+        SELECT * REPLACE ({trimmed}) FROM staged
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE candidates AS
+        SELECT *, {example_id} AS _example_id,
+               {content_hash} AS _content_hash,
+               {dedup_key} AS _dedup_key,
+               {record_json} AS _record_json,
+               CAST(NULL AS VARCHAR) AS error_type, CAST(NULL AS VARCHAR) AS reason
+        FROM trimmed
+        """
+    )
+    con.execute("DROP TABLE trimmed")
+
+
+def _mark_invalid_rows(con: duckdb.DuckDBPyConnection, config) -> None:
+    dataset = config.dataset
+    q = quote_identifier
+    label = q(dataset.label_column)
+    label_set = ", ".join(quote_literal(v) for v in dataset.labels)
+    rules = []
+    if dataset.id_column:
+        rules.append(("_example_id IS NULL", "missing_id", f"'empty {dataset.id_column}'"))
+    rules.append((f"{label} IS NULL", "missing_label", f"'empty {dataset.label_column}'"))
+    rules.append(
+        (
+            f"{label} NOT IN ({label_set})",
+            "unknown_label",
+            f"'label ''' || {label} || ''' is not in the label set [{', '.join(dataset.labels)}]'",
+        )
+    )
+    for column in dataset.payload_columns:
+        rules.append((f"{q(column)} IS NULL", "empty_payload", f"'empty {column}'"))
+    if dataset.group_column:
+        group = dataset.group_column
+        rules.append((f"nullif(trim({q(group)}), '') IS NULL", "missing_group", f"'empty {group}'"))
+    # Rules run in order, so each row carries its first problem.
+    for condition, error_type, reason in rules:
+        con.execute(
+            f"UPDATE candidates SET error_type = '{error_type}', reason = {reason} "
+            f"WHERE error_type IS NULL AND ({condition})"
+        )
+
+
+def _mark_duplicates_within_file(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TEMP TABLE id_stats AS
+        SELECT _example_id, count(DISTINCT _content_hash) AS versions, min(_line) AS first_line,
+               string_agg(_line::VARCHAR, ', ' ORDER BY _line) AS lines
+        FROM candidates WHERE error_type IS NULL GROUP BY _example_id HAVING count(*) > 1
+        """
+    )
+    con.execute(
+        """
+        UPDATE candidates AS c
+        SET error_type = CASE WHEN s.versions > 1 THEN 'conflicting_duplicate'
+                              ELSE 'exact_duplicate' END,
+            reason = CASE WHEN s.versions > 1
+                THEN 'id ' || c._example_id || ' appears with different content on lines '
+                     || s.lines || '; none is loaded until the file is fixed'
+                ELSE 'exact duplicate of line ' || s.first_line END
+        FROM id_stats AS s
+        WHERE c.error_type IS NULL AND c._example_id = s._example_id
+          AND (s.versions > 1 OR c._line > s.first_line)
+        """
+    )
+
+
+def _mark_duplicates_of_existing(con, layout: WarehouseLayout, file_id: str) -> None:
+    if not any(layout.examples_dir.glob("*.parquet")):
+        return
+    existing = quote_literal(str(layout.examples_dir / "*.parquet"))
+    # A crashed earlier attempt at this same file may have left its examples: ignore them.
+    con.execute(
+        f"""
+        UPDATE candidates AS c
+        SET error_type = CASE WHEN e.content_hash = c._content_hash THEN 'exact_duplicate'
+                              ELSE 'conflicting_duplicate' END,
+            reason = CASE WHEN e.content_hash = c._content_hash
+                THEN 'already in the warehouse (file ' || e.file_id || ', line '
+                     || e.line_number || ')'
+                ELSE 'id ' || c._example_id || ' is already in the warehouse with different '
+                     || 'content (file ' || e.file_id || ', line ' || e.line_number || ')' END
+        FROM (SELECT example_id, content_hash, file_id, line_number
+              FROM read_parquet({existing}) WHERE file_id <> {quote_literal(file_id)}) AS e
+        WHERE c.error_type IS NULL AND c._example_id = e.example_id
+        """
+    )
+
+
+def _write_examples(con, layout, config, source, file_id, ingested_at) -> int:
+    dataset = config.dataset
+    q = quote_identifier
+    group_key = q(dataset.group_column) if dataset.group_column else "_dedup_key"
+    payload_and_slices = ", ".join(q(c) for c in (*dataset.payload_columns, *dataset.slice_columns))
+    query = f"""
+        SELECT _example_id AS example_id, {quote_literal(source)} AS source,
+               {quote_literal(config.distribution_of(source))} AS distribution,
+               trim({group_key}) AS group_key, {q(dataset.label_column)} AS label,
+               {payload_and_slices},
+               _content_hash AS content_hash, _dedup_key AS dedup_key,
+               {quote_literal(file_id)} AS file_id, _line AS line_number,
+               TIMESTAMP '{ingested_at.isoformat(sep=" ")}' AS ingested_at
+        FROM candidates WHERE error_type IS NULL ORDER BY _line
+    """
+    loaded = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+    target = layout.examples_dir / f"{file_id}.parquet"
+    if loaded:
+        copy_to_parquet(con, query, target)
+    return loaded
+
+
+def _write_rejects(con, layout, landing_file, file_id, table, ingested_at) -> None:
+    if not con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
+        return
+    copy_to_parquet(
+        con,
+        f"""
+        SELECT {quote_literal(file_id)} AS file_id, {quote_literal(landing_file.source)} AS source,
+               {quote_literal(str(landing_file.path))} AS file_path, line_number, raw,
+               error_type, reason, TIMESTAMP '{ingested_at.isoformat(sep=" ")}' AS rejected_at
+        FROM {table} ORDER BY line_number NULLS FIRST
+        """,
+        layout.rejected_dir / f"{file_id}.parquet",
+    )
+
+
+def _write_ingested_record(layout, config, result, content_sha, ingested_at) -> None:
+    """The commit marker of a file's ingestion: written last."""
+    record = {
+        "file_id": result.file_id,
+        "source": result.source,
+        "distribution": config.distribution_of(result.source),
+        "file_path": str(result.path),
+        "content_sha256": content_sha,
+        "size_bytes": result.path.stat().st_size,
+        "status": result.status,
+        "rows_read": result.rows_read,
+        "rows_loaded": result.rows_loaded,
+        "rows_rejected": result.rows_rejected,
+        "reason": result.reason,
+        "ingested_at": ingested_at,
+    }
+    write_records(
+        record_schema(INGESTED_FILE_COLUMNS), [record], _ingested_record(layout, result.file_id)
+    )

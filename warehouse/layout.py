@@ -1,0 +1,69 @@
+"""Where a warehouse keeps its files under BAYESLINE_HOME."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class WarehouseLayout:
+    """Paths of one warehouse. The Parquet lake is the source of truth; the DuckDB file only
+    holds views over it, so readers never contend with the writer for a lock."""
+
+    home: Path
+
+    @classmethod
+    def from_env(cls) -> WarehouseLayout:
+        return cls(Path(os.environ.get("BAYESLINE_HOME", "data")).resolve())
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def examples_dir(self) -> Path:
+        return self.lake / "examples"
+
+    @property
+    def rejected_dir(self) -> Path:
+        return self.lake / "rejected_rows"
+
+    @property
+    def ingested_files_dir(self) -> Path:
+        return self.lake / "ingested_files"
+
+    @property
+    def splits_dir(self) -> Path:
+        return self.lake / "splits"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The DuckDB file analysts open (read-only) to query the warehouse with SQL."""
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def scratch(self) -> Path:
+        """Spill space for DuckDB while writing; never read by anyone else."""
+        return self.home / "tmp"
+
+    @property
+    def writer_lock_path(self) -> Path:
+        return self.home / ".writer.lock"
+
+    def ensure(self) -> WarehouseLayout:
+        for path in (
+            self.landing,
+            self.examples_dir,
+            self.rejected_dir,
+            self.ingested_files_dir,
+            self.splits_dir,
+            self.scratch,
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+        return self

@@ -1,0 +1,194 @@
+"""Stage one landing file in DuckDB: parse it (streaming, never via pandas) into a table of
+string columns with line numbers, and a table of the lines that could not be parsed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from warehouse.hashing import quote_identifier, quote_literal
+
+CSV_DIALECTS = {
+    ".csv": {"delim": ",", "quote": '"', "escape": '"'},
+    # TSV as most tools write it: no quoting, so a quote character is just text.
+    ".tsv": {"delim": "\t", "quote": "", "escape": ""},
+    ".txt": {"delim": "\t", "quote": "", "escape": ""},
+}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+PARQUET_SUFFIXES = {".parquet"}
+SUPPORTED_SUFFIXES = set(CSV_DIALECTS) | JSONL_SUFFIXES | PARQUET_SUFFIXES
+
+#: DuckDB's reject error types, in our vocabulary.
+_PARSE_ERROR_TYPES = {
+    "TOO MANY COLUMNS": "wrong_column_count",
+    "MISSING COLUMNS": "wrong_column_count",
+    "INVALID ENCODING": "bad_encoding",
+    "UNQUOTED VALUE": "malformed_csv",
+    "LINE SIZE OVER MAXIMUM": "line_too_long",
+    "INVALID STATE": "malformed_csv",
+    "CAST": "malformed_csv",
+}
+
+
+class UnreadableFileError(ValueError):
+    """The file as a whole cannot be ingested; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """Temp tables on the connection: `staged` (_line, _raw, one VARCHAR per input column;
+    _raw is filled only where the format gives the raw line) and `parse_rejects`
+    (line_number, raw, error_type, reason)."""
+
+    rows_read: int
+    parse_rejects: int
+
+
+def stage_landing_file(
+    con: duckdb.DuckDBPyConnection, path: Path, input_columns: tuple[str, ...]
+) -> StagedFile:
+    """Parse `path` into temp tables `staged` and `parse_rejects` on `con`."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnreadableFileError(
+            f"unsupported file type '{suffix or path.name}': land CSV (.csv), TSV (.tsv, .txt), "
+            "JSON lines (.jsonl, .ndjson) or Parquet (.parquet) files"
+        )
+    try:
+        if suffix in CSV_DIALECTS:
+            _stage_delimited(con, path, input_columns, CSV_DIALECTS[suffix])
+        elif suffix in JSONL_SUFFIXES:
+            _stage_jsonl(con, path, input_columns)
+        else:
+            _stage_parquet(con, path, input_columns)
+    except duckdb.Error as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise UnreadableFileError(f"DuckDB could not read the file: {first_line}") from exc
+    staged = con.execute("SELECT count(*) FROM staged").fetchone()[0]
+    rejected = con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]
+    return StagedFile(rows_read=staged + rejected, parse_rejects=rejected)
+
+
+def _require_columns(found: list[str], input_columns: tuple[str, ...]) -> None:
+    missing = [c for c in input_columns if c not in found]
+    if missing:
+        raise UnreadableFileError(
+            f"missing column(s) {', '.join(missing)} (the file has: {', '.join(found)}); "
+            "fix the file's header or the column names in bayesline.toml"
+        )
+
+
+def _stage_delimited(
+    con: duckdb.DuckDBPyConnection, path: Path, input_columns: tuple[str, ...], dialect: dict
+) -> None:
+    options = ", ".join(f"{k} = {quote_literal(v)}" for k, v in dialect.items())
+    reader = (
+        f"read_csv({quote_literal(str(path))}, header = true, all_varchar = true, {options}, "
+        "strict_mode = true, store_rejects = true, rejects_table = 'csv_rejects', "
+        "rejects_scan = 'csv_scans')"
+    )
+    found = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+    _require_columns(found, input_columns)
+    selected = ", ".join(quote_identifier(c) for c in input_columns)
+    # preserve_insertion_order (the default) keeps file order, so row_number() is the
+    # record's position among parsed records.
+    con.execute(
+        f"CREATE TEMP TABLE parsed AS SELECT row_number() OVER () AS _ordinal, {selected} "
+        f"FROM {reader}"
+    )
+    _stage_with_line_numbers(con, first_record_line=2, error_table="csv_rejects")
+    con.execute("DROP TABLE parsed")
+
+
+def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, input_columns: tuple[str, ...]):
+    # Read raw lines so that one malformed line is one rejected row, with its text kept.
+    reader = (
+        f"read_csv({quote_literal(str(path))}, columns = {{'line': 'VARCHAR'}}, header = false, "
+        "delim = chr(30), quote = '', escape = '', auto_detect = false, strict_mode = false, "
+        "store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')"
+    )
+    con.execute(
+        f"CREATE TEMP TABLE parsed AS SELECT row_number() OVER () AS _ordinal, line FROM {reader}"
+    )
+    _stage_with_line_numbers(con, first_record_line=1, error_table="csv_rejects")
+    con.execute("DELETE FROM staged WHERE line IS NULL OR trim(line) = ''")
+    # CASE, not AND: DuckDB may evaluate both sides of AND, and json_type fails on bad JSON.
+    is_object = "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END"
+    con.execute(
+        "INSERT INTO parse_rejects SELECT _line, line, 'malformed_json', "
+        f"'not a JSON object on one line' FROM staged WHERE NOT {is_object}"
+    )
+    extracted = ", ".join(
+        f"json_extract_string(line, {quote_literal('$.' + json_key(c))}) AS {quote_identifier(c)}"
+        for c in input_columns
+    )
+    # Deleted first, not filtered in the same statement: DuckDB may evaluate the projection
+    # before the filter, and json_extract_string fails on a malformed line.
+    con.execute(f"DELETE FROM staged WHERE NOT {is_object}")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE staged AS "
+        f"SELECT _line, line AS _raw, {extracted} FROM staged"
+    )
+
+
+def json_key(column: str) -> str:
+    return '"' + column.replace('"', '\\"') + '"'
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, input_columns: tuple[str, ...]):
+    reader = f"read_parquet({quote_literal(str(path))}, file_row_number = true)"
+    found = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+    _require_columns(found, input_columns)
+    casts = ", ".join(
+        f"CAST({quote_identifier(c)} AS VARCHAR) AS {quote_identifier(c)}" for c in input_columns
+    )
+    con.execute(
+        f"CREATE TEMP TABLE staged AS SELECT file_row_number + 1 AS _line, "
+        f"CAST(NULL AS VARCHAR) AS _raw, {casts} FROM {reader}"
+    )
+    _create_empty_parse_rejects(con)
+
+
+def _create_empty_parse_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE TEMP TABLE parse_rejects (line_number BIGINT, raw VARCHAR, error_type VARCHAR, "
+        "reason VARCHAR)"
+    )
+
+
+def _stage_with_line_numbers(
+    con: duckdb.DuckDBPyConnection, first_record_line: int, error_table: str
+) -> None:
+    """Give parsed records their line numbers: records fill, in order, the lines DuckDB did
+    not reject (a record spanning several physical lines counts as one, as in DuckDB)."""
+    _create_empty_parse_rejects(con)
+    has_errors = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [error_table]
+    ).fetchone()[0]
+    if has_errors:
+        cases = " ".join(
+            f"WHEN {quote_literal(k)} THEN {quote_literal(v)}"
+            for k, v in _PARSE_ERROR_TYPES.items()
+        )
+        con.execute(
+            f"INSERT INTO parse_rejects SELECT line, any_value(csv_line), "
+            f"any_value(CASE error_type {cases} ELSE 'malformed_row' END), "
+            f"string_agg(error_message, '; ') FROM {error_table} GROUP BY line"
+        )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE staged AS
+        WITH free_lines AS (
+            SELECT l AS _line, row_number() OVER (ORDER BY l) AS _ordinal
+            FROM range({first_record_line},
+                       {first_record_line} + (SELECT count(*) FROM parsed)
+                       + (SELECT count(*) FROM parse_rejects)) AS t(l)
+            WHERE l NOT IN (SELECT line_number FROM parse_rejects)
+        )
+        SELECT f._line, CAST(NULL AS VARCHAR) AS _raw, p.* EXCLUDE (_ordinal)
+        FROM parsed AS p JOIN free_lines AS f USING (_ordinal)
+        ORDER BY f._line
+        """
+    )
