@@ -18,23 +18,12 @@ import duckdb
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
-from warehouse.schema import INGESTED_FILE_COLUMNS, REJECTED_ROW_COLUMNS, example_columns
-
-SPLIT_VERSION_COLUMNS = {
-    "version": "INTEGER",
-    "parent_version": "INTEGER",
-    "created_at": "TIMESTAMP",
-    "n_train": "BIGINT",
-    "n_train_dev": "BIGINT",
-    "n_dev": "BIGINT",
-    "n_test": "BIGINT",
-    "n_added": "BIGINT",
-    "n_removed": "BIGINT",
-    "n_changed": "BIGINT",
-    "n_excluded": "BIGINT",
-    "config_hash": "VARCHAR",
-    "manifest_sha256": "VARCHAR",
-}
+from warehouse.schema import (
+    INGESTED_FILE_COLUMNS,
+    REJECTED_ROW_COLUMNS,
+    SPLIT_VERSION_COLUMNS,
+    example_columns,
+)
 
 
 def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config) -> None:

@@ -34,6 +34,22 @@ INGESTED_FILE_COLUMNS = {
     "ingested_at": "TIMESTAMP",
 }
 
+SPLIT_VERSION_COLUMNS = {
+    "version": "INTEGER",
+    "parent_version": "INTEGER",
+    "created_at": "TIMESTAMP",
+    "n_train": "BIGINT",
+    "n_train_dev": "BIGINT",
+    "n_dev": "BIGINT",
+    "n_test": "BIGINT",
+    "n_added": "BIGINT",
+    "n_removed": "BIGINT",
+    "n_changed": "BIGINT",
+    "n_excluded": "BIGINT",
+    "config_hash": "VARCHAR",
+    "manifest_sha256": "VARCHAR",
+}
+
 
 def example_columns(dataset: DatasetConfig) -> dict[str, str]:
     """Name -> DuckDB type of every column of the `examples` table, in order."""

@@ -1,0 +1,395 @@
+"""Sticky, leakage-free split assignment and immutable split versions.
+
+Assignment rules (documented in the README, enforced by property tests):
+- Examples are linked into components: the same group key, or the same normalised payload
+  (`dedup_key`), puts two examples in one component. A component never spans two splits.
+- A component seen for the first time gets its split from a salted sha256 bucket of its key
+  (the smallest group key in it): target-only components divide among dev, test and train,
+  training-only ones between train and train-dev, and mixed ones go to train, because dev
+  and test hold target-distribution data only.
+- Assignment is sticky: an example keeps its split in every later version. A new example
+  joining an already-published component takes that component's split when its
+  distribution allows it; otherwise (or when it would bridge two splits) it is excluded from
+  the version, with the reason recorded, rather than leak.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.hashing import BUCKETS, file_sha256, quote_literal, split_bucket_sql
+from warehouse.layout import WarehouseLayout
+from warehouse.schema import SPLIT_VERSION_COLUMNS
+from warehouse.storage import record_schema, write_records, writer_connection, writer_lock
+
+VERSION_DIR = re.compile(r"^v(\d+)$")
+MAX_COMPONENT_ROUNDS = 100
+ALLOWED_SPLITS = {"target": ("train", "dev", "test"), "training": ("train", "train_dev")}
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    version: int | None
+    created: bool
+    parent_version: int | None
+    split_counts: dict[str, int] = field(default_factory=dict)
+    n_added: int = 0
+    n_removed: int = 0
+    n_changed: int = 0
+    n_excluded: int = 0
+    path: Path | None = None
+
+    @property
+    def message(self) -> str:
+        if not self.created:
+            return f"no change since v{self.parent_version}: no new version published"
+        sizes = ", ".join(f"{k} {v:,}" for k, v in self.split_counts.items())
+        return f"published v{self.version} ({sizes}; +{self.n_added:,} -{self.n_removed:,})"
+
+
+class SplitInvariantError(RuntimeError):
+    """A published example would move split: a bug, never an expected outcome."""
+
+
+def version_dir_name(version: int) -> str:
+    return f"v{version:04d}"
+
+
+def published_versions(layout: WarehouseLayout) -> list[int]:
+    if not layout.splits_dir.is_dir():
+        return []
+    return sorted(
+        int(m.group(1))
+        for p in layout.splits_dir.iterdir()
+        if p.is_dir() and (m := VERSION_DIR.match(p.name))
+    )
+
+
+def version_path(layout: WarehouseLayout, version: int) -> Path:
+    return layout.splits_dir / version_dir_name(version)
+
+
+def publish_split_version(
+    layout: WarehouseLayout, config: BayeslineConfig, now: datetime | None = None
+) -> PublishResult:
+    """Assign every example to a split and publish a new immutable version if anything changed."""
+    layout.ensure()
+    with writer_lock(layout), writer_connection(layout) as con:
+        versions = published_versions(layout)
+        parent = versions[-1] if versions else None
+        if not _load_examples(con, layout):
+            raise ValueError(
+                f"The warehouse at {layout.home} has no examples yet: land files under "
+                f"{layout.landing}/<source>/ and ingest them before publishing splits."
+            )
+        _load_registry(con, layout, parent)
+        _link_components(con)
+        _assign_splits(con, config)
+        changes = _diff_against_parent(con, layout, parent)
+        if parent is not None and not any(changes.values()):
+            return PublishResult(None, False, parent)
+        version = (parent or 0) + 1
+        path = _write_version(con, layout, config, version, parent, changes, now)
+        counts = _split_counts(con)
+        n_excluded = con.execute("SELECT count(*) FROM assigned WHERE split IS NULL").fetchone()[0]
+        return PublishResult(
+            version, True, parent, counts, *changes.values(), n_excluded=n_excluded, path=path
+        )
+
+
+def _load_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> int:
+    if not any(layout.examples_dir.glob("*.parquet")):
+        return 0
+    pattern = quote_literal(str(layout.examples_dir / "*.parquet"))
+    con.execute(
+        "CREATE TEMP TABLE ex AS SELECT example_id, source, distribution, group_key, dedup_key, "
+        f"content_hash FROM read_parquet({pattern})"
+    )
+    return con.execute("SELECT count(*) FROM ex").fetchone()[0]
+
+
+def _load_registry(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, parent: int | None):
+    """Every assignment ever published (removed examples included), from the parent version."""
+    if parent is None:
+        con.execute(
+            "CREATE TEMP TABLE registry (example_id VARCHAR, split VARCHAR, first_version INTEGER)"
+        )
+        return
+    path = version_path(layout, parent) / "_meta" / "assignments.parquet"
+    con.execute(
+        f"CREATE TEMP TABLE registry AS SELECT * FROM read_parquet({quote_literal(str(path))})"
+    )
+
+
+def _link_components(con: duckdb.DuckDBPyConnection) -> None:
+    """Label each example with its component: the smallest group key reachable through shared
+    group keys or shared normalised payloads (min-label propagation, done in SQL)."""
+    con.execute(
+        "CREATE TEMP TABLE comp AS SELECT DISTINCT group_key AS node, group_key AS comp FROM ex"
+    )
+    for _ in range(MAX_COMPONENT_ROUNDS):
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE dedup_comp AS
+            SELECT ex.dedup_key, min(comp.comp) AS comp
+            FROM ex JOIN comp ON ex.group_key = comp.node GROUP BY ex.dedup_key
+            """
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE next_comp AS
+            SELECT ex.group_key AS node, min(d.comp) AS comp
+            FROM ex JOIN dedup_comp AS d USING (dedup_key) GROUP BY ex.group_key
+            """
+        )
+        moved = con.execute(
+            "SELECT count(*) FROM comp JOIN next_comp USING (node) "
+            "WHERE comp.comp <> next_comp.comp"
+        ).fetchone()[0]
+        con.execute("CREATE OR REPLACE TEMP TABLE comp AS SELECT * FROM next_comp")
+        if not moved:
+            return
+    raise RuntimeError("group/duplicate components did not converge; please report this")
+
+
+def _assign_splits(con: duckdb.DuckDBPyConnection, config: BayeslineConfig) -> None:
+    con.execute(
+        f"""
+        CREATE TEMP TABLE assigned AS
+        WITH members AS (
+            SELECT ex.example_id, ex.distribution, comp.comp, r.split AS existing_split
+            FROM ex JOIN comp ON ex.group_key = comp.node
+            LEFT JOIN registry AS r USING (example_id)
+        ),
+        components AS (
+            SELECT comp,
+                   count(DISTINCT existing_split) AS n_existing,
+                   any_value(existing_split) FILTER (existing_split IS NOT NULL) AS existing,
+                   bool_or(distribution = 'training') AND bool_or(distribution = 'target')
+                       AS mixed,
+                   any_value(distribution) AS distribution,
+                   {split_bucket_sql(quote_literal(config.splits.salt), "comp")} AS bucket
+            FROM members GROUP BY comp
+        ),
+        decided AS (
+            SELECT m.example_id, m.comp, m.distribution, m.existing_split, c.n_existing,
+                   c.existing,
+                   CASE WHEN c.mixed THEN 'train'
+                        WHEN c.distribution = 'target' THEN {_target_split_case(config)}
+                        ELSE {_training_split_case(config)} END AS fresh_split
+            FROM members AS m JOIN components AS c USING (comp)
+        )
+        SELECT example_id, comp,
+               CASE WHEN existing_split IS NOT NULL THEN existing_split
+                    WHEN n_existing = 0 THEN fresh_split
+                    WHEN n_existing = 1 AND {_allowed_sql("existing")} THEN existing
+                    END AS split,
+               CASE WHEN existing_split IS NOT NULL OR n_existing = 0 THEN NULL
+                    WHEN n_existing > 1 THEN 'joins examples already published in different '
+                         || 'splits; assigning it anywhere would leak'
+                    WHEN NOT {_allowed_sql("existing")} THEN 'joins a component published in '
+                         || existing || ', which cannot hold ' || distribution || ' examples'
+                    END AS excluded_reason
+        FROM decided
+        """
+    )
+
+
+def _allowed_sql(split_sql: str) -> str:
+    target = ", ".join(quote_literal(s) for s in ALLOWED_SPLITS["target"])
+    training = ", ".join(quote_literal(s) for s in ALLOWED_SPLITS["training"])
+    return (
+        f"(CASE WHEN distribution = 'target' THEN {split_sql} IN ({target}) "
+        f"ELSE {split_sql} IN ({training}) END)"
+    )
+
+
+def _cut_points(fractions: dict[str, float], order: tuple[str, ...]) -> list[tuple[str, int]]:
+    """Cumulative integer bucket bounds, so every engine compares integers, not floats."""
+    cuts, total = [], 0.0
+    for name in order:
+        total += fractions[name]
+        cuts.append((name, round(total * BUCKETS)))
+    return cuts
+
+
+def _bucket_case(cuts: list[tuple[str, int]]) -> str:
+    whens = " ".join(f"WHEN bucket < {bound} THEN '{name}'" for name, bound in cuts[:-1])
+    return f"(CASE {whens} ELSE '{cuts[-1][0]}' END)"
+
+
+def _target_split_case(config: BayeslineConfig) -> str:
+    return _bucket_case(_cut_points(config.splits.target, ("dev", "test", "train")))
+
+
+def _training_split_case(config: BayeslineConfig) -> str:
+    return _bucket_case(_cut_points(config.splits.training, ("train", "train_dev")))
+
+
+def _diff_against_parent(con, layout: WarehouseLayout, parent: int | None) -> dict[str, int]:
+    con.execute(
+        "CREATE TEMP TABLE current_content AS SELECT a.example_id, a.split, ex.content_hash "
+        "FROM assigned AS a JOIN ex USING (example_id) WHERE a.split IS NOT NULL"
+    )
+    if parent is None:
+        con.execute("CREATE TEMP TABLE parent_content AS SELECT * FROM current_content LIMIT 0")
+    else:
+        files = quote_literal(str(version_path(layout, parent) / "*.parquet"))
+        con.execute(
+            "CREATE TEMP TABLE parent_content AS SELECT example_id, split, content_hash "
+            f"FROM read_parquet({files})"
+        )
+    moved = con.execute(
+        "SELECT count(*) FROM current_content AS c JOIN parent_content AS p USING (example_id) "
+        "WHERE c.split <> p.split"
+    ).fetchone()[0]
+    if moved:
+        raise SplitInvariantError(f"{moved} published examples would change split; aborting")
+    con.execute(
+        """
+        CREATE TEMP TABLE changes AS
+        SELECT coalesce(c.example_id, p.example_id) AS example_id,
+               coalesce(c.split, p.split) AS split,
+               CASE WHEN p.example_id IS NULL THEN 'added'
+                    WHEN c.example_id IS NULL THEN 'removed'
+                    ELSE 'changed' END AS change
+        FROM current_content AS c FULL OUTER JOIN parent_content AS p USING (example_id)
+        WHERE c.example_id IS NULL OR p.example_id IS NULL OR c.content_hash <> p.content_hash
+        """
+    )
+    counts = dict(con.execute("SELECT change, count(*) FROM changes GROUP BY 1").fetchall())
+    return {k: counts.get(k, 0) for k in ("added", "removed", "changed")}
+
+
+def _split_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    counts = dict(
+        con.execute(
+            "SELECT split, count(*) FROM assigned WHERE split IS NOT NULL GROUP BY 1"
+        ).fetchall()
+    )
+    return {name: counts.get(name, 0) for name in SPLITS}
+
+
+def _write_version(con, layout, config, version, parent, changes, now) -> Path:
+    """Write the version into a hidden directory, then rename it into place in one step."""
+    created_at = (now or datetime.now(UTC)).replace(tzinfo=None)
+    final = version_path(layout, version)
+    staging = layout.splits_dir / f".{final.name}.{uuid.uuid4().hex}.tmp"
+    (staging / "_meta").mkdir(parents=True)
+    try:
+        files = _write_split_files(con, layout, staging, version)
+        _write_meta_tables(con, staging, version)
+        manifest = _manifest(con, config, version, parent, changes, files, created_at)
+        manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        (staging / "_meta" / "manifest.json").write_bytes(manifest_bytes)
+        _write_version_row(staging, manifest, manifest_bytes)
+        _make_read_only(staging)
+        os.rename(staging, final)  # atomic; fails if a concurrent publisher took the number
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def _write_split_files(con, layout, staging: Path, version: int) -> dict[str, dict]:
+    examples = quote_literal(str(layout.examples_dir / "*.parquet"))
+    con.execute(
+        f"CREATE TEMP TABLE published AS SELECT CAST({version} AS INTEGER) AS version, a.split, "
+        f"e.* FROM read_parquet({examples}) AS e JOIN assigned AS a USING (example_id) "
+        "WHERE a.split IS NOT NULL"
+    )
+    files = {}
+    for split in SPLITS:
+        path = staging / f"{split}.parquet"
+        con.execute(
+            f"COPY (SELECT * FROM published WHERE split = '{split}' ORDER BY example_id) "
+            f"TO {quote_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)"
+        )
+        files[path.name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+    return files
+
+
+def _write_meta_tables(con, staging: Path, version: int) -> None:
+    meta = staging / "_meta"
+    queries = {
+        "assignments": f"""
+            SELECT example_id, split, first_version FROM registry
+            UNION ALL
+            SELECT example_id, split, CAST({version} AS INTEGER) FROM assigned
+            WHERE split IS NOT NULL AND example_id NOT IN (SELECT example_id FROM registry)
+            ORDER BY example_id""",
+        "changes": "SELECT * FROM changes ORDER BY change, example_id",
+        "excluded": "SELECT example_id, comp AS component, excluded_reason AS reason "
+        "FROM assigned WHERE split IS NULL ORDER BY example_id",
+    }
+    for name, query in queries.items():
+        target = quote_literal(str(meta / f"{name}.parquet"))
+        con.execute(f"COPY ({query}) TO {target} (FORMAT parquet, COMPRESSION zstd)")
+
+
+def _manifest(con, config, version, parent, changes, files, created_at) -> dict:
+    breakdown = con.execute(
+        "SELECT split, source, label, count(*) FROM published GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    excluded = dict(
+        con.execute(
+            "SELECT excluded_reason, count(*) FROM assigned WHERE split IS NULL GROUP BY 1"
+        ).fetchall()
+    )
+    return {
+        "version": version,
+        "parent_version": parent,
+        "created_at": created_at.isoformat(),
+        "dataset": config.dataset.name,
+        "config_hash": config.fingerprint(),
+        "assignment": {
+            "hash": "sha256(salt || 0x1f || component_key), first 8 hex digits, mod 10000",
+            "salt": config.splits.salt,
+            "fractions_for_new_examples": {
+                "target": config.splits.target,
+                "training": config.splits.training,
+            },
+            "sticky": "examples published before keep their split",
+        },
+        "counts": _split_counts(con),
+        "counts_by_split_source_label": [
+            {"split": s, "source": src, "label": lab, "n": n} for s, src, lab, n in breakdown
+        ],
+        "changes_vs_parent": changes,
+        "excluded": {"n": sum(excluded.values()), "by_reason": excluded},
+        "files": files,
+    }
+
+
+def _write_version_row(staging: Path, manifest: dict, manifest_bytes: bytes) -> None:
+    counts, changes = manifest["counts"], manifest["changes_vs_parent"]
+    row = {
+        "version": manifest["version"],
+        "parent_version": manifest["parent_version"],
+        "created_at": datetime.fromisoformat(manifest["created_at"]),
+        **{f"n_{split}": counts[split] for split in SPLITS},
+        **{f"n_{kind}": changes[kind] for kind in ("added", "removed", "changed")},
+        "n_excluded": manifest["excluded"]["n"],
+        "config_hash": manifest["config_hash"],
+        "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+    }
+    write_records(
+        record_schema(SPLIT_VERSION_COLUMNS), [row], staging / "_meta" / "version.parquet"
+    )
+
+
+def _make_read_only(directory: Path) -> None:
+    for path in directory.rglob("*"):
+        if path.is_file():
+            path.chmod(0o444)
