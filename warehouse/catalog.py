@@ -25,6 +25,8 @@ from warehouse.schema import (
     example_columns,
 )
 
+WAREHOUSE_VIEWS = ("examples", "rejected_rows", "ingested_files", "splits", "split_versions")
+
 
 def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config) -> None:
     """(Re)create the warehouse views on a connection."""
@@ -86,3 +88,27 @@ def refresh_catalog(layout: WarehouseLayout, config: BayeslineConfig) -> Path:
         staging.unlink(missing_ok=True)
         Path(f"{staging}.wal").unlink(missing_ok=True)
     return layout.catalog_path
+
+
+class ReadOnlyQueryError(ValueError):
+    """A query would change something; the SQL interface only reads."""
+
+
+READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
+
+
+def execute_read_only(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyConnection:
+    """Run `query` if every statement in it only reads; return the cursor of the last one."""
+    statements = con.extract_statements(query)
+    if not statements:
+        raise ReadOnlyQueryError("the query is empty")
+    for statement in statements:
+        kind = statement.type.name
+        if kind not in READ_ONLY_STATEMENTS:
+            raise ReadOnlyQueryError(
+                f"{kind} statements are not allowed: `bayesline sql` only reads. To change "
+                "the warehouse, land files and materialise the pipeline."
+            )
+    for statement in statements[:-1]:
+        con.execute(statement)
+    return con.execute(statements[-1])

@@ -21,7 +21,13 @@ from warehouse.hashing import fields_hash_sql, file_sha256, quote_identifier, qu
 from warehouse.layout import WarehouseLayout
 from warehouse.readers import UnreadableFileError, stage_landing_file
 from warehouse.schema import INGESTED_FILE_COLUMNS
-from warehouse.storage import copy_to_parquet, record_schema, write_records, writer_connection
+from warehouse.storage import (
+    copy_to_parquet,
+    record_schema,
+    write_records,
+    writer_connection,
+    writer_lock,
+)
 
 #: Sources whose folder name starts with this are reserved for the platform (e.g. predictions).
 RESERVED_SOURCE_PREFIX = "_"
@@ -108,11 +114,12 @@ def ingest_landing_files(
     """Ingest every landing file not ingested yet (or just `files`); returns what happened."""
     layout.ensure()
     results = []
-    for landing_file in discover_landing_files(layout) if files is None else files:
-        result = ingest_landing_file(layout, config, landing_file)
-        results.append(result)
-        if on_file:
-            on_file(result)
+    with writer_lock(layout):
+        for landing_file in discover_landing_files(layout) if files is None else files:
+            result = ingest_landing_file(layout, config, landing_file)
+            results.append(result)
+            if on_file:
+                on_file(result)
     return IngestSummary(results)
 
 

@@ -1,0 +1,22 @@
+"""Bayesline's Dagster code location: `dagster dev -m assets.definitions`."""
+
+import dagster as dg
+
+from assets.ingest import build_landing_sensor, warehouse_examples
+from assets.quality import examples_quality_gate
+from assets.resources import BayeslineResource
+from assets.splits import published_splits, splits_are_leakage_free
+
+pipeline_job = dg.define_asset_job(
+    "bayesline_pipeline",
+    selection=dg.AssetSelection.all(include_sources=False),
+    description="Ingest new landing files, run the quality gate and publish a split version.",
+)
+
+defs = dg.Definitions(
+    assets=[warehouse_examples, published_splits],
+    asset_checks=[examples_quality_gate, splits_are_leakage_free],
+    jobs=[pipeline_job],
+    sensors=[build_landing_sensor(pipeline_job)],
+    resources={"bayesline": BayeslineResource.from_env()},
+)

@@ -1,0 +1,63 @@
+"""Materialise the pipeline in-process on the project's Dagster instance (used by the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+PIPELINE_JOB = "bayesline_pipeline"
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    kind: str  # "materialized", "check", "failed" or "skipped"
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    success: bool
+    run_id: str
+    events: list[RunEvent]
+
+
+class UnknownSelectionError(ValueError):
+    """The asset selection matches nothing."""
+
+
+def materialize_pipeline(select: str | None = None) -> RunOutcome:
+    """Run the selection (default: every asset and check) with Dagster's own executor.
+
+    DAGSTER_HOME must be set: runs are recorded in that instance and show in the UI.
+    """
+    from assets.definitions import defs
+
+    job = defs.resolve_job_def(PIPELINE_JOB)
+    asset_keys = None
+    if select:
+        asset_keys = list(dg.AssetSelection.from_string(select).resolve(defs.resolve_asset_graph()))
+        if not asset_keys:
+            raise UnknownSelectionError(f"the selection '{select}' matches no asset")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance, asset_selection=asset_keys, raise_on_error=False
+        )
+    events = [e for e in map(_event, result.all_events) if e is not None]
+    return RunOutcome(result.success, result.run_id, events)
+
+
+def _event(event: dg.DagsterEvent) -> RunEvent | None:
+    kind = event.event_type_value
+    if kind == "ASSET_MATERIALIZATION":
+        return RunEvent("materialized", event.asset_key.to_user_string(), True)
+    if kind == "ASSET_CHECK_EVALUATION":
+        data = event.event_specific_data
+        return RunEvent("check", data.check_name, data.passed, data.severity.value)
+    if kind == "STEP_FAILURE":
+        return RunEvent("failed", event.step_key, False, event.event_specific_data.error.message)
+    if kind == "STEP_SKIPPED":
+        return RunEvent("skipped", event.step_key, False, "a blocking check failed upstream")
+    return None

@@ -1,0 +1,196 @@
+"""The `bayesline` command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from warehouse.catalog import (
+    WAREHOUSE_VIEWS,
+    ReadOnlyQueryError,
+    execute_read_only,
+    open_reader,
+)
+from warehouse.config import ConfigError, load_config
+from warehouse.layout import WarehouseLayout
+from warehouse.versions import (
+    UnknownVersionError,
+    diff_versions,
+    list_versions,
+    load_manifest,
+    parse_version,
+)
+
+app = typer.Typer(
+    help="Bayesline: one warehouse, splits from the target distribution, human-level baselines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+splits_app = typer.Typer(help="Published split versions.", no_args_is_help=True)
+app.add_typer(splits_app, name="splits")
+console = Console()
+errors = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _reader():
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    layout = WarehouseLayout.from_env()
+    return open_reader(layout, config), layout
+
+
+@app.command()
+def materialize(
+    select: Annotated[
+        str | None,
+        typer.Option(
+            "--select", help="Dagster asset selection, e.g. 'examples' or '*published_splits'."
+        ),
+    ] = None,
+) -> None:
+    """Materialise the pipeline (or a selection) with the project's Dagster definitions."""
+    from bayesline.runner import run_pipeline
+
+    ok = run_pipeline(select, console)
+    if not ok:
+        raise _fail("the run did not succeed; see the failed steps or checks above")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A read-only SQL query over the warehouse views.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
+    limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 100,
+) -> None:
+    """Run read-only SQL against the warehouse (works while a pipeline run is writing)."""
+    if format not in ("table", "csv", "json"):
+        raise _fail(f"unknown format '{format}': use table, csv or json")
+    con, _ = _reader()
+    try:
+        cursor = execute_read_only(con, query)
+    except ReadOnlyQueryError as exc:
+        raise _fail(str(exc)) from exc
+    except duckdb.Error as exc:
+        raise _fail(f"{exc}\nViews: {', '.join(WAREHOUSE_VIEWS)}") from exc
+    if cursor.description is None:
+        return
+    header = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    if format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows(rows)
+    elif format == "json":
+        typer.echo(
+            json.dumps([dict(zip(header, r, strict=True)) for r in rows], default=str, indent=2)
+        )
+    else:
+        _print_table(header, rows[:limit])
+        if len(rows) > limit:
+            console.print(f"[dim]{len(rows) - limit:,} more rows; use --limit or --format csv[/]")
+
+
+def _print_table(header: list[str], rows: list[tuple], title: str | None = None) -> None:
+    table = Table(title=title)
+    for name in header:
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    console.print(table)
+
+
+@splits_app.command("list")
+def splits_list() -> None:
+    """Every published version with its split sizes."""
+    con, _ = _reader()
+    versions = list_versions(con)
+    if not versions:
+        console.print("No split version published yet: run `bayesline materialize`.")
+        return
+    header = [
+        "version",
+        "created_at",
+        "n_train",
+        "n_train_dev",
+        "n_dev",
+        "n_test",
+        "n_added",
+        "n_removed",
+        "n_excluded",
+    ]
+    _print_table(header, [tuple(v[k] for k in header) for v in versions], "Split versions")
+
+
+@splits_app.command("show")
+def splits_show(version: str) -> None:
+    """A version's manifest: counts by split, source and label, files and their sha256."""
+    _, layout = _reader()
+    try:
+        manifest = load_manifest(layout, parse_version(version))
+    except (UnknownVersionError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print_json(json.dumps(manifest))
+
+
+@splits_app.command("diff")
+def splits_diff(old: str, new: str) -> None:
+    """Examples added, removed, changed (and moved, always 0) between two versions."""
+    con, layout = _reader()
+    try:
+        old_v, new_v = parse_version(old), parse_version(new)
+        load_manifest(layout, old_v), load_manifest(layout, new_v)
+    except (UnknownVersionError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    diff = diff_versions(con, old_v, new_v)
+    _print_table(
+        ["split", f"v{old_v}", f"v{new_v}", "delta"],
+        [(s, a, b, b - a) for s, (a, b) in diff.counts.items()],
+        f"v{old_v} -> v{new_v}",
+    )
+    console.print(
+        f"added {diff.added:,}, removed {diff.removed:,}, changed {diff.changed:,}, "
+        f"moved between splits {diff.moved:,}"
+    )
+    if diff.sample_added:
+        console.print(f"[dim]added e.g.: {', '.join(diff.sample_added)}[/]")
+    if diff.sample_removed:
+        console.print(f"[dim]removed e.g.: {', '.join(diff.sample_removed)}[/]")
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed of the demo data generator.")] = 7,
+) -> None:
+    """Generate the bundled demo data and run the whole pipeline on it."""
+    from bayesline.demo_data import generate_demo_data
+    from bayesline.runner import print_summary, run_pipeline
+
+    layout = WarehouseLayout.from_env().ensure()
+    console.rule("Bayesline demo")
+    summary = generate_demo_data(layout.landing, seed=seed)
+    console.print(f"Demo data: {len(summary.files)} landing files under {layout.landing}")
+    if not run_pipeline(None, console):
+        raise _fail("the demo run did not succeed; see above")
+    print_summary(console)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

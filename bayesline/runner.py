@@ -1,0 +1,82 @@
+"""Run the Dagster pipeline from the command line, on the project's own instance."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from warehouse.catalog import open_reader
+from warehouse.config import SPLITS, load_config
+from warehouse.layout import WarehouseLayout
+from warehouse.versions import list_versions
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def ensure_dagster_home(layout: WarehouseLayout) -> Path:
+    """Point DAGSTER_HOME inside the data directory (unless set) and give it our dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or layout.home / "dagster").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    template = PROJECT_ROOT / "dagster.yaml"
+    instance_yaml = home / "dagster.yaml"
+    if template.is_file() and (
+        not instance_yaml.is_file() or instance_yaml.read_bytes() != template.read_bytes()
+    ):
+        shutil.copyfile(template, instance_yaml)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def run_pipeline(select: str | None, console: Console) -> bool:
+    """Materialise the selection (default: everything) through Dagster; True if it succeeded."""
+    from assets.run import UnknownSelectionError, materialize_pipeline
+
+    ensure_dagster_home(WarehouseLayout.from_env())
+    try:
+        with console.status("Materialising with Dagster..."):
+            outcome = materialize_pipeline(select)
+    except UnknownSelectionError as exc:
+        console.print(f"[red]{exc}[/]; asset names: examples, rejected_rows, published_splits")
+        return False
+    marks = {"materialized": "[green]materialised[/]", "skipped": "[yellow]skipped[/]"}
+    for event in outcome.events:
+        if event.kind == "check":
+            verdict = "[green]passed[/]" if event.ok else f"[red]failed[/] ({event.detail})"
+            console.print(f"check {event.name}: {verdict}")
+        elif event.kind == "failed":
+            console.print(f"[red]step failed[/] {event.name}: {event.detail.strip()}")
+        else:
+            console.print(
+                f"{marks[event.kind]} {event.name}" + (f" ({event.detail})" if event.detail else "")
+            )
+    console.print(f"[dim]Dagster run {outcome.run_id}[/]")
+    return outcome.success
+
+
+def print_summary(console: Console) -> None:
+    """Rows ingested and rejected, split sizes and version, and where to look next."""
+    layout, config = WarehouseLayout.from_env(), load_config()
+    with open_reader(layout, config) as con:
+        loaded = con.execute("SELECT count(*) FROM examples").fetchone()[0]
+        rejected = con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0]
+        versions = list_versions(con)
+    table = Table(title="Bayesline summary")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("rows ingested", f"{loaded:,}")
+    table.add_row("rows rejected (see rejected_rows)", f"{rejected:,}")
+    if versions:
+        latest = versions[-1]
+        table.add_row("split version", f"v{latest['version']}")
+        for split in SPLITS:
+            table.add_row(f"  {split}", f"{latest[f'n_{split}']:,}")
+    console.print(table)
+    console.print(
+        "Next: [bold]make ui[/] opens the Dagster UI at http://127.0.0.1:3000; "
+        '[bold]bayesline sql "SELECT * FROM split_versions"[/] queries the warehouse; '
+        f"or open {layout.catalog_path} read-only from any DuckDB client."
+    )

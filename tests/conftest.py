@@ -1,0 +1,72 @@
+"""Shared fixtures: every test gets its own warehouse, config and Dagster home in tmp_path."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from warehouse.config import BayeslineConfig, parse_config
+from warehouse.layout import WarehouseLayout
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASET = REPO_ROOT.parent / "shared" / "datasets" / "sentiment-labelled-sentences"
+
+SMALL_CONFIG = {
+    "dataset": {
+        "name": "small",
+        "id_column": "id",
+        "label_column": "label",
+        "labels": ["neg", "pos"],
+        "text_columns": ["text"],
+        "group_column": "user",
+        "slice_columns": ["device"],
+    },
+    "sources": {"target": ["app"]},
+    "splits": {
+        "salt": "test-salt",
+        "target": {"train": 0.4, "dev": 0.3, "test": 0.3},
+        "training": {"train": 0.8, "train_dev": 0.2},
+    },
+    "quality": {"min_examples_per_split": 1},
+}
+SMALL_HEADER = ["id", "user", "label", "text", "device"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the developer's ./data or Dagster home."""
+    home = tmp_path / "bayesline-home"
+    monkeypatch.setenv("BAYESLINE_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    monkeypatch.setenv("BAYESLINE_CONFIG", str(REPO_ROOT / "bayesline.toml"))
+    monkeypatch.setenv("GX_ANALYTICS_ENABLED", "false")
+    return home
+
+
+@pytest.fixture
+def layout(isolated_environment: Path) -> WarehouseLayout:
+    return WarehouseLayout(isolated_environment).ensure()
+
+
+@pytest.fixture
+def small_config() -> BayeslineConfig:
+    return parse_config(SMALL_CONFIG)
+
+
+def write_csv(path: Path, rows: Iterable[Iterable[object]], header=SMALL_HEADER) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def shared_dataset() -> Path:
+    if not SHARED_DATASET.is_dir():
+        pytest.skip(f"the real dataset is absent: expected it at {SHARED_DATASET}")
+    return SHARED_DATASET

@@ -1,0 +1,56 @@
+import copy
+
+import pytest
+
+from tests.conftest import REPO_ROOT, SMALL_CONFIG
+from warehouse.config import ConfigError, load_config, parse_config
+
+
+def small(**changes):
+    raw = copy.deepcopy(SMALL_CONFIG)
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        table = raw
+        for name in parents:
+            table = table.setdefault(name, {})
+        table[leaf] = value
+    return raw
+
+
+def test_the_bundled_demo_config_is_valid():
+    config = load_config(REPO_ROOT / "bayesline.toml")
+    assert config.target_sources == ("app_reviews",)
+    assert config.distribution_of("app_reviews") == "target"
+    assert config.distribution_of("web_reviews") == "training"
+
+
+def test_an_unknown_key_is_named_with_the_allowed_ones():
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) text_column .*allowed:"):
+        parse_config(small(dataset__text_column="text"))
+
+
+def test_fractions_that_do_not_sum_to_one_are_refused_with_their_values():
+    with pytest.raises(ConfigError, match=r"sum to 1.1, not 1 \(train = 0.5, dev = 0.3"):
+        parse_config(small(splits__target={"train": 0.5, "dev": 0.3, "test": 0.3}))
+
+
+def test_a_missing_section_or_column_role_is_reported():
+    raw = small()
+    del raw["splits"]["training"]
+    with pytest.raises(ConfigError, match=r"missing \[splits.training\]"):
+        parse_config(raw)
+    with pytest.raises(ConfigError, match="at least one payload column"):
+        parse_config(small(dataset__text_columns=[]))
+    with pytest.raises(ConfigError, match="more than one role"):
+        parse_config(small(dataset__slice_columns=["text"]))
+
+
+def test_a_missing_config_file_says_how_to_get_one(tmp_path):
+    with pytest.raises(ConfigError, match="BAYESLINE_CONFIG"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_the_fingerprint_changes_with_the_salt_only_when_it_changes():
+    a = parse_config(small())
+    assert a.fingerprint() == parse_config(small()).fingerprint()
+    assert a.fingerprint() != parse_config(small(splits__salt="other")).fingerprint()

@@ -1,0 +1,183 @@
+import json
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import write_csv
+from warehouse.catalog import open_reader
+from warehouse.ingest import ingest_landing_files
+
+GOOD = [
+    ("w1", "u1", "pos", "great phone", "web"),
+    ("w2", "u1", "neg", "broke in a day", "web"),
+    ("w3", "u2", "pos", "works, as promised", "web"),
+]
+
+
+def rejected(layout, config):
+    with open_reader(layout, config) as con:
+        return con.execute(
+            "SELECT line_number, raw, error_type, reason FROM rejected_rows ORDER BY line_number"
+        ).fetchall()
+
+
+def examples(layout, config, columns="example_id"):
+    with open_reader(layout, config) as con:
+        return con.execute(f"SELECT {columns} FROM examples ORDER BY example_id").fetchall()
+
+
+def test_ingesting_twice_never_duplicates_rows(layout, small_config):
+    write_csv(layout.landing / "web" / "a.csv", GOOD)
+    first = ingest_landing_files(layout, small_config)
+    second = ingest_landing_files(layout, small_config)
+    assert [f.status for f in first.files] == ["loaded"]
+    assert [f.status for f in second.files] == ["skipped"]
+    assert examples(layout, small_config) == [("w1",), ("w2",), ("w3",)]
+
+
+def test_each_row_carries_its_lineage_and_distribution(layout, small_config):
+    write_csv(layout.landing / "web" / "a.csv", GOOD[:1])
+    write_csv(layout.landing / "app" / "b.csv", [("a1", "u9", "neg", "meh", "ios")])
+    ingest_landing_files(layout, small_config)
+    rows = examples(
+        layout, small_config, "example_id, source, distribution, group_key, label, line_number"
+    )
+    assert rows == [
+        ("a1", "app", "target", "u9", "neg", 2),
+        ("w1", "web", "training", "u1", "pos", 2),
+    ]
+
+
+def test_every_kind_of_bad_row_is_quarantined_with_its_line_and_reason(layout, small_config):
+    path = layout.landing / "web" / "bad.csv"
+    write_csv(path, GOOD)
+    with path.open("ab") as handle:
+        handle.write(b"w4,u3,pos,too,many,fields\n")  # line 5
+        handle.write(b"w5,u3,pos,caf\xe9 latin-1,web\n")  # line 6
+        handle.write(b"w6,u3,,no label,web\n")  # line 7
+        handle.write(b"w7,u3,meh,unknown label,web\n")  # line 8
+        handle.write(b"w8,u3,pos,   ,web\n")  # line 9
+        handle.write(b"w1,u1,neg,same id other text,web\n")  # line 10
+        handle.write(b",u3,pos,no id,web\n")  # line 11
+        handle.write(b'w3,u2,pos,"works, as promised",web\n')  # line 12: exact duplicate
+    result = ingest_landing_files(layout, small_config).files[0]
+    found = {(line, kind) for line, _, kind, _ in rejected(layout, small_config)}
+    assert found == {
+        (2, "conflicting_duplicate"),
+        (5, "wrong_column_count"),
+        (6, "bad_encoding"),
+        (7, "missing_label"),
+        (8, "unknown_label"),
+        (9, "empty_payload"),
+        (10, "conflicting_duplicate"),
+        (11, "missing_id"),
+        (12, "exact_duplicate"),
+    }
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (11, 2, 9)
+    assert examples(layout, small_config) == [("w2",), ("w3",)]
+
+
+def test_a_rejected_row_keeps_its_raw_text_and_a_readable_reason(layout, small_config):
+    path = write_csv(layout.landing / "web" / "a.csv", GOOD)
+    with path.open("a") as handle:
+        handle.write("w9,u3,meh,unknown label,web\nw10,u3,pos,x,y,z\n")
+    ingest_landing_files(layout, small_config)
+    (_, raw_json, _, reason), (_, raw_line, _, _) = rejected(layout, small_config)
+    assert json.loads(raw_json)["text"] == "unknown label"
+    assert "label 'meh' is not in the label set [neg, pos]" in reason
+    assert raw_line == "w10,u3,pos,x,y,z"
+
+
+def test_a_conflicting_id_in_a_later_file_is_rejected_and_the_first_kept(layout, small_config):
+    write_csv(layout.landing / "web" / "a.csv", GOOD)
+    ingest_landing_files(layout, small_config)
+    write_csv(layout.landing / "web" / "b.csv", [("w1", "u1", "neg", "rewritten", "web"), GOOD[1]])
+    ingest_landing_files(layout, small_config)
+    kinds = [kind for _, _, kind, _ in rejected(layout, small_config)]
+    assert sorted(kinds) == ["conflicting_duplicate", "exact_duplicate"]
+    assert examples(layout, small_config, "example_id, text") == [
+        ("w1", "great phone"),
+        ("w2", "broke in a day"),
+        ("w3", "works, as promised"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("a.csv", "id,label,text\nw1,pos,hi\n", "missing column(s) user, device"),
+        ("a.parquet", "not parquet", "could not read the file"),
+        ("a.xlsx", "whatever", "unsupported file type"),
+    ],
+)
+def test_an_unreadable_file_is_recorded_as_rejected_with_its_reason(
+    layout, small_config, name, content, reason
+):
+    (layout.landing / "web").mkdir(parents=True)
+    (layout.landing / "web" / name).write_text(content)
+    result = ingest_landing_files(layout, small_config).files[0]
+    assert result.status == "rejected" and reason in result.reason
+    ((line, raw, kind, recorded),) = rejected(layout, small_config)
+    assert (line, raw, kind) == (None, None, "unreadable_file") and reason in recorded
+    with open_reader(layout, small_config) as con:
+        assert con.execute("SELECT status FROM ingested_files").fetchall() == [("rejected",)]
+
+
+def test_jsonl_and_parquet_and_tsv_files_load_alike(layout, small_config):
+    record = {"id": "j1", "user": "u1", "label": "pos", "text": "fine", "device": "ios"}
+    (layout.landing / "app").mkdir(parents=True)
+    (layout.landing / "app" / "a.jsonl").write_text(json.dumps(record) + "\n{broken\n")
+    columns = {k: [v.replace("1", "2")] for k, v in record.items()}
+    pq.write_table(pa.table(columns), layout.landing / "app" / "b.parquet")
+    (layout.landing / "web").mkdir()
+    (layout.landing / "web" / "c.tsv").write_text(
+        'id\tuser\tlabel\ttext\tdevice\nt1\tu3\tneg\ta "quoted" word  \tweb\n'
+    )
+    ingest_landing_files(layout, small_config)
+    assert examples(layout, small_config, "example_id, text") == [
+        ("j1", "fine"),
+        ("j2", "fine"),
+        ("t1", 'a "quoted" word'),
+    ]
+    assert [(line, kind) for line, _, kind, _ in rejected(layout, small_config)] == [
+        (2, "malformed_json")
+    ]
+
+
+def test_without_an_id_column_ids_are_content_hashes_stable_across_runs(layout, small_config):
+    from dataclasses import replace
+
+    config = replace(small_config, dataset=replace(small_config.dataset, id_column=None))
+    write_csv(
+        layout.landing / "web" / "a.csv",
+        [r[1:] for r in GOOD],
+        header=["user", "label", "text", "device"],
+    )
+    ingest_landing_files(layout, config)
+    ids = examples(layout, config)
+    assert len(ids) == 3 and all(len(i) == 20 for (i,) in ids)
+    write_csv(
+        layout.landing / "web" / "b.csv", [GOOD[0][1:]], header=["user", "label", "text", "device"]
+    )
+    ingest_landing_files(layout, config)
+    assert examples(layout, config) == ids  # the same sentence again is a duplicate
+
+
+def test_a_crash_before_the_commit_record_is_repaired_by_the_next_run(layout, small_config):
+    write_csv(layout.landing / "web" / "a.csv", GOOD)
+    (result,) = ingest_landing_files(layout, small_config).files
+    # Simulate a crash after the examples were written but before the commit record.
+    os.remove(layout.ingested_files_dir / f"{result.file_id}.parquet")
+    (again,) = ingest_landing_files(layout, small_config).files
+    assert again.status == "loaded" and again.rows_loaded == 3
+    assert examples(layout, small_config) == [("w1",), ("w2",), ("w3",)]
+    assert rejected(layout, small_config) == []
+
+
+def test_nothing_half_written_is_ever_visible_in_the_lake(layout, small_config):
+    write_csv(layout.landing / "web" / "a.csv", GOOD)
+    ingest_landing_files(layout, small_config)
+    leftovers = [p for p in layout.lake.rglob("*") if p.name.startswith(".")]
+    assert leftovers == []

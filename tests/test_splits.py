@@ -1,0 +1,199 @@
+import tempfile
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import write_csv
+from warehouse.catalog import open_reader
+from warehouse.hashing import split_bucket
+from warehouse.ingest import ingest_landing_files
+from warehouse.layout import WarehouseLayout
+from warehouse.splits import publish_split_version, published_versions
+from warehouse.versions import changed_files, find_split_violations, load_manifest
+
+WORDS = ["good", "bad", "fine", "awful", "great", "meh", "ok", "love", "hate", "slow"]
+
+# One row: (source, user number, text word indexes, label)
+row = st.tuples(
+    st.sampled_from(["web", "app"]),
+    st.integers(0, 15),
+    st.lists(st.integers(0, len(WORDS) - 1), min_size=1, max_size=3),
+    st.sampled_from(["neg", "pos"]),
+)
+batches = st.lists(row, min_size=1, max_size=40)
+SETTINGS = settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def land(layout, rows, batch: str, start: int = 0) -> None:
+    by_source = {}
+    for i, (source, user, words, label) in enumerate(rows, start=start):
+        # Texts collide on purpose (near-duplicates differ only in case and punctuation).
+        text = " ".join(WORDS[w] for w in words)
+        text = text.upper() + "!" if i % 3 == 0 else text
+        by_source.setdefault(source, []).append((f"{batch}-{i}", f"u{user}", label, text, source))
+    for source, source_rows in by_source.items():
+        write_csv(layout.landing / source / f"{batch}.csv", source_rows)
+
+
+def assignments(layout, config, version):
+    with open_reader(layout, config) as con:
+        return dict(
+            con.execute(
+                "SELECT example_id, split FROM splits WHERE version = ?", [version]
+            ).fetchall()
+        )
+
+
+def fresh_layout() -> tuple[WarehouseLayout, tempfile.TemporaryDirectory]:
+    tmp = tempfile.TemporaryDirectory()
+    return WarehouseLayout(Path(tmp.name)).ensure(), tmp
+
+
+@SETTINGS
+@given(rows=batches)
+def test_dev_and_test_hold_only_target_rows_and_no_group_or_duplicate_spans_splits(
+    small_config, rows
+):
+    layout, tmp = fresh_layout()
+    with tmp:
+        land(layout, rows, "a")
+        ingest_landing_files(layout, small_config)
+        result = publish_split_version(layout, small_config)
+        with open_reader(layout, small_config) as con:
+            violations = find_split_violations(con, result.version)
+            in_dev_test = con.execute(
+                "SELECT DISTINCT distribution FROM splits WHERE split IN ('dev', 'test')"
+            ).fetchall()
+        assert violations == {
+            "training_rows_in_dev_or_test": [],
+            "groups_spanning_splits": [],
+            "duplicates_spanning_splits": [],
+        }
+        assert set(in_dev_test) <= {("target",)}
+
+
+@SETTINGS
+@given(first=batches, second=batches, salt_changes=st.booleans())
+def test_republishing_after_adding_data_never_moves_an_existing_example(
+    small_config, first, second, salt_changes
+):
+    layout, tmp = fresh_layout()
+    with tmp:
+        land(layout, first, "a")
+        ingest_landing_files(layout, small_config)
+        v1 = publish_split_version(layout, small_config).version
+        before = assignments(layout, small_config, v1)
+        # New data follows new fractions; published examples must not care.
+        changed = replace(
+            small_config,
+            splits=replace(
+                small_config.splits,
+                salt="other" if salt_changes else small_config.splits.salt,
+                target={"train": 0.1, "dev": 0.45, "test": 0.45},
+            ),
+        )
+        land(layout, second, "b", start=1000)
+        ingest_landing_files(layout, changed)
+        result = publish_split_version(layout, changed)
+        latest = published_versions(layout)[-1]
+        after = assignments(layout, changed, latest)
+        assert {k: after[k] for k in before} == before
+        assert result.created == (latest == v1 + 1)
+        with open_reader(layout, changed) as con:
+            assert not any(find_split_violations(con, latest).values())
+
+
+@SETTINGS
+@given(first=batches, second=batches)
+def test_a_published_versions_files_never_change(small_config, first, second):
+    layout, tmp = fresh_layout()
+    with tmp:
+        land(layout, first, "a")
+        ingest_landing_files(layout, small_config)
+        publish_split_version(layout, small_config)
+        manifest = load_manifest(layout, 1)
+        land(layout, second, "b", start=1000)
+        ingest_landing_files(layout, small_config)
+        publish_split_version(layout, small_config)
+        assert changed_files(layout, 1) == []
+        assert load_manifest(layout, 1) == manifest
+
+
+def test_publishing_with_no_change_creates_no_version(layout, small_config):
+    land(layout, [("app", 1, [0], "pos"), ("web", 2, [1], "neg")], "a")
+    ingest_landing_files(layout, small_config)
+    assert publish_split_version(layout, small_config).version == 1
+    again = publish_split_version(layout, small_config)
+    assert (again.created, again.version, published_versions(layout)) == (False, None, [1])
+
+
+def test_a_version_records_counts_files_and_changes_in_its_manifest(layout, small_config):
+    land(layout, [("app", u, [u % 10], "pos") for u in range(12)], "a")
+    ingest_landing_files(layout, small_config)
+    publish_split_version(layout, small_config)
+    land(layout, [("web", 3, [2, 3], "neg")], "b", start=50)
+    ingest_landing_files(layout, small_config)
+    publish_split_version(layout, small_config)
+    manifest = load_manifest(layout, 2)
+    assert manifest["parent_version"] == 1
+    assert manifest["changes_vs_parent"] == {"added": 1, "removed": 0, "changed": 0}
+    assert sum(manifest["counts"].values()) == 13
+    assert set(manifest["files"]) == {f"{s}.parquet" for s in ("train", "train_dev", "dev", "test")}
+    assert manifest["config_hash"] == small_config.fingerprint()
+    with open_reader(layout, small_config) as con:
+        (n_added,) = con.execute("SELECT n_added FROM split_versions WHERE version = 2").fetchone()
+    assert n_added == 1
+
+
+def test_splits_are_reproducible_by_plain_python_from_the_salt_and_group_key(layout, small_config):
+    # No shared texts or users, so each example is its own component keyed by its user.
+    n = 400
+    write_csv(
+        layout.landing / "app" / "a.csv",
+        [(f"id{i}", f"user{i}", "pos", f"text number {i}", "app") for i in range(n)],
+    )
+    ingest_landing_files(layout, small_config)
+    publish_split_version(layout, small_config)
+    cuts = {"dev": 3000, "test": 6000}
+
+    def python_split(key: str) -> str:
+        bucket = split_bucket(small_config.splits.salt, key)
+        return "dev" if bucket < cuts["dev"] else "test" if bucket < cuts["test"] else "train"
+
+    got = assignments(layout, small_config, 1)
+    assert got == {f"id{i}": python_split(f"user{i}") for i in range(n)}
+    counts = Counter(got.values())
+    assert 80 <= counts["dev"] <= 160 and 80 <= counts["test"] <= 160  # 30% of 400, roughly
+
+
+def test_a_new_example_that_would_bridge_two_splits_is_excluded_not_leaked(layout, small_config):
+    users = [(f"w{i}", f"u{i}", "pos", f"sentence {i}", "app") for i in range(40)]
+    write_csv(layout.landing / "app" / "a.csv", users)
+    ingest_landing_files(layout, small_config)
+    publish_split_version(layout, small_config)
+    first = assignments(layout, small_config, 1)
+    a, b = next((x, y) for x in first for y in first if first[x] != first[y])
+    user_of_a, text_of_b = f"u{a[1:]}", f"sentence {b[1:]}"
+    write_csv(
+        layout.landing / "app" / "b.csv",
+        [("bridge", user_of_a, "neg", text_of_b, "app"), ("fresh", "u999", "pos", "new", "app")],
+    )
+    ingest_landing_files(layout, small_config)
+    result = publish_split_version(layout, small_config)
+    assert (result.version, result.n_added, result.n_excluded) == (2, 1, 1)
+    reasons = load_manifest(layout, 2)["excluded"]["by_reason"]
+    assert list(reasons) == [
+        "joins examples already published in different splits; assigning it anywhere would leak"
+    ]
+    assert "bridge" not in assignments(layout, small_config, 2)
+
+
+def test_publishing_an_empty_warehouse_says_what_to_do(layout, small_config):
+    with pytest.raises(ValueError, match="land files under"):
+        publish_split_version(layout, small_config)

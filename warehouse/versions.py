@@ -1,0 +1,133 @@
+"""Reading published split versions: list, show, diff, and verify their invariants."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import duckdb
+
+from warehouse.config import SPLITS
+from warehouse.hashing import file_sha256
+from warehouse.layout import WarehouseLayout
+from warehouse.splits import published_versions, version_path
+
+
+class UnknownVersionError(LookupError):
+    """No published split version has that number."""
+
+
+def parse_version(text: str | int) -> int:
+    """Accept 3, '3', 'v3' or 'v0003'."""
+    value = str(text).strip().lower().removeprefix("v")
+    if not value.isdigit():
+        raise ValueError(f"'{text}' is not a split version; use a number such as 3 or v0003")
+    return int(value)
+
+
+def load_manifest(layout: WarehouseLayout, version: int) -> dict:
+    path = version_path(layout, version) / "_meta" / "manifest.json"
+    if not path.is_file():
+        known = ", ".join(f"v{v}" for v in published_versions(layout)) or "none yet"
+        raise UnknownVersionError(f"no split version v{version} (published: {known})")
+    return json.loads(path.read_text())
+
+
+def list_versions(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    cursor = con.execute("SELECT * FROM split_versions ORDER BY version")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    old: int
+    new: int
+    added: int
+    removed: int
+    changed: int
+    moved: int
+    counts: dict[str, tuple[int, int]]  # split -> (old count, new count)
+    sample_added: list[str]
+    sample_removed: list[str]
+
+
+def diff_versions(con: duckdb.DuckDBPyConnection, old: int, new: int, sample: int = 10):
+    """What changed between two published versions (in SQL, over the `splits` view)."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE version_pair AS
+        SELECT coalesce(o.example_id, n.example_id) AS example_id,
+               o.split AS old_split, n.split AS new_split,
+               o.content_hash AS old_hash, n.content_hash AS new_hash
+        FROM (SELECT example_id, split, content_hash FROM splits WHERE version = $old) AS o
+        FULL OUTER JOIN
+             (SELECT example_id, split, content_hash FROM splits WHERE version = $new) AS n
+        USING (example_id)
+        """,
+        {"old": old, "new": new},
+    )
+    added, removed, changed, moved = con.execute(
+        """
+        SELECT count(*) FILTER (old_split IS NULL),
+               count(*) FILTER (new_split IS NULL),
+               count(*) FILTER (old_hash <> new_hash),
+               count(*) FILTER (old_split <> new_split)
+        FROM version_pair
+        """
+    ).fetchone()
+    counts = {split: [0, 0] for split in SPLITS}
+    for split, old_n, new_n in con.execute(
+        "SELECT coalesce(old_split, new_split), count(old_split), count(new_split) "
+        "FROM version_pair GROUP BY 1"
+    ).fetchall():
+        counts[split] = [old_n, new_n]
+
+    def ids(condition: str) -> list[str]:
+        rows = con.execute(
+            f"SELECT example_id FROM version_pair WHERE {condition} ORDER BY 1 LIMIT {sample}"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    return VersionDiff(
+        old,
+        new,
+        added,
+        removed,
+        changed,
+        moved,
+        {k: tuple(v) for k, v in counts.items()},
+        ids("old_split IS NULL"),
+        ids("new_split IS NULL"),
+    )
+
+
+def find_split_violations(con: duckdb.DuckDBPyConnection, version: int) -> dict[str, list]:
+    """Rows that break a split invariant in a version: empty lists mean it is sound."""
+    checks = {
+        "training_rows_in_dev_or_test": """
+            SELECT example_id, split, source FROM splits
+            WHERE version = $v AND split IN ('dev', 'test') AND distribution <> 'target'
+            LIMIT 20""",
+        "groups_spanning_splits": """
+            SELECT group_key, list(DISTINCT split) FROM splits WHERE version = $v
+            GROUP BY group_key HAVING count(DISTINCT split) > 1 LIMIT 20""",
+        "duplicates_spanning_splits": """
+            SELECT dedup_key, list(DISTINCT split) FROM splits WHERE version = $v
+            GROUP BY dedup_key HAVING count(DISTINCT split) > 1 LIMIT 20""",
+    }
+    return {
+        name: [list(row) for row in con.execute(sql, {"v": version}).fetchall()]
+        for name, sql in checks.items()
+    }
+
+
+def changed_files(layout: WarehouseLayout, version: int) -> list[str]:
+    """Split files whose bytes no longer match the sha256 in the version's manifest."""
+    manifest = load_manifest(layout, version)
+    directory = version_path(layout, version)
+    return [
+        name
+        for name, recorded in manifest["files"].items()
+        if not (directory / name).is_file() or file_sha256(directory / name) != recorded["sha256"]
+    ]
