@@ -18,5 +18,5 @@ defs = dg.Definitions(
     asset_checks=[examples_quality_gate, splits_are_leakage_free],
     jobs=[pipeline_job],
     sensors=[build_landing_sensor(pipeline_job)],
-    resources={"bayesline": BayeslineResource.from_env()},
+    resources={"bayesline": BayeslineResource()},
 )

@@ -1,7 +1,5 @@
 """Landing files -> `examples` and `rejected_rows`, and the sensor that notices new files."""
 
-from __future__ import annotations
-
 import hashlib
 
 import dagster as dg
@@ -80,7 +78,9 @@ def _run_key(file_ids: list[str]) -> str:
     return hashlib.sha256(",".join(sorted(file_ids)).encode()).hexdigest()[:24]
 
 
-def build_landing_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def build_landing_sensor(job) -> dg.SensorDefinition:
+    """The sensor that starts `job` when new landing files appear."""
+
     @dg.sensor(
         job=job,
         minimum_interval_seconds=30,

@@ -3,8 +3,6 @@
 Error-severity checks are blocking, so `published_splits` is not materialised behind them.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from assets.resources import BayeslineResource

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -12,21 +11,20 @@ from warehouse.layout import WarehouseLayout
 
 
 class BayeslineResource(dg.ConfigurableResource):
-    """Where the warehouse lives and which dataset description it follows."""
+    """Where the warehouse lives and which dataset description it follows.
 
-    home: str = "data"
-    config_path: str = "bayesline.toml"
+    Unset fields fall back to BAYESLINE_HOME (default ./data) and BAYESLINE_CONFIG (default
+    ./bayesline.toml), read when a run starts, not when the code location loads.
+    """
 
-    @classmethod
-    def from_env(cls) -> BayeslineResource:
-        """Defaults that run on a laptop, overridden by BAYESLINE_HOME and BAYESLINE_CONFIG."""
-        return cls(
-            home=str(Path(os.environ.get("BAYESLINE_HOME", "data")).resolve()),
-            config_path=str(Path(os.environ.get("BAYESLINE_CONFIG", "bayesline.toml")).resolve()),
-        )
+    home: str | None = None
+    config_path: str | None = None
 
     def layout(self) -> WarehouseLayout:
-        return WarehouseLayout(Path(self.home).resolve()).ensure()
+        layout = (
+            WarehouseLayout(Path(self.home).resolve()) if self.home else WarehouseLayout.from_env()
+        )
+        return layout.ensure()
 
     def config(self) -> BayeslineConfig:
         return load_config(self.config_path)

@@ -38,7 +38,8 @@ def materialize_pipeline(select: str | None = None) -> RunOutcome:
     job = defs.resolve_job_def(PIPELINE_JOB)
     asset_keys = None
     if select:
-        asset_keys = list(dg.AssetSelection.from_string(select).resolve(defs.resolve_asset_graph()))
+        selection = dg.AssetSelection.from_string(select).required_multi_asset_neighbors()
+        asset_keys = list(selection.resolve(defs.resolve_asset_graph()))
         if not asset_keys:
             raise UnknownSelectionError(f"the selection '{select}' matches no asset")
     with dg.DagsterInstance.get() as instance:

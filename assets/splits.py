@@ -1,7 +1,5 @@
 """`published_splits`: versioned train / train-dev / dev / test splits, and their invariants."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from assets.ingest import WAREHOUSE_POOL

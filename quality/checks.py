@@ -1,0 +1,437 @@
+"""The quality checks: for each, the DuckDB query that shapes the data and the expectations GE
+judges it by. Row-local rules see the rows themselves; set-level rules see one row per key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from quality.expectations import Judge, Tally, judge_query, rule_meta
+from quality.results import ERROR, WARN
+from warehouse.schema import example_columns
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from warehouse.config import BayeslineConfig
+
+DISTRIBUTIONS = ("training", "target")
+MIN_BATCH_ROWS_FOR_DRIFT = 30  # smaller batches swing by chance alone
+MAX_LISTED_IDS = 10  # ids listed per failing key; the count tells the rest
+REQUIRED_COLUMNS = ("example_id", "source", "distribution", "group_key", "label", "content_hash")
+LOCATION_COLUMNS = ("example_id", "file_id", "line_number")  # how a person finds a row
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """What every check needs: the warehouse connection, the config and the run's judge."""
+
+    con: duckdb.DuckDBPyConnection
+    config: BayeslineConfig
+    judge: Judge
+    batch_rows: int
+
+    def judge_query(self, sql: str, suite: Any, tally: Tally, **kwargs: Any) -> Tally:
+        return judge_query(
+            self.judge, self.con, sql, suite, batch_rows=self.batch_rows, tally=tally, **kwargs
+        )
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A check's merged verdicts plus the thresholds and counts worth reporting."""
+
+    tally: Tally
+    observed: dict[str, Any] = field(default_factory=dict)
+    note: str = ""  # said in the description when the check fails
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    severity: str
+    claim: str  # what must hold, as one sentence
+    remedy: str
+    judge: Callable[[CheckRun], Judgement]
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def judge_schema(run: CheckRun) -> Judgement:
+    expected = example_columns(run.config.dataset)
+    expect = run.judge.expectations
+    tally = Tally()
+    columns = run.judge.suite(
+        "examples_columns",
+        [
+            expect.ExpectTableColumnsToMatchSet(
+                column_set=list(expected),
+                exact_match=True,
+                meta=rule_meta("examples has exactly the expected columns", "tables"),
+            )
+        ],
+    )
+    run.judge_query("SELECT * FROM examples LIMIT 0", columns, tally)
+    types = run.judge.suite(
+        "examples_column_types",
+        [
+            expect.ExpectColumnPairValuesToBeEqual(
+                column_A="actual_type",
+                column_B="expected_type",
+                meta=rule_meta("column has its expected type", "columns"),
+            )
+        ],
+    )
+    sql = """
+        WITH expected AS (
+            SELECT unnest($names::VARCHAR[]) AS column_name,
+                   unnest($types::VARCHAR[]) AS expected_type
+        ), actual AS (
+            SELECT column_name, column_type AS actual_type FROM (DESCRIBE examples)
+        )
+        SELECT column_name,
+               coalesce(expected_type, '(not expected)') AS expected_type,
+               coalesce(actual_type, '(missing)') AS actual_type
+        FROM expected FULL OUTER JOIN actual USING (column_name)
+        ORDER BY column_name
+    """
+    params = {"names": list(expected), "types": list(expected.values())}
+    run.judge_query(sql, types, tally, shown_columns=["column_name"], params=params)
+    return Judgement(tally, {"expected_columns": len(expected)})
+
+
+def judge_required_values(run: CheckRun) -> Judgement:
+    dataset = run.config.dataset
+    required = dict.fromkeys((*REQUIRED_COLUMNS, *dataset.payload_columns))
+    expect = run.judge.expectations
+    rules: list[Any] = []
+    for column in required:
+        rules.append(
+            expect.ExpectColumnValuesToNotBeNull(
+                column=column, meta=rule_meta(f"{column} is present", "rows")
+            )
+        )
+        rules.append(
+            expect.ExpectColumnValuesToNotMatchRegex(
+                column=column, regex=r"^\s*$", meta=rule_meta(f"{column} is not blank", "rows")
+            )
+        )
+    rules.append(
+        expect.ExpectColumnValuesToBeInSet(
+            column="distribution",
+            value_set=list(DISTRIBUTIONS),
+            meta=rule_meta("distribution is training or target", "rows"),
+        )
+    )
+    selected = ", ".join(quote(c) for c in dict.fromkeys((*LOCATION_COLUMNS, *required)))
+    suite = run.judge.suite("examples_required_values", rules)
+    tally = run.judge_query(
+        f"SELECT {selected} FROM examples", suite, Tally(), shown_columns=LOCATION_COLUMNS
+    )
+    return Judgement(tally, {"required_columns": len(required)})
+
+
+def judge_labels(run: CheckRun) -> Judgement:
+    labels = list(run.config.dataset.labels)
+    expect = run.judge.expectations
+    suite = run.judge.suite(
+        "examples_labels",
+        [
+            expect.ExpectColumnValuesToBeInSet(
+                column="label",
+                value_set=labels,
+                meta=rule_meta(f"label is one of {', '.join(labels)}", "rows"),
+            )
+        ],
+    )
+    sql = f"SELECT {', '.join(LOCATION_COLUMNS)}, label FROM examples"
+    tally = run.judge_query(sql, suite, Tally(), shown_columns=LOCATION_COLUMNS)
+    return Judgement(tally, {"labels_allowed": len(labels)})
+
+
+def judge_unique_ids(run: CheckRun) -> Judgement:
+    expect = run.judge.expectations
+    suite = run.judge.suite(
+        "examples_unique_ids",
+        [
+            expect.ExpectColumnValuesToBeBetween(
+                column="occurrences",
+                min_value=1,
+                max_value=1,
+                meta=rule_meta("example id occurs exactly once", "ids"),
+            )
+        ],
+    )
+    # DuckDB counts over the whole table before streaming, so duplicates that sit in
+    # different record batches (or different landing files) still meet in one row. Locations
+    # are listed only for repeated ids: a list per id would cost memory for nothing.
+    sql = f"""
+        WITH counts AS (
+            SELECT example_id, count(*) AS occurrences
+            FROM examples
+            WHERE example_id IS NOT NULL  -- a missing id is examples_have_required_values' job
+            GROUP BY example_id
+        ), repeated AS (
+            SELECT example_id,
+                   list({{'file_id': file_id, 'line_number': line_number}}
+                        ORDER BY file_id, line_number)[1:{MAX_LISTED_IDS}] AS locations
+            FROM examples JOIN counts USING (example_id)
+            WHERE occurrences > 1
+            GROUP BY example_id
+        )
+        SELECT example_id, occurrences, locations
+        FROM counts LEFT JOIN repeated USING (example_id)
+        ORDER BY example_id
+    """
+    tally = run.judge_query(sql, suite, Tally(), shown_columns=["example_id", "locations"])
+    return Judgement(tally)
+
+
+def judge_cross_source_duplicates(run: CheckRun) -> Judgement:
+    expect = run.judge.expectations
+    suite = run.judge.suite(
+        "examples_cross_source_duplicates",
+        [
+            expect.ExpectColumnValuesToBeBetween(
+                column="source_count",
+                min_value=1,
+                max_value=1,
+                meta=rule_meta("near-duplicate text comes from one source only", "dedup keys"),
+            )
+        ],
+    )
+    # Sources and ids are listed only for keys shared across sources (see judge_unique_ids).
+    sql = f"""
+        WITH keys AS (
+            SELECT dedup_key, count(DISTINCT source) AS source_count, count(*) AS examples
+            FROM examples
+            WHERE dedup_key IS NOT NULL
+            GROUP BY dedup_key
+        ), shared AS (
+            SELECT dedup_key,
+                   list(DISTINCT source ORDER BY source) AS sources,
+                   list(example_id ORDER BY example_id)[1:{MAX_LISTED_IDS}] AS example_ids
+            FROM examples JOIN keys USING (dedup_key)
+            WHERE source_count > 1
+            GROUP BY dedup_key
+        )
+        SELECT dedup_key, source_count, sources, examples, example_ids
+        FROM keys LEFT JOIN shared USING (dedup_key)
+        ORDER BY dedup_key
+    """
+    index = ["dedup_key", "sources", "examples", "example_ids"]
+    tally = run.judge_query(sql, suite, Tally(), shown_columns=index)
+    return Judgement(tally)
+
+
+def judge_batch_row_counts(run: CheckRun) -> Judgement:
+    quality = run.config.quality
+    tally = _judge_ingested_files(run, quality.max_batch_reject_rate)
+    target_examples = _judge_target_capacity(run, tally, quality.min_examples_per_split)
+    note = "" if target_examples else "the warehouse holds no target examples; ingest data first"
+    observed = {
+        "target_examples": target_examples,
+        "max_batch_reject_rate": quality.max_batch_reject_rate,
+        "min_examples_per_split": quality.min_examples_per_split,
+    }
+    return Judgement(tally, observed, note)
+
+
+def _judge_ingested_files(run: CheckRun, max_reject_rate: float) -> Tally:
+    from great_expectations.expectations.row_conditions import Column
+
+    loaded = Column("status") == "loaded"
+    expect = run.judge.expectations
+    suite = run.judge.suite(
+        "ingested_files_row_counts",
+        [
+            expect.ExpectColumnValuesToBeInSet(
+                column="status",
+                value_set=["loaded"],
+                meta=rule_meta("file was readable (status loaded)", "files"),
+            ),
+            expect.ExpectColumnValuesToBeBetween(
+                column="rows_loaded",
+                min_value=1,
+                row_condition=loaded,
+                meta=rule_meta("loaded file has rows", "files"),
+            ),
+            expect.ExpectColumnValuesToBeBetween(
+                column="reject_rate",
+                max_value=max_reject_rate,
+                row_condition=loaded,
+                meta=rule_meta(f"reject rate is at most {max_reject_rate:g}", "files"),
+            ),
+        ],
+    )
+    sql = """
+        SELECT file_id, file_path, source, status, rows_read, rows_loaded, rows_rejected,
+               round(rows_rejected / nullif(rows_read, 0), 4) AS reject_rate, reason
+        FROM ingested_files
+        ORDER BY ingested_at, file_id
+    """
+    index = ["file_id", "file_path", "source", "status", "rows_read", "rows_loaded"]
+    index += ["rows_rejected", "reject_rate", "reason"]
+    return run.judge_query(sql, suite, Tally(), shown_columns=index)
+
+
+def _judge_target_capacity(run: CheckRun, tally: Tally, min_examples: int) -> int:
+    """Judge that dev and test can each get `min_examples`; return the target example count."""
+    expect = run.judge.expectations
+    suite = run.judge.suite(
+        "target_split_capacity",
+        [
+            expect.ExpectColumnValuesToBeBetween(
+                column="expected_examples",
+                min_value=min_examples,
+                meta=rule_meta(f"split gets at least {min_examples} target examples", "splits"),
+            )
+        ],
+    )
+    fractions = run.config.splits.target
+    sql = """
+        WITH target AS (
+            SELECT count(*) AS target_examples FROM examples WHERE distribution = 'target'
+        ), splits AS (
+            SELECT unnest(['dev', 'test']) AS split,
+                   unnest([$dev, $test]::DOUBLE[]) AS fraction
+        )
+        SELECT split, target_examples, fraction, target_examples * fraction AS expected_examples
+        FROM splits CROSS JOIN target
+        ORDER BY split
+    """
+    params = {"dev": fractions["dev"], "test": fractions["test"]}
+    index = ["split", "target_examples", "fraction"]
+    run.judge_query(sql, suite, tally, shown_columns=index, params=params)
+    ((target_examples,),) = run.con.sql(
+        "SELECT count(*) FROM examples WHERE distribution = 'target'"
+    ).fetchall()
+    return int(target_examples)
+
+
+def judge_label_drift(run: CheckRun) -> Judgement:
+    max_drift = run.config.quality.max_label_drift
+    expect = run.judge.expectations
+    suite = run.judge.suite(
+        "label_balance_drift",
+        [
+            expect.ExpectColumnValuesToBeBetween(
+                column="drift",
+                max_value=max_drift,
+                meta=rule_meta(
+                    f"label share within {max_drift:g} of the distribution's other batches",
+                    "batch labels",
+                ),
+            )
+        ],
+    )
+    # One row per (batch, label). The other batches' share is the distribution's count minus
+    # the batch's own; a batch alone in its distribution has nothing to compare (NULL drift).
+    sql = """
+        WITH counts AS (
+            SELECT distribution, file_id, label, count(*) AS n
+            FROM examples GROUP BY distribution, file_id, label
+        ), batches AS (
+            SELECT distribution, file_id, sum(n)::BIGINT AS batch_rows
+            FROM counts GROUP BY distribution, file_id
+        ), totals AS (
+            SELECT distribution, sum(n)::BIGINT AS distribution_rows
+            FROM counts GROUP BY distribution
+        ), label_totals AS (
+            SELECT distribution, label, sum(n)::BIGINT AS label_rows
+            FROM counts GROUP BY distribution, label
+        ), labels AS (
+            SELECT unnest($labels::VARCHAR[]) AS label
+        ), shares AS (
+            SELECT b.file_id, b.distribution, l.label, b.batch_rows,
+                   coalesce(c.n, 0) / b.batch_rows AS batch_share,
+                   (coalesce(lt.label_rows, 0) - coalesce(c.n, 0))
+                       / nullif(t.distribution_rows - b.batch_rows, 0) AS rest_share
+            FROM batches b
+            JOIN totals t USING (distribution)
+            CROSS JOIN labels l
+            LEFT JOIN counts c
+                ON c.distribution = b.distribution AND c.file_id = b.file_id
+                AND c.label = l.label
+            LEFT JOIN label_totals lt ON lt.distribution = b.distribution AND lt.label = l.label
+            WHERE b.batch_rows >= $min_rows
+        )
+        SELECT file_id, distribution, label, batch_rows,
+               round(batch_share, 4) AS batch_proportion,
+               round(rest_share, 4) AS other_batches_proportion,
+               round(abs(batch_share - rest_share), 4) AS drift
+        FROM shares
+        ORDER BY distribution, file_id, label
+    """
+    params = {"labels": list(run.config.dataset.labels), "min_rows": MIN_BATCH_ROWS_FOR_DRIFT}
+    index = ["file_id", "distribution", "label", "batch_rows", "batch_proportion"]
+    index.append("other_batches_proportion")
+    tally = run.judge_query(sql, suite, Tally(), shown_columns=index, params=params)
+    observed = {"max_label_drift": max_drift, "min_batch_rows": MIN_BATCH_ROWS_FOR_DRIFT}
+    return Judgement(tally, observed)
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        "examples_match_schema",
+        ERROR,
+        "The examples table has exactly the expected columns and types.",
+        "Rebuild the warehouse views with the current code and config; if the dataset columns "
+        "changed on purpose, update bayesline.toml and re-ingest.",
+        judge_schema,
+    ),
+    Check(
+        "examples_have_required_values",
+        ERROR,
+        "Every example has its id, source, distribution, group, label, hashes and payload.",
+        "Fix the listed rows at their source file and line (or drop them) and re-ingest; "
+        "ingestion should reject such rows, so also report it as an ingestion bug.",
+        judge_required_values,
+    ),
+    Check(
+        "examples_labels_in_label_set",
+        ERROR,
+        "Every example's label is one of the configured labels.",
+        "Correct the labels at the source file and line, or add the label to [dataset] labels "
+        "in bayesline.toml if it is legitimate, then re-ingest.",
+        judge_labels,
+    ),
+    Check(
+        "examples_have_unique_ids",
+        ERROR,
+        "Every example id occurs exactly once.",
+        "Remove the repeated rows from the landing files listed, or make the id column unique "
+        "(without an id column, ids are content hashes: identical rows collide), then "
+        "re-ingest.",
+        judge_unique_ids,
+    ),
+    Check(
+        "examples_have_no_cross_source_duplicates",
+        WARN,
+        "No near-duplicate text appears in more than one source.",
+        "Check whether the sources overlap; duplicates across training and target leak "
+        "between splits, so drop the copy from the training source if so.",
+        judge_cross_source_duplicates,
+    ),
+    Check(
+        "batches_have_sane_row_counts",
+        ERROR,
+        "Every ingested file was readable and loaded rows with few rejects, and the target "
+        "distribution can fill dev and test.",
+        "Read each listed file's reason and its rows in rejected_rows, fix or replace the file "
+        "upstream and re-ingest; if dev/test are too small, land more target data or lower "
+        "[quality] min_examples_per_split.",
+        judge_batch_row_counts,
+    ),
+    Check(
+        "label_balance_is_stable_across_batches",
+        WARN,
+        "Each batch's label mix is close to the rest of its distribution.",
+        "Look at the listed batches: a shifted label mix often means a labelling change or a "
+        "biased export upstream; confirm with the data owner before publishing.",
+        judge_label_drift,
+    ),
+)

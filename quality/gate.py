@@ -1,0 +1,125 @@
+"""The quality gate: run the checks over the warehouse views and decide whether to publish."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from quality.checks import CHECKS, Check, CheckRun, Judgement
+from quality.expectations import DEFAULT_BATCH_ROWS, Judge, Tally
+from quality.results import CheckOutcome
+
+if TYPE_CHECKING:
+    from warehouse.config import BayeslineConfig
+
+CHECK_NAMES: tuple[str, ...] = tuple(check.name for check in CHECKS)
+#: "error" checks block publishing; "warn" checks only report.
+CHECK_SEVERITIES: dict[str, str] = {check.name: check.severity for check in CHECKS}
+
+
+def run_quality_checks(
+    con: duckdb.DuckDBPyConnection,
+    config: BayeslineConfig,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    names: Iterable[str] | None = None,
+) -> list[CheckOutcome]:
+    """Judge the `examples`, `rejected_rows` and `ingested_files` views; one outcome per check."""
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be at least 1, got {batch_rows}.")
+    selected = _select(names)
+    run = CheckRun(con, config, Judge(), batch_rows)  # one GE context for the whole run
+    return [run_check(check, run) for check in CHECKS if check.name in selected]
+
+
+def gate_passes(outcomes: Iterable[CheckOutcome]) -> bool:
+    """True unless an error-severity check failed (warnings never block publishing)."""
+    return not any(outcome.blocks_publishing for outcome in outcomes)
+
+
+def run_check(check: Check, run: CheckRun) -> CheckOutcome:
+    try:
+        judgement = check.judge(run)
+    except duckdb.Error as exc:
+        # A missing view or column must fail the gate with a readable reason, not crash it.
+        return _unjudgeable(check, exc)
+    return _outcome(check, judgement)
+
+
+def _select(names: Iterable[str] | None) -> set[str]:
+    if names is None:
+        return set(CHECK_NAMES)
+    chosen = {names} if isinstance(names, str) else set(names)
+    unknown = sorted(chosen - set(CHECK_NAMES))
+    if unknown:
+        raise ValueError(
+            f"Unknown quality check(s) {', '.join(unknown)}; known: {', '.join(CHECK_NAMES)}."
+        )
+    return chosen
+
+
+def _outcome(check: Check, judgement: Judgement) -> CheckOutcome:
+    tally = judgement.tally
+    observed = {
+        "rows_checked": tally.rows,
+        "batches": tally.batches,
+        "unexpected_count": tally.unexpected,
+        "unexpected_percent": _percent(tally.unexpected, tally.checked),
+        "unexpected_by_rule": {rule.rule: rule.unexpected for rule in tally.rules.values()},
+        **judgement.observed,
+    }
+    return CheckOutcome(
+        name=check.name,
+        passed=tally.passed,
+        severity=check.severity,
+        description=_describe(check, judgement),
+        observed=observed,
+        failing_examples=tally.failing_examples(),
+        remedy="" if tally.passed else check.remedy,
+    )
+
+
+def _percent(part: int, whole: int) -> float:
+    """Share of all rule evaluations (a row judged by three rules counts three times)."""
+    return round(100 * part / whole, 4) if whole else 0.0
+
+
+def _describe(check: Check, judgement: Judgement) -> str:
+    tally = judgement.tally
+    if tally.passed:
+        return f"{check.claim} Holds; checked {_counts(tally)}."
+    problems = [
+        f"{rule.unexpected:,} of {rule.checked:,} {rule.unit} break '{rule.rule}'"
+        + (f" (error: {rule.errors[0]})" if rule.errors else "")
+        for rule in tally.failed_rules
+    ]
+    if judgement.note:
+        problems.append(judgement.note)
+    return f"{check.claim} Failed: {'; '.join(problems)}."
+
+
+def _counts(tally: Tally) -> str:
+    """'120 rows, 3 files': the most elements any rule of each unit saw."""
+    largest: dict[str, int] = {}
+    for rule in tally.rules.values():
+        largest[rule.unit] = max(largest.get(rule.unit, 0), rule.checked)
+    return ", ".join(f"{n:,} {_singular(unit) if n == 1 else unit}" for unit, n in largest.items())
+
+
+def _singular(unit: str) -> str:
+    return unit[:-1] if unit.endswith("s") else unit
+
+
+def _unjudgeable(check: Check, exc: duckdb.Error) -> CheckOutcome:
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return CheckOutcome(
+        name=check.name,
+        passed=False,
+        severity=check.severity,
+        description=f"{check.claim} Could not be checked: {message}",
+        observed={"rows_checked": 0, "query_failed": 1},
+        failing_examples=[{"error": message}],
+        remedy="Make sure ingestion created the examples, rejected_rows and ingested_files "
+        "views with the layout in warehouse/schema.py, then rerun the checks.",
+    )

@@ -1,0 +1,167 @@
+"""The Dagster graph, run for real: Dagster's own executor on a real instance in tmp_path."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+import pytest
+
+from assets.definitions import defs
+from assets.run import materialize_pipeline
+from bayesline.demo_data import generate_demo_data
+from bayesline.runner import ensure_dagster_home
+from quality.gate import CHECK_NAMES, CHECK_SEVERITIES
+from tests.conftest import REPO_ROOT, write_csv
+from warehouse.catalog import open_reader
+from warehouse.config import load_config
+from warehouse.layout import WarehouseLayout
+from warehouse.splits import published_versions
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def demo_layout(layout):
+    ensure_dagster_home(layout)
+    generate_demo_data(layout.landing, seed=7, n_training=1500, n_target=900)
+    return layout
+
+
+def run(select: str | None = None):
+    outcome = materialize_pipeline(select)
+    checks = {e.name: e.ok for e in outcome.events if e.kind == "check"}
+    materialized = {e.name for e in outcome.events if e.kind == "materialized"}
+    return outcome, checks, materialized
+
+
+def test_the_definitions_load_with_the_expected_asset_graph():
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {"examples", "rejected_rows", "published_splits"}
+    assert graph.get(dg.AssetKey("published_splits")).parent_keys == {dg.AssetKey("examples")}
+    checks = {key.name: key.asset_key.to_user_string() for key in graph.asset_check_keys}
+    assert checks == {
+        **{name: "examples" for name in CHECK_NAMES},
+        "splits_are_leakage_free": "published_splits",
+    }
+    blocking = {
+        spec.name
+        for check_def in defs.asset_checks or []
+        for spec in check_def.check_specs
+        if spec.blocking
+    }
+    assert blocking == {n for n in CHECK_NAMES if CHECK_SEVERITIES[n] == "error"}
+    assert defs.resolve_sensor_def("landing_files_sensor").job_name == "bayesline_pipeline"
+
+
+def test_the_demo_runs_end_to_end_through_dagster_and_is_idempotent(demo_layout):
+    outcome, checks, materialized = run()
+    assert outcome.success, outcome.events
+    assert materialized == {"examples", "rejected_rows", "published_splits"}
+    blocking = {n for n in CHECK_NAMES if CHECK_SEVERITIES[n] == "error"}
+    assert all(checks[n] for n in blocking), checks
+    # The demo plants near-duplicates across sources: the warning must notice them.
+    assert checks["examples_have_no_cross_source_duplicates"] is False
+    config = load_config()
+    with open_reader(demo_layout, config) as con:
+        loaded, rejected = con.execute(
+            "SELECT (SELECT count(*) FROM examples), (SELECT count(*) FROM rejected_rows)"
+        ).fetchone()
+        per_split = dict(
+            con.execute(
+                "SELECT split, count(*) FROM splits WHERE version = 1 GROUP BY split"
+            ).fetchall()
+        )
+        dev_sources = con.execute(
+            "SELECT DISTINCT source FROM splits WHERE split IN ('dev', 'test')"
+        ).fetchall()
+    assert loaded > 2000 and rejected > 0
+    assert set(per_split) == {"train", "train_dev", "dev", "test"}
+    assert dev_sources == [("app_reviews",)]
+    # The run is recorded in the instance, with the version in the metadata.
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("published_splits"))
+        assert event.asset_materialization.metadata["version"].value == 1
+    again, _, _ = run()
+    assert again.success and published_versions(demo_layout) == [1]
+
+
+def test_a_file_that_breaks_a_blocking_check_stops_publishing(demo_layout):
+    assert run()[0].success
+    bad_rows = [(f"x{i}", "u1", "maybe", f"odd {i}", "web") for i in range(30)]
+    write_csv(
+        demo_layout.landing / "web_reviews" / "broken_export.csv",
+        bad_rows,
+        header=["review_id", "user_id", "sentiment", "text", "channel"],
+    )
+    outcome, checks, materialized = run()
+    assert not outcome.success or "published_splits" not in materialized
+    assert checks["batches_have_sane_row_counts"] is False
+    assert "published_splits" not in materialized
+    assert published_versions(demo_layout) == [1]
+
+
+def test_the_landing_sensor_requests_a_run_only_for_new_files(demo_layout):
+    sensor = defs.resolve_sensor_def("landing_files_sensor")
+    resources = {"bayesline": defs.resources["bayesline"]}
+    with dg.DagsterInstance.get() as instance:
+        first = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(first, dg.RunRequest)
+        run("examples")
+        second = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(second, dg.SkipReason)
+
+
+@pytest.mark.shared_data
+def test_the_real_sentiment_dataset_splits_with_yelp_as_the_target(
+    shared_dataset, tmp_path, monkeypatch
+):
+    config_path = tmp_path / "sentiment.toml"
+    config_path.write_text(
+        """
+[dataset]
+name = "uci-sentiment"
+label_column = "sentiment"
+labels = ["0", "1"]
+text_columns = ["reviews"]
+
+[sources]
+target = ["yelp"]
+
+[splits]
+salt = "uci-sentiment-v1"
+[splits.target]
+train = 0.2
+dev = 0.4
+test = 0.4
+[splits.training]
+train = 0.9
+train_dev = 0.1
+"""
+    )
+    monkeypatch.setenv("BAYESLINE_CONFIG", str(config_path))
+    layout = WarehouseLayout.from_env().ensure()
+    ensure_dagster_home(layout)
+    for name, source in (("amazon_cells", "amazon"), ("imdb", "imdb"), ("yelp", "yelp")):
+        (layout.landing / source).mkdir(parents=True)
+        shutil.copy(shared_dataset / f"{name}_labelled.txt", layout.landing / source)
+    outcome = materialize_pipeline()
+    assert outcome.success, outcome.events
+    config = load_config(config_path)
+    with open_reader(layout, config) as con:
+        by_source = dict(con.execute("SELECT source, count(*) FROM examples GROUP BY 1").fetchall())
+        dev_test = con.execute(
+            "SELECT DISTINCT source FROM splits WHERE version = 1 AND split IN ('dev', 'test')"
+        ).fetchall()
+        trailing = con.execute(
+            "SELECT count(*) FROM examples WHERE reviews <> trim(reviews)"
+        ).fetchone()
+    assert set(by_source) == {"amazon", "imdb", "yelp"}
+    assert all(950 <= n <= 1000 for n in by_source.values())  # a few exact duplicates dropped
+    assert dev_test == [("yelp",)]
+    assert trailing == (0,)
+
+
+def test_the_repository_config_is_what_the_demo_uses():
+    assert load_config(REPO_ROOT / "bayesline.toml").dataset.name == "demo-reviews"

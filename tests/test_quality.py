@@ -1,0 +1,474 @@
+"""The quality gate over real Parquet-backed DuckDB views, judged by real Great Expectations."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from quality import CHECK_NAMES, CHECK_SEVERITIES, CheckOutcome, gate_passes, run_quality_checks
+from warehouse.config import BayeslineConfig, parse_config
+from warehouse.schema import INGESTED_FILE_COLUMNS, REJECTED_ROW_COLUMNS, example_columns
+
+TARGET = "app_reviews"
+TRAINING = "web_reviews"
+LABELS = ("negative", "positive")
+ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "TIMESTAMP": pa.timestamp("us")}
+WHEN = datetime(2025, 1, 1, 12, 0)
+
+
+def make_config(**quality: Any) -> BayeslineConfig:
+    return parse_config(
+        {
+            "dataset": {
+                "name": "test-reviews",
+                "id_column": "review_id",
+                "label_column": "sentiment",
+                "labels": list(LABELS),
+                "text_columns": ["text"],
+                "group_column": "user_id",
+                "slice_columns": ["channel"],
+            },
+            "sources": {"target": [TARGET]},
+            "splits": {
+                "salt": "test",
+                "target": {"train": 0.4, "dev": 0.3, "test": 0.3},
+                "training": {"train": 0.9, "train_dev": 0.1},
+            },
+            "quality": {
+                "max_batch_reject_rate": 0.2,
+                "min_examples_per_split": 2,
+                "max_label_drift": 0.25,
+                **quality,
+            },
+        }
+    )
+
+
+CONFIG = make_config()
+
+
+def example(n: int, source: str = TARGET, **overrides: Any) -> dict[str, Any]:
+    row = {
+        "example_id": f"ex-{n:03d}",
+        "source": source,
+        "distribution": "target" if source == TARGET else "training",
+        "group_key": f"user-{n % 4}",
+        "label": LABELS[n % 2],
+        "text": f"review number {n}",
+        "channel": "app",
+        "content_hash": f"content-{n}",
+        "dedup_key": f"dedup-{n}",
+        "file_id": f"{source}-1",
+        "line_number": n,
+        "ingested_at": WHEN,
+    }
+    return {**row, **overrides}
+
+
+def clean_examples() -> list[dict[str, Any]]:
+    """Ten target examples in one file, six training examples in another."""
+    return [example(n) for n in range(10)] + [example(n, TRAINING) for n in range(10, 16)]
+
+
+def loaded_files(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One cleanly loaded ingested_files row per file_id the examples came from."""
+    counts: dict[str, int] = {}
+    sources: dict[str, dict[str, Any]] = {}
+    for row in examples:
+        counts[row["file_id"]] = counts.get(row["file_id"], 0) + 1
+        sources[row["file_id"]] = row
+    return [
+        ingested_file(file_id, rows_read=n, rows_loaded=n, source=sources[file_id]["source"])
+        for file_id, n in counts.items()
+    ]
+
+
+def ingested_file(file_id: str, **overrides: Any) -> dict[str, Any]:
+    row = {
+        "file_id": file_id,
+        "source": TARGET,
+        "distribution": "target",
+        "file_path": f"landing/{file_id}.csv",
+        "content_sha256": f"sha-{file_id}",
+        "size_bytes": 100,
+        "status": "loaded",
+        "rows_read": 10,
+        "rows_loaded": 10,
+        "rows_rejected": 0,
+        "reason": None,
+        "ingested_at": WHEN,
+    }
+    return {**row, **overrides}
+
+
+def write_parquet(path: Path, rows: list[dict[str, Any]], columns: dict[str, str]) -> str:
+    schema = pa.schema([(name, ARROW_TYPES[kind]) for name, kind in columns.items()])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return str(path)
+
+
+def warehouse(
+    tmp_path: Path,
+    examples: list[dict[str, Any]],
+    files: list[dict[str, Any]] | None = None,
+    examples_view: str = "SELECT * FROM read_parquet('{path}')",
+) -> duckdb.DuckDBPyConnection:
+    """A real DuckDB connection with the three warehouse views over Parquet files."""
+    files = loaded_files(examples) if files is None else files
+    paths = {
+        "examples": write_parquet(
+            tmp_path / "examples.parquet", examples, example_columns(CONFIG.dataset)
+        ),
+        "rejected": write_parquet(tmp_path / "rejected.parquet", [], REJECTED_ROW_COLUMNS),
+        "files": write_parquet(tmp_path / "files.parquet", files, INGESTED_FILE_COLUMNS),
+    }
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW examples AS {examples_view.format(path=paths['examples'])}")
+    con.execute(f"CREATE VIEW rejected_rows AS SELECT * FROM read_parquet('{paths['rejected']}')")
+    con.execute(f"CREATE VIEW ingested_files AS SELECT * FROM read_parquet('{paths['files']}')")
+    return con
+
+
+def check(con: duckdb.DuckDBPyConnection, name: str, **kwargs: Any) -> CheckOutcome:
+    config = kwargs.pop("config", CONFIG)
+    (outcome,) = run_quality_checks(con, config, names=[name], **kwargs)
+    assert outcome.name == name
+    return outcome
+
+
+def column_of(outcome: CheckOutcome, key: str) -> list[Any]:
+    return [row.get(key) for row in outcome.failing_examples]
+
+
+# --- the whole gate ---------------------------------------------------------------------------
+
+
+def test_clean_warehouse_passes_every_check_in_order(tmp_path: Path) -> None:
+    outcomes = run_quality_checks(warehouse(tmp_path, clean_examples()), CONFIG)
+
+    assert [o.name for o in outcomes] == list(CHECK_NAMES)
+    assert [o.name for o in outcomes if not o.passed] == []
+    assert all(o.failing_examples == [] and o.remedy == "" for o in outcomes)
+    assert gate_passes(outcomes)
+    by_name = {o.name: o for o in outcomes}
+    assert by_name["examples_have_unique_ids"].observed["rows_checked"] == 16
+    assert by_name["examples_have_unique_ids"].description.endswith("checked 16 ids.")
+
+
+def test_empty_warehouse_fails_the_batch_check_clearly_without_crashing(tmp_path: Path) -> None:
+    outcomes = run_quality_checks(warehouse(tmp_path, [], files=[]), CONFIG)
+
+    failed = {o.name: o for o in outcomes if not o.passed}
+    assert list(failed) == ["batches_have_sane_row_counts"]
+    outcome = failed["batches_have_sane_row_counts"]
+    assert outcome.severity == "error"
+    assert "no target examples" in outcome.description
+    assert outcome.observed["target_examples"] == 0
+    assert sorted(column_of(outcome, "split")) == ["dev", "test"]
+    assert "min_examples_per_split" in outcome.remedy
+    assert not gate_passes(outcomes)
+
+
+def test_missing_views_fail_every_check_with_a_readable_reason() -> None:
+    outcomes = run_quality_checks(duckdb.connect(), CONFIG)
+
+    assert len(outcomes) == len(CHECK_NAMES)
+    assert not any(o.passed for o in outcomes)
+    assert all("Could not be checked" in o.description for o in outcomes)
+    assert all(o.failing_examples[0]["error"] for o in outcomes)
+    assert not gate_passes(outcomes)
+
+
+def test_only_duplicates_across_sources_and_label_drift_are_warnings() -> None:
+    assert list(CHECK_SEVERITIES) == list(CHECK_NAMES)
+    assert {name for name, severity in CHECK_SEVERITIES.items() if severity == "warn"} == {
+        "examples_have_no_cross_source_duplicates",
+        "label_balance_is_stable_across_batches",
+    }
+    assert set(CHECK_SEVERITIES.values()) == {"error", "warn"}
+
+
+def test_gate_is_blocked_only_by_failed_error_checks() -> None:
+    def outcome(passed: bool, severity: str) -> CheckOutcome:
+        return CheckOutcome("some_check", passed, severity, "", {}, [], "")
+
+    assert gate_passes([])
+    assert gate_passes([outcome(True, "error"), outcome(False, "warn")])
+    assert not gate_passes([outcome(True, "warn"), outcome(False, "error")])
+
+
+def test_unknown_check_names_and_empty_batches_are_refused(tmp_path: Path) -> None:
+    con = warehouse(tmp_path, clean_examples())
+    with pytest.raises(ValueError, match="examples_are_nice"):
+        run_quality_checks(con, CONFIG, names=["examples_are_nice"])
+    with pytest.raises(ValueError, match="batch_rows"):
+        run_quality_checks(con, CONFIG, batch_rows=0)
+
+
+def test_a_single_name_runs_only_that_check(tmp_path: Path) -> None:
+    outcomes = run_quality_checks(
+        warehouse(tmp_path, clean_examples()), CONFIG, names="examples_have_unique_ids"
+    )
+    assert [o.name for o in outcomes] == ["examples_have_unique_ids"]
+
+
+# --- one check at a time ----------------------------------------------------------------------
+
+
+def test_schema_check_names_missing_extra_and_mistyped_columns(tmp_path: Path) -> None:
+    view = (
+        "SELECT * EXCLUDE (channel) REPLACE (CAST(line_number AS VARCHAR) AS line_number), "
+        "1 AS surprise FROM read_parquet('{path}')"
+    )
+    outcome = check(
+        warehouse(tmp_path, clean_examples(), examples_view=view), "examples_match_schema"
+    )
+
+    assert not outcome.passed and outcome.severity == "error"
+    mismatches = {
+        row["column_name"]: (row["expected_type"], row["actual_type"])
+        for row in outcome.failing_examples
+        if "column_name" in row
+    }
+    assert mismatches == {
+        "channel": ("VARCHAR", "(missing)"),
+        "line_number": ("BIGINT", "VARCHAR"),
+        "surprise": ("(not expected)", "INTEGER"),
+    }
+    assert outcome.observed["unexpected_by_rule"]["examples has exactly the expected columns"] == 1
+
+
+def test_required_values_check_points_at_rows_with_missing_or_blank_values(
+    tmp_path: Path,
+) -> None:
+    rows = clean_examples()
+    rows[2]["label"] = None
+    rows[4]["text"] = "   "
+    rows[11]["distribution"] = "production"
+    outcome = check(warehouse(tmp_path, rows), "examples_have_required_values")
+
+    assert not outcome.passed
+    found = {
+        (row["rule"], row["example_id"], row["file_id"], row["line_number"])
+        for row in outcome.failing_examples
+    }
+    assert found == {
+        ("label is present", "ex-002", f"{TARGET}-1", 2),
+        ("text is not blank", "ex-004", f"{TARGET}-1", 4),
+        ("distribution is training or target", "ex-011", f"{TRAINING}-1", 11),
+    }
+    assert outcome.observed["unexpected_count"] == 3
+
+
+def test_required_values_check_passes_clean_rows(tmp_path: Path) -> None:
+    outcome = check(warehouse(tmp_path, clean_examples()), "examples_have_required_values")
+    assert outcome.passed
+    assert outcome.observed["rows_checked"] == 16
+
+
+def test_label_check_lists_examples_whose_label_is_not_configured(tmp_path: Path) -> None:
+    rows = clean_examples()
+    rows[3]["label"] = "neutral"
+    rows[12]["label"] = "Positive"
+    outcome = check(warehouse(tmp_path, rows), "examples_labels_in_label_set")
+
+    assert not outcome.passed and outcome.severity == "error"
+    assert {(r["example_id"], r["label"]) for r in outcome.failing_examples} == {
+        ("ex-003", "neutral"),
+        ("ex-012", "Positive"),
+    }
+    assert "negative, positive" in outcome.description
+
+
+def test_label_check_passes_configured_labels(tmp_path: Path) -> None:
+    assert check(warehouse(tmp_path, clean_examples()), "examples_labels_in_label_set").passed
+
+
+def test_unique_id_check_catches_duplicates_that_span_record_batches(tmp_path: Path) -> None:
+    rows = clean_examples()
+    # Each duplicate pair sits at opposite ends of the table, and the two pairs' aggregate
+    # rows land in different 3-row record batches: both must still be caught and merged.
+    rows[0]["example_id"] = rows[15]["example_id"] = "aaa-dup"
+    rows[1]["example_id"] = rows[14]["example_id"] = "zzz-dup"
+    outcome = check(warehouse(tmp_path, rows), "examples_have_unique_ids", batch_rows=3)
+
+    assert not outcome.passed and outcome.severity == "error"
+    assert outcome.observed["batches"] > 3
+    assert outcome.observed["unexpected_count"] == 2
+    assert {(r["example_id"], r["occurrences"]) for r in outcome.failing_examples} == {
+        ("aaa-dup", 2),
+        ("zzz-dup", 2),
+    }
+    (first,) = [r for r in outcome.failing_examples if r["example_id"] == "aaa-dup"]
+    assert first["locations"] == [
+        {"file_id": f"{TARGET}-1", "line_number": 0},
+        {"file_id": f"{TRAINING}-1", "line_number": 15},
+    ]
+
+
+def test_cross_source_duplicate_check_warns_with_the_sources_and_ids(tmp_path: Path) -> None:
+    rows = clean_examples()
+    rows[5]["dedup_key"] = rows[13]["dedup_key"] = "same-text"  # target and training
+    rows[6]["dedup_key"] = rows[7]["dedup_key"] = "twice-in-target"  # one source: fine
+    outcome = check(warehouse(tmp_path, rows), "examples_have_no_cross_source_duplicates")
+
+    assert not outcome.passed and outcome.severity == "warn"
+    assert outcome.failing_examples == [
+        {
+            "rule": "near-duplicate text comes from one source only",
+            "source_count": 2,
+            "dedup_key": "same-text",
+            "sources": [TARGET, TRAINING],
+            "examples": 2,
+            "example_ids": ["ex-005", "ex-013"],
+        }
+    ]
+    assert gate_passes([outcome])
+
+
+def test_batch_check_fails_unreadable_empty_and_mostly_rejected_files(tmp_path: Path) -> None:
+    rows = clean_examples()
+    files = [
+        *loaded_files(rows),
+        ingested_file("broken", status="rejected", rows_read=0, rows_loaded=0, reason="not UTF-8"),
+        ingested_file("empty", rows_read=0, rows_loaded=0),
+        ingested_file("noisy", rows_read=10, rows_loaded=7, rows_rejected=3),
+        ingested_file("fine", rows_read=10, rows_loaded=8, rows_rejected=2),
+    ]
+    outcome = check(warehouse(tmp_path, rows, files), "batches_have_sane_row_counts")
+
+    assert not outcome.passed and outcome.severity == "error"
+    by_file = {r["file_id"]: r for r in outcome.failing_examples}
+    assert set(by_file) == {"broken", "empty", "noisy"}
+    assert by_file["broken"]["rule"] == "file was readable (status loaded)"
+    assert by_file["broken"]["reason"] == "not UTF-8"
+    assert by_file["empty"]["rule"] == "loaded file has rows"
+    assert by_file["noisy"]["reject_rate"] == pytest.approx(0.3)
+    assert by_file["noisy"]["file_path"] == "landing/noisy.csv"
+    assert outcome.observed["max_batch_reject_rate"] == 0.2
+
+
+def test_batch_check_fails_when_target_is_too_small_for_dev_and_test(tmp_path: Path) -> None:
+    rows = clean_examples()  # 10 target examples: 3 each for dev and test at 0.3
+    con = warehouse(tmp_path, rows)
+    assert check(con, "batches_have_sane_row_counts", config=make_config()).passed
+
+    outcome = check(
+        con, "batches_have_sane_row_counts", config=make_config(min_examples_per_split=4)
+    )
+    assert not outcome.passed
+    assert {
+        (r["split"], r["target_examples"], r["expected_examples"]) for r in outcome.failing_examples
+    } == {("dev", 10, 3.0), ("test", 10, 3.0)}
+
+
+def drifting_batches(second_batch_positive: int) -> list[dict[str, Any]]:
+    """Two 40-row target batches (the first half positive) and a tiny, lopsided third one."""
+    rows = [
+        example(n, file_id="batch-a", label="positive" if n < 20 else "negative") for n in range(40)
+    ]
+    rows += [
+        example(
+            n, file_id="batch-b", label="positive" if n < 40 + second_batch_positive else "negative"
+        )
+        for n in range(40, 80)
+    ]
+    rows += [example(n, file_id="batch-tiny", label="positive") for n in range(80, 90)]
+    return rows
+
+
+def test_label_drift_check_flags_batches_whose_label_mix_shifted(tmp_path: Path) -> None:
+    outcome = check(
+        warehouse(tmp_path, drifting_batches(second_batch_positive=36)),
+        "label_balance_is_stable_across_batches",
+    )
+
+    assert not outcome.passed and outcome.severity == "warn"
+    flagged = {(r["file_id"], r["label"]) for r in outcome.failing_examples}
+    assert flagged == {(f, label) for f in ("batch-a", "batch-b") for label in LABELS}
+    (row,) = [
+        r for r in outcome.failing_examples if (r["file_id"], r["label"]) == ("batch-b", "positive")
+    ]
+    # batch-b is 36/40 positive; the other target batches hold 30/50 positive
+    assert row["batch_proportion"] == pytest.approx(0.9)
+    assert row["other_batches_proportion"] == pytest.approx(0.6)
+    assert row["drift"] == pytest.approx(0.3)
+    assert row["batch_rows"] == 40
+
+
+def test_label_drift_check_ignores_small_batches_and_passes_a_steady_mix(
+    tmp_path: Path,
+) -> None:
+    outcome = check(
+        warehouse(tmp_path, drifting_batches(second_batch_positive=24)),
+        "label_balance_is_stable_across_batches",
+    )
+    assert outcome.passed, outcome.failing_examples
+    assert outcome.observed["rows_checked"] == 4  # 2 batches of 30+ rows x 2 labels
+
+
+# --- merging across batches -------------------------------------------------------------------
+
+
+def dirty_examples() -> list[dict[str, Any]]:
+    rows = clean_examples()
+    rows[0]["example_id"] = rows[15]["example_id"] = "dup"
+    rows[3]["label"] = "neutral"
+    rows[4]["text"] = ""
+    rows[5]["dedup_key"] = rows[13]["dedup_key"] = "same-text"
+    return rows
+
+
+def summary(outcomes: list[CheckOutcome]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            o.name,
+            o.passed,
+            o.observed["unexpected_count"],
+            sorted(json.dumps(r, sort_keys=True) for r in o.failing_examples),
+        )
+        for o in outcomes
+    ]
+
+
+def test_verdicts_do_not_depend_on_the_batch_size(tmp_path: Path) -> None:
+    con = warehouse(tmp_path, dirty_examples())
+    whole = run_quality_checks(con, CONFIG)
+    in_pieces = run_quality_checks(con, CONFIG, batch_rows=2)
+
+    assert summary(in_pieces) == summary(whole)
+    assert [o.name for o in whole if not o.passed] == [
+        "examples_have_required_values",
+        "examples_labels_in_label_set",
+        "examples_have_unique_ids",
+        "examples_have_no_cross_source_duplicates",
+    ]
+    assert in_pieces[1].observed["batches"] == 8 and whole[1].observed["batches"] == 1
+
+
+def test_failing_examples_are_capped_at_twenty_and_json_serialisable(tmp_path: Path) -> None:
+    rows = [example(n, label="maybe") for n in range(30)]
+    outcome = check(warehouse(tmp_path, rows), "examples_labels_in_label_set", batch_rows=7)
+
+    assert outcome.observed["unexpected_count"] == 30
+    assert outcome.observed["unexpected_percent"] == 100.0
+    assert len(outcome.failing_examples) == 20
+    assert json.loads(json.dumps(outcome.to_dict()))["failing_examples"][0]["label"] == "maybe"
+
+
+def test_importing_quality_loads_neither_great_expectations_nor_dagster() -> None:
+    code = (
+        "import sys, quality; "
+        "loaded = {'great_expectations', 'dagster'} & set(sys.modules); "
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
