@@ -9,7 +9,7 @@ from assets.splits import published_splits, splits_are_leakage_free
 
 pipeline_job = dg.define_asset_job(
     "bayesline_pipeline",
-    selection=dg.AssetSelection.all(include_sources=False),
+    selection=dg.AssetSelection.all(),
     description="Ingest new landing files, run the quality gate and publish a split version.",
 )
 

@@ -28,7 +28,7 @@ class UnknownSelectionError(ValueError):
     """The asset selection matches nothing."""
 
 
-def materialize_pipeline(select: str | None = None) -> RunOutcome:
+def materialize_pipeline(select: str | None = None, log_level: str = "INFO") -> RunOutcome:
     """Run the selection (default: every asset and check) with Dagster's own executor.
 
     DAGSTER_HOME must be set: runs are recorded in that instance and show in the UI.
@@ -38,16 +38,27 @@ def materialize_pipeline(select: str | None = None) -> RunOutcome:
     job = defs.resolve_job_def(PIPELINE_JOB)
     asset_keys = None
     if select:
-        selection = dg.AssetSelection.from_string(select).required_multi_asset_neighbors()
-        asset_keys = list(selection.resolve(defs.resolve_asset_graph()))
-        if not asset_keys:
-            raise UnknownSelectionError(f"the selection '{select}' matches no asset")
+        asset_keys = _resolve_selection(select, defs)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
-            instance=instance, asset_selection=asset_keys, raise_on_error=False
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            instance=instance,
+            asset_selection=asset_keys,
+            raise_on_error=False,
         )
     events = [e for e in map(_event, result.all_events) if e is not None]
     return RunOutcome(result.success, result.run_id, events)
+
+
+def _resolve_selection(select: str, defs: dg.Definitions) -> list[dg.AssetKey]:
+    try:
+        selection = dg.AssetSelection.from_string(select).required_multi_asset_neighbors()
+        keys = list(selection.resolve(defs.resolve_asset_graph(), allow_missing=True))
+    except Exception as exc:  # Dagster raises several kinds for a bad selection string
+        raise UnknownSelectionError(f"'{select}' is not a valid asset selection: {exc}") from exc
+    if not keys:
+        raise UnknownSelectionError(f"the selection '{select}' matches no asset")
+    return keys
 
 
 def _event(event: dg.DagsterEvent) -> RunEvent | None:

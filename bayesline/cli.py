@@ -121,18 +121,22 @@ def splits_list() -> None:
     if not versions:
         console.print("No split version published yet: run `bayesline materialize`.")
         return
-    header = [
-        "version",
-        "created_at",
-        "n_train",
-        "n_train_dev",
-        "n_dev",
-        "n_test",
-        "n_added",
-        "n_removed",
-        "n_excluded",
+    columns = {
+        "version": "version",
+        "created_at": "created (UTC)",
+        "n_train": "train",
+        "n_train_dev": "train-dev",
+        "n_dev": "dev",
+        "n_test": "test",
+        "n_added": "added",
+        "n_removed": "removed",
+        "n_excluded": "excluded",
+    }
+    rows = [
+        tuple(f"{v[k]:%Y-%m-%d %H:%M}" if k == "created_at" else v[k] for k in columns)
+        for v in versions
     ]
-    _print_table(header, [tuple(v[k] for k in header) for v in versions], "Split versions")
+    _print_table(list(columns.values()), rows, "Split versions")
 
 
 @splits_app.command("show")

@@ -45,7 +45,13 @@ def run_pipeline(select: str | None, console: Console) -> bool:
     marks = {"materialized": "[green]materialised[/]", "skipped": "[yellow]skipped[/]"}
     for event in outcome.events:
         if event.kind == "check":
-            verdict = "[green]passed[/]" if event.ok else f"[red]failed[/] ({event.detail})"
+            verdict = (
+                "[green]passed[/]"
+                if event.ok
+                else "[yellow]warning[/]"
+                if event.detail == "WARN"
+                else "[red]failed[/] (blocking)"
+            )
             console.print(f"check {event.name}: {verdict}")
         elif event.kind == "failed":
             console.print(f"[red]step failed[/] {event.name}: {event.detail.strip()}")

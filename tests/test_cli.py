@@ -1,0 +1,99 @@
+"""The `bayesline` command line against a real warehouse built through Dagster."""
+
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from bayesline.cli import app
+from bayesline.demo_data import generate_demo_data
+from tests.conftest import write_csv
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def bayesline(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def two_versions(layout):
+    generate_demo_data(layout.landing, seed=3, n_training=800, n_target=400)
+    assert bayesline("materialize").exit_code == 0
+    write_csv(
+        layout.landing / "app_reviews" / "late.csv",
+        [
+            (
+                f"late-{i}",
+                f"late-user-{i}",
+                "positive",
+                f"loved it {i}",
+                "ios",
+                "toys",
+                "short",
+                "en",
+            )
+            for i in range(40)
+        ],
+        header=[
+            "review_id",
+            "user_id",
+            "sentiment",
+            "text",
+            "channel",
+            "product_category",
+            "length_bucket",
+            "language",
+        ],
+    )
+    assert bayesline("materialize", "--select", "examples").exit_code == 0
+    assert bayesline("materialize", "--select", "published_splits").exit_code == 0
+    return layout
+
+
+def test_sql_reads_any_versions_dev_split_in_every_format(two_versions):
+    table = bayesline(
+        "sql", "SELECT version, count(*) AS n FROM splits WHERE split = 'dev' GROUP BY 1 ORDER BY 1"
+    )
+    assert table.exit_code == 0 and "version" in table.stdout
+    as_csv = bayesline(
+        "sql", "SELECT version, n_dev FROM split_versions ORDER BY 1", "--format", "csv"
+    )
+    rows = list(csv.reader(io.StringIO(as_csv.stdout)))
+    assert rows[0] == ["version", "n_dev"] and [r[0] for r in rows[1:]] == ["1", "2"]
+    as_json = bayesline(
+        "sql", "SELECT count(*) AS n FROM splits WHERE version = 2 AND split = 'dev'", "-f", "json"
+    )
+    dev_rows = json.loads(as_json.stdout)[0]["n"]
+    assert dev_rows == int(rows[2][1])
+
+
+def test_splits_list_show_and_diff_describe_the_versions(two_versions):
+    listed = bayesline("splits", "list")
+    assert listed.exit_code == 0 and "Split versions" in listed.stdout
+    shown = json.loads(bayesline("splits", "show", "v2").stdout)
+    assert shown["version"] == 2 and shown["changes_vs_parent"]["added"] == 40
+    diff = bayesline("splits", "diff", "1", "2")
+    assert "added 40, removed 0, changed 0, moved between splits 0" in " ".join(diff.stdout.split())
+
+
+def test_errors_say_what_to_do_next(two_versions):
+    unknown = runner.invoke(app, ["splits", "show", "7"])
+    assert unknown.exit_code == 1 and "published: v1, v2" in unknown.stderr
+    writing = runner.invoke(app, ["sql", "DELETE FROM examples"])
+    assert writing.exit_code == 1 and "only reads" in writing.stderr
+    bad_sql = runner.invoke(app, ["sql", "SELECT * FROM nope"])
+    assert bad_sql.exit_code == 1 and "split_versions" in bad_sql.stderr
+    bad_selection = runner.invoke(app, ["materialize", "--select", "no_such_asset"])
+    assert bad_selection.exit_code == 1
+
+
+def test_a_broken_config_is_reported_before_anything_runs(tmp_path, monkeypatch):
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[dataset]\nname = "x"\nlabel_columns = "y"\n')
+    monkeypatch.setenv("BAYESLINE_CONFIG", str(broken))
+    result = runner.invoke(app, ["splits", "list"])
+    assert result.exit_code == 1 and "unknown key(s) label_columns" in result.stderr
