@@ -6,9 +6,10 @@ export BAYESLINE_HOME ?= $(CURDIR)/data
 export BAYESLINE_CONFIG ?= $(CURDIR)/bayesline.toml
 export DAGSTER_HOME ?= $(BAYESLINE_HOME)/dagster
 UI_PORT ?= 3000
+ROWS ?= 1000000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo ui test lint format bench-smoke dagster-home clean
+.PHONY: help install demo ui test lint format bench dagster-home clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +40,9 @@ lint: install ## ruff lint and format check
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+bench: install ## Benchmark the pipeline against bare DuckDB (ROWS=1000000); results in benchmarks/results
+	$(BIN)/python -m benchmarks.bench_pipeline --rows $(ROWS)
 
 clean: ## Remove the demo data directory (landing files, lake, Dagster history)
 	rm -rf "$(BAYESLINE_HOME)"

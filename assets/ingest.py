@@ -1,6 +1,7 @@
 """Landing files -> `examples` and `rejected_rows`, and the sensor that notices new files."""
 
 import hashlib
+import json
 
 import dagster as dg
 
@@ -88,7 +89,9 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
         description="Starts the pipeline when new files appear under landing/<source>/.",
     )
     def landing_files_sensor(context: dg.SensorEvaluationContext, bayesline: BayeslineResource):
-        pending = pending_landing_files(bayesline.layout())
+        seen = json.loads(context.cursor) if context.cursor else {}
+        pending, fingerprints = pending_landing_files(bayesline.layout(), seen)
+        context.update_cursor(json.dumps(fingerprints))
         if not pending:
             return dg.SkipReason("no new landing files")
         names = ", ".join(f"{f.source}/{f.path.name}" for f, _ in pending[:5])

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bayesline.diagnose_command import diagnose_command
 from warehouse.catalog import (
     WAREHOUSE_VIEWS,
     ReadOnlyQueryError,
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 splits_app = typer.Typer(help="Published split versions.", no_args_is_help=True)
 app.add_typer(splits_app, name="splits")
+app.command("diagnose")(diagnose_command)
 console = Console()
 errors = Console(stderr=True)
 
@@ -180,7 +182,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the demo data generator.")] = 7,
 ) -> None:
     """Generate the bundled demo data and run the whole pipeline on it."""
-    from bayesline.demo_data import generate_demo_data
+    from bayesline.demo import generate_demo_data
     from bayesline.runner import print_summary, run_pipeline
 
     layout = WarehouseLayout.from_env().ensure()

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bayesline.cli import app
-from bayesline.demo_data import generate_demo_data
+from bayesline.demo import generate_demo_data
 from tests.conftest import write_csv
 
 pytestmark = pytest.mark.slow

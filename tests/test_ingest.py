@@ -181,3 +181,18 @@ def test_nothing_half_written_is_ever_visible_in_the_lake(layout, small_config):
     ingest_landing_files(layout, small_config)
     leftovers = [p for p in layout.lake.rglob("*") if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_polling_hashes_only_new_or_rewritten_files(layout, small_config, monkeypatch):
+    from warehouse import ingest
+
+    write_csv(layout.landing / "web" / "a.csv", GOOD)
+    pending, seen = ingest.pending_landing_files(layout)
+    assert [f.path.name for f, _ in pending] == ["a.csv"]
+    ingest_landing_files(layout, small_config)
+    hashed = []
+    monkeypatch.setattr(ingest, "file_sha256", lambda path: hashed.append(path.name) or "x")
+    write_csv(layout.landing / "web" / "b.csv", GOOD[:1])
+    pending, seen = ingest.pending_landing_files(layout, seen)
+    assert hashed == ["b.csv"]
+    assert [f.path.name for f, _ in pending] == ["b.csv"]

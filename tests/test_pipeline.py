@@ -9,7 +9,7 @@ import pytest
 
 from assets.definitions import defs
 from assets.run import materialize_pipeline
-from bayesline.demo_data import generate_demo_data
+from bayesline.demo import generate_demo_data
 from bayesline.runner import ensure_dagster_home
 from quality.gate import CHECK_NAMES, CHECK_SEVERITIES
 from tests.conftest import REPO_ROOT, write_csv

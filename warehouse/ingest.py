@@ -95,14 +95,32 @@ def file_id_for(source: str, content_sha256: str) -> str:
     return hashlib.sha256(f"{source}/{content_sha256}".encode()).hexdigest()[:16]
 
 
-def pending_landing_files(layout: WarehouseLayout) -> list[tuple[LandingFile, str]]:
-    """Landing files not ingested yet, with their file ids."""
-    pending = []
+#: path -> [size, mtime_ns, file_id]: lets a poller skip re-hashing files it has seen.
+FileFingerprints = dict[str, list]
+
+
+def pending_landing_files(
+    layout: WarehouseLayout, seen: FileFingerprints | None = None
+) -> tuple[list[tuple[LandingFile, str]], FileFingerprints]:
+    """Landing files not ingested yet, with their file ids, and fingerprints of every file.
+
+    A file whose size and modification time match `seen` keeps its recorded id, so a poller
+    hashes only new or rewritten files.
+    """
+    seen = seen or {}
+    pending, fingerprints = [], {}
     for landing_file in discover_landing_files(layout):
-        file_id = file_id_for(landing_file.source, file_sha256(landing_file.path))
+        stat = landing_file.path.stat()
+        key = str(landing_file.path)
+        known = seen.get(key)
+        if known and known[:2] == [stat.st_size, stat.st_mtime_ns]:
+            file_id = known[2]
+        else:
+            file_id = file_id_for(landing_file.source, file_sha256(landing_file.path))
+        fingerprints[key] = [stat.st_size, stat.st_mtime_ns, file_id]
         if not _ingested_record(layout, file_id).exists():
             pending.append((landing_file, file_id))
-    return pending
+    return pending, fingerprints
 
 
 def ingest_landing_files(
@@ -163,13 +181,12 @@ def _reject_whole_file(con, layout, landing_file, file_id, reason, ingested_at):
 
 def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ingested_at):
     _derive_candidate_columns(con, config, landing_file.source)
-    _mark_invalid_rows(con, config)
     _mark_duplicates_within_file(con)
     _mark_duplicates_of_existing(con, layout, file_id)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE all_rejects AS "
         "SELECT line_number, raw, error_type, reason FROM parse_rejects UNION ALL "
-        "SELECT _line, coalesce(_raw, CAST(_record_json AS VARCHAR)), error_type, reason "
+        f"SELECT _line, coalesce(_raw, {_record_json_sql(config)}), error_type, reason "
         "FROM candidates WHERE error_type IS NOT NULL"
     )
     _write_rejects(con, layout, landing_file, file_id, "all_rejects", ingested_at)
@@ -213,32 +230,24 @@ def _derive_candidate_columns(con: duckdb.DuckDBPyConnection, config, source: st
             [quote_literal(source), *(q(c) for c in dataset.payload_columns)]
         )
         example_id = f"substr({payload_hash}, 1, {EXAMPLE_ID_HEX_CHARS})"
-    record_json = (
-        "to_json(struct_pack("
-        + ", ".join(f"{q(c)} := {q(c)}" for c in dataset.input_columns)
-        + "))"
-    )
-    con.execute(
-        f"""
-        CREATE TEMP TABLE trimmed AS
-        SELECT * REPLACE ({trimmed}) FROM staged
-        """
-    )
+    rules = _validation_rules(config)
+    error_type = " ".join(f"WHEN {cond} THEN '{kind}'" for cond, kind, _ in rules)
+    reason = " ".join(f"WHEN {cond} THEN {why}" for cond, _, why in rules)
     con.execute(
         f"""
         CREATE TEMP TABLE candidates AS
-        SELECT *, {example_id} AS _example_id,
-               {content_hash} AS _content_hash,
-               {dedup_key} AS _dedup_key,
-               {record_json} AS _record_json,
-               CAST(NULL AS VARCHAR) AS error_type, CAST(NULL AS VARCHAR) AS reason
-        FROM trimmed
+        SELECT *, CASE {error_type} END AS error_type, CASE {reason} END AS reason
+        FROM (
+            SELECT *, {example_id} AS _example_id, {content_hash} AS _content_hash,
+                   {dedup_key} AS _dedup_key
+            FROM (SELECT * REPLACE ({trimmed}) FROM staged)
+        )
         """
     )
-    con.execute("DROP TABLE trimmed")
 
 
-def _mark_invalid_rows(con: duckdb.DuckDBPyConnection, config) -> None:
+def _validation_rules(config) -> list[tuple[str, str, str]]:
+    """(condition, error type, reason expression), in order: a row gets its first problem."""
     dataset = config.dataset
     q = quote_identifier
     label = q(dataset.label_column)
@@ -259,12 +268,15 @@ def _mark_invalid_rows(con: duckdb.DuckDBPyConnection, config) -> None:
     if dataset.group_column:
         group = dataset.group_column
         rules.append((f"nullif(trim({q(group)}), '') IS NULL", "missing_group", f"'empty {group}'"))
-    # Rules run in order, so each row carries its first problem.
-    for condition, error_type, reason in rules:
-        con.execute(
-            f"UPDATE candidates SET error_type = '{error_type}', reason = {reason} "
-            f"WHERE error_type IS NULL AND ({condition})"
-        )
+    return rules
+
+
+def _record_json_sql(config) -> str:
+    """The parsed record as JSON: the raw text of a row whose format keeps no raw line."""
+    fields = ", ".join(
+        f"{quote_identifier(c)} := {quote_identifier(c)}" for c in config.dataset.input_columns
+    )
+    return f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
 
 
 def _mark_duplicates_within_file(con: duckdb.DuckDBPyConnection) -> None:

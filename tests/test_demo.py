@@ -19,7 +19,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from bayesline.demo_data import (
+from bayesline.demo import (
     MALFORMED_KINDS,
     DemoDataSummary,
     build_demo_examples,
@@ -503,7 +503,7 @@ def test_the_command_line_writes_the_files_and_prints_the_summary(tmp_path, caps
 def test_the_module_runs_as_a_script(tmp_path):
     sizes = ["--n-training", "600", "--n-target", "300"]
     completed = subprocess.run(
-        [sys.executable, "-m", "bayesline.demo_data", str(tmp_path), "--seed", "5", *sizes],
+        [sys.executable, "-m", "bayesline.demo", str(tmp_path), "--seed", "5", *sizes],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
