@@ -57,11 +57,26 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationConfig:
+    """How models are evaluated and diagnosed."""
+
+    #: Human-level error (a fraction) used until human baselines exist; None: not configured.
+    human_level_error: float | None = None
+    #: Slices smaller than this are never reported as low-performing (too noisy).
+    min_slice_size: int = 30
+    #: Also analyse every pair of slice columns (e.g. channel x language).
+    slice_pairs: bool = False
+    #: Family-wise error rate for flagging low-performing slices (Holm's method).
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
 class BayeslineConfig:
     dataset: DatasetConfig
     target_sources: tuple[str, ...]
     splits: SplitConfig
     quality: QualityConfig = field(default_factory=QualityConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     source_path: Path | None = None
 
     def distribution_of(self, source: str) -> str:
@@ -75,7 +90,7 @@ class BayeslineConfig:
 
 
 _SCHEMA: dict[str, set[str]] = {
-    "": {"dataset", "sources", "splits", "quality"},
+    "": {"dataset", "sources", "splits", "quality", "evaluation"},
     "dataset": {
         "name",
         "id_column",
@@ -91,6 +106,7 @@ _SCHEMA: dict[str, set[str]] = {
     "splits.target": set(TARGET_SPLITS),
     "splits.training": set(TRAINING_SPLITS),
     "quality": {"max_batch_reject_rate", "min_examples_per_split", "max_label_drift"},
+    "evaluation": {"human_level_error", "min_slice_size", "slice_pairs", "alpha"},
 }
 
 
@@ -128,7 +144,21 @@ def parse_config(raw: dict[str, Any], source_path: Path | None = None) -> Bayesl
         )
     splits = _parse_splits(raw["splits"], where)
     quality = QualityConfig(**raw.get("quality", {}))
-    return BayeslineConfig(dataset, target_sources, splits, quality, source_path)
+    evaluation = _parse_evaluation(raw.get("evaluation", {}), where)
+    return BayeslineConfig(dataset, target_sources, splits, quality, evaluation, source_path)
+
+
+def _parse_evaluation(section: dict[str, Any], where: str) -> EvaluationConfig:
+    evaluation = EvaluationConfig(**section)
+    human = evaluation.human_level_error
+    if human is not None and not 0 <= human < 1:
+        raise ConfigError(
+            f"{where}: [evaluation] human_level_error is a fraction in [0, 1) (0.02 for 2%), "
+            f"not {human}."
+        )
+    if not 0 < evaluation.alpha < 1:
+        raise ConfigError(f"{where}: [evaluation] alpha must lie in (0, 1).")
+    return evaluation
 
 
 def _reject_unknown_keys(table: dict[str, Any], prefix: str, where: str) -> None:

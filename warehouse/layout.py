@@ -43,6 +43,20 @@ class WarehouseLayout:
         return self.lake / "splits"
 
     @property
+    def predictions_dir(self) -> Path:
+        """lake/predictions/<model_version>__v<split_version>.parquet, immutable once written."""
+        return self.lake / "predictions"
+
+    @property
+    def evaluation_dir(self) -> Path:
+        """lake/evaluation/<table>/<model_version>__v<split_version>.parquet, replaced per run."""
+        return self.lake / "evaluation"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
     def catalog_path(self) -> Path:
         """The DuckDB file analysts open (read-only) to query the warehouse with SQL."""
         return self.home / "warehouse.duckdb"
@@ -63,6 +77,8 @@ class WarehouseLayout:
             self.rejected_dir,
             self.ingested_files_dir,
             self.splits_dir,
+            self.predictions_dir,
+            self.evaluation_dir,
             self.scratch,
         ):
             path.mkdir(parents=True, exist_ok=True)

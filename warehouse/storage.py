@@ -48,7 +48,9 @@ def writer_lock(layout: WarehouseLayout, timeout_s: float = 600.0) -> Iterator[N
 def writer_connection(layout: WarehouseLayout, memory_limit: str | None = None):
     """An in-memory DuckDB connection that spills to the warehouse's scratch directory."""
     layout.scratch.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"temp_directory": str(layout.scratch)})
+    con = duckdb.connect(
+        config={"temp_directory": str(layout.scratch), "enable_progress_bar": False}
+    )
     if memory_limit:
         con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
     return con
