@@ -48,9 +48,8 @@ def writer_lock(layout: WarehouseLayout, timeout_s: float = 600.0) -> Iterator[N
 def writer_connection(layout: WarehouseLayout, memory_limit: str | None = None):
     """An in-memory DuckDB connection that spills to the warehouse's scratch directory."""
     layout.scratch.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(
-        config={"temp_directory": str(layout.scratch), "enable_progress_bar": False}
-    )
+    con = duckdb.connect(config={"temp_directory": str(layout.scratch)})
+    con.execute("SET enable_progress_bar = false")  # logs, not terminals, read our output
     if memory_limit:
         con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
     return con
