@@ -1,0 +1,104 @@
+"""The `diagnosis` table: the bias / variance / mismatch verdict overall and for every slice."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from evaluation.diagnosis import Diagnosis, ErrorRate, diagnose
+
+STAGES = ("train", "train_dev", "dev", "test")
+OVERALL = ("overall", "all")
+
+
+@dataclass(frozen=True)
+class HumanLevel:
+    """Human-level error on one slice (or overall), and where the number comes from."""
+
+    rate: float
+    n: int | None
+    source: str  # "human_baselines", "configured" or "assumed"
+
+
+def human_levels_from_config(configured: float | None) -> dict[tuple[str, str], HumanLevel]:
+    """The configured human-level error applies overall and, lacking better, to every slice."""
+    if configured is None:
+        return {}
+    return {OVERALL: HumanLevel(configured, None, "configured")}
+
+
+def _human_level_for(
+    key: tuple[str, str], human_levels: Mapping[tuple[str, str], HumanLevel]
+) -> HumanLevel:
+    if key in human_levels:
+        return human_levels[key]
+    if OVERALL in human_levels:
+        overall = human_levels[OVERALL]
+        return HumanLevel(overall.rate, None, f"{overall.source} (overall value)")
+    return HumanLevel(0.0, None, "assumed 0: set [evaluation] human_level_error")
+
+
+def diagnose_slices(
+    slice_metric_rows: Iterable[Mapping],
+    human_levels: Mapping[tuple[str, str], HumanLevel],
+    *,
+    model_version: str,
+    split_version: int,
+    computed_at: datetime,
+) -> tuple[list[dict], Diagnosis]:
+    """One DIAGNOSIS_COLUMNS row per slice (overall first) and the overall Diagnosis."""
+    by_slice: dict[tuple[str, str], dict[str, ErrorRate]] = {}
+    for row in slice_metric_rows:
+        key = (row["slice_column"], row["slice_value"])
+        if row["n"]:
+            by_slice.setdefault(key, {})[row["split"]] = ErrorRate(row["error_rate"], row["n"])
+    if OVERALL not in by_slice:
+        raise ValueError("slice metrics have no overall row: compute slice metrics first")
+    rows, overall = [], None
+    for key in sorted(by_slice, key=lambda k: (k != OVERALL, k)):
+        stages, human = by_slice[key], _human_level_for(key, human_levels)
+        if "train" not in stages or "dev" not in stages:
+            continue  # a slice seen only in some splits has no verdict to give
+        result = diagnose(
+            human_level=ErrorRate(human.rate, human.n),
+            train=stages["train"],
+            dev=stages["dev"],
+            train_dev=stages.get("train_dev"),
+            test=stages.get("test"),
+            human_level_source=human.source,
+        )
+        if key == OVERALL:
+            overall = result
+        rows.append(_row(key, human, stages, result, model_version, split_version, computed_at))
+    return rows, overall
+
+
+def _row(key, human, stages, result: Diagnosis, model_version, split_version, computed_at):
+    gaps = {gap.key: gap.value for gap in result.gaps}
+    row = {
+        "model_version": model_version,
+        "split_version": split_version,
+        "slice_column": key[0],
+        "slice_value": key[1],
+        "human_level_error": human.rate,
+        "human_level_source": human.source,
+    }
+    for stage in STAGES:
+        measured = stages.get(stage)
+        row[f"{stage}_error"] = measured.rate if measured else None
+        row[f"{stage}_n"] = measured.n if measured else None
+    row.update(
+        {
+            "avoidable_bias": gaps.get("avoidable_bias"),
+            "variance": gaps.get("variance"),
+            "data_mismatch": gaps.get("data_mismatch"),
+            "dev_overfitting": gaps.get("dev_overfitting"),
+            "problems": ", ".join(result.problems),
+            "remedies": json.dumps(result.remedies),
+            "caveats": json.dumps(result.caveats),
+            "computed_at": computed_at,
+        }
+    )
+    return row
