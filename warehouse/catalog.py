@@ -19,13 +19,27 @@ from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import (
+    DIAGNOSIS_COLUMNS,
     INGESTED_FILE_COLUMNS,
+    LOW_PERFORMING_SLICE_COLUMNS,
+    PREDICTION_COLUMNS,
     REJECTED_ROW_COLUMNS,
+    SLICE_METRIC_COLUMNS,
     SPLIT_VERSION_COLUMNS,
     example_columns,
 )
 
-WAREHOUSE_VIEWS = ("examples", "rejected_rows", "ingested_files", "splits", "split_versions")
+WAREHOUSE_VIEWS = (
+    "examples",
+    "rejected_rows",
+    "ingested_files",
+    "splits",
+    "split_versions",
+    "predictions",
+    "slice_metrics",
+    "low_performing_slices",
+    "diagnosis",
+)
 
 
 def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config) -> None:
@@ -47,6 +61,19 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config
         SPLIT_VERSION_COLUMNS,
         order_by="version",
     )
+    _create_evaluation_views(con, layout)
+
+
+def _create_evaluation_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
+    _create_parquet_view(
+        con, "predictions", layout.predictions_dir / "*.parquet", PREDICTION_COLUMNS
+    )
+    for name, columns in (
+        ("slice_metrics", SLICE_METRIC_COLUMNS),
+        ("low_performing_slices", LOW_PERFORMING_SLICE_COLUMNS),
+        ("diagnosis", DIAGNOSIS_COLUMNS),
+    ):
+        _create_parquet_view(con, name, layout.evaluation_dir / name / "*.parquet", columns)
 
 
 def _create_parquet_view(
