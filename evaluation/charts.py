@@ -1,0 +1,230 @@
+"""PNG charts for the evaluation report: error per stage per slice, and error per slice.
+
+matplotlib is imported inside the functions: the Dagster code location imports this module and
+loading matplotlib there would slow every start. Figures use the object API (no pyplot), so no
+GUI backend or global figure registry is involved; PNGs are rendered by Agg.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from evaluation.diagnosis import STAGE_NAMES
+from evaluation.stats import wilson_interval
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+STAGES = ("human_level", "train", "train_dev", "dev", "test")
+# Okabe-Ito colours stay distinguishable with the common colour-vision deficiencies; the
+# markers differ too, so a greyscale print still tells the stages apart.
+STAGE_COLOURS = {
+    "human_level": "#000000",
+    "train": "#0072B2",
+    "train_dev": "#56B4E9",
+    "dev": "#E69F00",
+    "test": "#D55E00",
+}
+STAGE_MARKERS = {"human_level": "D", "train": "o", "train_dev": "s", "dev": "^", "test": "v"}
+CONFIDENCE = 0.95  # whiskers are 95% Wilson intervals, like the intervals in the tables
+FIGSIZE = (10, 5)  # inches; at DPI this is 1000 x 500 px
+DPI = 100
+MAX_LABEL = 30  # longer slice labels are cut with an ellipsis so the axes keep their room
+_STYLE = {
+    "font.family": "DejaVu Sans",  # ships with matplotlib: the same glyphs on every machine
+    "font.size": 9,
+    "text.parse_math": False,  # a slice value such as "$5-$10" is text, not mathtext
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 9,
+    "figure.titlesize": 12,
+    "figure.titleweight": "bold",
+}
+
+
+def error_by_stage_chart(rows: list[dict], title: str, max_slices: int = 12) -> bytes:
+    """PNG of human-level, train, train-dev, dev and test error for overall and top slices."""
+    with _style():
+        return _png(error_by_stage_figure(rows, title, max_slices))
+
+
+def slice_error_chart(rows: list[dict], split: str = "dev", top: int = 15) -> bytes:
+    """PNG of one split's error per slice, worst first, with the overall error as a line."""
+    with _style():
+        return _png(slice_error_figure(rows, split, top))
+
+
+def error_by_stage_figure(rows: list[dict], title: str, max_slices: int = 12) -> Figure:
+    """The figure behind `error_by_stage_chart` (DIAGNOSIS_COLUMNS rows), for inspection."""
+    from matplotlib.figure import Figure
+
+    slices, total = ranked_slices(rows, "dev_error", max_slices)
+    overall = overall_row(rows)
+    shown = ([overall] if overall else []) + slices
+    stages = [s for s in STAGES if any(r.get(f"{s}_error") is not None for r in shown)]
+    with _style():
+        fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+        ax = fig.add_subplot()
+        width = 0.8 / max(len(stages), 1)
+        for j, stage in enumerate(stages):
+            _draw_stage(ax, shown, stage, (j - (len(stages) - 1) / 2) * width)
+        if overall:  # a light band sets the overall group apart from the slices
+            ax.axvspan(-0.5, 0.5, color="#eeeeee", zorder=0, linewidth=0)
+        labels = [_short(slice_label(r)) for r in shown]
+        ax.set_xticks(range(len(shown)), labels, rotation=30, ha="right", rotation_mode="anchor")
+        ax.set_xlim(-0.5, max(len(shown), 1) - 0.5)
+        _percent_axis(ax.yaxis, ax.set_ylim)
+        ax.set_ylabel("error")
+        ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        fig.suptitle(title, x=0.01, ha="left")
+        ax.set_title(_stage_subtitle(len(slices), total), loc="left", color="#555555")
+        if stages:  # beside the axes, so it never covers a marker or the subtitle
+            fig.legend(loc="outside right upper", frameon=False, title="stage")
+    return fig
+
+
+def slice_error_figure(rows: list[dict], split: str = "dev", top: int = 15) -> Figure:
+    """The figure behind `slice_error_chart` (SLICE_METRIC_COLUMNS rows), for inspection."""
+    from matplotlib.figure import Figure
+
+    in_split = [r for r in rows if r.get("split") == split and r.get("error_rate") is not None]
+    slices, total = ranked_slices(in_split, "error_rate", top)
+    overall = overall_row(in_split)
+    name = STAGE_NAMES.get(split, split)  # 'train-dev', as in the tables
+    with _style():
+        fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+        ax = fig.add_subplot()
+        ys = range(len(slices))
+        rates = [100 * r["error_rate"] for r in slices]
+        whiskers = _whiskers(rates, [_row_interval(r) for r in slices])
+        colour = STAGE_COLOURS.get(split, "#777777")
+        ax.barh(ys, rates, xerr=whiskers, color=colour, height=0.7, ecolor="#333333", capsize=2)
+        ax.set_yticks(ys, [f"{_short(slice_label(r))} (n={r.get('n') or 0:,})" for r in slices])
+        ax.invert_yaxis()  # worst slice on top
+        if overall:
+            rate = 100 * overall["error_rate"]
+            label = f"overall {name} error {rate:.2f}%"
+            ax.axvline(
+                rate, color="#333333", linestyle="--", linewidth=1.2, label=label, gid="overall"
+            )
+            ax.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False)
+        _percent_axis(ax.xaxis, ax.set_xlim)
+        ax.set_xlabel(f"{name} error")
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        fig.suptitle(f"{name.capitalize()} error by slice", x=0.01, ha="left")
+        subtitle = f"{_top_words(len(slices), total)}, worst first; whiskers: 95% Wilson intervals"
+        ax.set_title(subtitle, loc="left", color="#555555")
+    return fig
+
+
+def is_overall(row: dict) -> bool:
+    return row.get("slice_column") == "overall"
+
+
+def slice_label(row: dict) -> str:
+    """'channel = ios', or 'overall' for the overall row."""
+    if is_overall(row):
+        return "overall"
+    return f"{row.get('slice_column')} = {row.get('slice_value')}"
+
+
+def overall_row(rows: list[dict]) -> dict | None:
+    return next((r for r in rows if is_overall(r)), None)
+
+
+def ranked_slices(rows: list[dict], key: str, limit: int | None = None) -> tuple[list[dict], int]:
+    """Slice rows (never overall) by `key` descending, unknown last, cut to `limit`; and M."""
+    slices = [r for r in rows if not is_overall(r)]
+    # The label breaks ties so the same rows always give the same order (and the same PNG).
+    slices.sort(key=lambda r: (r.get(key) is None, -(r.get(key) or 0.0), slice_label(r)))
+    return (slices if limit is None else slices[: max(limit, 0)]), len(slices)
+
+
+def rate_interval(rate: float | None, n: int | None) -> tuple[float, float] | None:
+    """95% Wilson interval for a rate measured on n examples, or None when n is unknown."""
+    if rate is None or not n:
+        return None
+    errors = min(n, max(0, int(rate * n + 0.5)))  # half up, as ErrorRate.errors does
+    return wilson_interval(errors, n, CONFIDENCE)
+
+
+def _draw_stage(ax: Axes, rows: list[dict], stage: str, offset: float) -> None:
+    """Markers for one stage across the groups, with whiskers where n is known."""
+    points = [
+        (i + offset, 100 * row[f"{stage}_error"], rate_interval(row[f"{stage}_error"], n))
+        for i, row in enumerate(rows)
+        if row.get(f"{stage}_error") is not None
+        for n in [row.get(f"{stage}_n")]
+    ]
+    style = {"color": STAGE_COLOURS[stage], "marker": STAGE_MARKERS[stage]}
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    ax.plot(xs, ys, linestyle="none", markersize=6, label=STAGE_NAMES[stage], gid=stage, **style)
+    known = [p for p in points if p[2] is not None]
+    if known:
+        whiskers = _whiskers([p[1] for p in known], [p[2] for p in known])
+        x, y = [p[0] for p in known], [p[1] for p in known]
+        ax.errorbar(x, y, yerr=whiskers, fmt="none", ecolor=style["color"], capsize=2)
+
+
+def _row_interval(row: dict) -> tuple[float, float] | None:
+    """The row's stored interval, else one computed from its rate and n."""
+    if row.get("ci_low") is not None and row.get("ci_high") is not None:
+        return row["ci_low"], row["ci_high"]
+    return rate_interval(row.get("error_rate"), row.get("n"))
+
+
+def _whiskers(
+    percents: list[float], intervals: list[tuple[float, float] | None]
+) -> list[list[float]]:
+    """Whisker lengths below and above each value (0 without an interval), never negative."""
+    pairs = list(zip(percents, intervals, strict=True))
+    below = [max(0.0, p - 100 * iv[0]) if iv else 0.0 for p, iv in pairs]
+    above = [max(0.0, 100 * iv[1] - p) if iv else 0.0 for p, iv in pairs]
+    return [below, above]
+
+
+def _percent_axis(axis, set_limits) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    axis.set_major_formatter(PercentFormatter(xmax=100))
+    set_limits(0, None)  # error bars start at 0: a cut axis exaggerates small differences
+
+
+def _stage_subtitle(shown: int, total: int) -> str:
+    return f"Overall and {_top_words(shown, total)} by dev error; whiskers: 95% Wilson intervals"
+
+
+def _top_words(shown: int, total: int) -> str:
+    return f"all {total} slices" if shown == total else f"top {shown} of {total} slices"
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "\N{HORIZONTAL ELLIPSIS}"
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    """Fixed fonts and styling, so the same rows give the same bytes on every machine."""
+    import matplotlib
+
+    with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
+        # A slice value in a script DejaVu Sans lacks (e.g. CJK) is drawn as boxes; the tables
+        # show it in full, so a missing glyph must not fail a run that treats warnings as errors.
+        warnings.filterwarnings(
+            "ignore", message="Glyph .* missing from font", category=UserWarning
+        )
+        yield
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    # No "Software" tag: the PNG then does not change with the matplotlib version string.
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()

@@ -1,0 +1,317 @@
+"""One self-contained HTML report: what to work on next, overall and per data slice.
+
+Everything is inline (CSS, charts as base64 PNG data URIs), so the file opens offline, can be
+mailed or attached to a run, and makes no network requests. Every data value is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from evaluation.charts import (
+    CONFIDENCE,
+    error_by_stage_chart,
+    overall_row,
+    ranked_slices,
+    slice_error_chart,
+    slice_label,
+)
+from evaluation.diagnosis import GAP_NAMES, MINUS, STAGE_NAMES, Diagnosis
+
+DASH = "\N{EM DASH}"  # a value that was not measured
+EN_DASH = "\N{EN DASH}"
+LEVEL = f"{CONFIDENCE * 100:g}%"
+CSS = """
+:root { --ink: #1f2328; --muted: #59636e; --line: #d8dee4; --head: #f6f8fa;
+  --bad: #b42318; --bad-bg: #fef3f2; --ok: #1a7f37; --ok-bg: #effaf1; }
+body { margin: 0; color: var(--ink); font: 14px/1.5 system-ui, -apple-system, "Segoe UI",
+  Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1080px; margin: 0 auto; padding: 24px 28px 40px; }
+h1 { font-size: 22px; margin: 0 0 2px; } h3 { font-size: 14px; margin: 12px 0 2px; }
+h2 { font-size: 17px; margin: 28px 0 8px; padding-bottom: 4px;
+  border-bottom: 1px solid var(--line); }
+ul { margin: 2px 0 6px; padding-left: 22px; }
+.muted, .note, .no { color: var(--muted); } .note { font-size: 12px; margin: 4px 0; }
+.verdict { border-left: 4px solid var(--bad); background: var(--bad-bg); padding: 10px 16px;
+  border-radius: 4px; margin-top: 16px; }
+.verdict.clear { border-color: var(--ok); background: var(--ok-bg); }
+.headline { font-size: 19px; font-weight: 650; margin: 0 0 4px; }
+.caveats { margin-top: 10px; font-size: 13px; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 6px 0;
+  font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: left;
+  vertical-align: top; }
+th { background: var(--head); font-weight: 600; white-space: nowrap; }
+.num { text-align: right; white-space: nowrap; } .mid { text-align: center; }
+tr.material td { background: var(--bad-bg); } tr.overall td { font-weight: 600; }
+.yes { color: var(--bad); font-weight: 700; }
+.chip { display: inline-block; padding: 0 7px; margin: 1px 2px 1px 0; border-radius: 10px;
+  background: var(--bad-bg); color: var(--bad); border: 1px solid #fecdca; font-size: 12px; }
+img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
+footer { margin-top: 32px; padding-top: 8px; border-top: 1px solid var(--line);
+  font-size: 12px; color: var(--muted); }
+code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+"""
+
+
+class _Html(str):
+    """Markup built here from escaped parts: table cells insert it as is."""
+
+
+def render_report(
+    *,
+    title: str,
+    model_version: str,
+    split_version: int,
+    diagnosis_rows: list[dict],
+    low_performing_rows: list[dict],
+    slice_metric_rows: list[dict],
+    overall: Diagnosis | None,
+    generated_at: datetime,
+) -> str:
+    """The whole report as one HTML document (rows follow evaluation.schema)."""
+    meta = f"Model <code>{_e(model_version)}</code> on split version {_e(split_version)}"
+    sections = [
+        f"<header><h1>{_e(title)}</h1><div class='muted'>{meta}</div></header>",
+        _verdict(overall),
+        _overall_section(overall),
+        _stage_chart_section(diagnosis_rows),
+        _low_performing_section(low_performing_rows, slice_metric_rows),
+        _slice_diagnosis_section(diagnosis_rows),
+        _rule_section(overall),
+        _footer(model_version, split_version, generated_at),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(sections)
+        + "\n</main>\n</body>\n</html>\n"
+    )
+
+
+def write_report(html_text: str, path: Path) -> Path:
+    """Write the report atomically: readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(html_text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)  # mkstemp makes 0600; a report is meant to be read by others
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def headline(overall: Diagnosis) -> str:
+    """'Work on: avoidable bias, then data mismatch', or that nothing stands out."""
+    if not overall.problems:
+        return "No material gap: nothing stands out to work on next."
+    return "Work on: " + ", then ".join(GAP_NAMES[k].lower() for k in overall.problems)
+
+
+def _verdict(overall: Diagnosis | None) -> str:
+    if overall is None:
+        return _section("verdict", "Verdict", "<p class='muted'>No overall diagnosis yet.</p>")
+    parts = [f"<p class='headline'>{_e(headline(overall))}</p>"]
+    human = overall.errors.get("human_level")
+    if human is not None:
+        parts.append(
+            f"<p class='muted'>Human-level error {_pct(human.rate)} (source: "
+            f"{_e(overall.human_level_source)}) stands in for Bayes error.</p>"
+        )
+    for rank, key in enumerate(overall.problems, start=1):
+        gap = overall.gap(key)
+        parts.append(f"<h3>{rank}. {_e(gap.label if gap else GAP_NAMES[key])}</h3>")
+        parts.append(_list(overall.remedies.get(key, [])))
+    if overall.caveats:
+        parts.append(f"<div class='caveats'><strong>Caveats</strong>{_list(overall.caveats)}</div>")
+    kind = "verdict" if overall.problems else "verdict clear"
+    return f"<section id='verdict' class='{kind}'>{''.join(parts)}</section>"
+
+
+def _overall_section(overall: Diagnosis | None) -> str:
+    if overall is None:
+        return ""
+    errors = [
+        [STAGE_NAMES[stage], *_error_cells(overall.errors.get(stage))] for stage in STAGE_NAMES
+    ]
+    error_table = _table(["Stage", "Error", "n", "Errors", f"{LEVEL} interval"], "lrrrr", errors)
+    level = f"{overall.interval_level * 100:g}%"
+    gap_rows = [
+        (
+            [gap.label, _pp(gap.value), _pp_interval(gap.interval), _mark(gap.material), gap.why],
+            "material" if gap.material else "",
+        )
+        for gap in overall.gaps
+    ]
+    gap_table = _table(["Gap", "Value", f"{level} interval", "Material", "Why"], "lrrcl", gap_rows)
+    note = (
+        f"Gaps in percentage points. Gap intervals are two-sided {level}: their lower end is "
+        "the one-sided bound the decision rule tests."
+    )
+    body = f"{error_table}<h3>Gaps</h3>{gap_table}<p class='note'>{_e(note)}</p>"
+    return _section("overall", "Overall error", body)
+
+
+def _error_cells(error) -> list[str]:
+    if error is None:
+        return [DASH] * 4
+    interval = error.interval(CONFIDENCE)
+    return [_pct(error.rate), _count(error.n), _count(error.errors), _interval(interval)]
+
+
+def _stage_chart_section(rows: list[dict]) -> str:
+    if not rows:
+        return _section("stages", "Error by stage", "<p class='muted'>No diagnosis rows.</p>")
+    png = error_by_stage_chart(rows, "Error by stage: overall and the slices with most dev error")
+    alt = "Human-level, train, train-dev, dev and test error for overall and the worst slices"
+    return _section("stages", "Error by stage", _figure(png, alt))
+
+
+def _low_performing_section(rows: list[dict], slice_metric_rows: list[dict]) -> str:
+    headers = ["Rank", "Slice", "n", "Error", f"{LEVEL} interval", "Gap", "Errors removable"]
+    table_rows = [
+        [
+            _count(r.get("rank")),
+            slice_label(r),
+            _count(r.get("n")),
+            _pct(r.get("error_rate")),
+            _interval(None if r.get("ci_low") is None else (r["ci_low"], r["ci_high"])),
+            _pp(r.get("gap")),
+            DASH if r.get("errors_removable") is None else f"{r['errors_removable']:,.1f}",
+            _p(r.get("p_adjusted")),
+        ]
+        for r in sorted(rows, key=lambda r: (r.get("rank") is None, r.get("rank") or 0))
+    ]
+    if table_rows:
+        body = _table([*headers, "p adjusted"], "rlrrrrrr", table_rows)
+        body += (
+            "<p class='note'>Dev slices significantly worse than overall dev error (Holm-"
+            "adjusted one-sided test), ranked by errors removable: gap &times; n, the dev errors "
+            "gone if the slice did as well as overall.</p>"
+        )
+    else:
+        body = "<p class='muted'>No dev slice is significantly worse than overall dev error.</p>"
+    if any(r.get("split") == "dev" for r in slice_metric_rows):
+        alt = "Dev error per slice, worst first, with 95% intervals and the overall dev error"
+        body += _figure(slice_error_chart(slice_metric_rows, "dev"), alt)
+    return _section("low-performing", "Low-performing slices", body)
+
+
+def _slice_diagnosis_section(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    overall = overall_row(rows)
+    ordered = ([overall] if overall else []) + ranked_slices(rows, "dev_error")[0]
+    headers = ["Slice", *(n.capitalize() for n in STAGE_NAMES.values()), "Dev n", "Problems"]
+    table_rows = [
+        (
+            [
+                slice_label(r),
+                *(_pct(r.get(f"{stage}_error")) for stage in STAGE_NAMES),
+                _count(r.get("dev_n")),
+                _chips(r.get("problems")),
+            ],
+            "overall" if r is overall else "",
+        )
+        for r in ordered
+    ]
+    body = _table(headers, "lrrrrrrl", table_rows)
+    body += "<p class='note'>Slices ordered by dev error, overall first.</p>"
+    return _section("slices", "Diagnosis per slice", body)
+
+
+def _rule_section(overall: Diagnosis | None) -> str:
+    if overall is None:
+        return ""
+    return _section("rule", "Decision rule", f"<p>{_e(overall.rule)}</p>")
+
+
+def _footer(model_version: str, split_version: int, generated_at: datetime) -> str:
+    when = generated_at.isoformat(sep=" ", timespec="seconds")
+    return (
+        f"<footer>Model version <code>{_e(model_version)}</code> · split version "
+        f"{_e(split_version)} · generated {_e(when)} · Bayesline</footer>"
+    )
+
+
+def _section(anchor: str, heading: str, body: str) -> str:
+    return f"<section id='{anchor}'><h2>{_e(heading)}</h2>{body}</section>"
+
+
+def _table(headers: list[str], align: str, rows: list) -> str:
+    """A table; `align` has one letter per column (l, r, c); rows are cells or (cells, class)."""
+    classes = {"l": "", "r": " class='num'", "c": " class='mid'"}
+    head = "".join(f"<th{classes[a]}>{_e(h)}</th>" for h, a in zip(headers, align, strict=True))
+    lines = []
+    for row in rows:
+        cells, row_class = row if isinstance(row, tuple) else (row, "")
+        tds = "".join(f"<td{classes[a]}>{_cell(c)}</td>" for c, a in zip(cells, align, strict=True))
+        lines.append(f"<tr class='{row_class}'>{tds}</tr>" if row_class else f"<tr>{tds}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+
+
+def _figure(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f"<figure><img src='data:image/png;base64,{data}' alt='{_e(alt)}'></figure>"
+
+
+def _list(items: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{_e(item)}</li>" for item in items) + "</ul>"
+
+
+def _chips(problems: str | None) -> _Html:
+    keys = [k.strip() for k in (problems or "").split(",") if k.strip()]
+    if not keys:
+        return _Html("<span class='no'>none</span>")
+    return _Html("".join(f"<span class='chip'>{_e(GAP_NAMES.get(k, k))}</span>" for k in keys))
+
+
+def _mark(material: bool) -> _Html:
+    return _Html("<span class='yes'>✓</span>" if material else "<span class='no'>✗</span>")
+
+
+def _cell(value: object) -> str:
+    return value if isinstance(value, _Html) else _e(value)
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _pct(rate: float | None) -> str:
+    return DASH if rate is None else f"{rate * 100:.2f}%"
+
+
+def _interval(interval: tuple[float, float] | None) -> str:
+    return DASH if interval is None else f"{_pct(interval[0])} {EN_DASH} {_pct(interval[1])}"
+
+
+def _pp(gap: float | None) -> str:
+    """A gap in percentage points with its sign, e.g. '+7.00 pp'."""
+    return DASH if gap is None else f"{gap * 100:+.2f} pp".replace("-", MINUS)
+
+
+def _pp_interval(interval: tuple[float, float] | None) -> str:
+    return DASH if interval is None else f"{_pp(interval[0])} to {_pp(interval[1])}"
+
+
+def _count(n: int | None) -> str:
+    return DASH if n is None else f"{n:,}"
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return DASH
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
