@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import duckdb
@@ -36,6 +37,8 @@ app = typer.Typer(
 )
 splits_app = typer.Typer(help="Published split versions.", no_args_is_help=True)
 app.add_typer(splits_app, name="splits")
+predictions_app = typer.Typer(help="Model predictions on split versions.", no_args_is_help=True)
+app.add_typer(predictions_app, name="predictions")
 app.command("diagnose")(diagnose_command)
 console = Console()
 errors = Console(stderr=True)
@@ -46,13 +49,16 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _reader():
+def _config():
     try:
-        config = load_config()
+        return load_config()
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
+
+
+def _reader():
     layout = WarehouseLayout.from_env()
-    return open_reader(layout, config), layout
+    return open_reader(layout, _config()), layout
 
 
 @app.command()
@@ -175,6 +181,63 @@ def splits_diff(old: str, new: str) -> None:
         console.print(f"[dim]added e.g.: {', '.join(diff.sample_added)}[/]")
     if diff.sample_removed:
         console.print(f"[dim]removed e.g.: {', '.join(diff.sample_removed)}[/]")
+
+
+@predictions_app.command("add")
+def predictions_add(
+    file: Annotated[
+        Path, typer.Argument(help="Parquet or CSV: example_id, predicted_label[, score]")
+    ],
+    model_version: Annotated[
+        str, typer.Option("--model-version", "-m", help="e.g. resnet-2026-11")
+    ],
+    split_version: Annotated[str, typer.Option("--split-version", "-s", help="e.g. 3 or v0003")],
+) -> None:
+    """Register your own model's predictions on a published split version."""
+    from evaluation.predictions import PredictionsError, register_predictions
+    from warehouse.catalog import refresh_catalog
+
+    config, layout = _config(), WarehouseLayout.from_env()
+    try:
+        summary = register_predictions(
+            layout, config, file, model_version, parse_version(split_version)
+        )
+    except (PredictionsError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    refresh_catalog(layout, config)
+    console.print(summary.message)
+    console.print("Next: `bayesline materialize --select diagnosis`, then `bayesline report`.")
+
+
+@predictions_app.command("list")
+def predictions_list() -> None:
+    """Registered model versions and the split version each was evaluated on."""
+    con, _ = _reader()
+    rows = con.execute(
+        "SELECT model_version, split_version, count(*) AS predictions FROM predictions "
+        "GROUP BY ALL ORDER BY split_version, model_version"
+    ).fetchall()
+    _print_table(["model version", "split version", "predictions"], rows, "Predictions")
+
+
+@app.command()
+def report(
+    model_version: Annotated[str | None, typer.Option("--model-version", "-m")] = None,
+    split_version: Annotated[str | None, typer.Option("--split-version", "-s")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file to write")
+    ] = None,
+) -> None:
+    """Write the self-contained HTML diagnosis report of an evaluated model version."""
+    from evaluation.pipeline import write_model_report
+
+    config, layout = _config(), WarehouseLayout.from_env()
+    try:
+        version = parse_version(split_version) if split_version else None
+        path = write_model_report(layout, config, model_version, version, output)
+    except (LookupError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"Report written to {path}")
 
 
 @app.command()

@@ -38,8 +38,20 @@ def run(select: str | None = None):
 def test_the_definitions_load_with_the_expected_asset_graph():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"examples", "rejected_rows", "published_splits"}
-    assert graph.get(dg.AssetKey("published_splits")).parent_keys == {dg.AssetKey("examples")}
+    assert keys == {
+        "examples",
+        "rejected_rows",
+        "published_splits",
+        "baseline_predictions",
+        "landed_predictions",
+        "diagnosis",
+    }
+    parents = {
+        key: {p.to_user_string() for p in graph.get(dg.AssetKey(key)).parent_keys} for key in keys
+    }
+    assert parents["published_splits"] == {"examples"}
+    assert parents["baseline_predictions"] == {"published_splits"}
+    assert parents["diagnosis"] == {"baseline_predictions", "landed_predictions"}
     checks = {key.name: key.asset_key.to_user_string() for key in graph.asset_check_keys}
     assert checks == {
         **{name: "examples" for name in CHECK_NAMES},
@@ -58,7 +70,14 @@ def test_the_definitions_load_with_the_expected_asset_graph():
 def test_the_demo_runs_end_to_end_through_dagster_and_is_idempotent(demo_layout):
     outcome, checks, materialized = run()
     assert outcome.success, outcome.events
-    assert materialized == {"examples", "rejected_rows", "published_splits"}
+    assert materialized == {
+        "examples",
+        "rejected_rows",
+        "published_splits",
+        "baseline_predictions",
+        "landed_predictions",
+        "diagnosis",
+    }
     blocking = {n for n in CHECK_NAMES if CHECK_SEVERITIES[n] == "error"}
     assert all(checks[n] for n in blocking), checks
     # The demo plants near-duplicates across sources: the warning must notice them.
@@ -157,6 +176,27 @@ train_dev = 0.1
         trailing = con.execute(
             "SELECT count(*) FROM examples WHERE reviews <> trim(reviews)"
         ).fetchone()
+        # The diagnosis recomputed by hand: one SQL query over predictions and splits.
+        by_hand = dict(
+            con.execute(
+                """
+                SELECT s.split, avg(CAST(p.predicted_label <> s.label AS DOUBLE))
+                FROM predictions AS p
+                JOIN splits AS s ON s.example_id = p.example_id AND s.version = p.split_version
+                WHERE p.model_version = 'baseline-tfidf-logreg-v0001'
+                GROUP BY s.split
+                """
+            ).fetchall()
+        )
+        diagnosed = con.execute(
+            "SELECT train_error, train_dev_error, dev_error, test_error, problems FROM diagnosis "
+            "WHERE slice_column = 'overall'"
+        ).fetchone()
+    assert diagnosed[:4] == pytest.approx(
+        (by_hand["train"], by_hand["train_dev"], by_hand["dev"], by_hand["test"]), abs=1e-12
+    )
+    assert by_hand["dev"] > by_hand["train"]  # Yelp is a different distribution
+    assert diagnosed[4]  # something is worth working on
     assert set(by_source) == {"amazon", "imdb", "yelp"}
     assert all(950 <= n <= 1000 for n in by_source.values())  # a few exact duplicates dropped
     assert dev_test == [("yelp",)]

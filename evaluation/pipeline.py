@@ -1,0 +1,177 @@
+"""Evaluate one model version on one split version: slice metrics, low-performing slices, the
+diagnosis table and its chart, and the HTML report. Plain functions; assets call them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from evaluation.charts import error_by_stage_chart
+from evaluation.diagnosis import Diagnosis
+from evaluation.diagnosis_table import (
+    OVERALL,
+    HumanLevel,
+    diagnose_slices,
+    human_levels_from_config,
+)
+from evaluation.predictions import list_model_versions, safe_model_version
+from evaluation.report import render_report, write_report
+from evaluation.slices import (
+    LOW_TABLE,
+    METRICS_TABLE,
+    compute_slice_metrics,
+    find_low_performing_slices,
+    write_evaluation_tables,
+)
+from warehouse.catalog import open_reader
+from warehouse.config import BayeslineConfig
+from warehouse.layout import WarehouseLayout
+from warehouse.schema import DIAGNOSIS_COLUMNS
+from warehouse.splits import published_versions
+from warehouse.storage import record_schema, write_records, writer_connection, writer_lock
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    model_version: str
+    split_version: int
+    slice_metrics: list[dict]
+    low_performing: list[dict]
+    diagnosis_rows: list[dict]
+    overall: Diagnosis | None
+    chart_path: Path
+
+
+def _rows(con: duckdb.DuckDBPyConnection, query: str, params=None) -> list[dict]:
+    cursor = con.execute(query, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _file_stem(model_version: str, split_version: int) -> str:
+    return f"{safe_model_version(model_version)}__v{split_version:04d}"
+
+
+def evaluate_model_version(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    model_version: str,
+    split_version: int,
+    human_levels: dict[tuple[str, str], HumanLevel] | None = None,
+    now: datetime | None = None,
+) -> ModelEvaluation:
+    """Compute and store every evaluation table for one registered model version."""
+    human_levels = human_levels or human_levels_from_config(config.evaluation.human_level_error)
+    # Only slice-level human baselines can excuse a slice; the overall figure knows no slices.
+    per_slice_human = {k: h.rate for k, h in human_levels.items() if k != OVERALL}
+    with writer_connection(layout) as con:
+        compute_slice_metrics(con, config, model_version, split_version, layout=layout)
+        find_low_performing_slices(con, config, model_version, split_version, per_slice_human)
+        write_evaluation_tables(con, layout, model_version, split_version)
+        metrics = _rows(con, f"SELECT * FROM {METRICS_TABLE}")
+        low = _rows(con, f"SELECT * FROM {LOW_TABLE} ORDER BY rank")
+    rows, overall = diagnose_slices(
+        metrics,
+        human_levels,
+        model_version=model_version,
+        split_version=split_version,
+        computed_at=(now or datetime.now(UTC)).replace(tzinfo=None),
+    )
+    stem = _file_stem(model_version, split_version)
+    with writer_lock(layout):
+        write_records(
+            record_schema(DIAGNOSIS_COLUMNS),
+            rows,
+            layout.evaluation_dir / "diagnosis" / f"{stem}.parquet",
+        )
+    chart = error_by_stage_chart(rows, f"Error by stage: {model_version} on split v{split_version}")
+    chart_path = layout.reports_dir / f"{stem}-error-by-stage.png"
+    _write_bytes(chart_path, chart)
+    return ModelEvaluation(model_version, split_version, metrics, low, rows, overall, chart_path)
+
+
+def model_versions_to_evaluate(layout: WarehouseLayout) -> list[tuple[str, int]]:
+    """Registered model versions on the newest split version."""
+    versions = published_versions(layout)
+    if not versions:
+        return []
+    return [(m, v) for m, v in list_model_versions(layout) if v == versions[-1]]
+
+
+def write_model_report(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    model_version: str | None = None,
+    split_version: int | None = None,
+    output: Path | None = None,
+) -> Path:
+    """Render the self-contained HTML report of one evaluated model version."""
+    with open_reader(layout, config) as con:
+        model_version, split_version = _pick_evaluated(con, model_version, split_version)
+        params = [model_version, split_version]
+        where = "WHERE model_version = ? AND split_version = ?"
+        diagnosis = _rows(con, f"SELECT * FROM diagnosis {where}", params)
+        low = _rows(con, f"SELECT * FROM low_performing_slices {where} ORDER BY rank", params)
+        metrics = _rows(con, f"SELECT * FROM slice_metrics {where}", params)
+    _, overall = diagnose_slices(
+        metrics,
+        _human_levels_of(diagnosis),
+        model_version=model_version,
+        split_version=split_version,
+        computed_at=diagnosis[0]["computed_at"],
+    )
+    html_text = render_report(
+        title=f"Bayesline diagnosis: {config.dataset.name}",
+        model_version=model_version,
+        split_version=split_version,
+        diagnosis_rows=diagnosis,
+        low_performing_rows=low,
+        slice_metric_rows=metrics,
+        overall=overall,
+        generated_at=datetime.now(UTC).replace(tzinfo=None),
+    )
+    path = output or layout.reports_dir / f"{_file_stem(model_version, split_version)}.html"
+    return write_report(html_text, path)
+
+
+def _pick_evaluated(con, model_version: str | None, split_version: int | None) -> tuple[str, int]:
+    conditions, params = [], []
+    if model_version:
+        conditions.append("model_version = ?")
+        params.append(model_version)
+    if split_version is not None:
+        conditions.append("split_version = ?")
+        params.append(split_version)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    found = con.execute(
+        f"SELECT model_version, split_version FROM diagnosis {where} "
+        "ORDER BY split_version DESC, computed_at DESC LIMIT 1",
+        params,
+    ).fetchone()
+    if found is None:
+        raise LookupError(
+            "no evaluated model version matches: run `bayesline materialize` (the baseline "
+            "model and the diagnosis assets), or register predictions with `bayesline "
+            "predictions add`"
+        )
+    return found[0], int(found[1])
+
+
+def _human_levels_of(diagnosis_rows: list[dict]) -> dict[tuple[str, str], HumanLevel]:
+    """The human-level errors a stored diagnosis used, so the report repeats its verdicts."""
+    return {
+        (r["slice_column"], r["slice_value"]): HumanLevel(
+            r["human_level_error"], None, r["human_level_source"]
+        )
+        for r in diagnosis_rows
+    }
+
+
+def _write_bytes(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_bytes(content)
+    staging.replace(path)

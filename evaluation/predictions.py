@@ -1,0 +1,424 @@
+"""Registering a model's predictions on a published split version.
+
+Users bring their own model: a Parquet or CSV file with `example_id`, `predicted_label` and an
+optional `score` (the model's probability for its predicted label). DuckDB reads and checks it
+(never pandas) against the split version and the label set, and it is written to
+lake/predictions/<model version>__v<NNNN>.parquet. A model version + split version pair is
+immutable: the same content again is a no-op, different content is refused, so every number
+computed from a pair can be recomputed later and come out the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import duckdb
+
+from evaluation.schema import PREDICTION_COLUMNS
+from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.hashing import file_sha256, quote_identifier, quote_literal
+from warehouse.layout import WarehouseLayout
+from warehouse.splits import published_versions, version_path
+from warehouse.storage import (
+    copy_to_parquet,
+    record_schema,
+    write_records,
+    writer_connection,
+    writer_lock,
+)
+
+REQUIRED_COLUMNS = ("example_id", "predicted_label")
+LANDED_SOURCE = "_predictions"  # landing/_predictions/: a reserved (underscore) source
+MAX_NAME_CHARS = 150  # the escaped name plus "__vNNNN.parquet" stays under 255 bytes
+SHOWN = 5  # offending ids quoted in an error message
+
+LANDED_RECORD_COLUMNS = {
+    "content_sha256": "VARCHAR",
+    "file_path": "VARCHAR",
+    "model_version": "VARCHAR",
+    "split_version": "INTEGER",
+    "rows": "BIGINT",
+    "status": "VARCHAR",  # "registered" or "already_registered"
+    "recorded_at": "TIMESTAMP",
+}
+
+
+class PredictionsError(ValueError):
+    """The predictions cannot be registered; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class PredictionsSummary:
+    """What registering one predictions file did."""
+
+    model_version: str
+    split_version: int
+    rows: int
+    covered: dict[str, int] = field(default_factory=dict)  # split -> examples predicted
+    split_sizes: dict[str, int] = field(default_factory=dict)  # split -> examples in it
+    created: bool = False  # False: this exact content was already registered
+    path: Path | None = None
+    source: Path | None = None
+    error: str | None = None  # a landed file that was not registered, and why
+
+    @property
+    def message(self) -> str:
+        if self.error:
+            return f"{self.source}: not registered: {self.error}"
+        coverage = ", ".join(
+            f"{s} {self.covered.get(s, 0):,}/{self.split_sizes.get(s, 0):,}" for s in SPLITS
+        )
+        done = "registered" if self.created else "already registered, nothing changed:"
+        return (
+            f"{done} {self.model_version} on split v{self.split_version}: "
+            f"{self.rows:,} predictions (covered: {coverage})"
+        )
+
+
+def safe_model_version(model_version: str) -> str:
+    """The file-name form of a model version: path characters are percent-escaped, so two
+    versions never share a file and no version reaches outside the predictions directory."""
+    if not isinstance(model_version, str) or not model_version.strip():
+        raise PredictionsError("the model version is empty: name it, e.g. 'bert-base-2024-06-01'")
+    if model_version != model_version.strip() or not model_version.isprintable():
+        raise PredictionsError(
+            f"model version {model_version!r} has leading/trailing spaces or control "
+            "characters: remove them"
+        )
+    escaped = quote(model_version, safe="-_.+")
+    if escaped.startswith("."):
+        escaped = "%2E" + escaped[1:]  # a leading dot would hide the file from lake globs
+    if len(escaped) > MAX_NAME_CHARS:
+        raise PredictionsError(f"model version {model_version[:40]!r}... is too long: shorten it")
+    return escaped
+
+
+def predictions_path(layout: WarehouseLayout, model_version: str, split_version: int) -> Path:
+    name = f"{safe_model_version(model_version)}__v{split_version:04d}.parquet"
+    return layout.predictions_dir / name
+
+
+def register_predictions(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    source: Path,
+    model_version: str,
+    split_version: int,
+) -> PredictionsSummary:
+    """Check a predictions file and store it for (model_version, split_version)."""
+    safe_model_version(model_version)  # refuse a bad name before reading anything
+    layout.ensure()
+    with writer_lock(layout), writer_connection(layout) as con:
+        columns = _stage(con, Path(source))
+        return _register_staged(
+            con, layout, config, Path(source), columns, model_version, split_version
+        )
+
+
+def register_landed_predictions(
+    layout: WarehouseLayout, config: BayeslineConfig
+) -> list[PredictionsSummary]:
+    """Register each new file in landing/_predictions/ once (by its sha256).
+
+    Each file names its own model_version and split_version columns (one pair per file). A bad
+    file comes back with `error` set instead of raising, and is not recorded: it is reported on
+    every run until it is fixed or removed (a later split version may make it valid).
+    """
+    layout.ensure()
+    results = []
+    with writer_lock(layout):
+        for path in _landed_files(layout):
+            sha = file_sha256(path)
+            if _landed_record(layout, sha).exists():
+                continue
+            summary = _register_landed_file(layout, config, path)
+            if summary.error is None:
+                _write_landed_record(layout, sha, path, summary)
+            results.append(summary)
+    return results
+
+
+def list_model_versions(layout: WarehouseLayout) -> list[tuple[str, int]]:
+    """Every registered (model_version, split_version) pair, sorted."""
+    with duckdb.connect() as con:
+        create_predictions_view(con, layout)
+        rows = con.execute(
+            "SELECT DISTINCT model_version, split_version FROM predictions"
+        ).fetchall()
+    return sorted((model, int(version)) for model, version in rows)
+
+
+def create_predictions_view(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
+    """A `predictions` view over every registered predictions file (empty but typed if none)."""
+    files = _prediction_files(layout)
+    columns = ", ".join(quote_identifier(c) for c in PREDICTION_COLUMNS)
+    if files:
+        listing = ", ".join(quote_literal(str(p)) for p in files)
+        body = f"SELECT {columns} FROM read_parquet([{listing}])"
+    else:
+        typed = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in PREDICTION_COLUMNS.items())
+        body = f"SELECT {typed} WHERE false"
+    con.execute(f"CREATE OR REPLACE VIEW predictions AS {body}")
+
+
+def _prediction_files(layout: WarehouseLayout) -> list[Path]:
+    if not layout.predictions_dir.is_dir():
+        return []
+    return sorted(p for p in layout.predictions_dir.glob("*.parquet") if not p.name.startswith("."))
+
+
+def _stage(con: duckdb.DuckDBPyConnection, source: Path) -> list[str]:
+    """Read the file into temp table `incoming_raw`; return its lower-cased column names."""
+    if not source.is_file():
+        raise PredictionsError(f"no predictions file at {source}")
+    suffix = source.suffix.lower()
+    if suffix == ".parquet":
+        reader = f"read_parquet({quote_literal(str(source))})"
+    elif suffix == ".csv":
+        # Every column as text, so ids such as 007 keep their leading zeros.
+        reader = f"read_csv({quote_literal(str(source))}, header = true, all_varchar = true)"
+    else:
+        raise PredictionsError(
+            f"{source.name}: unsupported file type '{suffix}'; give a Parquet (.parquet) or "
+            "CSV (.csv) file with columns example_id, predicted_label and optionally score"
+        )
+    if source.stat().st_size == 0:
+        raise PredictionsError(f"{source.name} is empty: it holds no predictions")
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE incoming_raw AS SELECT * FROM {reader}")
+    except duckdb.Error as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise PredictionsError(f"DuckDB could not read {source.name}: {first_line}") from exc
+    columns = [row[0].lower() for row in con.execute("DESCRIBE incoming_raw").fetchall()]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise PredictionsError(
+            f"{source.name} lacks column(s) {', '.join(missing)} (it has: {', '.join(columns)}); "
+            "a predictions file needs example_id and predicted_label, and optionally score"
+        )
+    return columns
+
+
+def _register_staged(con, layout, config, source, columns, model_version, split_version):
+    _check_declared(con, source, columns, "model_version", model_version)
+    _check_declared(con, source, columns, "split_version", split_version)
+    _check_split_version(layout, split_version)
+    _normalise(con, columns)
+    _load_split_ids(con, layout, split_version)
+    _validate(con, config, source, split_version)
+    rows = con.execute("SELECT count(*) FROM incoming").fetchone()[0]
+    covered, sizes = _coverage(con)
+    final = predictions_path(layout, model_version, split_version)
+    created = not final.exists()
+    if created:
+        _write(con, final, model_version, split_version)
+    elif not _same_content(con, final):
+        raise PredictionsError(
+            f"model version {model_version!r} is already registered on split version "
+            f"{split_version} with different predictions ({final.name}); a registered pair is "
+            "immutable: use a new model version"
+        )
+    return PredictionsSummary(
+        model_version, split_version, rows, covered, sizes, created, final, source
+    )
+
+
+def _check_declared(con, source: Path, columns: list[str], column: str, expected) -> None:
+    """A model_version / split_version column in the file must agree with the arguments."""
+    if column not in columns:
+        return
+    found = con.execute(
+        f"SELECT DISTINCT coalesce(CAST({column} AS VARCHAR), '(empty)') FROM incoming_raw "
+        f"ORDER BY 1 LIMIT {SHOWN}"
+    ).fetchall()
+    # Compare split versions as numbers, so a file saying 0001 or 1.0 means version 1.
+    same = _same_int if column == "split_version" else str.__eq__
+    wrong = [value for (value,) in found if not same(value, str(expected))]
+    if wrong:
+        raise PredictionsError(
+            f"{source.name} says {column} {wrong[0]!r} but you registered {str(expected)!r}: "
+            f"fix the file's {column} column or register it as {column} {wrong[0]!r}"
+        )
+
+
+def _same_int(found: str, expected: str) -> bool:
+    try:
+        return float(found) == int(expected)
+    except ValueError:
+        return False
+
+
+def _check_split_version(layout: WarehouseLayout, split_version: int) -> None:
+    versions = published_versions(layout)
+    if split_version not in versions:
+        shown = ", ".join(str(v) for v in versions) or "none yet (publish splits first)"
+        raise PredictionsError(
+            f"split version {split_version} is not published; published versions: {shown}"
+        )
+
+
+def _normalise(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
+    """Temp table `incoming`: trimmed text ids and labels (as ingestion trims them), the score
+    as given and as a number."""
+    score_text, score = "CAST(NULL AS VARCHAR)", "CAST(NULL AS DOUBLE)"
+    if "score" in columns:
+        score_text, score = "nullif(trim(CAST(score AS VARCHAR)), '')", "TRY_CAST(score AS DOUBLE)"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE incoming AS
+        SELECT row_number() OVER () AS _row,
+               nullif(trim(CAST(example_id AS VARCHAR)), '') AS example_id,
+               nullif(trim(CAST(predicted_label AS VARCHAR)), '') AS predicted_label,
+               {score_text} AS score_text, {score} AS score
+        FROM incoming_raw
+        """
+    )
+    con.execute("DROP TABLE incoming_raw")
+
+
+def _load_split_ids(con, layout: WarehouseLayout, split_version: int) -> None:
+    files = quote_literal(str(version_path(layout, split_version) / "*.parquet"))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE split_ids AS "
+        f"SELECT example_id, split FROM read_parquet({files})"
+    )
+
+
+def _validate(con, config: BayeslineConfig, source: Path, split_version: int) -> None:
+    """Raise PredictionsError on the first problem, naming a few offending ids."""
+    name = source.name
+    if con.execute("SELECT count(*) FROM incoming").fetchone()[0] == 0:
+        raise PredictionsError(f"{name} has no rows: it holds no predictions")
+    labels = ", ".join(quote_literal(label) for label in config.dataset.labels)
+    checks = [
+        (
+            "SELECT 'data row ' || CAST(_row AS VARCHAR) FROM incoming WHERE example_id IS NULL",
+            "row(s) have an empty example_id",
+            "give every prediction the example_id of a published example",
+        ),
+        (
+            "SELECT example_id FROM incoming GROUP BY example_id HAVING count(*) > 1",
+            "example_id(s) appear more than once",
+            "keep one prediction per example",
+        ),
+        (
+            "SELECT example_id || ' -> ' || coalesce(predicted_label, '(empty)') FROM incoming "
+            f"WHERE predicted_label IS NULL OR predicted_label NOT IN ({labels})",
+            f"predicted label(s) are not in the label set ({', '.join(config.dataset.labels)})",
+            "map your model's outputs to the dataset's labels",
+        ),
+        (
+            "SELECT example_id || ' -> ' || score_text FROM incoming "
+            "WHERE score_text IS NOT NULL AND (score IS NULL OR NOT (score BETWEEN 0 AND 1))",
+            "score(s) are not probabilities in [0, 1]",
+            "give the model's probability for the predicted label, or leave score empty",
+        ),
+        (
+            "SELECT example_id FROM incoming ANTI JOIN split_ids USING (example_id)",
+            f"example_id(s) are not in split version {split_version}",
+            f"predict only examples of split version {split_version} (the `splits` view, "
+            f"WHERE version = {split_version}), or register against the version you predicted",
+        ),
+    ]
+    for query, problem, remedy in checks:
+        count = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+        if count:
+            shown = [r[0] for r in con.execute(f"{query} ORDER BY 1 LIMIT {SHOWN}").fetchall()]
+            raise PredictionsError(
+                f"{name}: {count:,} {problem}, e.g. {', '.join(shown)}; {remedy}"
+            )
+
+
+def _coverage(con) -> tuple[dict[str, int], dict[str, int]]:
+    rows = con.execute(
+        "SELECT s.split, count(i.example_id), count(*) FROM split_ids AS s "
+        "LEFT JOIN incoming AS i USING (example_id) GROUP BY s.split"
+    ).fetchall()
+    covered = {split: 0 for split in SPLITS} | {split: c for split, c, _ in rows}
+    sizes = {split: 0 for split in SPLITS} | {split: n for split, _, n in rows}
+    return covered, sizes
+
+
+def _same_content(con, existing: Path) -> bool:
+    columns = "SELECT example_id, predicted_label, score FROM"
+    stored = f"({columns} read_parquet({quote_literal(str(existing))}))"
+    fresh = f"({columns} incoming)"
+    differing = con.execute(
+        f"SELECT (SELECT count(*) FROM ({fresh} EXCEPT {stored})) "
+        f"+ (SELECT count(*) FROM ({stored} EXCEPT {fresh}))"
+    ).fetchone()[0]
+    return differing == 0
+
+
+def _write(con, final: Path, model_version: str, split_version: int) -> None:
+    registered_at = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    copy_to_parquet(
+        con,
+        f"SELECT CAST({quote_literal(model_version)} AS VARCHAR) AS model_version, "
+        f"CAST({split_version} AS INTEGER) AS split_version, example_id, predicted_label, "
+        f"score, CAST({quote_literal(registered_at)} AS TIMESTAMP) AS registered_at "
+        "FROM incoming ORDER BY example_id",
+        final,
+    )
+    final.chmod(0o444)  # immutable once written
+
+
+def _landed_files(layout: WarehouseLayout) -> list[Path]:
+    folder = layout.landing / LANDED_SOURCE
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _landed_record(layout: WarehouseLayout, sha: str) -> Path:
+    return layout.predictions_dir / "_landed" / f"{sha}.parquet"
+
+
+def _register_landed_file(layout, config, path: Path) -> PredictionsSummary:
+    model_version, split_version = "", 0
+    try:
+        with writer_connection(layout) as con:
+            columns = _stage(con, path)
+            model_version, split_version = _declared_pair(con, path, columns)
+            return _register_staged(
+                con, layout, config, path, columns, model_version, split_version
+            )
+    except (PredictionsError, duckdb.Error) as exc:
+        return PredictionsSummary(model_version, split_version, 0, source=path, error=str(exc))
+
+
+def _declared_pair(con, path: Path, columns: list[str]) -> tuple[str, int]:
+    missing = [c for c in ("model_version", "split_version") if c not in columns]
+    if missing:
+        raise PredictionsError(
+            f"{path.name} lacks column(s) {', '.join(missing)}: a landed predictions file "
+            "names its model_version and split_version in columns (one pair per file)"
+        )
+    pairs = con.execute(
+        "SELECT DISTINCT CAST(model_version AS VARCHAR), TRY_CAST(split_version AS INTEGER) "
+        "FROM incoming_raw LIMIT 2"
+    ).fetchall()
+    if len(pairs) != 1 or None in pairs[0]:
+        raise PredictionsError(
+            f"{path.name} must hold exactly one model_version and one integer split_version "
+            "(one pair per file); split it into one file per pair"
+        )
+    model_version, split_version = pairs[0]
+    safe_model_version(model_version)
+    return model_version, split_version
+
+
+def _write_landed_record(layout, sha: str, path: Path, summary: PredictionsSummary) -> None:
+    record = {
+        "content_sha256": sha,
+        "file_path": str(path),
+        "model_version": summary.model_version,
+        "split_version": summary.split_version,
+        "rows": summary.rows,
+        "status": "registered" if summary.created else "already_registered",
+        "recorded_at": datetime.now(UTC).replace(tzinfo=None),
+    }
+    write_records(record_schema(LANDED_RECORD_COLUMNS), [record], _landed_record(layout, sha))

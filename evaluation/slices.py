@@ -1,0 +1,255 @@
+"""Error rates per split and slice, and the dev slices where a model is clearly worse.
+
+`compute_slice_metrics` counts examples and errors per split, overall and per value of every
+slice column (and every pair of slice columns when `slice_pairs` is on), in one DuckDB pass,
+with 95% Wilson intervals computed in SQL.
+
+`find_low_performing_slices` tests each dev slice against the rest of dev:
+
+- The test is a one-sided pooled two-proportion z test of the slice's error rate against the
+  error rate of the dev examples outside it. Comparing with the rest rather than with overall
+  dev keeps the slice from diluting its own baseline (a big slice drags overall towards itself).
+- Holm's step-down adjustment across every slice tested controls the family-wise error rate:
+  with forty slices at alpha = 0.05 and no correction, two would be flagged by chance alone.
+  Holm holds under any dependence between the tests, which matters here because slices
+  overlap (an example is in one slice per column, and in pairs), and it is never less powerful
+  than Bonferroni. The false discovery rate would be the wrong promise: every flagged slice
+  is a call to action, so each should be real.
+- Slices smaller than `min_slice_size` are never tested: the normal approximation behind the
+  z test is poor for them, they could not remove many errors anyway, and every extra test makes
+  Holm's correction stricter for the slices that matter. A slice holding all of dev (a column
+  with one value) has no rest to compare with and is not tested either.
+- A slice is low-performing when its adjusted p-value is below `alpha` and its error is above
+  overall dev. When the human-level error on the slice is known, the slice must also be
+  significantly worse than that (its Wilson lower bound above it): a slice that is hard for
+  people too is not where the model has room to improve.
+- Flagged slices are ranked by errors removable, gap x n: the dev errors that would go if the
+  slice were brought to the overall error rate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from evaluation.predictions import predictions_path, safe_model_version
+from evaluation.schema import LOW_PERFORMING_SLICE_COLUMNS, SLICE_METRIC_COLUMNS
+from evaluation.stats import holm_adjust, two_proportion_p_value, z_for
+from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.layout import WarehouseLayout
+from warehouse.splits import version_path
+from warehouse.storage import copy_to_parquet, record_schema, writer_lock
+
+OVERALL = ("overall", "all")
+MISSING = "(missing)"
+PAIR_SEPARATOR = " x "
+METRICS_TABLE = "slice_metrics_result"
+LOW_TABLE = "low_performing_slices_result"
+HumanLevel = dict[tuple[str, str], float]
+
+
+def wilson_sql(errors: str, n: str, confidence: float = 0.95) -> tuple[str, str]:
+    """SQL for the Wilson interval bounds of errors / n (the twin of stats.wilson_interval)."""
+    z = f"CAST({z_for(confidence)!r} AS DOUBLE)"
+    nd = f"CAST({n} AS DOUBLE)"
+    p = f"(CAST({errors} AS DOUBLE) / {nd})"
+    shrink = f"(1 + {z} * {z} / {nd})"
+    centre = f"(({p} + {z} * {z} / (2 * {nd})) / {shrink})"
+    half = f"(({z} / {shrink}) * sqrt({p} * (1 - {p}) / {nd} + {z} * {z} / (4 * {nd} * {nd})))"
+    # As in Python, the clamps only absorb float rounding at 0 and n errors.
+    return (
+        f"least(greatest(0.0, {centre} - {half}), {p})",
+        f"greatest(least(1.0, {centre} + {half}), {p})",
+    )
+
+
+def compute_slice_metrics(
+    con: duckdb.DuckDBPyConnection,
+    config: BayeslineConfig,
+    model_version: str,
+    split_version: int,
+    layout: WarehouseLayout | None = None,
+) -> None:
+    """Create temp table `slice_metrics_result` (SLICE_METRIC_COLUMNS) for one model version.
+
+    With `layout`, the predictions and split files are read straight from the lake; without
+    it, `con` needs `predictions` and `splits` views (`open_reader` plus
+    `evaluation.predictions.create_predictions_view`).
+    """
+    predictions, splits = _sources(con, model_version, split_version, layout)
+    slices = _slice_structs(config)
+    low, high = wilson_sql("errors", "n")
+    slice_cols = "".join(f", s.{quote_identifier(c)}" for c in config.dataset.slice_columns)
+    split_order = ", ".join(quote_literal(s) for s in SPLITS)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {METRICS_TABLE} AS
+        WITH joined AS (
+            SELECT s.split, p.predicted_label <> s.label AS is_error {slice_cols}
+            FROM {splits} AS s JOIN {predictions} AS p USING (example_id)
+        ),
+        counts AS (
+            SELECT split, sl.c AS slice_column, sl.v AS slice_value,
+                   count(*) AS n, CAST(count_if(is_error) AS BIGINT) AS errors
+            FROM (SELECT split, is_error, unnest([{slices}]) AS sl FROM joined)
+            GROUP BY ALL
+        )
+        SELECT CAST({quote_literal(model_version)} AS VARCHAR) AS model_version,
+               CAST({int(split_version)} AS INTEGER) AS split_version,
+               split, slice_column, slice_value, n, errors,
+               CAST(errors AS DOUBLE) / n AS error_rate, {low} AS ci_low, {high} AS ci_high
+        FROM counts
+        ORDER BY list_position([{split_order}], split), slice_column <> 'overall',
+                 slice_column, slice_value
+        """
+    )
+
+
+def _sources(con, model_version: str, split_version: int, layout) -> tuple[str, str]:
+    """SQL for this model version's predictions and this split version's examples."""
+    if layout is not None:
+        path = predictions_path(layout, model_version, split_version)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no predictions for model version {model_version!r} on split version "
+                f"{split_version}: register them first (`bayesline predictions add`)"
+            )
+        splits_glob = version_path(layout, split_version) / "*.parquet"
+        return (
+            f"read_parquet({quote_literal(str(path))})",
+            f"read_parquet({quote_literal(str(splits_glob))})",
+        )
+    views = {row[0] for row in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    missing = {"predictions", "splits"} - views
+    if missing:
+        raise ValueError(
+            f"the connection has no {' or '.join(sorted(missing))} view: pass `layout`, or "
+            "create the views (open_reader and create_predictions_view)"
+        )
+    return (
+        "(SELECT example_id, predicted_label FROM predictions WHERE model_version = "
+        f"{quote_literal(model_version)} AND split_version = {int(split_version)})",
+        f"(SELECT * FROM splits WHERE version = {int(split_version)})",
+    )
+
+
+def _slice_structs(config: BayeslineConfig) -> str:
+    """SQL list items {c: slice column, v: slice value}: one per slice an example falls in."""
+
+    def value(column: str) -> str:
+        return f"coalesce({quote_identifier(column)}, {quote_literal(MISSING)})"
+
+    items = [f"{{'c': {quote_literal(OVERALL[0])}, 'v': {quote_literal(OVERALL[1])}}}"]
+    columns = config.dataset.slice_columns
+    items += [f"{{'c': {quote_literal(c)}, 'v': {value(c)}}}" for c in columns]
+    if config.evaluation.slice_pairs:
+        sep = quote_literal(PAIR_SEPARATOR)
+        for i, a in enumerate(columns):
+            for b in columns[i + 1 :]:
+                name = quote_literal(f"{a}{PAIR_SEPARATOR}{b}")
+                items.append(f"{{'c': {name}, 'v': {value(a)} || {sep} || {value(b)}}}")
+    return ", ".join(items)
+
+
+def find_low_performing_slices(
+    con: duckdb.DuckDBPyConnection,
+    config: BayeslineConfig,
+    model_version: str,
+    split_version: int,
+    human_level: HumanLevel | None = None,
+) -> None:
+    """Create temp table `low_performing_slices_result` (LOW_PERFORMING_SLICE_COLUMNS) from
+    `slice_metrics_result`, which `compute_slice_metrics` must have built for this pair."""
+    dev = _dev_metrics(con, model_version, split_version)
+    overall = dev.pop(OVERALL, None)
+    rows = _flagged(config, dev, overall, human_level or {}) if overall else []
+    rows.sort(
+        key=lambda r: (-r["errors_removable"], r["p_value"], r["slice_column"], r["slice_value"])
+    )
+    for rank, row in enumerate(rows, start=1):
+        row.update(model_version=model_version, split_version=split_version, rank=rank)
+    table = pa.Table.from_pylist(rows, schema=record_schema(LOW_PERFORMING_SLICE_COLUMNS))
+    con.register("_low_performing_rows", table)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {LOW_TABLE} AS SELECT * FROM _low_performing_rows"
+        )
+    finally:
+        con.unregister("_low_performing_rows")
+
+
+def _dev_metrics(con, model_version: str, split_version: int) -> dict[tuple[str, str], dict]:
+    try:
+        cursor = con.execute(
+            f"SELECT slice_column, slice_value, n, errors, error_rate, ci_low, ci_high "
+            f"FROM {METRICS_TABLE} WHERE split = 'dev' AND model_version = ? AND split_version = ?",
+            [model_version, split_version],
+        )
+    except duckdb.CatalogException as exc:
+        raise ValueError("run compute_slice_metrics on this connection first") from exc
+    names = [d[0] for d in cursor.description]
+    return {(r[0], r[1]): dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
+
+
+def _flagged(config, dev: dict, overall: dict, human_level: HumanLevel) -> list[dict]:
+    """The tested dev slices that pass every rule in the module docstring."""
+    n0, e0, rate0 = overall["n"], overall["errors"], overall["error_rate"]
+    tested = [m for m in dev.values() if m["n"] >= config.evaluation.min_slice_size and m["n"] < n0]
+    p_values = [
+        two_proportion_p_value(e0 - m["errors"], n0 - m["n"], m["errors"], m["n"]) for m in tested
+    ]
+    flagged = []
+    for m, p, p_adj in zip(tested, p_values, holm_adjust(p_values), strict=True):
+        gap = m["error_rate"] - rate0
+        human = human_level.get((m["slice_column"], m["slice_value"]))
+        if p_adj >= config.evaluation.alpha or gap <= 0:
+            continue
+        if human is not None and not m["ci_low"] > human:
+            continue
+        flagged.append(
+            m
+            | {
+                "overall_error_rate": rate0,
+                "gap": gap,
+                "errors_removable": gap * m["n"],
+                "p_value": p,
+                "p_adjusted": p_adj,
+                "human_level_error": human,
+            }
+        )
+    return flagged
+
+
+def write_evaluation_tables(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    model_version: str,
+    split_version: int,
+) -> dict[str, Path]:
+    """Write both result tables to lake/evaluation/<table>/<model>__v<NNNN>.parquet, each
+    atomically replacing an older copy for the same pair."""
+    name = f"{safe_model_version(model_version)}__v{split_version:04d}.parquet"
+    tables = {
+        "slice_metrics": (METRICS_TABLE, SLICE_METRIC_COLUMNS),
+        "low_performing_slices": (LOW_TABLE, LOW_PERFORMING_SLICE_COLUMNS),
+    }
+    present = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    missing = [source for source, _ in tables.values() if source not in present]
+    if missing:
+        raise ValueError(
+            f"no {', '.join(missing)} on this connection: run compute_slice_metrics and "
+            "find_low_performing_slices first"
+        )
+    written = {}
+    with writer_lock(layout):
+        for table, (source, columns) in tables.items():
+            select = ", ".join(quote_identifier(c) for c in columns)
+            query = (
+                f"SELECT {select} FROM {source} WHERE model_version = "
+                f"{quote_literal(model_version)} AND split_version = {int(split_version)}"
+            )
+            written[table] = copy_to_parquet(con, query, layout.evaluation_dir / table / name)
+    return written
