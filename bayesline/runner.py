@@ -64,12 +64,19 @@ def run_pipeline(select: str | None, console: Console) -> bool:
 
 
 def print_summary(console: Console) -> None:
-    """Rows ingested and rejected, split sizes and version, and where to look next."""
+    """Rows ingested and rejected, split sizes and version, the diagnosis, and what next."""
+    from evaluation.pipeline import write_model_report
+
     layout, config = WarehouseLayout.from_env(), load_config()
     with open_reader(layout, config) as con:
         loaded = con.execute("SELECT count(*) FROM examples").fetchone()[0]
         rejected = con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0]
         versions = list_versions(con)
+        overall = con.execute(
+            "SELECT model_version, human_level_error, train_error, train_dev_error, dev_error, "
+            "test_error, problems FROM diagnosis WHERE slice_column = 'overall' "
+            "ORDER BY split_version DESC, computed_at DESC LIMIT 1"
+        ).fetchone()
     table = Table(title="Bayesline summary")
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -80,9 +87,20 @@ def print_summary(console: Console) -> None:
         table.add_row("split version", f"v{latest['version']}")
         for split in SPLITS:
             table.add_row(f"  {split}", f"{latest[f'n_{split}']:,}")
+    if overall:
+        model, *errors, problems = overall
+        table.add_row("model", model)
+        for stage, error in zip(
+            ("human-level", "train", "train-dev", "dev", "test"), errors, strict=True
+        ):
+            table.add_row(f"  {stage} error", "-" if error is None else f"{error:.1%}")
+        table.add_row("work on", (problems or "nothing material").replace("_", " "))
     console.print(table)
+    if overall:
+        report = write_model_report(layout, config)
+        console.print(f"Diagnosis report: {report}")
     console.print(
         "Next: [bold]make ui[/] opens the Dagster UI at http://127.0.0.1:3000; "
-        '[bold]bayesline sql "SELECT * FROM split_versions"[/] queries the warehouse; '
+        '[bold]bayesline sql "SELECT * FROM diagnosis"[/] queries the warehouse; '
         f"or open {layout.catalog_path} read-only from any DuckDB client."
     )

@@ -97,3 +97,33 @@ def test_a_broken_config_is_reported_before_anything_runs(tmp_path, monkeypatch)
     monkeypatch.setenv("BAYESLINE_CONFIG", str(broken))
     result = runner.invoke(app, ["splits", "list"])
     assert result.exit_code == 1 and "unknown key(s) label_columns" in result.stderr
+
+
+def test_users_register_their_own_predictions_and_get_a_report(two_versions, tmp_path):
+    from warehouse.catalog import open_reader
+    from warehouse.config import load_config
+
+    with open_reader(two_versions, load_config()) as con:
+        ids = [
+            r[0] for r in con.execute("SELECT example_id FROM splits WHERE version = 2").fetchall()
+        ]
+    predictions = tmp_path / "mine.csv"
+    predictions.write_text(
+        "example_id,predicted_label,score\n" + "".join(f"{i},positive,0.9\n" for i in ids)
+    )
+    added = bayesline("predictions", "add", str(predictions), "-m", "always-positive", "-s", "v2")
+    assert added.exit_code == 0 and "registered always-positive" in added.stdout
+    again = bayesline("predictions", "add", str(predictions), "-m", "always-positive", "-s", "2")
+    assert "already registered" in again.stdout
+    assert bayesline("materialize", "--select", "diagnosis").exit_code == 0
+    out = tmp_path / "report.html"
+    reported = bayesline("report", "-m", "always-positive", "-o", str(out))
+    assert reported.exit_code == 0 and out.is_file()
+    assert "always-positive" in out.read_text()
+    unknown = runner.invoke(app, ["predictions", "add", str(predictions), "-m", "x", "-s", "9"])
+    assert unknown.exit_code == 1 and "split version 9 is not published" in unknown.stderr
+
+
+def test_diagnose_is_a_bayesline_command():
+    result = bayesline("diagnose", "--human", "1", "--train", "8", "--dev", "10", "--json")
+    assert json.loads(result.stdout)["problems"][0] == "avoidable_bias"
