@@ -1,0 +1,138 @@
+"""Which examples people should label next, and how Label Studio shows them.
+
+Baseline tasks measure human-level error where the model is weakest: for each low-performing
+slice (and a sample of all of dev/test, for the overall figure), examples are drawn from dev and
+test, stratified by split and gold label, capped per slice, and prioritised by the errors the
+slice could remove. Sampling order comes from sha256(salt, example id), so the same warehouse
+queues the same examples on any machine. Tasks are blind: no prediction, no gold label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from xml.sax.saxutils import quoteattr
+
+import duckdb
+
+from warehouse.config import BayeslineConfig
+from warehouse.hashing import quote_identifier, quote_literal
+
+OVERALL_SLICE = ("overall", "all")
+QUEUE_SALT = "bayesline-labeling-queue"
+PAIR_SEPARATOR = " x "  # as evaluation.slices writes pairs of slice columns
+
+
+@dataclass(frozen=True)
+class QueuedExample:
+    example_id: str
+    split: str
+    slice_column: str
+    slice_value: str
+    priority: float
+    payload: dict[str, str]
+
+    @property
+    def slice_label(self) -> str:
+        return f"{self.slice_column} = {self.slice_value}"
+
+    def task(self, split_version: int) -> dict:
+        """A Label Studio task: the payload to show, and what we need to map it back."""
+        return {
+            "data": {
+                **self.payload,
+                "example_id": self.example_id,
+                "slice": self.slice_label,
+                "split_version": split_version,
+                "priority": round(self.priority, 4),
+            },
+            "meta": {"bayesline_queue": "baseline", "split": self.split},
+        }
+
+
+def labeling_interface(config: BayeslineConfig) -> str:
+    """Label Studio XML matching the payload: text classification, or images by path."""
+    dataset = config.dataset
+    shown = [f'<Text name="{c}" value="${c}"/>' for c in dataset.text_columns]
+    shown += [f'<Image name="{c}" value="${c}"/>' for c in dataset.image_columns]
+    target = dataset.payload_columns[0]
+    choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in dataset.labels)
+    return (
+        "<View>"
+        + "".join(shown)
+        + f'<Choices name="label" toName="{target}" choice="single" showInLine="true" '
+        f'required="true">{choices}</Choices>'
+        "</View>"
+    )
+
+
+def select_baseline_examples(
+    con: duckdb.DuckDBPyConnection,
+    config: BayeslineConfig,
+    split_version: int,
+    slices: Iterable[tuple[str, str, float]],
+    per_slice_cap: int = 50,
+    exclude: Iterable[str] = (),
+    overall_cap: int = 100,
+) -> list[QueuedExample]:
+    """Examples to queue for the given (slice column, slice value, priority) slices.
+
+    `exclude` holds example ids already queued: they are never queued twice. Each example is
+    queued once, for the highest-priority slice that picked it; every slice gets up to its cap.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE queue_exclude (example_id VARCHAR)")
+    excluded = [[example_id] for example_id in exclude]
+    if excluded:
+        con.executemany("INSERT INTO queue_exclude VALUES (?)", excluded)
+    wanted = [(c, v, p, per_slice_cap) for c, v, p in slices]
+    wanted.append((*OVERALL_SLICE, 0.0, overall_cap))
+    chosen: dict[str, QueuedExample] = {}
+    for column, value, priority, cap in sorted(wanted, key=lambda w: -w[2]):
+        picked = _sample_slice(con, config, split_version, column, value, priority, cap)
+        chosen.update((example.example_id, example) for example in picked)
+        if picked:  # a later slice draws its own examples, up to its own cap
+            con.executemany(
+                "INSERT INTO queue_exclude VALUES (?)", [[e.example_id] for e in picked]
+            )
+    return sorted(chosen.values(), key=lambda e: (-e.priority, e.example_id))
+
+
+def _sample_slice(con, config, split_version, column, value, priority, cap):
+    payload = config.dataset.payload_columns
+    payload_sql = ", ".join(quote_identifier(c) for c in payload)
+    where, params = _slice_condition(column, value)
+    # Round-robin over (split, gold label) strata in hash order: stratified and reproducible.
+    rows = con.execute(
+        f"""
+        SELECT example_id, split, {payload_sql} FROM (
+            SELECT *, row_number() OVER (
+                PARTITION BY split, label
+                ORDER BY sha256({quote_literal(QUEUE_SALT)} || example_id)) AS turn
+            FROM splits
+            WHERE version = ? AND split IN ('dev', 'test') {where}
+              AND example_id NOT IN (SELECT example_id FROM queue_exclude)
+        )
+        ORDER BY turn, split, sha256({quote_literal(QUEUE_SALT)} || example_id)
+        LIMIT {int(cap)}
+        """,
+        [split_version, *params],
+    ).fetchall()
+    return [
+        QueuedExample(
+            row[0], row[1], column, value, priority, dict(zip(payload, row[2:], strict=True))
+        )
+        for row in rows
+    ]
+
+
+def _slice_condition(column: str, value: str) -> tuple[str, list[str]]:
+    """SQL selecting one slice; pairs read 'a x b' = 'va x vb', as in slice_metrics."""
+    if (column, value) == OVERALL_SLICE:
+        return "", []
+    columns, values = column.split(PAIR_SEPARATOR), value.split(PAIR_SEPARATOR)
+    if len(columns) != len(values):
+        raise ValueError(f"cannot read slice {column} = {value}")
+    tests = " AND ".join(
+        f"coalesce(CAST({quote_identifier(c)} AS VARCHAR), '(missing)') = ?" for c in columns
+    )
+    return f"AND {tests}", values
