@@ -124,6 +124,57 @@ DIAGNOSIS_COLUMNS = {
 }
 
 
+# Labeling tables: Label Studio annotations and what the platform makes of them.
+HUMAN_ANNOTATION_COLUMNS = {
+    "task_id": "BIGINT",
+    "annotation_id": "BIGINT",
+    "example_id": "VARCHAR",
+    "annotator": "VARCHAR",
+    "label": "VARCHAR",
+    "lead_time_s": "DOUBLE",
+    "created_at": "TIMESTAMP",
+    "updated_at": "TIMESTAMP",
+    "simulated": "BOOLEAN",
+}
+HUMAN_BASELINE_COLUMNS = {
+    "split_version": "INTEGER",
+    "slice_column": "VARCHAR",
+    "slice_value": "VARCHAR",
+    "n_examples": "BIGINT",
+    "n_annotations": "BIGINT",
+    "n_annotators": "BIGINT",
+    "consensus_method": "VARCHAR",
+    "consensus_error": "DOUBLE",
+    "consensus_ci_low": "DOUBLE",
+    "consensus_ci_high": "DOUBLE",
+    "typical_annotator_error": "DOUBLE",
+    "best_annotator_error": "DOUBLE",
+    "krippendorff_alpha": "DOUBLE",
+    "annotator_errors": "VARCHAR",  # JSON: annotator -> {"n", "error", "ci"}
+    "simulated": "BOOLEAN",
+}
+LABEL_REVIEW_COLUMNS = {
+    "split_version": "INTEGER",
+    "example_id": "VARCHAR",
+    "split": "VARCHAR",
+    "gold_label": "VARCHAR",
+    "consensus_label": "VARCHAR",
+    "confidence": "DOUBLE",
+    "consensus_method": "VARCHAR",
+    "n_annotators": "BIGINT",
+    "votes": "VARCHAR",  # JSON: label -> count
+    "status": "VARCHAR",
+}
+LABEL_CORRECTION_COLUMNS = {
+    "example_id": "VARCHAR",
+    "split_version": "INTEGER",
+    "old_label": "VARCHAR",
+    "new_label": "VARCHAR",
+    "accepted_at": "TIMESTAMP",
+    "reason": "VARCHAR",
+}
+
+
 def example_columns(dataset: DatasetConfig) -> dict[str, str]:
     """Name -> DuckDB type of every column of the `examples` table, in order."""
     columns = {name: "VARCHAR" for name in EXAMPLE_KEY_COLUMNS}

@@ -80,6 +80,7 @@ _ARROW_TYPES = {
     "INTEGER": pa.int32(),
     "DOUBLE": pa.float64(),
     "TIMESTAMP": pa.timestamp("us"),
+    "BOOLEAN": pa.bool_(),
 }
 
 

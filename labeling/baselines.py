@@ -1,0 +1,237 @@
+"""Human-level error per slice, from several blind annotations of each dev/test example.
+
+Human-level error, the proxy for Bayes error, is the best a team of people achieves: the error
+of their consensus, as in an expert panel. The typical (median) annotator's error sits beside
+it, with Krippendorff's alpha for how much the annotators agree beyond chance.
+
+- Only an annotator's latest annotation of an example counts (Label Studio keeps edits and
+  re-imported tasks as further annotations), and only examples with at least two annotators:
+  one person's label is a single opinion, not a consensus.
+- The consensus comes from one crowd-kit fit over every such example of the split version, then
+  is scored per slice: Dawid-Skene learns each annotator's confusion matrix from the whole
+  version, which a small slice alone could not estimate.
+- Ties (equal vote shares, or equal posteriors) go to the label that sorts first, so the same
+  annotations give the same consensus whatever order they arrive in.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import warnings
+from collections.abc import Iterable, Mapping
+
+import duckdb
+import krippendorff
+import numpy as np
+import pandas as pd
+from crowdkit.aggregation import DawidSkene, MajorityVote
+
+from evaluation.diagnosis_table import OVERALL, HumanLevel
+from evaluation.stats import wilson_interval
+from warehouse.config import BayeslineConfig
+from warehouse.hashing import quote_identifier, quote_literal
+
+METHODS = ("dawid_skene", "majority_vote")
+MIN_ANNOTATIONS_PER_EXAMPLE = 2
+MIN_ANNOTATIONS_PER_ANNOTATOR = 10  # fewer: an annotator's error rate is mostly noise
+DAWID_SKENE_ITERATIONS = 100
+MISSING = "(missing)"  # as evaluation.slices names a NULL slice value
+PAIR_SEPARATOR = " x "  # as evaluation.slices names pairs of slice columns
+SOURCE = "human_baselines"
+
+
+def load_annotations(
+    con: duckdb.DuckDBPyConnection, split_version: int, config: BayeslineConfig | None = None
+) -> pd.DataFrame:
+    """One row per (example, annotator, slice) for examples with two or more annotators.
+
+    Columns: example_id, annotator, label, simulated, split, gold_label, slice_column,
+    slice_value. Without `config`, only the overall slice.
+    """
+    return con.execute(
+        f"""
+        WITH latest AS (
+            SELECT example_id, annotator, label, coalesce(simulated, false) AS simulated
+            FROM human_annotations
+            WHERE label IS NOT NULL
+            QUALIFY row_number() OVER (
+                PARTITION BY example_id, annotator
+                ORDER BY updated_at DESC NULLS LAST, created_at DESC NULLS LAST,
+                         annotation_id DESC) = 1
+        ),
+        joined AS (
+            SELECT a.*, s.split, s.label AS gold_label, [{_slice_structs(config)}] AS slices
+            FROM latest AS a
+            JOIN (SELECT * FROM splits WHERE version = ?) AS s USING (example_id)
+            QUALIFY count(*) OVER (PARTITION BY example_id) >= {MIN_ANNOTATIONS_PER_EXAMPLE}
+        )
+        SELECT example_id, annotator, label, simulated, split, gold_label,
+               sl.c AS slice_column, sl.v AS slice_value
+        FROM (SELECT *, unnest(slices) AS sl FROM joined)
+        ORDER BY slice_column, slice_value, example_id, annotator
+        """,
+        [split_version],
+    ).df()
+
+
+def _slice_structs(config: BayeslineConfig | None) -> str:
+    """SQL struct items {c: slice column, v: slice value}, one per slice an example is in."""
+
+    def value(column: str) -> str:
+        return f"coalesce(CAST(s.{quote_identifier(column)} AS VARCHAR), {quote_literal(MISSING)})"
+
+    items = [f"{{'c': {quote_literal(OVERALL[0])}, 'v': {quote_literal(OVERALL[1])}}}"]
+    columns = config.dataset.slice_columns if config else ()
+    items += [f"{{'c': {quote_literal(c)}, 'v': {value(c)}}}" for c in columns]
+    if config and config.evaluation.slice_pairs:  # so every slice the diagnosis has gets a level
+        sep = quote_literal(PAIR_SEPARATOR)
+        for i, a in enumerate(columns):
+            for b in columns[i + 1 :]:
+                name = quote_literal(f"{a}{PAIR_SEPARATOR}{b}")
+                items.append(f"{{'c': {name}, 'v': {value(a)} || {sep} || {value(b)}}}")
+    return ", ".join(items)
+
+
+def fit_consensus(annotations: pd.DataFrame, method: str = "dawid_skene") -> pd.DataFrame:
+    """consensus_label and confidence per example_id (the index), from one crowd-kit fit."""
+    if method not in METHODS:
+        raise ValueError(f"consensus method must be one of {', '.join(METHODS)}, not {method!r}")
+    if annotations.empty:
+        return pd.DataFrame(
+            {"consensus_label": pd.Series(dtype=str), "confidence": pd.Series(dtype=float)}
+        )
+    data = (
+        annotations[["example_id", "annotator", "label"]]
+        .drop_duplicates()
+        .rename(columns={"example_id": "task", "annotator": "worker"})
+        # crowd-kit's groupbys keep row order, so a fixed order keeps the fit reproducible.
+        .sort_values(["task", "worker"], ignore_index=True)
+    )
+    aggregator = (
+        DawidSkene(n_iter=DAWID_SKENE_ITERATIONS) if method == "dawid_skene" else MajorityVote()
+    )
+    with warnings.catch_warnings():
+        # crowd-kit 1.4 passes pandas `inplace=`/`copy=` keywords that pandas 3.1 deprecates.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        probas = aggregator.fit_predict_proba(data)
+    # crowd-kit orders labels by first appearance and idxmax keeps the first maximum; sorting
+    # the labels first makes ties go to the label that sorts first, whatever the input order.
+    probas = probas.reindex(columns=sorted(probas.columns))
+    values = probas.to_numpy(dtype=float)
+    best = values.argmax(axis=1)
+    return pd.DataFrame(
+        {
+            "consensus_label": probas.columns.to_numpy()[best],
+            "confidence": values[np.arange(len(values)), best],
+        },
+        index=pd.Index(probas.index, name="example_id"),
+    )
+
+
+def consensus_labels(
+    con: duckdb.DuckDBPyConnection, split_version: int, method: str = "dawid_skene"
+) -> dict[str, tuple[str, float]]:
+    """example_id -> (consensus label, confidence): Dawid-Skene posterior, or vote share."""
+    consensus = fit_consensus(load_annotations(con, split_version), method)
+    return {
+        str(example_id): (str(label), float(confidence))
+        for example_id, label, confidence in consensus.itertuples()
+    }
+
+
+def compute_human_baselines(
+    con: duckdb.DuckDBPyConnection,
+    config: BayeslineConfig,
+    split_version: int,
+    method: str = "dawid_skene",
+) -> list[dict]:
+    """One HUMAN_BASELINE_COLUMNS row per slice (overall first) of one split version."""
+    annotations = load_annotations(con, split_version, config)
+    overall = annotations[annotations["slice_column"] == OVERALL[0]]
+    consensus = fit_consensus(overall, method)
+    if consensus.empty:
+        return []
+    scored = annotations.join(consensus, on="example_id")
+    domain = sorted(overall["label"].unique())
+    # Dawid-Skene learns from every annotation, so any simulated one shapes every slice.
+    fit_simulated = method == "dawid_skene" and bool(overall["simulated"].any())
+    rows = []
+    for (column, value), frame in scored.groupby(["slice_column", "slice_value"], sort=True):
+        row = {"split_version": split_version, "slice_column": column, "slice_value": value}
+        row.update(_slice_figures(frame, domain, method))
+        row["simulated"] = fit_simulated or bool(frame["simulated"].any())
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["slice_column"] != OVERALL[0], r["slice_column"]))
+
+
+def _slice_figures(frame: pd.DataFrame, domain: list[str], method: str) -> dict:
+    examples = frame.drop_duplicates("example_id")
+    n = len(examples)
+    errors = int((examples["consensus_label"] != examples["gold_label"]).sum())
+    low, high = wilson_interval(errors, n)
+    annotators = annotator_errors(frame)
+    qualified = [a["error"] for a in annotators.values() if a["n"] >= MIN_ANNOTATIONS_PER_ANNOTATOR]
+    return {
+        "n_examples": n,
+        "n_annotations": len(frame),
+        "n_annotators": len(annotators),
+        "consensus_method": method,
+        "consensus_error": errors / n,
+        "consensus_ci_low": low,
+        "consensus_ci_high": high,
+        "typical_annotator_error": statistics.median(qualified) if qualified else None,
+        "best_annotator_error": min(qualified) if qualified else None,
+        "krippendorff_alpha": krippendorff_alpha(frame, domain),
+        "annotator_errors": json.dumps(annotators),
+    }
+
+
+def annotator_errors(frame: pd.DataFrame) -> dict[str, dict]:
+    """annotator -> {"n", "error", "ci": [low, high]} against the gold label, by name."""
+    wrong = (frame["label"] != frame["gold_label"]).groupby(frame["annotator"]).agg(["size", "sum"])
+    result = {}
+    for annotator, n, errors in wrong.sort_index().itertuples():
+        result[str(annotator)] = {
+            "n": int(n),
+            "error": int(errors) / int(n),
+            "ci": list(wilson_interval(int(errors), int(n))),
+        }
+    return result
+
+
+def krippendorff_alpha(frame: pd.DataFrame, domain: Iterable[str]) -> float | None:
+    """Nominal alpha of the annotations in `frame`; None when it is undefined.
+
+    The examples x labels count matrix is what `krippendorff` builds from the annotators x
+    examples reliability matrix, without its size (annotators x examples, mostly empty).
+    """
+    domain = list(domain)
+    counts = pd.crosstab(frame["example_id"], frame["label"]).reindex(columns=domain, fill_value=0)
+    if int((counts.sum(axis=0) > 0).sum()) < 2:
+        return None  # everyone gave one label: no disagreement was possible, alpha is 0 / 0
+    try:
+        alpha = krippendorff.alpha(
+            value_counts=counts.to_numpy(),
+            value_domain=domain,
+            level_of_measurement="nominal",
+        )
+    except ValueError:  # no example with two annotators, or a single-label domain
+        return None
+    return float(alpha) if np.isfinite(alpha) else None
+
+
+def human_levels_from_baselines(
+    rows: Iterable[Mapping],
+) -> dict[tuple[str, str], HumanLevel]:
+    """The consensus error of every slice with examples, as the diagnosis's human level."""
+    levels = {}
+    for row in rows:
+        n = int(row["n_examples"] or 0)
+        if n < 1 or row["consensus_error"] is None:
+            continue
+        source = f"{SOURCE} (simulated)" if row["simulated"] else SOURCE
+        levels[(row["slice_column"], row["slice_value"])] = HumanLevel(
+            float(row["consensus_error"]), n, source
+        )
+    return levels

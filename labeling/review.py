@@ -1,0 +1,129 @@
+"""Gold labels the annotators confidently contradict, and the corrections people accept.
+
+An example is proposed for review when enough annotators labelled it, their consensus differs
+from the gold label, the consensus is confident (Dawid-Skene posterior, or vote share), and a
+clear majority of the annotators voted for it. The last rule matters: Dawid-Skene can be sure
+of a 2-1 vote between reliable annotators, but one dissenting voice is reason enough to leave
+the gold label to a person rather than propose changing it.
+
+Nothing here changes a label. An accepted proposal becomes a correction row; the warehouse
+applies accepted corrections in the next split version, where the example keeps its split.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import pandas as pd
+
+from labeling.baselines import fit_consensus, load_annotations
+from warehouse.config import BayeslineConfig
+
+PROPOSED = "proposed"
+MIN_AGREEMENT = 0.75  # 3 of 3, 3 of 4, 4 of 5: one dissent among three already blocks it
+
+
+@dataclass(frozen=True)
+class LabelCorrection:
+    """An accepted change of an example's gold label, to apply in the next split version."""
+
+    example_id: str
+    split_version: int  # the version whose gold label was reviewed
+    old_label: str
+    new_label: str
+    accepted_at: datetime
+    reason: str
+
+
+def find_probable_label_errors(
+    con: duckdb.DuckDBPyConnection,
+    config: BayeslineConfig,
+    split_version: int,
+    min_annotators: int = 3,
+    min_confidence: float = 0.9,
+    *,
+    min_agreement: float = MIN_AGREEMENT,
+    method: str = "dawid_skene",
+) -> list[dict]:
+    """LABEL_REVIEW_COLUMNS rows, most confident first: gold labels the consensus refutes."""
+    annotations = load_annotations(con, split_version)
+    scored = annotations.join(fit_consensus(annotations, method), on="example_id")
+    scored["agrees"] = scored["label"] == scored["consensus_label"]
+    examples = scored.groupby("example_id", sort=True).agg(
+        split=("split", "first"),
+        gold_label=("gold_label", "first"),
+        consensus_label=("consensus_label", "first"),
+        confidence=("confidence", "first"),
+        n_annotators=("annotator", "size"),
+        n_agreeing=("agrees", "sum"),
+    )
+    flagged = examples[
+        (examples["n_annotators"] >= min_annotators)
+        & (examples["consensus_label"] != examples["gold_label"])
+        & (examples["confidence"] >= min_confidence)
+        & (examples["n_agreeing"] >= min_agreement * examples["n_annotators"])
+    ]
+    votes = scored[scored["example_id"].isin(flagged.index)].groupby("example_id")["label"]
+    rows = [
+        {
+            "split_version": split_version,
+            "example_id": example_id,
+            "split": example.split,
+            "gold_label": example.gold_label,
+            "consensus_label": example.consensus_label,
+            "confidence": float(example.confidence),
+            "consensus_method": method,
+            "n_annotators": int(example.n_annotators),
+            "votes": _votes_json(votes.get_group(example_id).value_counts(), config.dataset.labels),
+            "status": PROPOSED,
+        }
+        for example_id, example in flagged.iterrows()
+    ]
+    return sorted(rows, key=lambda r: (-r["confidence"], r["example_id"]))
+
+
+def _votes_json(counts: pd.Series, labels: Iterable[str]) -> str:
+    """label -> count, in the label set's order (then any label outside it, sorted)."""
+    order = [label for label in labels if label in counts.index]
+    order += sorted(set(counts.index) - set(order))
+    return json.dumps({label: int(counts[label]) for label in order})
+
+
+def accept_corrections(
+    rows: Iterable[Mapping],
+    accepted_ids: Iterable[str],
+    *,
+    accepted_at: datetime | None = None,
+) -> list[dict]:
+    """LABEL_CORRECTION_COLUMNS rows for the accepted proposals among `rows`.
+
+    Every accepted id must be a proposed row: accepting anything else is refused, naming it.
+    """
+    proposed = {row["example_id"]: row for row in rows if row["status"] == PROPOSED}
+    accepted = list(dict.fromkeys(accepted_ids))
+    unknown = [example_id for example_id in accepted if example_id not in proposed]
+    if unknown:
+        raise ValueError(
+            f"not proposed for review, so not accepted: {', '.join(map(str, unknown))}"
+        )
+    when = accepted_at or datetime.now(UTC).replace(tzinfo=None)
+    return [asdict(_correction(proposed[example_id], when)) for example_id in accepted]
+
+
+def _correction(row: Mapping, when: datetime) -> LabelCorrection:
+    reason = (
+        f"{row['consensus_method']} consensus of {row['n_annotators']} annotators "
+        f"(confidence {row['confidence']:.3f}, votes {row['votes']})"
+    )
+    return LabelCorrection(
+        example_id=row["example_id"],
+        split_version=int(row["split_version"]),
+        old_label=row["gold_label"],
+        new_label=row["consensus_label"],
+        accepted_at=when,
+        reason=reason,
+    )
