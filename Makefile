@@ -7,9 +7,12 @@ export BAYESLINE_CONFIG ?= $(CURDIR)/bayesline.toml
 export DAGSTER_HOME ?= $(BAYESLINE_HOME)/dagster
 UI_PORT ?= 3000
 ROWS ?= 1000000
+LABELSTUDIO_PORT ?= 8089
+export BAYESLINE_LABELSTUDIO_PORT ?= $(LABELSTUDIO_PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo ui test lint format bench dagster-home clean
+.PHONY: help install demo ui test lint format bench dagster-home clean stop \
+	labelstudio-install labelstudio labelstudio-stop
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,7 +33,7 @@ demo: install dagster-home ## Generate the demo data and run the whole pipeline 
 ui: install dagster-home ## Start the Dagster UI on http://127.0.0.1:$(UI_PORT)
 	$(BIN)/dagster dev -m assets.definitions --host 127.0.0.1 --port $(UI_PORT)
 
-test: install lint ## Lint, then run the whole test suite
+test: install lint labelstudio-install ## Lint, then run the whole test suite (real Label Studio included)
 	$(BIN)/pytest
 
 lint: install ## ruff lint and format check
@@ -44,5 +47,17 @@ format: install ## Apply ruff fixes and formatting
 bench: install ## Benchmark the pipeline against bare DuckDB (ROWS=1000000); results in benchmarks/results
 	$(BIN)/python -m benchmarks.bench_pipeline --rows $(ROWS)
 
-clean: ## Remove the demo data directory (landing files, lake, Dagster history)
+labelstudio-install: install ## Create .venv-labelstudio with the pinned Label Studio (about a minute, once)
+	$(BIN)/bayesline labelstudio install
+
+labelstudio: install ## Start Label Studio in the background on http://127.0.0.1:$(LABELSTUDIO_PORT)
+	$(BIN)/bayesline labelstudio start
+
+labelstudio-stop: install ## Stop Label Studio
+	$(BIN)/bayesline labelstudio stop
+
+stop: labelstudio-stop ## Stop everything the demo started
+
+clean: ## Stop Label Studio and remove the data directory (landing files, lake, Dagster history)
+	-$(BIN)/bayesline labelstudio stop
 	rm -rf "$(BAYESLINE_HOME)"

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bayesline.diagnose_command import diagnose_command
+from bayesline.labelstudio_commands import labelstudio_app
 from warehouse.catalog import (
     WAREHOUSE_VIEWS,
     ReadOnlyQueryError,
@@ -40,6 +41,7 @@ app.add_typer(splits_app, name="splits")
 predictions_app = typer.Typer(help="Model predictions on split versions.", no_args_is_help=True)
 app.add_typer(predictions_app, name="predictions")
 app.command("diagnose")(diagnose_command)
+app.add_typer(labelstudio_app, name="labelstudio")
 console = Console()
 errors = Console(stderr=True)
 

@@ -1,0 +1,71 @@
+"""Pytest plugin: one real Label Studio server per test session (load with `-p` or conftest)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labeling.server import (
+    LabelStudioInstallError,
+    LabelStudioSettings,
+    ServerState,
+    ensure_installed,
+    start,
+    stop,
+)
+
+# Variables that would point the fixture's clients or admin somewhere else.
+_FOREIGN_ENV = (
+    "LABEL_STUDIO_URL",
+    "LABEL_STUDIO_API_KEY",
+    "LABEL_STUDIO_USERNAME",
+    "LABEL_STUDIO_PASSWORD",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the `labelstudio` marker (tests that need the real server)."""
+    config.addinivalue_line("markers", "labelstudio: tests against a real Label Studio server")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def labelstudio(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LabelStudioSettings, ServerState]]:
+    """A running Label Studio (temp data dir, free port), always stopped at the end."""
+    root: Path = tmp_path_factory.mktemp("labelstudio")
+    settings = LabelStudioSettings(
+        data_dir=root / "data",
+        port=free_port(),
+        venv=LabelStudioSettings.from_env().venv,
+        document_root=root / "home",
+    )
+    settings.document_root.mkdir()
+    try:
+        ensure_installed(settings, progress=lambda _message: None)
+    except LabelStudioInstallError as exc:
+        if os.environ.get("BAYESLINE_REQUIRE_LABELSTUDIO"):
+            pytest.fail(f"Label Studio could not be installed: {exc}")
+        reason = str(exc).splitlines()[0]
+        pytest.skip(
+            f"Label Studio venv not installable here ({reason}); run "
+            "`make labelstudio-install` with access to PyPI to enable these tests"
+        )
+    with pytest.MonkeyPatch.context() as env:
+        for name in _FOREIGN_ENV:
+            env.delenv(name, raising=False)
+        try:
+            yield settings, start(settings)
+        finally:
+            stop(settings)
