@@ -20,7 +20,12 @@ from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import (
     DIAGNOSIS_COLUMNS,
+    HUMAN_ANNOTATION_COLUMNS,
+    HUMAN_BASELINE_COLUMNS,
     INGESTED_FILE_COLUMNS,
+    LABEL_CORRECTION_COLUMNS,
+    LABEL_REVIEW_COLUMNS,
+    LABELING_QUEUE_COLUMNS,
     LOW_PERFORMING_SLICE_COLUMNS,
     PREDICTION_COLUMNS,
     REJECTED_ROW_COLUMNS,
@@ -39,6 +44,11 @@ WAREHOUSE_VIEWS = (
     "slice_metrics",
     "low_performing_slices",
     "diagnosis",
+    "labeling_queue",
+    "human_annotations",
+    "human_baselines",
+    "label_review",
+    "label_corrections",
 )
 
 
@@ -62,6 +72,26 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config
         order_by="version",
     )
     _create_evaluation_views(con, layout)
+    _create_labeling_views(con, layout)
+
+
+def _create_labeling_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
+    tables = layout.labeling_dir
+    # Sync appends batches; an annotation edited in Label Studio appears again, newer.
+    _create_parquet_view(
+        con,
+        "human_annotations",
+        tables / "annotations" / "*.parquet",
+        HUMAN_ANNOTATION_COLUMNS,
+        latest_by=("annotation_id", "updated_at"),
+    )
+    for name, folder, columns in (
+        ("labeling_queue", "queue", LABELING_QUEUE_COLUMNS),
+        ("human_baselines", "baselines", HUMAN_BASELINE_COLUMNS),
+        ("label_review", "review", LABEL_REVIEW_COLUMNS),
+        ("label_corrections", "corrections", LABEL_CORRECTION_COLUMNS),
+    ):
+        _create_parquet_view(con, name, tables / folder / "*.parquet", columns)
 
 
 def _create_evaluation_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
@@ -82,11 +112,15 @@ def _create_parquet_view(
     pattern: Path,
     columns: dict[str, str],
     order_by: str | None = None,
+    latest_by: tuple[str, str] | None = None,
 ) -> None:
     select_list = ", ".join(quote_identifier(c) for c in columns)
     if glob.glob(str(pattern)):
         source = f"read_parquet({quote_literal(str(pattern))}, union_by_name = true)"
         body = f"SELECT {select_list} FROM {source}"
+        if latest_by:
+            key, newest = (quote_identifier(c) for c in latest_by)
+            body += f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {newest} DESC) = 1"
         if order_by:
             body += f" ORDER BY {order_by}"
     else:

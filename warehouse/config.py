@@ -71,12 +71,26 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class LabelingConfig:
+    """How examples are queued for people in Label Studio."""
+
+    project_title: str = "Bayesline human-level baseline"
+    #: Annotators per task: human-level error is measured from several people's labels.
+    overlap: int = 3
+    per_slice_cap: int = 50
+    overall_cap: int = 100
+    #: Demo only: simulated annotators (name -> error rate) label the queue, marked simulated.
+    simulated_annotators: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class BayeslineConfig:
     dataset: DatasetConfig
     target_sources: tuple[str, ...]
     splits: SplitConfig
     quality: QualityConfig = field(default_factory=QualityConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    labeling: LabelingConfig = field(default_factory=LabelingConfig)
     source_path: Path | None = None
 
     def distribution_of(self, source: str) -> str:
@@ -90,7 +104,7 @@ class BayeslineConfig:
 
 
 _SCHEMA: dict[str, set[str]] = {
-    "": {"dataset", "sources", "splits", "quality", "evaluation"},
+    "": {"dataset", "sources", "splits", "quality", "evaluation", "labeling"},
     "dataset": {
         "name",
         "id_column",
@@ -107,6 +121,13 @@ _SCHEMA: dict[str, set[str]] = {
     "splits.training": set(TRAINING_SPLITS),
     "quality": {"max_batch_reject_rate", "min_examples_per_split", "max_label_drift"},
     "evaluation": {"human_level_error", "min_slice_size", "slice_pairs", "alpha"},
+    "labeling": {
+        "project_title",
+        "overlap",
+        "per_slice_cap",
+        "overall_cap",
+        "simulated_annotators",
+    },
 }
 
 
@@ -145,7 +166,22 @@ def parse_config(raw: dict[str, Any], source_path: Path | None = None) -> Bayesl
     splits = _parse_splits(raw["splits"], where)
     quality = QualityConfig(**raw.get("quality", {}))
     evaluation = _parse_evaluation(raw.get("evaluation", {}), where)
-    return BayeslineConfig(dataset, target_sources, splits, quality, evaluation, source_path)
+    labeling = _parse_labeling(raw.get("labeling", {}), where)
+    return BayeslineConfig(
+        dataset, target_sources, splits, quality, evaluation, labeling, source_path
+    )
+
+
+def _parse_labeling(section: dict[str, Any], where: str) -> LabelingConfig:
+    labeling = LabelingConfig(**section)
+    if labeling.overlap < 1:
+        raise ConfigError(f"{where}: [labeling] overlap is the annotators per task, at least 1.")
+    bad = {k: v for k, v in labeling.simulated_annotators.items() if not 0 <= v <= 1}
+    if bad:
+        raise ConfigError(
+            f"{where}: [labeling] simulated_annotators error rates must be fractions: {bad}."
+        )
+    return labeling
 
 
 def _parse_evaluation(section: dict[str, Any], where: str) -> EvaluationConfig:

@@ -53,6 +53,11 @@ class WarehouseLayout:
         return self.lake / "evaluation"
 
     @property
+    def labeling_dir(self) -> Path:
+        """lake/labeling/: tasks queued, annotations synced, baselines and label review."""
+        return self.lake / "labeling"
+
+    @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
 
@@ -79,6 +84,7 @@ class WarehouseLayout:
             self.splits_dir,
             self.predictions_dir,
             self.evaluation_dir,
+            self.labeling_dir,
             self.scratch,
         ):
             path.mkdir(parents=True, exist_ok=True)

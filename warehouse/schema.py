@@ -125,6 +125,18 @@ DIAGNOSIS_COLUMNS = {
 
 
 # Labeling tables: Label Studio annotations and what the platform makes of them.
+LABELING_QUEUE_COLUMNS = {
+    "example_id": "VARCHAR",
+    "task_id": "BIGINT",
+    "project_id": "BIGINT",
+    "queue": "VARCHAR",  # "baseline": blind, several annotators per task
+    "split": "VARCHAR",
+    "slice_column": "VARCHAR",
+    "slice_value": "VARCHAR",
+    "priority": "DOUBLE",
+    "split_version": "INTEGER",
+    "queued_at": "TIMESTAMP",
+}
 HUMAN_ANNOTATION_COLUMNS = {
     "task_id": "BIGINT",
     "annotation_id": "BIGINT",
