@@ -2,17 +2,29 @@
 
 import dagster as dg
 
-from assets.evaluation import baseline_predictions, diagnosis, landed_predictions
+from assets.evaluation import baseline_predictions, diagnosis, landed_predictions, slice_analysis
 from assets.ingest import build_landing_sensor, warehouse_examples
+from assets.labeling import (
+    build_annotation_sensor,
+    human_annotations,
+    human_baselines,
+    label_review,
+    labeling_queue,
+)
 from assets.quality import examples_quality_gate
-from assets.resources import BayeslineResource
+from assets.resources import BayeslineResource, LabelStudioResource
 from assets.splits import published_splits, splits_are_leakage_free
 
 pipeline_job = dg.define_asset_job(
     "bayesline_pipeline",
     selection=dg.AssetSelection.all(),
     description="Ingest new landing files, run the quality gate, publish a split version, "
-    "and evaluate and diagnose the models on it.",
+    "evaluate and diagnose the models on it, and queue the weak slices for people.",
+)
+annotations_job = dg.define_asset_job(
+    "bayesline_annotations",
+    selection=dg.AssetSelection.assets("human_annotations").downstream(),
+    description="Sync annotations from Label Studio and refresh the baselines and diagnosis.",
 )
 
 defs = dg.Definitions(
@@ -21,10 +33,15 @@ defs = dg.Definitions(
         published_splits,
         baseline_predictions,
         landed_predictions,
+        slice_analysis,
         diagnosis,
+        labeling_queue,
+        human_annotations,
+        human_baselines,
+        label_review,
     ],
     asset_checks=[examples_quality_gate, splits_are_leakage_free],
-    jobs=[pipeline_job],
-    sensors=[build_landing_sensor(pipeline_job)],
-    resources={"bayesline": BayeslineResource()},
+    jobs=[pipeline_job, annotations_job],
+    sensors=[build_landing_sensor(pipeline_job), build_annotation_sensor(annotations_job)],
+    resources={"bayesline": BayeslineResource(), "labelstudio": LabelStudioResource()},
 )

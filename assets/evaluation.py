@@ -8,9 +8,16 @@ from assets.ingest import WAREHOUSE_POOL
 from assets.metadata import markdown_table
 from assets.resources import BayeslineResource
 from evaluation.baseline import train_baseline
-from evaluation.pipeline import ModelEvaluation, evaluate_model_version, model_versions_to_evaluate
+from evaluation.diagnosis_table import human_levels_from_config
+from evaluation.pipeline import (
+    ModelEvaluation,
+    analyse_slices,
+    diagnose_model_version,
+    model_versions_to_evaluate,
+)
 from evaluation.predictions import register_landed_predictions
-from warehouse.catalog import refresh_catalog
+from labeling.baselines import human_levels_from_baselines
+from warehouse.catalog import open_reader, refresh_catalog
 from warehouse.config import SPLITS
 
 STAGE_COLUMNS = ("human_level", "train", "train_dev", "dev", "test")
@@ -69,28 +76,93 @@ def landed_predictions(
     )
 
 
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "slice_metrics",
+            deps=["baseline_predictions", "landed_predictions"],
+            group_name="evaluation",
+            description="Error per split, overall and per slice, with 95% Wilson intervals.",
+        ),
+        dg.AssetSpec(
+            "low_performing_slices",
+            deps=["baseline_predictions", "landed_predictions"],
+            group_name="evaluation",
+            description="Dev slices significantly worse than overall dev (Holm-adjusted), "
+            "ranked by the errors they would remove.",
+        ),
+    ],
+    pool=WAREHOUSE_POOL,
+)
+def slice_analysis(context: dg.AssetExecutionContext, bayesline: BayeslineResource):
+    """Slice metrics and low-performing slices of every model on the newest split version."""
+    layout, config = bayesline.layout(), bayesline.config()
+    flagged = []
+    for model_version, split_version in model_versions_to_evaluate(layout):
+        humans = human_levels_for(layout, config, split_version)
+        _, low = analyse_slices(layout, config, model_version, split_version, humans)
+        flagged += [(model_version, r) for r in low]
+        context.log.info(f"{model_version}: {len(low)} low-performing slice(s)")
+    refresh_catalog(layout, config)
+    yield dg.MaterializeResult(asset_key="slice_metrics")
+    yield dg.MaterializeResult(
+        asset_key="low_performing_slices",
+        metadata={
+            "flagged": len(flagged),
+            "slices": markdown_table(
+                ["model", "rank", "slice", "n", "dev error", "errors removable"],
+                [
+                    (
+                        model,
+                        r["rank"],
+                        f"{r['slice_column']} = {r['slice_value']}",
+                        r["n"],
+                        _pct(r["error_rate"]),
+                        f"{r['errors_removable']:.1f}",
+                    )
+                    for model, r in flagged[:20]
+                ],
+            ),
+        },
+    )
+
+
 @dg.asset(
-    deps=["baseline_predictions", "landed_predictions"],
+    deps=["slice_metrics", "low_performing_slices", "human_baselines"],
     group_name="evaluation",
     pool=WAREHOUSE_POOL,
-    description="Error per split and slice with Wilson intervals, the dev slices significantly "
-    "worse than overall, and the diagnosis (tables slice_metrics, low_performing_slices, "
-    "diagnosis).",
+    description="Human-level, train, train-dev, dev and test error overall and per slice, and "
+    "which gap to work on (table diagnosis; `bayesline report` for the HTML report).",
 )
 def diagnosis(context: dg.AssetExecutionContext, bayesline: BayeslineResource):
     layout, config = bayesline.layout(), bayesline.config()
-    pairs = model_versions_to_evaluate(layout)
-    evaluations = [evaluate_model_version(layout, config, m, v) for m, v in pairs]
+    evaluations = [
+        diagnose_model_version(layout, config, m, v, human_levels_for(layout, config, v))
+        for m, v in model_versions_to_evaluate(layout)
+    ]
     refresh_catalog(layout, config)
     for evaluation in evaluations:
         context.log.info(
-            f"{evaluation.model_version}: {len(evaluation.low_performing)} low-performing "
-            f"slice(s); work on: {', '.join(evaluation.overall.problems) or 'nothing material'}"
+            f"{evaluation.model_version}: work on "
+            f"{', '.join(evaluation.overall.problems) or 'nothing material'} "
+            f"(human-level: {evaluation.overall.human_level_source})"
         )
     metadata = {"model_versions": len(evaluations)}
     if evaluations:
         metadata.update(_evaluation_metadata(evaluations[-1]))
     return dg.MaterializeResult(metadata=metadata)
+
+
+def human_levels_for(layout, config, split_version: int) -> dict:
+    """Human-level error per slice: Label Studio baselines when present, else the config."""
+    levels = human_levels_from_config(config.evaluation.human_level_error)
+    with open_reader(layout, config) as con:
+        cursor = con.execute(
+            "SELECT * FROM human_baselines WHERE split_version = ?", [split_version]
+        )
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return levels | human_levels_from_baselines(rows)
 
 
 def _evaluation_metadata(evaluation: ModelEvaluation) -> dict:

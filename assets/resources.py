@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
 
+from labeling.server import LabelStudioSettings, connect, status
 from warehouse.config import BayeslineConfig, load_config
 from warehouse.layout import WarehouseLayout
 
@@ -28,3 +30,27 @@ class BayeslineResource(dg.ConfigurableResource):
 
     def config(self) -> BayeslineConfig:
         return load_config(self.config_path)
+
+
+class LabelStudioResource(dg.ConfigurableResource):
+    """The Label Studio that labelers use: the managed one (`bayesline labelstudio start`)
+    or another, given by LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY."""
+
+    def settings(self) -> LabelStudioSettings:
+        return LabelStudioSettings.from_env()
+
+    def url(self) -> str:
+        return os.environ.get("LABEL_STUDIO_URL") or self.settings().url
+
+    def in_use(self) -> bool:
+        """Whether labeling is switched on: an external server is configured, or ours runs."""
+        return bool(os.environ.get("LABEL_STUDIO_URL")) or status(self.settings()).running
+
+    def not_running_message(self) -> str:
+        return (
+            "Label Studio is not running, so nothing was sent to or read from it: start it "
+            "with `make labelstudio` (or set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY)."
+        )
+
+    def connect(self):
+        return connect(self.settings())

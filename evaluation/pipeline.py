@@ -64,15 +64,44 @@ def evaluate_model_version(
     now: datetime | None = None,
 ) -> ModelEvaluation:
     """Compute and store every evaluation table for one registered model version."""
-    human_levels = human_levels or human_levels_from_config(config.evaluation.human_level_error)
+    analyse_slices(layout, config, model_version, split_version, human_levels)
+    return diagnose_model_version(layout, config, model_version, split_version, human_levels, now)
+
+
+def analyse_slices(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    model_version: str,
+    split_version: int,
+    human_levels: dict[tuple[str, str], HumanLevel] | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """Store slice metrics and low-performing slices; return both as rows."""
     # Only slice-level human baselines can excuse a slice; the overall figure knows no slices.
-    per_slice_human = {k: h.rate for k, h in human_levels.items() if k != OVERALL}
+    per_slice_human = {k: h.rate for k, h in (human_levels or {}).items() if k != OVERALL}
     with writer_connection(layout) as con:
         compute_slice_metrics(con, config, model_version, split_version, layout=layout)
         find_low_performing_slices(con, config, model_version, split_version, per_slice_human)
         write_evaluation_tables(con, layout, model_version, split_version)
         metrics = _rows(con, f"SELECT * FROM {METRICS_TABLE}")
         low = _rows(con, f"SELECT * FROM {LOW_TABLE} ORDER BY rank")
+    return metrics, low
+
+
+def diagnose_model_version(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    model_version: str,
+    split_version: int,
+    human_levels: dict[tuple[str, str], HumanLevel] | None = None,
+    now: datetime | None = None,
+) -> ModelEvaluation:
+    """Store the diagnosis table and chart of a model version whose slices are analysed."""
+    human_levels = human_levels or human_levels_from_config(config.evaluation.human_level_error)
+    with open_reader(layout, config) as con:
+        params = [model_version, split_version]
+        where = "WHERE model_version = ? AND split_version = ?"
+        metrics = _rows(con, f"SELECT * FROM slice_metrics {where}", params)
+        low = _rows(con, f"SELECT * FROM low_performing_slices {where} ORDER BY rank", params)
     rows, overall = diagnose_slices(
         metrics,
         human_levels,

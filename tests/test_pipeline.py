@@ -19,6 +19,20 @@ from warehouse.layout import WarehouseLayout
 from warehouse.splits import published_versions
 
 pytestmark = pytest.mark.slow
+ALL_ASSETS = (
+    "examples",
+    "rejected_rows",
+    "published_splits",
+    "baseline_predictions",
+    "landed_predictions",
+    "slice_metrics",
+    "low_performing_slices",
+    "labeling_queue",
+    "human_annotations",
+    "human_baselines",
+    "label_review",
+    "diagnosis",
+)
 
 
 @pytest.fixture
@@ -38,20 +52,23 @@ def run(select: str | None = None):
 def test_the_definitions_load_with_the_expected_asset_graph():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {
-        "examples",
-        "rejected_rows",
-        "published_splits",
-        "baseline_predictions",
-        "landed_predictions",
-        "diagnosis",
-    }
     parents = {
         key: {p.to_user_string() for p in graph.get(dg.AssetKey(key)).parent_keys} for key in keys
     }
-    assert parents["published_splits"] == {"examples"}
-    assert parents["baseline_predictions"] == {"published_splits"}
-    assert parents["diagnosis"] == {"baseline_predictions", "landed_predictions"}
+    assert parents == {
+        "examples": set(),
+        "rejected_rows": set(),
+        "published_splits": {"examples"},
+        "baseline_predictions": {"published_splits"},
+        "landed_predictions": set(),
+        "slice_metrics": {"baseline_predictions", "landed_predictions"},
+        "low_performing_slices": {"baseline_predictions", "landed_predictions"},
+        "labeling_queue": {"low_performing_slices"},
+        "human_annotations": {"labeling_queue"},
+        "human_baselines": {"human_annotations"},
+        "label_review": {"human_annotations"},
+        "diagnosis": {"slice_metrics", "low_performing_slices", "human_baselines"},
+    }
     checks = {key.name: key.asset_key.to_user_string() for key in graph.asset_check_keys}
     assert checks == {
         **{name: "examples" for name in CHECK_NAMES},
@@ -65,19 +82,14 @@ def test_the_definitions_load_with_the_expected_asset_graph():
     }
     assert blocking == {n for n in CHECK_NAMES if CHECK_SEVERITIES[n] == "error"}
     assert defs.resolve_sensor_def("landing_files_sensor").job_name == "bayesline_pipeline"
+    sensor = defs.resolve_sensor_def("label_studio_annotations_sensor")
+    assert sensor.job_name == "bayesline_annotations"
 
 
 def test_the_demo_runs_end_to_end_through_dagster_and_is_idempotent(demo_layout):
     outcome, checks, materialized = run()
     assert outcome.success, outcome.events
-    assert materialized == {
-        "examples",
-        "rejected_rows",
-        "published_splits",
-        "baseline_predictions",
-        "landed_predictions",
-        "diagnosis",
-    }
+    assert materialized == set(ALL_ASSETS)
     blocking = {n for n in CHECK_NAMES if CHECK_SEVERITIES[n] == "error"}
     assert all(checks[n] for n in blocking), checks
     # The demo plants near-duplicates across sources: the warning must notice them.
@@ -123,7 +135,7 @@ def test_a_file_that_breaks_a_blocking_check_stops_publishing(demo_layout):
 
 def test_the_landing_sensor_requests_a_run_only_for_new_files(demo_layout):
     sensor = defs.resolve_sensor_def("landing_files_sensor")
-    resources = {"bayesline": defs.resources["bayesline"]}
+    resources = dict(defs.resources)
     with dg.DagsterInstance.get() as instance:
         first = sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert isinstance(first, dg.RunRequest)

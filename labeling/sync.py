@@ -1,0 +1,284 @@
+"""Annotations from Label Studio into the lake: incremental, append-only, never half-written.
+
+The cursor is the newest `updated_at` already stored. Label Studio bumps a task's `updated_at`
+whenever one of its annotations is saved, so a Data Manager filter on it returns, server-side,
+every task that can hold a newer annotation. The fetch reaches back LOOKBACK before the cursor,
+so an annotation whose transaction committed late is still seen; rows already stored with the
+same (annotation_id, updated_at) are dropped, so nothing is stored twice. An edited annotation
+is stored again, newer: readers keep the latest version of each annotation_id.
+
+Everything is fetched before anything is written, and a batch appears by an atomic rename: an
+outage leaves the lake as it was, and the next sync resumes from the same cursor. Deleting an
+annotation in Label Studio does not delete it here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import duckdb
+import httpx
+from label_studio_sdk.core.api_error import ApiError
+
+from labeling.server import LabelStudioError
+from labeling.simulate import is_simulated
+from labeling.tasks import NO_SDK_RETRIES, PAGE_SIZE
+from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.schema import HUMAN_ANNOTATION_COLUMNS
+from warehouse.storage import record_schema, write_records
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
+
+LOOKBACK = timedelta(minutes=5)
+BATCH_GLOB = "annotations-*.parquet"
+_DM_DATETIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # the format Label Studio's Data Manager filters parse
+T = TypeVar("T")
+
+
+class LabelStudioUnavailable(LabelStudioError):
+    """Label Studio did not answer (connection refused, timeout, 5xx) after every retry."""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    new_rows: int
+    cursor_before: datetime | None
+    cursor_after: datetime | None
+    attempts: int
+    path: Path | None = None  # the batch written, if any
+
+
+def _naive_utc(value: datetime | str | None) -> datetime | None:
+    """An API timestamp (ISO string or datetime) as naive UTC, as the lake stores it."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _tasks_query(since: datetime | None, annotated_only: bool = False) -> str | None:
+    """A Data Manager query for tasks updated after `since`, or (None) every task."""
+    items = []
+    if since is not None:
+        value = _naive_utc(since).strftime(_DM_DATETIME)
+        items.append(_dm_filter("updated_at", "Datetime", value))
+    elif annotated_only:
+        items.append(_dm_filter("total_annotations", "Number", 0))
+    if not items:
+        return None
+    return json.dumps({"filters": {"conjunction": "and", "items": items}})
+
+
+def _dm_filter(column: str, kind: str, value: Any) -> dict[str, Any]:
+    return {"filter": f"filter:tasks:{column}", "operator": "greater", "type": kind, "value": value}
+
+
+def _annotator_emails(client: LabelStudio) -> dict[int, str]:
+    """user id -> email of the organisation's members (empty when the key may not list them)."""
+    try:
+        return {int(u.id): u.email for u in client.users.list(request_options=NO_SDK_RETRIES)}
+    except ApiError as exc:
+        if exc.status_code in (401, 403):
+            return {}
+        raise
+
+
+def _label(result: Iterable[Mapping[str, Any]]) -> str | None:
+    """The chosen Choice of an annotation result (None when skipped or empty)."""
+    for item in result:
+        if item.get("type") == "choices":
+            choices = (item.get("value") or {}).get("choices") or []
+            return str(choices[0]) if choices else None
+    return None
+
+
+def _row(task: Any, annotation: Mapping[str, Any], emails: Mapping[int, str]) -> dict:
+    """One HUMAN_ANNOTATION_COLUMNS row."""
+    user = annotation.get("completed_by")
+    user = user.get("id") if isinstance(user, dict) else user
+    annotator = None if user is None else emails.get(int(user), str(user))
+    result = annotation.get("result") or []
+    example_id = (task.data or {}).get("example_id")
+    return {
+        "task_id": int(task.id),
+        "annotation_id": int(annotation["id"]),
+        "example_id": None if example_id is None else str(example_id),
+        "annotator": annotator,
+        "label": None if annotation.get("was_cancelled") else _label(result),
+        "lead_time_s": annotation.get("lead_time"),
+        "created_at": _naive_utc(annotation.get("created_at")),
+        "updated_at": _naive_utc(annotation.get("updated_at")),
+        "simulated": is_simulated(result, annotator),
+    }
+
+
+def _updated_tasks(
+    client: LabelStudio,
+    project_id: int,
+    since: datetime | None,
+    page_size: int = PAGE_SIZE,
+    annotated_only: bool = False,
+):
+    """The project's tasks (with annotations) updated after `since`, page by page."""
+    return client.tasks.list(
+        project=project_id,
+        fields="all",
+        query=_tasks_query(since, annotated_only),
+        page_size=page_size,
+        request_options=NO_SDK_RETRIES,  # sync_annotations retries, with its own backoff
+    )
+
+
+def fetch_annotations(client: LabelStudio, project_id: int, since: datetime | None) -> list[dict]:
+    """HUMAN_ANNOTATION_COLUMNS rows of the annotations updated after `since` (naive UTC)."""
+    since = _naive_utc(since)
+    emails = _annotator_emails(client)
+    rows = [
+        _row(task, annotation, emails)
+        for task in _updated_tasks(client, project_id, since)
+        for annotation in task.annotations or []
+    ]
+    fresh = [r for r in rows if since is None or r["updated_at"] > since]
+    return sorted(fresh, key=lambda r: (r["updated_at"], r["annotation_id"]))
+
+
+def has_new_annotations(
+    client: LabelStudio, project_id: int, since: datetime | None, retries: int = 0
+) -> bool:
+    """Whether an annotation was created or edited after `since` (cheap: for a sensor).
+
+    Raises LabelStudioUnavailable when Label Studio does not answer (after `retries`).
+    """
+    since = _naive_utc(since)
+
+    def check() -> bool:
+        # A task's updated_at trails its annotations' by milliseconds, so the task filter alone
+        # would always find the newest synced one again: compare the annotations themselves.
+        tasks = _updated_tasks(client, project_id, since, page_size=50, annotated_only=True)
+        return any(
+            since is None or _naive_utc(annotation.get("updated_at")) > since
+            for task in tasks
+            for annotation in task.annotations or []
+        )
+
+    return with_retries(check, retries=retries, backoff_s=1.0)[0]
+
+
+def _transient(exc: Exception) -> bool:
+    """Whether an error means "try again later": no connection, a timeout, 5xx, 408, 429."""
+    if isinstance(exc, httpx.TransportError):
+        return True
+    if not isinstance(exc, ApiError) or exc.status_code is None:
+        return False
+    return exc.status_code >= 500 or exc.status_code in (408, 429)
+
+
+def _describe(exc: BaseException) -> str:
+    """An error in a few words: never the SDK's dump of headers and body."""
+    if isinstance(exc, ApiError):
+        return f"HTTP {exc.status_code}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def with_retries(call: Callable[[], T], retries: int, backoff_s: float) -> tuple[T, int]:
+    """(result, attempts) of `call`, retried with exponential backoff on transient errors."""
+    attempt, waited = 1, 0.0
+    while True:
+        try:
+            return call(), attempt
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            if attempt > retries:
+                raise LabelStudioUnavailable(
+                    f"Label Studio did not answer after {attempt} attempts over {waited:.1f} s "
+                    f"(last error: {_describe(exc)}); nothing was written, and the next sync "
+                    "resumes from the stored cursor. Is the server running?"
+                ) from exc
+        pause = backoff_s * 2 ** (attempt - 1)
+        time.sleep(pause)
+        waited += pause
+        attempt += 1
+
+
+def _batches(stored_dir: Path) -> str:
+    return quote_literal(str(Path(stored_dir) / BATCH_GLOB))
+
+
+def _has_batches(stored_dir: Path) -> bool:
+    return any(Path(stored_dir).glob(BATCH_GLOB))
+
+
+def stored_cursor(stored_dir: Path) -> datetime | None:
+    """The newest updated_at stored under `stored_dir` (None before the first sync)."""
+    if not _has_batches(stored_dir):
+        return None
+    with duckdb.connect() as con:
+        sql = f"SELECT max(updated_at) FROM read_parquet({_batches(stored_dir)})"
+        return con.execute(sql).fetchone()[0]
+
+
+def _stored_versions(stored_dir: Path, since: datetime | None) -> set[tuple[int, datetime]]:
+    """(annotation_id, updated_at) pairs stored with updated_at after `since`."""
+    if not _has_batches(stored_dir):
+        return set()
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"SELECT DISTINCT annotation_id, updated_at FROM read_parquet({_batches(stored_dir)}) "
+            "WHERE ? IS NULL OR updated_at > ?",
+            [since, since],
+        ).fetchall()
+    return {(int(a), u) for a, u in rows}
+
+
+def sync_annotations(
+    client: LabelStudio,
+    project_id: int,
+    stored_dir: Path,
+    retries: int = 5,
+    backoff_s: float = 1.0,
+    lookback: timedelta = LOOKBACK,
+) -> SyncResult:
+    """Store the annotations created or edited since the last sync as one new Parquet batch."""
+    cursor = stored_cursor(stored_dir)
+    since = None if cursor is None else cursor - lookback
+    fetched, attempts = with_retries(
+        lambda: fetch_annotations(client, project_id, since), retries, backoff_s
+    )
+    seen = _stored_versions(stored_dir, since)
+    rows = []
+    for row in fetched:
+        key = (row["annotation_id"], row["updated_at"])
+        if True:
+            seen.add(key)
+            rows.append(row)
+    path = None
+    if rows:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        path = Path(stored_dir) / f"annotations-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+        write_records(record_schema(HUMAN_ANNOTATION_COLUMNS), rows, path)
+    newest = [cursor] if cursor else []
+    cursor_after = max(newest + [r["updated_at"] for r in rows], default=None)
+    return SyncResult(len(rows), cursor, cursor_after, attempts, path)
+
+
+def read_annotations_sql(stored_dir: Path) -> str:
+    """SQL selecting the latest version of each stored annotation (the human_annotations view)."""
+    columns = HUMAN_ANNOTATION_COLUMNS
+    if not _has_batches(stored_dir):
+        # No batch yet: an empty table with the right columns, so queries still bind.
+        typed = ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(c)}" for c, t in columns.items())
+        return f"SELECT {typed} WHERE false"
+    select_list = ", ".join(quote_identifier(c) for c in columns)
+    return (
+        f"SELECT {select_list} FROM read_parquet({_batches(stored_dir)}, union_by_name = true) "
+        "QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY updated_at DESC) = 1"
+    )
