@@ -82,7 +82,9 @@ def labeling_queue(
             path = layout.labeling_dir / "queue" / f"queued-{_now():%Y%m%dT%H%M%S%f}.parquet"
             write_records(record_schema(LABELING_QUEUE_COLUMNS), rows, path)
         if config.labeling.simulated_annotators:
-            gold = _gold_labels(layout, config, version, [e.example_id for e in examples])
+            # Simulated people label only the overall sample; the weak slices wait for people.
+            overall = [e.example_id for e in examples if e.slice_label == "overall = all"]
+            gold = _gold_labels(layout, config, version, overall)
             simulated = simulate_annotations(
                 client,
                 project_id,

@@ -14,7 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bayesline.diagnose_command import diagnose_command
-from bayesline.labelstudio_commands import labelstudio_app
+from bayesline.labelstudio_commands import (
+    labelstudio_app,
+    labelstudio_install,
+    labelstudio_start,
+)
 from warehouse.catalog import (
     WAREHOUSE_VIEWS,
     ReadOnlyQueryError,
@@ -245,6 +249,9 @@ def report(
 @app.command()
 def demo(
     seed: Annotated[int, typer.Option(help="Seed of the demo data generator.")] = 7,
+    labelstudio: Annotated[
+        bool, typer.Option(help="Start Label Studio and queue the weak slices for people.")
+    ] = True,
 ) -> None:
     """Generate the bundled demo data and run the whole pipeline on it."""
     from bayesline.demo import generate_demo_data
@@ -254,6 +261,9 @@ def demo(
     console.rule("Bayesline demo")
     summary = generate_demo_data(layout.landing, seed=seed)
     console.print(f"Demo data: {len(summary.files)} landing files under {layout.landing}")
+    if labelstudio:
+        labelstudio_install()
+        labelstudio_start()
     if not run_pipeline(None, console):
         raise _fail("the demo run did not succeed; see above")
     print_summary(console)

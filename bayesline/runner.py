@@ -73,8 +73,9 @@ def print_summary(console: Console) -> None:
         rejected = con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0]
         versions = list_versions(con)
         overall = con.execute(
-            "SELECT model_version, human_level_error, train_error, train_dev_error, dev_error, "
-            "test_error, problems FROM diagnosis WHERE slice_column = 'overall' "
+            "SELECT model_version, human_level_source, human_level_error, train_error, "
+            "train_dev_error, dev_error, test_error, problems FROM diagnosis "
+            "WHERE slice_column = 'overall' "
             "ORDER BY split_version DESC, computed_at DESC LIMIT 1"
         ).fetchone()
     table = Table(title="Bayesline summary")
@@ -88,8 +89,9 @@ def print_summary(console: Console) -> None:
         for split in SPLITS:
             table.add_row(f"  {split}", f"{latest[f'n_{split}']:,}")
     if overall:
-        model, *errors, problems = overall
+        model, human_source, *errors, problems = overall
         table.add_row("model", model)
+        table.add_row("human-level from", human_source)
         for stage, error in zip(
             ("human-level", "train", "train-dev", "dev", "test"), errors, strict=True
         ):
@@ -99,8 +101,20 @@ def print_summary(console: Console) -> None:
     if overall:
         report = write_model_report(layout, config)
         console.print(f"Diagnosis report: {report}")
+    _print_label_studio(console)
     console.print(
         "Next: [bold]make ui[/] opens the Dagster UI at http://127.0.0.1:3000; "
         '[bold]bayesline sql "SELECT * FROM diagnosis"[/] queries the warehouse; '
         f"or open {layout.catalog_path} read-only from any DuckDB client."
     )
+
+
+def _print_label_studio(console: Console) -> None:
+    from labeling.server import LabelStudioSettings, status
+
+    state = status(LabelStudioSettings.from_env())
+    if state.running:
+        console.print(
+            f"Label Studio: {state.url} (log in as {state.username}; the password is in "
+            f"{state.token_path}). Label the queued tasks there; `make stop` stops it."
+        )
