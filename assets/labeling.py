@@ -17,7 +17,7 @@ from labeling.sync import (
     stored_cursor,
     sync_annotations,
 )
-from labeling.tasks import ensure_project, push_tasks, queued_record_rows
+from labeling.tasks import BlindProjectError, ensure_project, push_tasks, queued_record_rows
 from warehouse.catalog import open_reader, refresh_catalog
 from warehouse.schema import HUMAN_BASELINE_COLUMNS, LABEL_REVIEW_COLUMNS, LABELING_QUEUE_COLUMNS
 from warehouse.splits import published_versions
@@ -77,8 +77,9 @@ def labeling_queue(
             config.labeling.overlap,
         )
         result = push_tasks(client, project_id, examples, version)
-        if result.pushed:
-            rows = queued_record_rows(result, examples, version, _now())
+        # Examples found already in Label Studio (a crash after import) get their record too.
+        rows = queued_record_rows(result, examples, version, _now())
+        if rows:
             path = layout.labeling_dir / "queue" / f"queued-{_now():%Y%m%dT%H%M%S%f}.parquet"
             write_records(record_schema(LABELING_QUEUE_COLUMNS), rows, path)
         if config.labeling.simulated_annotators:
@@ -269,6 +270,8 @@ def build_annotation_sensor(job) -> dg.SensorDefinition:
                     return dg.SkipReason("no new annotations")
         except LabelStudioUnavailable as exc:
             return dg.SkipReason(f"Label Studio unreachable, will retry: {exc}")
+        except BlindProjectError as exc:
+            return dg.SkipReason(f"the baseline project is not blind any more: {exc}")
         # The cursor lives in the lake (the newest stored update), so a failed run is simply
         # requested again on a later tick and resumes where the last good sync stopped.
         return dg.RunRequest(run_key=f"annotations-after-{since.isoformat() if since else 'start'}")

@@ -212,7 +212,7 @@ def predictions_add(
         raise _fail(str(exc)) from exc
     refresh_catalog(layout, config)
     console.print(summary.message)
-    console.print("Next: `bayesline materialize --select diagnosis`, then `bayesline report`.")
+    console.print("Next: `bayesline materialize --select slice_metrics+`, then `bayesline report`.")
 
 
 @predictions_app.command("list")

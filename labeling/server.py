@@ -472,7 +472,9 @@ def client(
 @contextlib.contextmanager
 def connect(settings: LabelStudioSettings, timeout_s: float = 60) -> Iterator[LabelStudio]:
     """A label-studio-sdk client whose connections are closed on exit."""
-    with httpx.Client(timeout=timeout_s) as http:
+    # Label Studio's development server stalls ~40 ms on a reused connection: don't keep any.
+    limits = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(timeout=timeout_s, limits=limits) as http:
         yield client(settings, http=http)
 
 

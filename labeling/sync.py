@@ -257,7 +257,7 @@ def sync_annotations(
     rows = []
     for row in fetched:
         key = (row["annotation_id"], row["updated_at"])
-        if True:
+        if key not in seen:
             seen.add(key)
             rows.append(row)
     path = None

@@ -139,7 +139,7 @@ def push_tasks(
     unique = _unique(examples)
     existing = existing_tasks(client, project_id)
     task_ids = {e.example_id: existing[e.example_id] for e in unique if e.example_id in existing}
-    new = list(unique)
+    new = [e for e in unique if e.example_id not in existing]
     for batch in _chunks(new, batch_size):
         task_ids.update(_import_batch(client, project_id, batch, split_version))
     return PushResult(project_id, len(new), len(unique) - len(new), task_ids)

@@ -115,7 +115,7 @@ def test_users_register_their_own_predictions_and_get_a_report(two_versions, tmp
     assert added.exit_code == 0 and "registered always-positive" in added.stdout
     again = bayesline("predictions", "add", str(predictions), "-m", "always-positive", "-s", "2")
     assert "already registered" in again.stdout
-    assert bayesline("materialize", "--select", "diagnosis").exit_code == 0
+    assert bayesline("materialize", "--select", "slice_metrics+").exit_code == 0
     out = tmp_path / "report.html"
     reported = bayesline("report", "-m", "always-positive", "-o", str(out))
     assert reported.exit_code == 0 and out.is_file()
