@@ -44,6 +44,8 @@ splits_app = typer.Typer(help="Published split versions.", no_args_is_help=True)
 app.add_typer(splits_app, name="splits")
 predictions_app = typer.Typer(help="Model predictions on split versions.", no_args_is_help=True)
 app.add_typer(predictions_app, name="predictions")
+review_app = typer.Typer(help="Probable label errors found by annotators.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
 app.command("diagnose")(diagnose_command)
 app.add_typer(labelstudio_app, name="labelstudio")
 console = Console()
@@ -224,6 +226,45 @@ def predictions_list() -> None:
         "GROUP BY ALL ORDER BY split_version, model_version"
     ).fetchall()
     _print_table(["model version", "split version", "predictions"], rows, "Predictions")
+
+
+@review_app.command("list")
+def review_list() -> None:
+    """Examples whose annotators confidently agree against the gold label."""
+    con, _ = _reader()
+    rows = con.execute(
+        "SELECT example_id, split, gold_label, consensus_label, round(confidence, 3), votes "
+        "FROM label_review WHERE status = 'proposed' ORDER BY confidence DESC"
+    ).fetchall()
+    _print_table(["example", "split", "gold", "consensus", "confidence", "votes"], rows, "Review")
+
+
+@review_app.command("accept")
+def review_accept(
+    example_ids: Annotated[list[str], typer.Argument(help="Proposed examples to relabel.")],
+) -> None:
+    """Accept corrections: the next split version carries the new labels (same splits)."""
+    from datetime import UTC, datetime
+
+    from labeling.review import accept_corrections
+    from warehouse.schema import LABEL_CORRECTION_COLUMNS
+    from warehouse.storage import record_schema, write_records
+
+    con, layout = _reader()
+    cursor = con.execute("SELECT * FROM label_review")
+    names = [d[0] for d in cursor.description]
+    proposed = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    try:
+        corrections = accept_corrections(proposed, example_ids)
+    except ValueError as exc:
+        raise _fail(f"{exc}; see `bayesline review list`") from exc
+    now = datetime.now(UTC)
+    path = layout.labeling_dir / "corrections" / f"accepted-{now:%Y%m%dT%H%M%S%f}.parquet"
+    write_records(record_schema(LABEL_CORRECTION_COLUMNS), corrections, path)
+    console.print(
+        f"{len(corrections)} correction(s) accepted; `bayesline materialize` publishes them "
+        "in the next split version."
+    )
 
 
 @app.command()

@@ -197,3 +197,39 @@ def test_a_new_example_that_would_bridge_two_splits_is_excluded_not_leaked(layou
 def test_publishing_an_empty_warehouse_says_what_to_do(layout, small_config):
     with pytest.raises(ValueError, match="land files under"):
         publish_split_version(layout, small_config)
+
+
+def test_an_accepted_label_correction_changes_the_label_but_never_the_split(layout, small_config):
+    from datetime import datetime
+
+    from warehouse.schema import LABEL_CORRECTION_COLUMNS
+    from warehouse.storage import record_schema, write_records
+
+    write_csv(
+        layout.landing / "app" / "a.csv",
+        [(f"w{i}", f"u{i}", "pos", f"sentence {i}", "app") for i in range(30)],
+    )
+    ingest_landing_files(layout, small_config)
+    publish_split_version(layout, small_config)
+    before = assignments(layout, small_config, 1)
+    correction = {
+        "example_id": "w7",
+        "split_version": 1,
+        "old_label": "pos",
+        "new_label": "neg",
+        "accepted_at": datetime(2026, 1, 1),
+        "reason": "3 of 3 annotators",
+    }
+    write_records(
+        record_schema(LABEL_CORRECTION_COLUMNS),
+        [correction],
+        layout.labeling_dir / "corrections" / "accepted.parquet",
+    )
+    result = publish_split_version(layout, small_config)
+    assert (result.version, result.n_changed, result.n_added) == (2, 1, 0)
+    assert assignments(layout, small_config, 2) == before
+    with open_reader(layout, small_config) as con:
+        labels = con.execute(
+            "SELECT version, label FROM splits WHERE example_id = 'w7' ORDER BY version"
+        ).fetchall()
+    assert labels == [(1, "pos"), (2, "neg")]

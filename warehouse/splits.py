@@ -111,12 +111,40 @@ def publish_split_version(
 def _load_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> int:
     if not any(layout.examples_dir.glob("*.parquet")):
         return 0
-    pattern = quote_literal(str(layout.examples_dir / "*.parquet"))
+    _create_corrected_examples(con, layout)
     con.execute(
         "CREATE TEMP TABLE ex AS SELECT example_id, source, distribution, group_key, dedup_key, "
-        f"content_hash FROM read_parquet({pattern})"
+        "content_hash FROM corrected_examples"
     )
     return con.execute("SELECT count(*) FROM ex").fetchone()[0]
+
+
+def _create_corrected_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
+    """The examples with accepted label corrections applied (the newest per example wins).
+
+    A corrected example keeps its id, so it keeps its split; its content hash changes, so the
+    next version lists it as changed.
+    """
+    examples = f"read_parquet({quote_literal(str(layout.examples_dir / '*.parquet'))})"
+    corrections_glob = layout.labeling_dir / "corrections" / "*.parquet"
+    if not any(corrections_glob.parent.glob("*.parquet")):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW corrected_examples AS SELECT * FROM {examples}")
+        return
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW corrected_examples AS
+        WITH latest AS (
+            SELECT example_id, new_label FROM read_parquet({quote_literal(str(corrections_glob))})
+            QUALIFY row_number() OVER (PARTITION BY example_id ORDER BY accepted_at DESC) = 1
+        )
+        SELECT e.* REPLACE (
+            coalesce(c.new_label, e.label) AS label,
+            CASE WHEN c.new_label IS NULL OR c.new_label = e.label THEN e.content_hash
+                 ELSE sha256(e.content_hash || chr(31) || 'corrected:' || c.new_label)
+            END AS content_hash)
+        FROM {examples} AS e LEFT JOIN latest AS c USING (example_id)
+        """
+    )
 
 
 def _load_registry(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, parent: int | None):
@@ -303,10 +331,9 @@ def _write_version(con, layout, config, version, parent, changes, now) -> Path:
 
 
 def _write_split_files(con, layout, staging: Path, version: int) -> dict[str, dict]:
-    examples = quote_literal(str(layout.examples_dir / "*.parquet"))
     con.execute(
         f"CREATE TEMP TABLE published AS SELECT CAST({version} AS INTEGER) AS version, a.split, "
-        f"e.* FROM read_parquet({examples}) AS e JOIN assigned AS a USING (example_id) "
+        "e.* FROM corrected_examples AS e JOIN assigned AS a USING (example_id) "
         "WHERE a.split IS NOT NULL"
     )
     files = {}

@@ -1,0 +1,68 @@
+"""The whole loop through Dagster against a real Label Studio: ingest, split, predict, find
+slices, queue, annotate (simulated annotators), sync, baselines, diagnosis."""
+
+import pytest
+
+from assets.run import materialize_pipeline
+from bayesline.demo import generate_demo_data
+from bayesline.runner import ensure_dagster_home
+from labeling.server import api_token
+from tests.conftest import REPO_ROOT
+from warehouse.catalog import open_reader
+from warehouse.config import load_config
+
+pytestmark = [pytest.mark.slow, pytest.mark.labelstudio]
+
+
+@pytest.fixture
+def loop_config(tmp_path, monkeypatch):
+    text = (REPO_ROOT / "bayesline.toml").read_text()
+    text = text.replace(
+        'project_title = "Bayesline demo: human-level baseline"',
+        f'project_title = "loop test {tmp_path.name}"',
+    )
+    text = text.replace("per_slice_cap = 40", "per_slice_cap = 15")
+    text = text.replace("overall_cap = 120", "overall_cap = 60")
+    path = tmp_path / "loop.toml"
+    path.write_text(text)
+    monkeypatch.setenv("BAYESLINE_CONFIG", str(path))
+    return load_config(path)
+
+
+def counts(layout, config):
+    with open_reader(layout, config) as con:
+        return con.execute(
+            "SELECT (SELECT count(*) FROM labeling_queue), "
+            "(SELECT count(*) FROM human_annotations), "
+            "(SELECT count(*) FILTER (NOT simulated) FROM human_annotations)"
+        ).fetchone()
+
+
+def test_the_whole_loop_gives_the_diagnosis_a_human_level_from_label_studio(
+    layout, labelstudio, loop_config, monkeypatch
+):
+    settings, state = labelstudio
+    monkeypatch.setenv("LABEL_STUDIO_URL", state.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", api_token(settings))
+    ensure_dagster_home(layout)
+    generate_demo_data(layout.landing, seed=11, n_training=1500, n_target=900)
+
+    first = materialize_pipeline()
+    assert first.success, [e for e in first.events if not e.ok]
+    queued, annotations, by_people = counts(layout, loop_config)
+    assert queued >= 60 and annotations == 60 * 3  # the overall sample, three simulated each
+    assert by_people == 0  # every simulated annotation is marked so
+    with open_reader(layout, loop_config) as con:
+        human = con.execute(
+            "SELECT human_level_source, human_level_error FROM diagnosis "
+            "WHERE slice_column = 'overall'"
+        ).fetchone()
+        baseline = con.execute(
+            "SELECT consensus_error, n_examples FROM human_baselines WHERE slice_column = 'overall'"
+        ).fetchone()
+    assert human == ("human_baselines (simulated)", baseline[0])
+    assert baseline[1] == 60
+
+    again = materialize_pipeline()
+    assert again.success
+    assert counts(layout, loop_config) == (queued, annotations, 0)  # nothing queued or synced twice
