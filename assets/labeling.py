@@ -60,6 +60,11 @@ def labeling_queue(
             [version],
         ).fetchall()
         queued = [r[0] for r in con.execute("SELECT example_id FROM labeling_queue").fetchall()]
+        per_slice = con.execute(
+            "SELECT slice_column, slice_value, count(*) FROM labeling_queue "
+            "WHERE split_version = ? GROUP BY ALL",
+            [version],
+        ).fetchall()
         examples = select_baseline_examples(
             con,
             config,
@@ -68,6 +73,7 @@ def labeling_queue(
             per_slice_cap=config.labeling.per_slice_cap,
             exclude=queued,
             overall_cap=config.labeling.overall_cap,
+            already_queued={(c, v): n for c, v, n in per_slice},
         )
     with labelstudio.connect() as client:
         project_id = ensure_project(

@@ -74,20 +74,26 @@ def select_baseline_examples(
     per_slice_cap: int = 50,
     exclude: Iterable[str] = (),
     overall_cap: int = 100,
+    already_queued: dict[tuple[str, str], int] | None = None,
 ) -> list[QueuedExample]:
     """Examples to queue for the given (slice column, slice value, priority) slices.
 
     `exclude` holds example ids already queued: they are never queued twice. Each example is
-    queued once, for the highest-priority slice that picked it; every slice gets up to its cap.
+    queued once, for the highest-priority slice that picked it. A cap counts the tasks a slice
+    already has (`already_queued`), so re-running tops slices up instead of growing them.
     """
+    already_queued = already_queued or {}
     con.execute("CREATE OR REPLACE TEMP TABLE queue_exclude (example_id VARCHAR)")
     excluded = [[example_id] for example_id in exclude]
     if excluded:
         con.executemany("INSERT INTO queue_exclude VALUES (?)", excluded)
     wanted = [(c, v, p, per_slice_cap) for c, v, p in slices]
     wanted.append((*OVERALL_SLICE, 0.0, overall_cap))
+    wanted = [(c, v, p, cap - already_queued.get((c, v), 0)) for c, v, p, cap in wanted]
     chosen: dict[str, QueuedExample] = {}
     for column, value, priority, cap in sorted(wanted, key=lambda w: -w[2]):
+        if cap <= 0:
+            continue
         picked = _sample_slice(con, config, split_version, column, value, priority, cap)
         chosen.update((example.example_id, example) for example in picked)
         if picked:  # a later slice draws its own examples, up to its own cap
