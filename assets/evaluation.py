@@ -17,7 +17,7 @@ from evaluation.pipeline import (
 )
 from evaluation.predictions import register_landed_predictions
 from labeling.baselines import human_levels_from_baselines
-from warehouse.catalog import open_reader, refresh_catalog
+from warehouse.catalog import fetch_dicts, open_reader, refresh_catalog
 from warehouse.config import SPLITS
 
 STAGE_COLUMNS = ("human_level", "train", "train_dev", "dev", "test")
@@ -157,11 +157,9 @@ def human_levels_for(layout, config, split_version: int) -> dict:
     """Human-level error per slice: Label Studio baselines when present, else the config."""
     levels = human_levels_from_config(config.evaluation.human_level_error)
     with open_reader(layout, config) as con:
-        cursor = con.execute(
-            "SELECT * FROM human_baselines WHERE split_version = ?", [split_version]
+        rows = fetch_dicts(
+            con, "SELECT * FROM human_baselines WHERE split_version = ?", [split_version]
         )
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     return levels | human_levels_from_baselines(rows)
 
 

@@ -23,6 +23,7 @@ from warehouse.catalog import (
     WAREHOUSE_VIEWS,
     ReadOnlyQueryError,
     execute_read_only,
+    fetch_dicts,
     open_reader,
 )
 from warehouse.config import ConfigError, load_config
@@ -251,9 +252,7 @@ def review_accept(
     from warehouse.storage import record_schema, write_records
 
     con, layout = _reader()
-    cursor = con.execute("SELECT * FROM label_review")
-    names = [d[0] for d in cursor.description]
-    proposed = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    proposed = fetch_dicts(con, "SELECT * FROM label_review")
     try:
         corrections = accept_corrections(proposed, example_ids)
     except ValueError as exc:

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from evaluation.charts import error_by_stage_chart
 from evaluation.diagnosis import Diagnosis
 from evaluation.diagnosis_table import (
@@ -26,7 +24,7 @@ from evaluation.slices import (
     find_low_performing_slices,
     write_evaluation_tables,
 )
-from warehouse.catalog import open_reader
+from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import DIAGNOSIS_COLUMNS
@@ -43,12 +41,6 @@ class ModelEvaluation:
     diagnosis_rows: list[dict]
     overall: Diagnosis | None
     chart_path: Path
-
-
-def _rows(con: duckdb.DuckDBPyConnection, query: str, params=None) -> list[dict]:
-    cursor = con.execute(query, params or [])
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _file_stem(model_version: str, split_version: int) -> str:
@@ -82,8 +74,8 @@ def analyse_slices(
         compute_slice_metrics(con, config, model_version, split_version, layout=layout)
         find_low_performing_slices(con, config, model_version, split_version, per_slice_human)
         write_evaluation_tables(con, layout, model_version, split_version)
-        metrics = _rows(con, f"SELECT * FROM {METRICS_TABLE}")
-        low = _rows(con, f"SELECT * FROM {LOW_TABLE} ORDER BY rank")
+        metrics = fetch_dicts(con, f"SELECT * FROM {METRICS_TABLE}")
+        low = fetch_dicts(con, f"SELECT * FROM {LOW_TABLE} ORDER BY rank")
     return metrics, low
 
 
@@ -100,8 +92,8 @@ def diagnose_model_version(
     with open_reader(layout, config) as con:
         params = [model_version, split_version]
         where = "WHERE model_version = ? AND split_version = ?"
-        metrics = _rows(con, f"SELECT * FROM slice_metrics {where}", params)
-        low = _rows(con, f"SELECT * FROM low_performing_slices {where} ORDER BY rank", params)
+        metrics = fetch_dicts(con, f"SELECT * FROM slice_metrics {where}", params)
+        low = fetch_dicts(con, f"SELECT * FROM low_performing_slices {where} ORDER BY rank", params)
     rows, overall = diagnose_slices(
         metrics,
         human_levels,
@@ -142,9 +134,9 @@ def write_model_report(
         model_version, split_version = _pick_evaluated(con, model_version, split_version)
         params = [model_version, split_version]
         where = "WHERE model_version = ? AND split_version = ?"
-        diagnosis = _rows(con, f"SELECT * FROM diagnosis {where}", params)
-        low = _rows(con, f"SELECT * FROM low_performing_slices {where} ORDER BY rank", params)
-        metrics = _rows(con, f"SELECT * FROM slice_metrics {where}", params)
+        diagnosis = fetch_dicts(con, f"SELECT * FROM diagnosis {where}", params)
+        low = fetch_dicts(con, f"SELECT * FROM low_performing_slices {where} ORDER BY rank", params)
+        metrics = fetch_dicts(con, f"SELECT * FROM slice_metrics {where}", params)
     _, overall = diagnose_slices(
         metrics,
         _human_levels_of(diagnosis),

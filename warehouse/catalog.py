@@ -130,6 +130,15 @@ def _create_parquet_view(
     con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
 
 
+def fetch_dicts(
+    con: duckdb.DuckDBPyConnection, query: str, params: list | None = None
+) -> list[dict]:
+    """Run a query and return its rows as column -> value dicts."""
+    cursor = con.execute(query, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def open_reader(layout: WarehouseLayout, config: BayeslineConfig) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with the warehouse views; never touches the writer's files."""
     con = duckdb.connect()

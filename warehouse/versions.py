@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from warehouse.catalog import fetch_dicts
 from warehouse.config import SPLITS
 from warehouse.hashing import file_sha256
 from warehouse.layout import WarehouseLayout
@@ -34,9 +35,7 @@ def load_manifest(layout: WarehouseLayout, version: int) -> dict:
 
 
 def list_versions(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    cursor = con.execute("SELECT * FROM split_versions ORDER BY version")
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return fetch_dicts(con, "SELECT * FROM split_versions ORDER BY version")
 
 
 @dataclass(frozen=True)
