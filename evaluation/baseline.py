@@ -12,13 +12,11 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
 from evaluation.predictions import (
     PredictionsSummary,
@@ -28,6 +26,9 @@ from evaluation.predictions import (
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 from warehouse.splits import published_versions, version_path
 from warehouse.storage import writer_connection
 
@@ -52,6 +53,12 @@ def baseline_model_version(split_version: int) -> str:
 
 
 def build_pipeline(seed: int = 0) -> Pipeline:
+    # Imported here: scikit-learn takes a second to import, and the Dagster code location
+    # must load fast.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
     return Pipeline(
         [
             ("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)),

@@ -22,10 +22,8 @@ import warnings
 from collections.abc import Iterable, Mapping
 
 import duckdb
-import krippendorff
 import numpy as np
 import pandas as pd
-from crowdkit.aggregation import DawidSkene, MajorityVote
 
 from evaluation.diagnosis_table import OVERALL, HumanLevel
 from evaluation.stats import wilson_interval
@@ -108,6 +106,10 @@ def fit_consensus(annotations: pd.DataFrame, method: str = "dawid_skene") -> pd.
         # crowd-kit's groupbys keep row order, so a fixed order keeps the fit reproducible.
         .sort_values(["task", "worker"], ignore_index=True)
     )
+    # Imported here: crowd-kit pulls in nltk and takes over a second; the Dagster code location
+    # must load fast.
+    from crowdkit.aggregation import DawidSkene, MajorityVote
+
     aggregator = (
         DawidSkene(n_iter=DAWID_SKENE_ITERATIONS) if method == "dawid_skene" else MajorityVote()
     )
@@ -206,6 +208,8 @@ def krippendorff_alpha(frame: pd.DataFrame, domain: Iterable[str]) -> float | No
     The examples x labels count matrix is what `krippendorff` builds from the annotators x
     examples reliability matrix, without its size (annotators x examples, mostly empty).
     """
+    import krippendorff
+
     domain = list(domain)
     counts = pd.crosstab(frame["example_id"], frame["label"]).reindex(columns=domain, fill_value=0)
     if int((counts.sum(axis=0) > 0).sum()) < 2:
