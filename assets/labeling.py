@@ -8,7 +8,7 @@ from assets.ingest import WAREHOUSE_POOL
 from assets.metadata import markdown_table
 from assets.resources import BayeslineResource, LabelStudioResource
 from labeling.baselines import compute_human_baselines
-from labeling.queue import labeling_interface, select_baseline_examples
+from labeling.queue import ImageServing, labeling_interface, select_baseline_examples
 from labeling.review import find_probable_label_errors
 from labeling.simulate import simulate_annotations
 from labeling.sync import (
@@ -17,7 +17,13 @@ from labeling.sync import (
     stored_cursor,
     sync_annotations,
 )
-from labeling.tasks import BlindProjectError, ensure_project, push_tasks, queued_record_rows
+from labeling.tasks import (
+    BlindProjectError,
+    ensure_local_storage,
+    ensure_project,
+    push_tasks,
+    queued_record_rows,
+)
 from warehouse.catalog import open_reader, refresh_catalog
 from warehouse.schema import HUMAN_BASELINE_COLUMNS, LABEL_REVIEW_COLUMNS, LABELING_QUEUE_COLUMNS
 from warehouse.splits import published_versions
@@ -76,13 +82,13 @@ def labeling_queue(
             already_queued={(c, v): n for c, v, n in per_slice},
         )
     with labelstudio.connect() as client:
-        project_id = ensure_project(
-            client,
-            config.labeling.project_title,
-            labeling_interface(config),
-            config.labeling.overlap,
-        )
-        result = push_tasks(client, project_id, examples, version)
+        project_id = _project(client, config)
+        images = None
+        if config.dataset.image_columns:
+            images = ImageServing(layout.home, config.dataset.image_columns)
+            for folder in images.storage_folders(examples):
+                ensure_local_storage(client, project_id, folder)
+        result = push_tasks(client, project_id, examples, version, images=images)
         # Examples found already in Label Studio (a crash after import) get their record too.
         rows = queued_record_rows(result, examples, version, _now())
         if rows:
@@ -160,12 +166,7 @@ def human_annotations(
         context.log.warning(labelstudio.not_running_message())
         return dg.MaterializeResult(metadata={"new_annotations": 0, "status": "not running"})
     with labelstudio.connect() as client:
-        project_id = ensure_project(
-            client,
-            config.labeling.project_title,
-            labeling_interface(config),
-            config.labeling.overlap,
-        )
+        project_id = _project(client, config)
         # Raises LabelStudioUnavailable after its own retries; the run's retry policy and the
         # sensor's next tick resume from the stored cursor, so nothing is lost or duplicated.
         result = sync_annotations(client, project_id, layout.labeling_dir / "annotations")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
 import duckdb
@@ -36,17 +38,55 @@ class QueuedExample:
     def slice_label(self) -> str:
         return f"{self.slice_column} = {self.slice_value}"
 
-    def task(self, split_version: int) -> dict:
+    def task(self, split_version: int, images: ImageServing | None = None) -> dict:
         """A Label Studio task: the payload to show, and what we need to map it back."""
+        payload = dict(self.payload)
+        for column in images.columns if images else ():
+            payload[column] = images.url(payload[column])
         return {
             "data": {
-                **self.payload,
+                **payload,
                 "example_id": self.example_id,
                 "slice": self.slice_label,
                 "split_version": split_version,
                 "priority": round(self.priority, 4),
             },
             "meta": {"bayesline_queue": "baseline", "split": self.split},
+        }
+
+
+@dataclass(frozen=True)
+class ImageServing:
+    """Image payloads reach labelers through Label Studio's local-files storage.
+
+    Paths in the data are relative to `root` (BAYESLINE_HOME, Label Studio's
+    LOCAL_FILES_DOCUMENT_ROOT) or absolute inside it; anything else could not be served.
+    """
+
+    root: Path
+    columns: tuple[str, ...]
+
+    def relative(self, path: str) -> Path:
+        """The image's path under the root; refused when Label Studio could not serve it."""
+        root = self.root.resolve()
+        absolute = (root / path).resolve()
+        if not absolute.is_relative_to(root) or len(absolute.relative_to(root).parts) < 2:
+            raise ValueError(
+                f"image {path} is not in a folder under {self.root}: Label Studio serves local "
+                "files only from subfolders of BAYESLINE_HOME; copy the images there (e.g. "
+                "under images/)"
+            )
+        return absolute.relative_to(root)
+
+    def url(self, path: str) -> str:
+        return f"/data/local-files/?d={quote(str(self.relative(path)))}"
+
+    def storage_folders(self, examples: Iterable[QueuedExample]) -> set[Path]:
+        """The top-level folders that local storages must cover for these examples."""
+        return {
+            self.root.resolve() / self.relative(example.payload[column]).parts[0]
+            for example in examples
+            for column in self.columns
         }
 
 

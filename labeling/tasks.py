@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labeling.queue import QueuedExample
+from labeling.queue import ImageServing, QueuedExample
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -83,6 +84,16 @@ def ensure_project(client: LabelStudio, title: str, label_config: str, overlap: 
     return project_id
 
 
+def ensure_local_storage(client: LabelStudio, project_id: int, folder: Path) -> None:
+    """Let the project serve image files under `folder` (inside the document root)."""
+    wanted = str(folder.resolve())
+    if any(s.path == wanted for s in client.import_storage.local.list(project=project_id)):
+        return
+    client.import_storage.local.create(
+        project=project_id, path=wanted, title="Bayesline images", use_blob_urls=True
+    )
+
+
 def existing_tasks(client: LabelStudio, project_id: int) -> dict[str, int]:
     """example_id -> task id of every task in the project (one paginated listing)."""
     tasks = client.tasks.list(
@@ -110,12 +121,16 @@ def _chunks(items: Sequence[QueuedExample], size: int) -> Iterator[Sequence[Queu
 
 
 def _import_batch(
-    client: LabelStudio, project_id: int, batch: Sequence[QueuedExample], split_version: int
+    client: LabelStudio,
+    project_id: int,
+    batch: Sequence[QueuedExample],
+    split_version: int,
+    images: ImageServing | None,
 ) -> dict[str, int]:
     """Import one batch of tasks; example_id -> new task id."""
     response = client.projects.import_tasks(
         project_id,
-        request=[example.task(split_version) for example in batch],
+        request=[example.task(split_version, images) for example in batch],
         return_task_ids=True,
         request_options=NO_SDK_RETRIES,
     )
@@ -132,6 +147,7 @@ def push_tasks(
     examples: list[QueuedExample],
     split_version: int,
     batch_size: int = 1000,
+    images: ImageServing | None = None,
 ) -> PushResult:
     """Bulk-import the examples that are not tasks of the project yet, in batches."""
     if batch_size < 1:
@@ -141,7 +157,7 @@ def push_tasks(
     task_ids = {e.example_id: existing[e.example_id] for e in unique if e.example_id in existing}
     new = [e for e in unique if e.example_id not in existing]
     for batch in _chunks(new, batch_size):
-        task_ids.update(_import_batch(client, project_id, batch, split_version))
+        task_ids.update(_import_batch(client, project_id, batch, split_version, images))
     return PushResult(project_id, len(new), len(unique) - len(new), task_ids)
 
 
