@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import dagster as dg
+import httpx
 
 from assets.ingest import WAREHOUSE_POOL
 from assets.metadata import markdown_table
@@ -275,8 +276,9 @@ def build_annotation_sensor(job) -> dg.SensorDefinition:
                 project_id = _project(client, config)
                 if not has_new_annotations(client, project_id, since):
                     return dg.SkipReason("no new annotations")
-        except LabelStudioUnavailable as exc:
-            return dg.SkipReason(f"Label Studio unreachable, will retry: {exc}")
+        except (LabelStudioUnavailable, httpx.TransportError) as exc:
+            reason = str(exc) or type(exc).__name__
+            return dg.SkipReason(f"Label Studio unreachable, will retry next tick: {reason}")
         except BlindProjectError as exc:
             return dg.SkipReason(f"the baseline project is not blind any more: {exc}")
         # The cursor lives in the lake (the newest stored update), so a failed run is simply

@@ -66,3 +66,52 @@ def test_the_whole_loop_gives_the_diagnosis_a_human_level_from_label_studio(
     again = materialize_pipeline()
     assert again.success
     assert counts(layout, loop_config) == (queued, annotations, 0)  # nothing queued or synced twice
+
+
+def test_the_annotation_sensor_waits_out_an_outage_then_requests_a_sync(
+    layout, labelstudio, loop_config, monkeypatch
+):
+    import dagster as dg
+
+    from assets.definitions import defs
+    from labeling.server import connect, start, stop
+    from labeling.tasks import find_project
+
+    settings, state = labelstudio
+    monkeypatch.setenv("LABEL_STUDIO_URL", state.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", api_token(settings))
+    sensor = defs.resolve_sensor_def("label_studio_annotations_sensor")
+    with dg.DagsterInstance.ephemeral() as instance:
+
+        def tick():
+            return sensor(
+                dg.build_sensor_context(instance=instance, resources=dict(defs.resources))
+            )
+
+        quiet = tick()
+        assert isinstance(quiet, dg.SkipReason) and "no new annotations" in quiet.skip_message
+        stop(settings)
+        try:
+            down = tick()
+        finally:
+            start(settings)
+        assert isinstance(down, dg.SkipReason) and "unreachable" in down.skip_message
+        with connect(settings) as client:
+            project_id = find_project(client, loop_config.labeling.project_title)
+            imported = client.projects.import_tasks(
+                project_id,
+                request=[{"data": {"text": "fine", "example_id": "sensor-e1"}}],
+                return_task_ids=True,
+            )
+            client.annotations.create(
+                id=imported.task_ids[0],
+                result=[
+                    {
+                        "from_name": "label",
+                        "to_name": "text",
+                        "type": "choices",
+                        "value": {"choices": ["positive"]},
+                    }
+                ],
+            )
+        assert isinstance(tick(), dg.RunRequest)
