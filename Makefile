@@ -11,7 +11,7 @@ LABELSTUDIO_PORT ?= 8089
 export BAYESLINE_LABELSTUDIO_PORT ?= $(LABELSTUDIO_PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo ui test lint format bench dagster-home clean stop \
+.PHONY: help install demo ui test lint format bench bench-quick dagster-home clean stop \
 	labelstudio-install labelstudio labelstudio-stop
 
 help: ## Show the targets
@@ -44,8 +44,11 @@ format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install ## Benchmark the pipeline against bare DuckDB (ROWS=1000000); results in benchmarks/results
+bench: install ## Benchmark the pipeline against bare DuckDB (ROWS=1000000); writes BENCHMARKS.md
 	$(BIN)/python -m benchmarks.bench_pipeline --rows $(ROWS)
+
+bench-quick: install ## The 1M-row benchmark (under two minutes)
+	$(BIN)/python -m benchmarks.bench_pipeline --rows 1000000
 
 labelstudio-install: install ## Create .venv-labelstudio with the pinned Label Studio (about a minute, once)
 	$(BIN)/bayesline labelstudio install

@@ -144,9 +144,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bayesline-bench-") as tmp:
         out = run_benchmark(args.rows, Path(tmp))
+    from benchmarks.markdown import write_benchmarks_md
+
     for stage in json.loads(out.read_text())["stages"]:
         print(stage)
-    print(f"results: {out}")
+    print(f"results: {out}; table: {write_benchmarks_md()}")
 
 
 if __name__ == "__main__":
