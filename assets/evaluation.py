@@ -5,7 +5,7 @@ import base64
 import dagster as dg
 
 from assets.ingest import WAREHOUSE_POOL
-from assets.metadata import markdown_table
+from assets.metadata import markdown_table, percent
 from assets.resources import BayeslineResource
 from evaluation.baseline import train_baseline
 from evaluation.diagnosis_table import human_levels_from_config
@@ -21,10 +21,6 @@ from warehouse.catalog import fetch_dicts, open_reader, refresh_catalog
 from warehouse.config import SPLITS
 
 STAGE_COLUMNS = ("human_level", "train", "train_dev", "dev", "test")
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2%}"
 
 
 @dg.asset(
@@ -48,7 +44,7 @@ def baseline_predictions(
             "split_version": result.split_version,
             "n_train": result.n_train,
             "accuracy": markdown_table(
-                ["split", "accuracy"], [(s, _pct(result.accuracy.get(s))) for s in SPLITS]
+                ["split", "accuracy"], [(s, percent(result.accuracy.get(s))) for s in SPLITS]
             ),
         }
     )
@@ -117,7 +113,7 @@ def slice_analysis(context: dg.AssetExecutionContext, bayesline: BayeslineResour
                         r["rank"],
                         f"{r['slice_column']} = {r['slice_value']}",
                         r["n"],
-                        _pct(r["error_rate"]),
+                        percent(r["error_rate"]),
                         f"{r['errors_removable']:.1f}",
                     )
                     for model, r in flagged[:20]
@@ -168,8 +164,8 @@ def _evaluation_metadata(evaluation: ModelEvaluation) -> dict:
     stage_rows = [
         (
             row["slice_column"] + " = " + row["slice_value"],
-            _pct(row["human_level_error"]),
-            *(_pct(row.get(f"{stage}_error")) for stage in STAGE_COLUMNS[1:]),
+            percent(row["human_level_error"]),
+            *(percent(row.get(f"{stage}_error")) for stage in STAGE_COLUMNS[1:]),
             row["problems"] or "—",
         )
         for row in evaluation.diagnosis_rows[:13]
@@ -190,8 +186,8 @@ def _evaluation_metadata(evaluation: ModelEvaluation) -> dict:
                     r["rank"],
                     f"{r['slice_column']} = {r['slice_value']}",
                     r["n"],
-                    _pct(r["error_rate"]),
-                    _pct(r["gap"]),
+                    percent(r["error_rate"]),
+                    percent(r["gap"]),
                     f"{r['errors_removable']:.1f}",
                     f"{r['p_adjusted']:.2g}",
                 )

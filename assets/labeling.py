@@ -129,10 +129,6 @@ def _project(client, config) -> int:
     )
 
 
-def _percent(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:.{digits}%}"
-
-
 def _count_by_slice(examples) -> dict[str, int]:
     counts: dict[str, int] = {}
     for example in examples:

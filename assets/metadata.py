@@ -15,3 +15,8 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> d
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def percent(value: float | None, digits: int = 2) -> str:
+    """A fraction as a percentage, or a dash when it was not measured."""
+    return "—" if value is None else f"{value:.{digits}%}"

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import duckdb
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from bayesline.console import console, fail
 from bayesline.diagnose_command import diagnose_command
 from bayesline.labelstudio_commands import (
     labelstudio_app,
@@ -49,20 +49,13 @@ review_app = typer.Typer(help="Probable label errors found by annotators.", no_a
 app.add_typer(review_app, name="review")
 app.command("diagnose")(diagnose_command)
 app.add_typer(labelstudio_app, name="labelstudio")
-console = Console()
-errors = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
 
 
 def _config():
     try:
         return load_config()
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 def _reader():
@@ -84,7 +77,7 @@ def materialize(
 
     ok = run_pipeline(select, console)
     if not ok:
-        raise _fail("the run did not succeed; see the failed steps or checks above")
+        raise fail("the run did not succeed; see the failed steps or checks above")
 
 
 @app.command()
@@ -95,14 +88,14 @@ def sql(
 ) -> None:
     """Run read-only SQL against the warehouse (works while a pipeline run is writing)."""
     if format not in ("table", "csv", "json"):
-        raise _fail(f"unknown format '{format}': use table, csv or json")
+        raise fail(f"unknown format '{format}': use table, csv or json")
     con, _ = _reader()
     try:
         cursor = execute_read_only(con, query)
     except ReadOnlyQueryError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     except duckdb.Error as exc:
-        raise _fail(f"{exc}\nViews: {', '.join(WAREHOUSE_VIEWS)}") from exc
+        raise fail(f"{exc}\nViews: {', '.join(WAREHOUSE_VIEWS)}") from exc
     if cursor.description is None:
         return
     header = [d[0] for d in cursor.description]
@@ -163,7 +156,7 @@ def splits_show(version: str) -> None:
     try:
         manifest = load_manifest(layout, parse_version(version))
     except (UnknownVersionError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console.print_json(json.dumps(manifest))
 
 
@@ -175,7 +168,7 @@ def splits_diff(old: str, new: str) -> None:
         old_v, new_v = parse_version(old), parse_version(new)
         load_manifest(layout, old_v), load_manifest(layout, new_v)
     except (UnknownVersionError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     diff = diff_versions(con, old_v, new_v)
     _print_table(
         ["split", f"v{old_v}", f"v{new_v}", "delta"],
@@ -212,7 +205,7 @@ def predictions_add(
             layout, config, file, model_version, parse_version(split_version)
         )
     except (PredictionsError, ValueError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     refresh_catalog(layout, config)
     console.print(summary.message)
     console.print("Next: `bayesline materialize --select slice_metrics+`, then `bayesline report`.")
@@ -256,7 +249,7 @@ def review_accept(
     try:
         corrections = accept_corrections(proposed, example_ids)
     except ValueError as exc:
-        raise _fail(f"{exc}; see `bayesline review list`") from exc
+        raise fail(f"{exc}; see `bayesline review list`") from exc
     now = datetime.now(UTC)
     path = layout.labeling_dir / "corrections" / f"accepted-{now:%Y%m%dT%H%M%S%f}.parquet"
     write_records(record_schema(LABEL_CORRECTION_COLUMNS), corrections, path)
@@ -282,7 +275,7 @@ def report(
         version = parse_version(split_version) if split_version else None
         path = write_model_report(layout, config, model_version, version, output)
     except (LookupError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console.print(f"Report written to {path}")
 
 
@@ -305,7 +298,7 @@ def demo(
         labelstudio_install()
         labelstudio_start()
     if not run_pipeline(None, console):
-        raise _fail("the demo run did not succeed; see above")
+        raise fail("the demo run did not succeed; see above")
     print_summary(console)
 
 

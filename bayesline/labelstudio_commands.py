@@ -5,19 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from bayesline.console import console, fail
 
 labelstudio_app = typer.Typer(
     help="The Label Studio server for human labels (own venv, 127.0.0.1 only).",
     no_args_is_help=True,
 )
-console = Console()
-errors = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
 
 
 @labelstudio_app.command("install")
@@ -28,7 +22,7 @@ def labelstudio_install() -> None:
     try:
         executable = ensure_installed(LabelStudioSettings.from_env(), progress=console.print)
     except LabelStudioError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console.print(f"Label Studio is installed: {executable}")
 
 
@@ -43,7 +37,7 @@ def labelstudio_start(
     try:
         state = start(settings, timeout_s=timeout, progress=console.print)
     except LabelStudioError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console.print(f"Label Studio runs on {state.url} (pid {state.pid}); log: {state.log_path}")
     if state.admin_created:
         credentials = admin_credentials(settings)
@@ -69,7 +63,7 @@ def labelstudio_status() -> None:
 
     state = status(LabelStudioSettings.from_env())
     if not state.running:
-        raise _fail("Label Studio is not running: `bayesline labelstudio start`", code=3)
+        raise fail("Label Studio is not running: `bayesline labelstudio start`", code=3)
     console.print(f"Label Studio runs on {state.url} (pid {state.pid}), admin {state.username}")
 
 
@@ -94,5 +88,5 @@ def labelstudio_add_labeler(
     try:
         create_labeler(settings, email, password)
     except LabelStudioError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     console.print(f"{email} can now log in at {settings.url}")

@@ -29,7 +29,13 @@ from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import DIAGNOSIS_COLUMNS
 from warehouse.splits import published_versions
-from warehouse.storage import record_schema, write_records, writer_connection, writer_lock
+from warehouse.storage import (
+    record_schema,
+    staging_path,
+    write_records,
+    writer_connection,
+    writer_lock,
+)
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,6 @@ def _human_levels_of(diagnosis_rows: list[dict]) -> dict[tuple[str, str], HumanL
 
 def _write_bytes(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp")
+    staging = staging_path(path)  # unique, so two runs never write the same staging file
     staging.write_bytes(content)
     staging.replace(path)

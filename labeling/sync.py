@@ -29,7 +29,7 @@ from label_studio_sdk.core.api_error import ApiError
 
 from labeling.server import LabelStudioError
 from labeling.simulate import is_simulated
-from labeling.tasks import NO_SDK_RETRIES, PAGE_SIZE
+from labeling.tasks import NO_SDK_RETRIES, PAGE_SIZE, naive_utc
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.schema import HUMAN_ANNOTATION_COLUMNS
 from warehouse.storage import record_schema, write_records
@@ -56,19 +56,11 @@ class SyncResult:
     path: Path | None = None  # the batch written, if any
 
 
-def _naive_utc(value: datetime | str | None) -> datetime | None:
-    """An API timestamp (ISO string or datetime) as naive UTC, as the lake stores it."""
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
 def _tasks_query(since: datetime | None, annotated_only: bool = False) -> str | None:
     """A Data Manager query for tasks updated after `since`, or (None) every task."""
     items = []
     if since is not None:
-        value = _naive_utc(since).strftime(_DM_DATETIME)
+        value = naive_utc(since).strftime(_DM_DATETIME)
         items.append(_dm_filter("updated_at", "Datetime", value))
     elif annotated_only:
         items.append(_dm_filter("total_annotations", "Number", 0))
@@ -114,8 +106,8 @@ def _row(task: Any, annotation: Mapping[str, Any], emails: Mapping[int, str]) ->
         "annotator": annotator,
         "label": None if annotation.get("was_cancelled") else _label(result),
         "lead_time_s": annotation.get("lead_time"),
-        "created_at": _naive_utc(annotation.get("created_at")),
-        "updated_at": _naive_utc(annotation.get("updated_at")),
+        "created_at": naive_utc(annotation.get("created_at")),
+        "updated_at": naive_utc(annotation.get("updated_at")),
         "simulated": is_simulated(result, annotator),
     }
 
@@ -139,7 +131,7 @@ def _updated_tasks(
 
 def fetch_annotations(client: LabelStudio, project_id: int, since: datetime | None) -> list[dict]:
     """HUMAN_ANNOTATION_COLUMNS rows of the annotations updated after `since` (naive UTC)."""
-    since = _naive_utc(since)
+    since = naive_utc(since)
     emails = _annotator_emails(client)
     rows = [
         _row(task, annotation, emails)
@@ -157,14 +149,14 @@ def has_new_annotations(
 
     Raises LabelStudioUnavailable when Label Studio does not answer (after `retries`).
     """
-    since = _naive_utc(since)
+    since = naive_utc(since)
 
     def check() -> bool:
         # A task's updated_at trails its annotations' by milliseconds, so the task filter alone
         # would always find the newest synced one again: compare the annotations themselves.
         tasks = _updated_tasks(client, project_id, since, page_size=50, annotated_only=True)
         return any(
-            since is None or _naive_utc(annotation.get("updated_at")) > since
+            since is None or naive_utc(annotation.get("updated_at")) > since
             for task in tasks
             for annotation in task.annotations or []
         )

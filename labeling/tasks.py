@@ -161,8 +161,11 @@ def push_tasks(
     return PushResult(project_id, len(new), len(unique) - len(new), task_ids)
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    """A datetime as naive UTC (the lake's TIMESTAMP columns hold UTC without a zone)."""
+def naive_utc(value: datetime | str | None) -> datetime | None:
+    """An API timestamp (ISO string or datetime) as naive UTC, as the lake stores it."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
@@ -184,7 +187,7 @@ def queued_record_rows(
             "slice_value": e.slice_value,
             "priority": float(e.priority),
             "split_version": split_version,
-            "queued_at": _naive_utc(queued_at),
+            "queued_at": naive_utc(queued_at),
         }
         for e in _unique(examples)
         if e.example_id in result.task_ids
