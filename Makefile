@@ -6,7 +6,6 @@ export BAYESLINE_HOME ?= $(CURDIR)/data
 export BAYESLINE_CONFIG ?= $(CURDIR)/bayesline.toml
 export DAGSTER_HOME ?= $(BAYESLINE_HOME)/dagster
 UI_PORT ?= 3000
-ROWS ?= 1000000
 LABELSTUDIO_PORT ?= 8089
 export BAYESLINE_LABELSTUDIO_PORT ?= $(LABELSTUDIO_PORT)
 
@@ -44,11 +43,11 @@ format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install ## Benchmark the pipeline against bare DuckDB (ROWS=1000000); writes BENCHMARKS.md
-	$(BIN)/python -m benchmarks.bench_pipeline --rows $(ROWS)
+bench: install labelstudio-install ## The benchmark suite at 1M, 10M rows (add ROWS_BIG=100000000 for 100M); writes BENCHMARKS.md
+	for rows in 1000000 10000000 $(ROWS_BIG); do $(BIN)/python -m benchmarks.suite --rows $$rows || exit 1; done
 
-bench-quick: install ## The 1M-row benchmark (under two minutes)
-	$(BIN)/python -m benchmarks.bench_pipeline --rows 1000000
+bench-quick: install ## The warehouse stages at 1M rows (under two minutes)
+	$(BIN)/python -m benchmarks.suite --rows 1000000 --only pipeline
 
 labelstudio-install: install ## Create .venv-labelstudio with the pinned Label Studio (about a minute, once)
 	$(BIN)/bayesline labelstudio install

@@ -1,32 +1,25 @@
-"""Measure Bayesline's ingest, quality gate and publish against bare DuckDB on synthetic data.
+"""The warehouse stages: ingest, quality gate and publish, each next to its references.
 
-Each stage runs in its own process so its peak RSS is its own. Results are written as JSON under
-benchmarks/results/ (never asserted anywhere). Usage:
-
-    python -m benchmarks.bench_pipeline --rows 1000000
+References do the same work the plain way: bare DuckDB statements, and for publishing also the
+way most teams split today (pandas + scikit-learn `train_test_split`, one Parquet file per split).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import multiprocessing
-import os
-import platform
-import resource
-import time
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from warehouse.config import parse_config
+from benchmarks.measure import StageSpec
+from warehouse.config import BayeslineConfig, parse_config
 from warehouse.hashing import split_bucket_sql
 from warehouse.layout import WarehouseLayout
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SLICES = [f"slice_{i}" for i in range(1, 6)]
-BENCH_CONFIG = {
+SOURCES = (("web", "training"), ("app", "target"))
+BENCH_CONFIG: dict[str, Any] = {
     "dataset": {
         "name": "bench",
         "id_column": "id",
@@ -43,12 +36,40 @@ BENCH_CONFIG = {
         "training": {"train": 0.9, "train_dev": 0.1},
     },
 }
+#: The pandas way is given most of the machine; past that it fails instead of swapping.
+PANDAS_MEMORY_LIMIT_GIB = 20
+
+SPECS = [
+    StageSpec("ingest_reference", "benchmarks.bench_pipeline:ingest_reference"),
+    StageSpec("ingest", "benchmarks.bench_pipeline:ingest", reference="ingest_reference"),
+    StageSpec("quality_gate_reference", "benchmarks.bench_pipeline:quality_gate_reference"),
+    StageSpec("quality_gate", "benchmarks.bench_pipeline:quality_gate", "quality_gate_reference"),
+    StageSpec("publish_reference", "benchmarks.bench_pipeline:publish_reference"),
+    StageSpec(
+        "publish_pandas_sklearn",
+        "benchmarks.bench_pipeline:publish_pandas_sklearn",
+        memory_limit_gib=PANDAS_MEMORY_LIMIT_GIB,
+    ),
+    StageSpec("publish", "benchmarks.bench_pipeline:publish", reference="publish_reference"),
+]
 
 
-def write_synthetic_landing(landing: Path, rows: int) -> None:
-    """Training rows as CSV under landing/web, target rows (a third) under landing/app."""
+def bench_layout(work_dir: Path) -> WarehouseLayout:
+    """The warehouse every benchmark stage of one run shares."""
+    return WarehouseLayout(work_dir / "warehouse")
+
+
+def bench_config() -> BayeslineConfig:
+    return parse_config(BENCH_CONFIG)
+
+
+def prepare(work_dir: Path, rows: int) -> None:
+    """Synthetic landing files: two thirds training rows (web), a third target rows (app)."""
+    landing = bench_layout(work_dir).ensure().landing
     slices = ", ".join(f"'v' || (i * {k + 3} % {k + 4}) AS {name}" for k, name in enumerate(SLICES))
-    for source, start, stop in (("web", 0, rows - rows // 3), ("app", rows - rows // 3, rows)):
+    bounds = {"web": (0, rows - rows // 3), "app": (rows - rows // 3, rows)}
+    for source, _distribution in SOURCES:
+        start, stop = bounds[source]
         (landing / source).mkdir(parents=True, exist_ok=True)
         duckdb.execute(
             f"""COPY (SELECT 'id' || i AS id, 'u' || (i // 4) AS user_id,
@@ -60,96 +81,98 @@ def write_synthetic_landing(landing: Path, rows: int) -> None:
         )
 
 
-def _stage(name: str, work_dir: str, queue) -> None:
-    layout = WarehouseLayout(Path(work_dir) / "warehouse")
-    config = parse_config(BENCH_CONFIG)
-    started = time.perf_counter()
-    if name == "ingest":
-        from warehouse.ingest import ingest_landing_files
+def ingest(work_dir: Path, rows: int) -> dict:
+    from warehouse.ingest import ingest_landing_files
 
-        ingest_landing_files(layout, config)
-    elif name == "ingest_reference":
-        out = Path(work_dir) / "reference"
-        out.mkdir(exist_ok=True)
-        for source in ("web", "app"):
-            duckdb.execute(
-                f"COPY (SELECT * FROM read_csv('{layout.landing / source / '*.csv'}')) "
-                f"TO '{out / source}.parquet'"
-            )
-    elif name == "quality_gate":
-        from quality.gate import run_quality_checks
-        from warehouse.catalog import open_reader
+    summary = ingest_landing_files(bench_layout(work_dir), bench_config())
+    return {"rows_loaded": summary.rows_loaded}
 
-        with open_reader(layout, config) as con:
-            run_quality_checks(con, config)
-    elif name == "publish":
-        from warehouse.splits import publish_split_version
 
-        publish_split_version(layout, config)
-    elif name == "publish_reference":
-        bucket = split_bucket_sql("'bench'", "group_key")
+def ingest_reference(work_dir: Path, rows: int) -> None:
+    layout = bench_layout(work_dir)
+    out = work_dir / "reference"
+    out.mkdir(exist_ok=True)
+    for source, _distribution in SOURCES:
         duckdb.execute(
-            f"COPY (SELECT *, CASE WHEN {bucket} < 3000 THEN 'dev' WHEN {bucket} < 6000 "
-            f"THEN 'test' ELSE 'train' END AS split FROM read_parquet("
-            f"'{layout.examples_dir / '*.parquet'}')) TO '{Path(work_dir) / 'ref_splits'}' "
-            "(FORMAT parquet, PARTITION_BY (split), OVERWRITE)"
+            f"COPY (SELECT * FROM read_csv('{layout.landing / source / '*.csv'}')) "
+            f"TO '{out / source}.parquet'"
         )
-    seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put({"stage": name, "seconds": round(seconds, 3), "peak_rss_mib": round(peak_kib / 1024)})
 
 
-def run_stage(name: str, work_dir: Path) -> dict:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_stage, args=(name, str(work_dir), queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
+def quality_gate(work_dir: Path, rows: int) -> dict:
+    from quality.gate import gate_passes, run_quality_checks
+    from warehouse.catalog import open_reader
+
+    layout, config = bench_layout(work_dir), bench_config()
+    with open_reader(layout, config) as con:
+        outcomes = run_quality_checks(con, config)
+    return {"gate_passed": gate_passes(outcomes), "checks": len(outcomes)}
 
 
-def run_benchmark(rows: int, work_dir: Path, results_dir: Path = RESULTS_DIR) -> Path:
-    """Run every stage next to its reference and write the results file; return its path."""
-    write_synthetic_landing(WarehouseLayout(work_dir / "warehouse").ensure().landing, rows)
-    stages = ["ingest_reference", "ingest", "quality_gate", "publish_reference", "publish"]
-    results = {name: run_stage(name, work_dir) for name in stages}
-    for name, result in results.items():
-        result["rows_per_s"] = round(rows / result["seconds"]) if result["seconds"] else None
-        reference = results.get(f"{name}_reference")
-        if reference:
-            result["ratio_to_reference"] = round(result["seconds"] / reference["seconds"], 2)
-    report = {
-        "rows": rows,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cores": os.cpu_count(),
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
-            "python": platform.python_version(),
-            "duckdb": duckdb.__version__,
-        },
-        "stages": list(results.values()),
-    }
-    results_dir.mkdir(parents=True, exist_ok=True)
-    out = results_dir / f"pipeline-{rows}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    return out
+def quality_gate_reference(work_dir: Path, rows: int) -> dict:
+    """The gate's checks as the aggregates a person would write by hand in DuckDB."""
+    examples = f"read_parquet('{bench_layout(work_dir).examples_dir / '*.parquet'}')"
+    required = ["example_id", "source", "distribution", "group_key", "label", "text"]
+    blank = " + ".join(f"count_if({c} IS NULL OR regexp_matches({c}, '^\\s*$'))" for c in required)
+    con = duckdb.connect()
+    counts = con.execute(
+        f"""SELECT {blank} AS missing_or_blank,
+                   count_if(distribution NOT IN ('training', 'target')) AS bad_distribution,
+                   count_if(label NOT IN ('neg', 'pos')) AS bad_label,
+                   count(*) - count(DISTINCT example_id) AS repeated_ids
+            FROM {examples}"""
+    ).fetchone()
+    cross_source = con.execute(
+        f"""SELECT count(*) FROM (SELECT dedup_key FROM {examples}
+            GROUP BY dedup_key HAVING count(DISTINCT source) > 1)"""
+    ).fetchone()
+    drift = con.execute(
+        f"""SELECT file_id, label, count(*) FROM {examples} GROUP BY ALL"""
+    ).fetchall()
+    return {"problems": int(sum(counts) + cross_source[0]), "drift_cells": len(drift)}
 
 
-def main() -> None:
-    import tempfile
+def publish(work_dir: Path, rows: int) -> dict:
+    from warehouse.splits import publish_split_version
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bayesline-bench-") as tmp:
-        out = run_benchmark(args.rows, Path(tmp))
-    from benchmarks.markdown import write_benchmarks_md
-
-    for stage in json.loads(out.read_text())["stages"]:
-        print(stage)
-    print(f"results: {out}; table: {write_benchmarks_md()}")
+    version = publish_split_version(bench_layout(work_dir), bench_config())
+    return {"version": version.version}
 
 
-if __name__ == "__main__":
-    main()
+def publish_reference(work_dir: Path, rows: int) -> None:
+    """Hash each group into a split and write the splits partitioned: one DuckDB statement."""
+    bucket = split_bucket_sql("'bench'", "group_key")
+    examples = bench_layout(work_dir).examples_dir / "*.parquet"
+    duckdb.execute(
+        f"""COPY (SELECT *, CASE WHEN distribution = 'training' THEN
+                    CASE WHEN {bucket} < 9000 THEN 'train' ELSE 'train_dev' END
+                 WHEN {bucket} < 4000 THEN 'train' WHEN {bucket} < 7000 THEN 'dev'
+                 ELSE 'test' END AS split
+            FROM read_parquet('{examples}'))
+            TO '{work_dir / "reference_splits"}'
+            (FORMAT parquet, PARTITION_BY (split), OVERWRITE)"""
+    )
+
+
+def publish_pandas_sklearn(work_dir: Path, rows: int) -> dict:
+    """The common way: load everything, stratified train_test_split twice, one file per split."""
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    examples = pd.read_parquet(bench_layout(work_dir).examples_dir)
+    out = work_dir / "pandas_splits"
+    out.mkdir(exist_ok=True)
+    training = examples[examples["distribution"] == "training"]
+    target = examples[examples["distribution"] == "target"]
+    train_a, train_dev = train_test_split(
+        training, test_size=0.1, stratify=training["label"], random_state=0
+    )
+    train_b, rest = train_test_split(
+        target, test_size=0.6, stratify=target["label"], random_state=0
+    )
+    dev, test = train_test_split(rest, test_size=0.5, stratify=rest["label"], random_state=0)
+    splits = {"train": pd.concat([train_a, train_b]), "train_dev": train_dev, "dev": dev}
+    splits["test"] = test
+    for name, frame in splits.items():
+        frame.to_parquet(out / f"{name}.parquet", index=False)
+    return {"split_rows": json.dumps({name: len(frame) for name, frame in splits.items()})}

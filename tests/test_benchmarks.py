@@ -4,36 +4,57 @@ import json
 
 import pytest
 
-from benchmarks.bench_pipeline import run_benchmark
+from benchmarks.markdown import render_benchmarks, verdict
+from benchmarks.suite import run_suite
 
 pytestmark = pytest.mark.slow
 
+PIPELINE_STAGES = {
+    "ingest",
+    "ingest_reference",
+    "quality_gate",
+    "quality_gate_reference",
+    "publish",
+    "publish_reference",
+    "publish_pandas_sklearn",
+}
 
-def test_the_pipeline_benchmark_writes_every_stage_next_to_its_reference(tmp_path):
-    out = run_benchmark(3_000, tmp_path / "work", results_dir=tmp_path / "results")
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+def test_the_pipeline_group_measures_every_stage_next_to_its_reference(tmp_path):
+    out = run_suite(3_000, tmp_path / "work", tmp_path / "results", ["pipeline"], _quiet)
     report = json.loads(out.read_text())
     stages = {s["stage"]: s for s in report["stages"]}
-    assert set(stages) == {
-        "ingest",
-        "ingest_reference",
-        "quality_gate",
-        "publish",
-        "publish_reference",
-    }
-    assert "ratio_to_reference" in stages["ingest"] and "ratio_to_reference" in stages["publish"]
+    assert set(stages) == PIPELINE_STAGES
+    assert not [s for s in stages.values() if "failed" in s]
+    for name in ("ingest", "quality_gate", "publish"):
+        assert stages[name]["reference"] == f"{name}_reference"
+        assert stages[name]["ratio_to_reference"] > 0
+    assert stages["ingest"]["rows_loaded"] == 3_000 and stages["quality_gate"]["gate_passed"]
+    split_rows = json.loads(stages["publish_pandas_sklearn"]["split_rows"])
+    assert sum(split_rows.values()) == 3_000
     assert report["rows"] == 3_000 and report["machine"]["cores"] >= 1
 
 
-def test_benchmarks_md_lists_every_stage_of_every_result_file(tmp_path):
-    from benchmarks.markdown import render_benchmarks
+def test_benchmarks_md_has_a_table_per_run_size_and_judges_the_targets(tmp_path):
+    for rows in (2_000, 3_000):
+        run_suite(rows, tmp_path / f"w{rows}", tmp_path / "results", ["pipeline"], _quiet)
+    page = render_benchmarks(tmp_path / "results", tmp_path / "no-profiles")
+    assert page.index("## 2,000 rows") < page.index("## 3,000 rows")
+    stage_rows = [line for line in page.splitlines() if line.startswith("| ingest |")]
+    assert len(stage_rows) == 2
+    assert "pandas + scikit-learn way" in page and "cores" in page
 
-    run_benchmark(2_000, tmp_path / "a", results_dir=tmp_path / "results")
-    run_benchmark(3_000, tmp_path / "b", results_dir=tmp_path / "results")
-    page = render_benchmarks(tmp_path / "results")
-    rows = [
-        line
-        for line in page.splitlines()
-        if line.startswith("| 2,000") or line.startswith("| 3,000")
-    ]
-    assert len(rows) == 10 and rows[0].startswith("| 2,000 | ingest_reference")
-    assert "cores" in page
+
+def test_a_stage_over_its_target_is_reported_as_missed():
+    assert verdict({"stage": "ingest", "ratio_to_reference": 1.4, "seconds": 1}) == "met"
+    assert verdict({"stage": "ingest", "ratio_to_reference": 1.6, "seconds": 1}).startswith(
+        "MISSED"
+    )
+    big = {"stage": "publish", "ratio_to_reference": 1.0, "rows": 10**7, "peak_rss_mib": 4096}
+    assert "peak RSS" in verdict({**big, "seconds": 1})
+    assert verdict({"stage": "dagster_code_location_load", "seconds": 3.5}).startswith("MISSED")
+    assert verdict({"stage": "ingest_reference", "seconds": 1}) == ""

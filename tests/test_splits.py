@@ -233,3 +233,19 @@ def test_an_accepted_label_correction_changes_the_label_but_never_the_split(layo
             "SELECT version, label FROM splits WHERE example_id = 'w7' ORDER BY version"
         ).fetchall()
     assert labels == [(1, "pos"), (2, "neg")]
+
+
+def test_a_chain_of_shared_texts_puts_every_linked_user_in_one_split(layout, small_config):
+    # u0 shares a text with u1, u1 another with u2, ...: eleven users, one component.
+    chain = [(f"a{i}", f"u{i}", "pos", f"chain text {i}", "app") for i in range(10)]
+    chain += [(f"b{i}", f"u{i + 1}", "neg", f"Chain text {i}!", "app") for i in range(10)]
+    loners = [(f"c{i}", f"v{i}", "pos", f"lonely text {i}", "app") for i in range(40)]
+    write_csv(layout.landing / "app" / "a.csv", chain + loners)
+    ingest_landing_files(layout, small_config)
+    publish_split_version(layout, small_config)
+    got = assignments(layout, small_config, 1)
+    assert len({got[row[0]] for row in chain}) == 1
+    assert len({got[row[0]] for row in loners}) > 1  # unlinked users spread over splits
+    bucket = split_bucket(small_config.splits.salt, "u0")  # the chain is keyed by its least user
+    expected = "dev" if bucket < 3000 else "test" if bucket < 6000 else "train"
+    assert got["a0"] == expected

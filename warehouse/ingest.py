@@ -280,12 +280,24 @@ def _record_json_sql(config) -> str:
 
 
 def _mark_duplicates_within_file(con: duckdb.DuckDBPyConnection) -> None:
+    # Find repeated ids with a bare count first: the per-id details below cost a string
+    # aggregate per group, so they are computed only for the (usually no) repeated ids.
+    con.execute(
+        """
+        CREATE TEMP TABLE repeated_ids AS
+        SELECT _example_id FROM candidates WHERE error_type IS NULL
+        GROUP BY _example_id HAVING count(*) > 1
+        """
+    )
+    if not con.execute("SELECT count(*) FROM repeated_ids").fetchone()[0]:
+        return
     con.execute(
         """
         CREATE TEMP TABLE id_stats AS
         SELECT _example_id, count(DISTINCT _content_hash) AS versions, min(_line) AS first_line,
                string_agg(_line::VARCHAR, ', ' ORDER BY _line) AS lines
-        FROM candidates WHERE error_type IS NULL GROUP BY _example_id HAVING count(*) > 1
+        FROM candidates SEMI JOIN repeated_ids USING (_example_id)
+        WHERE error_type IS NULL GROUP BY _example_id
         """
     )
     con.execute(
@@ -339,12 +351,12 @@ def _write_examples(con, layout, config, source, file_id, ingested_at) -> int:
                _content_hash AS content_hash, _dedup_key AS dedup_key,
                {quote_literal(file_id)} AS file_id, _line AS line_number,
                TIMESTAMP '{ingested_at.isoformat(sep=" ")}' AS ingested_at
-        FROM candidates WHERE error_type IS NULL ORDER BY _line
+        FROM candidates WHERE error_type IS NULL
     """
-    loaded = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
-    target = layout.examples_dir / f"{file_id}.parquet"
+    # candidates keeps the file's order (DuckDB preserves insertion order), so no sort.
+    loaded = con.execute("SELECT count(*) FROM candidates WHERE error_type IS NULL").fetchone()[0]
     if loaded:
-        copy_to_parquet(con, query, target)
+        copy_to_parquet(con, query, layout.examples_dir / f"{file_id}.parquet")
     return loaded
 
 

@@ -177,6 +177,13 @@ def _stage_with_line_numbers(
             f"any_value(CASE error_type {cases} ELSE 'malformed_row' END), "
             f"string_agg(error_message, '; ') FROM {error_table} GROUP BY line"
         )
+    if not con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]:
+        # Nothing rejected: record n sits on line n + first_record_line - 1, no join needed.
+        con.execute(
+            f"CREATE TEMP TABLE staged AS SELECT _ordinal + {first_record_line - 1} AS _line, "
+            "CAST(NULL AS VARCHAR) AS _raw, * EXCLUDE (_ordinal) FROM parsed"
+        )
+        return
     con.execute(
         f"""
         CREATE TEMP TABLE staged AS

@@ -31,7 +31,13 @@ from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import BUCKETS, file_sha256, quote_literal, split_bucket_sql
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import SPLIT_VERSION_COLUMNS
-from warehouse.storage import record_schema, write_records, writer_connection, writer_lock
+from warehouse.storage import (
+    PARQUET_OPTIONS,
+    record_schema,
+    write_records,
+    writer_connection,
+    writer_lock,
+)
 
 VERSION_DIR = re.compile(r"^v(\d+)$")
 MAX_COMPONENT_ROUNDS = 100
@@ -163,29 +169,51 @@ def _load_registry(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, pare
 def _link_components(con: duckdb.DuckDBPyConnection) -> None:
     """Label each example with its component: the smallest group key reachable through shared
     group keys or shared normalised payloads (min-label propagation, done in SQL)."""
+    # Only payloads shared by several groups link anything, and they are few: propagate
+    # labels over those edges alone; every other group is a component by itself.
     con.execute(
-        "CREATE TEMP TABLE comp AS SELECT DISTINCT group_key AS node, group_key AS comp FROM ex"
+        """
+        CREATE TEMP TABLE links AS
+        SELECT DISTINCT dedup_key, group_key FROM ex
+        WHERE dedup_key IN (SELECT dedup_key FROM ex GROUP BY dedup_key
+                            HAVING count(DISTINCT group_key) > 1)
+        """
     )
+    con.execute(
+        "CREATE TEMP TABLE linked AS SELECT DISTINCT group_key AS node, group_key AS comp "
+        "FROM links"
+    )
+    _propagate_min_labels(con)
+    con.execute(
+        """
+        CREATE TEMP TABLE comp AS
+        SELECT DISTINCT ex.group_key AS node, coalesce(linked.comp, ex.group_key) AS comp
+        FROM ex LEFT JOIN linked ON ex.group_key = linked.node
+        """
+    )
+
+
+def _propagate_min_labels(con: duckdb.DuckDBPyConnection) -> None:
     for _ in range(MAX_COMPONENT_ROUNDS):
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE dedup_comp AS
-            SELECT ex.dedup_key, min(comp.comp) AS comp
-            FROM ex JOIN comp ON ex.group_key = comp.node GROUP BY ex.dedup_key
+            SELECT links.dedup_key, min(linked.comp) AS comp
+            FROM links JOIN linked ON links.group_key = linked.node GROUP BY links.dedup_key
             """
         )
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE next_comp AS
-            SELECT ex.group_key AS node, min(d.comp) AS comp
-            FROM ex JOIN dedup_comp AS d USING (dedup_key) GROUP BY ex.group_key
+            SELECT links.group_key AS node, min(d.comp) AS comp
+            FROM links JOIN dedup_comp AS d USING (dedup_key) GROUP BY links.group_key
             """
         )
         moved = con.execute(
-            "SELECT count(*) FROM comp JOIN next_comp USING (node) "
-            "WHERE comp.comp <> next_comp.comp"
+            "SELECT count(*) FROM linked JOIN next_comp USING (node) "
+            "WHERE linked.comp <> next_comp.comp"
         ).fetchone()[0]
-        con.execute("CREATE OR REPLACE TEMP TABLE comp AS SELECT * FROM next_comp")
+        con.execute("CREATE OR REPLACE TEMP TABLE linked AS SELECT * FROM next_comp")
         if not moved:
             return
     raise RuntimeError("group/duplicate components did not converge; please report this")
@@ -266,18 +294,22 @@ def _training_split_case(config: BayeslineConfig) -> str:
 
 
 def _diff_against_parent(con, layout: WarehouseLayout, parent: int | None) -> dict[str, int]:
+    if parent is None:  # the first version: everything assigned is new
+        con.execute(
+            "CREATE TEMP TABLE changes AS SELECT example_id, split, 'added' AS change "
+            "FROM assigned WHERE split IS NOT NULL"
+        )
+        added = con.execute("SELECT count(*) FROM changes").fetchone()[0]
+        return {"added": added, "removed": 0, "changed": 0}
     con.execute(
         "CREATE TEMP TABLE current_content AS SELECT a.example_id, a.split, ex.content_hash "
         "FROM assigned AS a JOIN ex USING (example_id) WHERE a.split IS NOT NULL"
     )
-    if parent is None:
-        con.execute("CREATE TEMP TABLE parent_content AS SELECT * FROM current_content LIMIT 0")
-    else:
-        files = quote_literal(str(version_path(layout, parent) / "*.parquet"))
-        con.execute(
-            "CREATE TEMP TABLE parent_content AS SELECT example_id, split, content_hash "
-            f"FROM read_parquet({files})"
-        )
+    files = quote_literal(str(version_path(layout, parent) / "*.parquet"))
+    con.execute(
+        "CREATE TEMP TABLE parent_content AS SELECT example_id, split, content_hash "
+        f"FROM read_parquet({files})"
+    )
     moved = con.execute(
         "SELECT count(*) FROM current_content AS c JOIN parent_content AS p USING (example_id) "
         "WHERE c.split <> p.split"
@@ -341,7 +373,7 @@ def _write_split_files(con, layout, staging: Path, version: int) -> dict[str, di
         path = staging / f"{split}.parquet"
         con.execute(
             f"COPY (SELECT * FROM published WHERE split = '{split}' ORDER BY example_id) "
-            f"TO {quote_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)"
+            f"TO {quote_literal(str(path))} ({PARQUET_OPTIONS})"
         )
         files[path.name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
     return files
@@ -362,7 +394,7 @@ def _write_meta_tables(con, staging: Path, version: int) -> None:
     }
     for name, query in queries.items():
         target = quote_literal(str(meta / f"{name}.parquet"))
-        con.execute(f"COPY ({query}) TO {target} (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"COPY ({query}) TO {target} ({PARQUET_OPTIONS})")
 
 
 def _manifest(con, config, version, parent, changes, files, created_at) -> dict:
