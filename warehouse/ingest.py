@@ -181,6 +181,7 @@ def _reject_whole_file(con, layout, landing_file, file_id, reason, ingested_at):
 
 def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ingested_at):
     _derive_candidate_columns(con, config, landing_file.source)
+    con.execute("DROP TABLE staged")  # candidates holds it all now; free the memory early
     _mark_duplicates_within_file(con)
     _mark_duplicates_of_existing(con, layout, file_id)
     con.execute(

@@ -119,8 +119,9 @@ def _load_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> i
         return 0
     _create_corrected_examples(con, layout)
     con.execute(
-        "CREATE TEMP TABLE ex AS SELECT example_id, source, distribution, group_key, dedup_key, "
-        "content_hash FROM corrected_examples"
+        # Only what linking and assignment need: at 10M rows every column here costs memory.
+        "CREATE TEMP TABLE ex AS SELECT example_id, distribution, group_key, dedup_key "
+        "FROM corrected_examples"
     )
     return con.execute("SELECT count(*) FROM ex").fetchone()[0]
 
@@ -302,8 +303,9 @@ def _diff_against_parent(con, layout: WarehouseLayout, parent: int | None) -> di
         added = con.execute("SELECT count(*) FROM changes").fetchone()[0]
         return {"added": added, "removed": 0, "changed": 0}
     con.execute(
-        "CREATE TEMP TABLE current_content AS SELECT a.example_id, a.split, ex.content_hash "
-        "FROM assigned AS a JOIN ex USING (example_id) WHERE a.split IS NOT NULL"
+        "CREATE TEMP TABLE current_content AS SELECT a.example_id, a.split, e.content_hash "
+        "FROM assigned AS a JOIN corrected_examples AS e USING (example_id) "
+        "WHERE a.split IS NOT NULL"
     )
     files = quote_literal(str(version_path(layout, parent) / "*.parquet"))
     con.execute(
@@ -363,20 +365,44 @@ def _write_version(con, layout, config, version, parent, changes, now) -> Path:
 
 
 def _write_split_files(con, layout, staging: Path, version: int) -> dict[str, dict]:
+    """One Parquet file per split, written in a single partitioned pass over the examples."""
+    parts = staging / "_parts"
     con.execute(
-        f"CREATE TEMP TABLE published AS SELECT CAST({version} AS INTEGER) AS version, a.split, "
-        "e.* FROM corrected_examples AS e JOIN assigned AS a USING (example_id) "
-        "WHERE a.split IS NOT NULL"
+        f"""
+        COPY (SELECT CAST({version} AS INTEGER) AS version, a.split, e.*
+              FROM corrected_examples AS e JOIN assigned AS a USING (example_id)
+              WHERE a.split IS NOT NULL)
+        TO {quote_literal(str(parts))}
+        ({PARQUET_OPTIONS}, PARTITION_BY (split), WRITE_PARTITION_COLUMNS true)
+        """
     )
     files = {}
     for split in SPLITS:
         path = staging / f"{split}.parquet"
-        con.execute(
-            f"COPY (SELECT * FROM published WHERE split = '{split}' ORDER BY example_id) "
-            f"TO {quote_literal(str(path))} ({PARQUET_OPTIONS})"
-        )
+        _gather_partition(con, parts / f"split={split}", path)
         files[path.name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+    shutil.rmtree(parts)
+    con.execute(
+        "CREATE TEMP VIEW published AS SELECT * FROM "
+        f"read_parquet({quote_literal(str(staging / '*.parquet'))})"
+    )
     return files
+
+
+def _gather_partition(con, partition: Path, path: Path) -> None:
+    """Move a split's partition file into place (merging if DuckDB wrote several, writing an
+    empty file with the full schema if the split is empty)."""
+    written = sorted(partition.glob("*.parquet")) if partition.is_dir() else []
+    if len(written) == 1:
+        os.replace(written[0], path)
+        return
+    source = (
+        f"read_parquet([{', '.join(quote_literal(str(p)) for p in written)}])"
+        if written
+        else "(SELECT CAST(NULL AS INTEGER) AS version, a.split, e.* FROM corrected_examples "
+        "AS e JOIN assigned AS a USING (example_id) LIMIT 0)"
+    )
+    con.execute(f"COPY (SELECT * FROM {source}) TO {quote_literal(str(path))} ({PARQUET_OPTIONS})")
 
 
 def _write_meta_tables(con, staging: Path, version: int) -> None:

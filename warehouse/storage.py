@@ -45,13 +45,19 @@ def writer_lock(layout: WarehouseLayout, timeout_s: float = 600.0) -> Iterator[N
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: DuckDB's own default is 80% of RAM; a writer that stays small leaves the machine to the
+#: Dagster UI, Label Studio and the analysts' queries, and spills to scratch beyond this.
+DEFAULT_MEMORY_LIMIT = "1536MB"
+MEMORY_LIMIT_ENV = "BAYESLINE_MEMORY_LIMIT"
+
+
 def writer_connection(layout: WarehouseLayout, memory_limit: str | None = None):
     """An in-memory DuckDB connection that spills to the warehouse's scratch directory."""
     layout.scratch.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"temp_directory": str(layout.scratch)})
     con.execute("SET enable_progress_bar = false")  # logs, not terminals, read our output
-    if memory_limit:
-        con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
+    limit = memory_limit or os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+    con.execute(f"SET memory_limit = {quote_literal(limit)}")
     return con
 
 
