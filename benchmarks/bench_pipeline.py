@@ -110,26 +110,43 @@ def quality_gate(work_dir: Path, rows: int) -> dict:
 
 
 def quality_gate_reference(work_dir: Path, rows: int) -> dict:
-    """The gate's checks as the aggregates a person would write by hand in DuckDB."""
-    examples = f"read_parquet('{bench_layout(work_dir).examples_dir / '*.parquet'}')"
-    required = ["example_id", "source", "distribution", "group_key", "label", "text"]
-    blank = " + ".join(f"count_if({c} IS NULL OR regexp_matches({c}, '^\\s*$'))" for c in required)
+    """The gate's checks as the aggregates a person would write by hand in DuckDB.
+
+    Like for like: the same rules counted the same way (each rule per file, ids and near-duplicate
+    keys grouped, per-file reject rates, label mix per file), without Great Expectations.
+    """
+    layout = bench_layout(work_dir)
+    examples = f"read_parquet('{layout.examples_dir / '*.parquet'}')"
+    files = f"read_parquet('{layout.ingested_files_dir / '*.parquet'}')"
+    max_reject_rate = bench_config().quality.max_batch_reject_rate
+    required = ["example_id", "source", "distribution", "group_key", "label", "content_hash"]
+    blank = r"^[\s\v\x{1c}-\x{1f}\x{85}\p{Z}]*$"  # what Python's re calls whitespace
+    per_rule = ", ".join(
+        f"count_if({c} IS NULL), count_if(regexp_matches({c}, '{blank}'))"
+        for c in [*required, "text"]
+    )
+    queries = {
+        "schema": f"DESCRIBE SELECT * FROM {examples}",
+        "required": f"""SELECT file_id, count(*), {per_rule},
+                   count_if(distribution NOT IN ('training', 'target'))
+            FROM {examples} GROUP BY file_id""",
+        "labels": f"""SELECT file_id, count_if(label NOT IN ('neg', 'pos'))
+            FROM {examples} GROUP BY file_id""",
+        "ids": f"""SELECT count_if(n > 1) FROM (SELECT count(*) AS n FROM {examples}
+            WHERE example_id IS NOT NULL GROUP BY example_id)""",
+        "cross_source": f"""SELECT count(*) FROM (SELECT dedup_key FROM {examples}
+            WHERE dedup_key IS NOT NULL GROUP BY dedup_key HAVING min(source) <> max(source))""",
+        "files": f"""SELECT file_id FROM {files} WHERE status <> 'loaded' OR rows_loaded < 1
+            OR rows_rejected / nullif(rows_read, 0) > {max_reject_rate}""",
+        "target": f"SELECT count(*) FROM {examples} WHERE distribution = 'target'",
+        "drift": f"SELECT distribution, file_id, label, count(*) FROM {examples} GROUP BY ALL",
+    }
     con = duckdb.connect()
-    counts = con.execute(
-        f"""SELECT {blank} AS missing_or_blank,
-                   count_if(distribution NOT IN ('training', 'target')) AS bad_distribution,
-                   count_if(label NOT IN ('neg', 'pos')) AS bad_label,
-                   count(*) - count(DISTINCT example_id) AS repeated_ids
-            FROM {examples}"""
-    ).fetchone()
-    cross_source = con.execute(
-        f"""SELECT count(*) FROM (SELECT dedup_key FROM {examples}
-            GROUP BY dedup_key HAVING count(DISTINCT source) > 1)"""
-    ).fetchone()
-    drift = con.execute(
-        f"""SELECT file_id, label, count(*) FROM {examples} GROUP BY ALL"""
-    ).fetchall()
-    return {"problems": int(sum(counts) + cross_source[0]), "drift_cells": len(drift)}
+    results = {name: con.execute(sql).fetchall() for name, sql in queries.items()}
+    problems = sum(sum(row[2:]) for row in results["required"])
+    problems += sum(row[1] for row in results["labels"]) + len(results["files"])
+    problems += results["ids"][0][0] + results["cross_source"][0][0]
+    return {"problems": problems, "drift_cells": len(results["drift"])}
 
 
 def publish(work_dir: Path, rows: int) -> dict:

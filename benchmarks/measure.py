@@ -58,6 +58,7 @@ def _run_in_child(
     if memory_limit_gib:
         limit = int(memory_limit_gib * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    quiet_duckdb()
     module_name, function_name = target.split(":")
     stage = getattr(importlib.import_module(module_name), function_name)
     started = time.perf_counter()
@@ -74,6 +75,13 @@ def _run_in_child(
     # on a shared machine, and it shows how well a stage uses the cores.
     extra["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)
     results.put(extra)
+
+
+def quiet_duckdb() -> None:
+    """No progress bars from the module-level DuckDB connection: they would flood the log."""
+    import duckdb
+
+    duckdb.execute("SET enable_progress_bar = false")
 
 
 def _last_frames() -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from benchmarks.measure import run_stage, with_ratios
+from benchmarks.measure import quiet_duckdb, run_stage, with_ratios
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: Benchmark modules, each with `prepare(work_dir, rows)` and `SPECS`, in the order they run.
@@ -41,6 +41,7 @@ def run_suite(
     progress=print,
 ) -> Path:
     """Run the chosen groups (all by default) and write the results file; return its path."""
+    quiet_duckdb()
     stages: list[dict[str, Any]] = []
     for group in groups or list(GROUPS):
         module = importlib.import_module(GROUPS[group])

@@ -1,5 +1,7 @@
 """The quality checks: for each, the DuckDB query that shapes the data and the expectations GE
-judges it by. Row-local rules see the rows themselves; set-level rules see one row per key."""
+judges it by. Checks over every example (required values, labels, unique ids, cross-source
+duplicates) are measured in DuckDB and GE judges the counts (quality/measures.py says why);
+small relations (the schema, one row per ingested file or per batch and label) GE sees whole."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from quality.expectations import Judge, Tally, judge_query, rule_meta
+from quality.measures import Measure, Rule, is_blank, judge_measure, not_in, quote
 from quality.results import ERROR, WARN
 from warehouse.schema import example_columns
 
@@ -56,10 +59,6 @@ class Check:
     judge: Callable[[CheckRun], Judgement]
 
 
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def judge_schema(run: CheckRun) -> Judgement:
     expected = example_columns(run.config.dataset)
     expect = run.judge.expectations
@@ -104,127 +103,105 @@ def judge_schema(run: CheckRun) -> Judgement:
 
 
 def judge_required_values(run: CheckRun) -> Judgement:
-    dataset = run.config.dataset
-    required = dict.fromkeys((*REQUIRED_COLUMNS, *dataset.payload_columns))
-    expect = run.judge.expectations
-    rules: list[Any] = []
-    for column in required:
-        rules.append(
-            expect.ExpectColumnValuesToNotBeNull(
-                column=column, meta=rule_meta(f"{column} is present", "rows")
-            )
+    required = dict.fromkeys((*REQUIRED_COLUMNS, *run.config.dataset.payload_columns))
+    rules = [
+        rule
+        for column in required
+        for rule in (
+            Rule(f"{column} is present", f"{quote(column)} IS NULL", column),
+            Rule(f"{column} is not blank", is_blank(column), column),
         )
-        rules.append(
-            expect.ExpectColumnValuesToNotMatchRegex(
-                column=column, regex=r"^\s*$", meta=rule_meta(f"{column} is not blank", "rows")
-            )
-        )
+    ]
     rules.append(
-        expect.ExpectColumnValuesToBeInSet(
-            column="distribution",
-            value_set=list(DISTRIBUTIONS),
-            meta=rule_meta("distribution is training or target", "rows"),
+        Rule(
+            "distribution is training or target",
+            not_in("distribution", DISTRIBUTIONS),
+            "distribution",
         )
     )
-    selected = ", ".join(quote(c) for c in dict.fromkeys((*LOCATION_COLUMNS, *required)))
-    suite = run.judge.suite("examples_required_values", rules)
-    tally = run.judge_query(
-        f"SELECT {selected} FROM examples", suite, Tally(), shown_columns=LOCATION_COLUMNS
-    )
+    tally = judge_measure(run, _row_measure("examples_required_values", rules))
     return Judgement(tally, {"required_columns": len(required)})
 
 
 def judge_labels(run: CheckRun) -> Judgement:
     labels = list(run.config.dataset.labels)
-    expect = run.judge.expectations
-    suite = run.judge.suite(
-        "examples_labels",
-        [
-            expect.ExpectColumnValuesToBeInSet(
-                column="label",
-                value_set=labels,
-                meta=rule_meta(f"label is one of {', '.join(labels)}", "rows"),
-            )
-        ],
-    )
-    sql = f"SELECT {', '.join(LOCATION_COLUMNS)}, label FROM examples"
-    tally = run.judge_query(sql, suite, Tally(), shown_columns=LOCATION_COLUMNS)
+    rule = Rule(f"label is one of {', '.join(labels)}", not_in("label", labels), "label")
+    tally = judge_measure(run, _row_measure("examples_labels", [rule]))
     return Judgement(tally, {"labels_allowed": len(labels)})
 
 
-def judge_unique_ids(run: CheckRun) -> Judgement:
-    expect = run.judge.expectations
-    suite = run.judge.suite(
-        "examples_unique_ids",
-        [
-            expect.ExpectColumnValuesToBeBetween(
-                column="occurrences",
-                min_value=1,
-                max_value=1,
-                meta=rule_meta("example id occurs exactly once", "ids"),
-            )
-        ],
+def _row_measure(suite: str, rules: list[Rule]) -> Measure:
+    """Rules over single examples, counted per ingested file, failures listed in file order."""
+    return Measure(
+        suite,
+        elements="SELECT * FROM examples",
+        unit="rows",
+        rules=tuple(rules),
+        located_by=LOCATION_COLUMNS,
+        order="file_id, line_number, example_id",
+        per="file_id",
     )
-    # DuckDB counts over the whole table before streaming, so duplicates that sit in
-    # different record batches (or different landing files) still meet in one row. Locations
-    # are listed only for repeated ids: a list per id would cost memory for nothing.
-    sql = f"""
-        WITH counts AS (
+
+
+def judge_unique_ids(run: CheckRun) -> Judgement:
+    # DuckDB counts over the whole table, so duplicates in different landing files still meet
+    # in one row. Locations are gathered only for the listed repeated ids.
+    measure = Measure(
+        "examples_unique_ids",
+        elements="""
             SELECT example_id, count(*) AS occurrences
             FROM examples
             WHERE example_id IS NOT NULL  -- a missing id is examples_have_required_values' job
             GROUP BY example_id
-        ), repeated AS (
-            SELECT example_id,
-                   list({{'file_id': file_id, 'line_number': line_number}}
-                        ORDER BY file_id, line_number)[1:{MAX_LISTED_IDS}] AS locations
-            FROM examples JOIN counts USING (example_id)
-            WHERE occurrences > 1
-            GROUP BY example_id
-        )
-        SELECT example_id, occurrences, locations
-        FROM counts LEFT JOIN repeated USING (example_id)
-        ORDER BY example_id
-    """
-    tally = run.judge_query(sql, suite, Tally(), shown_columns=["example_id", "locations"])
-    return Judgement(tally)
+        """,
+        unit="ids",
+        rules=(Rule("example id occurs exactly once", "occurrences <> 1", "occurrences"),),
+        located_by=("example_id",),
+        order="example_id",
+        details=f"""
+            SELECT f.occurrences, f.example_id,
+                   list({{'file_id': e.file_id, 'line_number': e.line_number}}
+                        ORDER BY e.file_id, e.line_number)[1:{MAX_LISTED_IDS}] AS locations
+            FROM failing f JOIN examples e ON e.example_id = f.example_id
+            GROUP BY f.occurrences, f.example_id
+            ORDER BY f.example_id
+        """,
+    )
+    return Judgement(judge_measure(run, measure))
 
 
 def judge_cross_source_duplicates(run: CheckRun) -> Judgement:
-    expect = run.judge.expectations
-    suite = run.judge.suite(
+    # min <> max is count(DISTINCT source) > 1 in about half the time; the exact count, the
+    # sources and the ids are worked out only for the listed keys.
+    measure = Measure(
         "examples_cross_source_duplicates",
-        [
-            expect.ExpectColumnValuesToBeBetween(
-                column="source_count",
-                min_value=1,
-                max_value=1,
-                meta=rule_meta("near-duplicate text comes from one source only", "dedup keys"),
-            )
-        ],
-    )
-    # Sources and ids are listed only for keys shared across sources (see judge_unique_ids).
-    sql = f"""
-        WITH keys AS (
-            SELECT dedup_key, count(DISTINCT source) AS source_count, count(*) AS examples
+        elements="""
+            SELECT dedup_key, min(source) AS first_source, max(source) AS last_source,
+                   count(*) AS examples
             FROM examples
             WHERE dedup_key IS NOT NULL
             GROUP BY dedup_key
-        ), shared AS (
-            SELECT dedup_key,
-                   list(DISTINCT source ORDER BY source) AS sources,
-                   list(example_id ORDER BY example_id)[1:{MAX_LISTED_IDS}] AS example_ids
-            FROM examples JOIN keys USING (dedup_key)
-            WHERE source_count > 1
-            GROUP BY dedup_key
-        )
-        SELECT dedup_key, source_count, sources, examples, example_ids
-        FROM keys LEFT JOIN shared USING (dedup_key)
-        ORDER BY dedup_key
-    """
-    index = ["dedup_key", "sources", "examples", "example_ids"]
-    tally = run.judge_query(sql, suite, Tally(), shown_columns=index)
-    return Judgement(tally)
+        """,
+        unit="dedup keys",
+        rules=(
+            Rule(
+                "near-duplicate text comes from one source only",
+                "first_source <> last_source",
+                "dedup_key",
+            ),
+        ),
+        located_by=("dedup_key",),
+        order="dedup_key",
+        details=f"""
+            SELECT count(DISTINCT e.source) AS source_count, f.dedup_key,
+                   list(DISTINCT e.source ORDER BY e.source) AS sources, f.examples,
+                   list(e.example_id ORDER BY e.example_id)[1:{MAX_LISTED_IDS}] AS example_ids
+            FROM failing f JOIN examples e ON e.dedup_key = f.dedup_key
+            GROUP BY f.dedup_key, f.examples
+            ORDER BY f.dedup_key
+        """,
+    )
+    return Judgement(judge_measure(run, measure))
 
 
 def judge_batch_row_counts(run: CheckRun) -> Judgement:

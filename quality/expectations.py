@@ -3,6 +3,11 @@
 GE's SQL path over duckdb-engine returns empty results (great_expectations#11579), so every
 check streams a DuckDB relation as Arrow record batches, hands each batch to GE as a pandas
 frame, and merges the per-batch verdicts. Memory stays bounded by the batch size.
+
+The relation is either the elements themselves (small relations: the schema, one row per
+ingested file) or a summary of them, where each row stands for many elements and each judged
+column holds how many of them broke a rule (see quality/measures.py for why). A summary's
+verdicts are tallied in elements, so the reported numbers mean the same either way.
 """
 
 from __future__ import annotations
@@ -125,28 +130,40 @@ class Tally:
         return chosen
 
     def add_batch(
-        self, batch: pa.RecordBatch, results: Iterable[Any], shown_columns: Sequence[str] = ()
+        self,
+        batch: pa.RecordBatch,
+        results: Iterable[Any],
+        shown_columns: Sequence[str] = (),
+        elements_column: str | None = None,
     ) -> None:
-        """Merge one batch's results, reading failing rows (judged + shown columns) from `batch`."""
-        self.rows += batch.num_rows
+        """Merge one batch's results, reading failing rows (judged + shown columns) from `batch`.
+
+        With `elements_column`, `batch` is a summary (see `judge_query`): counts come from its
+        columns, and failing elements are listed by the caller with `add_examples`.
+        """
+        self.rows += column_total(batch, elements_column) if elements_column else batch.num_rows
         self.batches += 1
         for result in results:
-            self._add_result(result, batch, shown_columns)
+            self._add_result(result, batch, shown_columns, elements_column)
 
-    def _add_result(self, result: Any, batch: pa.RecordBatch, shown_columns: Sequence[str]) -> None:
+    def add_examples(self, rule: str, found: Iterable[dict[str, Any]]) -> None:
+        """Keep failing elements of `rule` found outside GE (up to the cap), tagged with it."""
+        self._keep(rule, [{"rule": rule, **row} for row in found])
+
+    def _add_result(
+        self,
+        result: Any,
+        batch: pa.RecordBatch,
+        shown_columns: Sequence[str],
+        elements_column: str | None,
+    ) -> None:
         meta = result.expectation_config.meta or {}
         name = meta.get("rule") or result.expectation_config.type
         rule = self.rules.setdefault(name, RuleTally(name, meta.get("unit", "rows")))
         body = result.result or {}
         rule.passed = rule.passed and bool(result.success)
-        if "unexpected_count" in body:
-            rule.checked += int(body.get("element_count") or 0)
-            rule.unexpected += int(body.get("unexpected_count") or 0)
-        else:
-            # Table-level expectation: the batch itself is the one element checked.
-            rule.checked += 1
-            rule.unexpected += 0 if result.success else 1
-        found = self._failing_rows(name, result, batch, shown_columns)
+        _count(rule, result, batch, elements_column)
+        found = [] if elements_column else self._failing_rows(name, result, batch, shown_columns)
         if not result.success and not found and "observed_value" in body:
             found = [{"rule": name, "observed": body.get("details") or body["observed_value"]}]
         error = _exception_message(result.exception_info)
@@ -178,6 +195,30 @@ class Tally:
     def _keep(self, rule: str, found: list[dict[str, Any]]) -> None:
         kept = self._examples.setdefault(rule, [])
         kept.extend(jsonable(example) for example in found[: max(self._room(rule), 0)])
+
+
+def _count(
+    rule: RuleTally, result: Any, batch: pa.RecordBatch, elements_column: str | None
+) -> None:
+    body = result.result or {}
+    if "unexpected_count" not in body:
+        # Table-level expectation: the batch itself is the one element checked.
+        rule.checked += 1
+        rule.unexpected += 0 if result.success else 1
+    elif elements_column:
+        # A summary row stands for many elements; its judged column counts those that failed.
+        rule.checked += column_total(batch, elements_column)
+        rule.unexpected += column_total(batch, result.expectation_config.kwargs["column"])
+    else:
+        rule.checked += int(body.get("element_count") or 0)
+        rule.unexpected += int(body.get("unexpected_count") or 0)
+
+
+def column_total(batch: pa.RecordBatch, column: str) -> int:
+    """The sum of an integer column of `batch` (0 when empty)."""
+    import pyarrow.compute as pc
+
+    return int(pc.sum(batch.column(column)).as_py() or 0)
 
 
 def _exception_message(info: Any) -> str:
@@ -228,16 +269,20 @@ def judge_query(
     shown_columns: Sequence[str] = (),
     params: Any = None,
     tally: Tally | None = None,
+    elements_column: str | None = None,
 ) -> Tally:
     """Stream a query through GE batch by batch and merge the verdicts into `tally`.
 
     `shown_columns` are what a person sees of each failing row, besides the judged column.
+    `elements_column` makes the query a summary: each row stands for that many elements, and
+    each judged column counts how many of them broke its rule.
     """
     tally = tally if tally is not None else Tally()
     for record_batch in stream_batches(con, sql, batch_rows, params):
         # Nested columns stay in Arrow: converting them builds a Python object per cell.
         frame = record_batch.select(flat_columns(record_batch.schema)).to_pandas()
-        tally.add_batch(record_batch, judge.validate(frame, suite), shown_columns)
+        results = judge.validate(frame, suite)
+        tally.add_batch(record_batch, results, shown_columns, elements_column)
     return tally
 
 

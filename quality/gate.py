@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
 CHECK_NAMES: tuple[str, ...] = tuple(check.name for check in CHECKS)
 #: "error" checks block publishing; "warn" checks only report.
 CHECK_SEVERITIES: dict[str, str] = {check.name: check.severity for check in CHECKS}
+#: DuckDB's memory cap while the gate runs. Grouping ten million ids or dedup keys wants about
+#: 2 GiB; capped, DuckDB spills to the connection's temp_directory instead, so with Great
+#: Expectations loaded the gate's peak stays under 2 GiB at that size.
+GATE_MEMORY_LIMIT_BYTES = 2**30
+_BYTE_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 
 
 def run_quality_checks(
@@ -30,12 +36,36 @@ def run_quality_checks(
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}.")
     selected = _select(names)
     run = CheckRun(con, config, Judge(), batch_rows)  # one GE context for the whole run
-    return [run_check(check, run) for check in CHECKS if check.name in selected]
+    with memory_capped(con, GATE_MEMORY_LIMIT_BYTES):
+        return [run_check(check, run) for check in CHECKS if check.name in selected]
 
 
 def gate_passes(outcomes: Iterable[CheckOutcome]) -> bool:
     """True unless an error-severity check failed (warnings never block publishing)."""
     return not any(outcome.blocks_publishing for outcome in outcomes)
+
+
+@contextmanager
+def memory_capped(con: duckdb.DuckDBPyConnection, limit_bytes: int) -> Iterator[None]:
+    """Lower the connection's DuckDB memory limit to `limit_bytes` for a while (never raise it)."""
+    (previous,) = con.execute("SELECT current_setting('memory_limit')").fetchone() or ("",)
+    if 0 <= _setting_bytes(previous) <= limit_bytes:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{limit_bytes}B'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{previous}'")  # as DuckDB printed it: 0.1 GiB steps
+
+
+def _setting_bytes(setting: str) -> int:
+    """'18.8 GiB' -> bytes; -1 when there is no limit or DuckDB's format is not understood."""
+    number, _, unit = setting.partition(" ")
+    try:
+        return int(float(number) * _BYTE_UNITS[unit])
+    except (KeyError, ValueError):
+        return -1
 
 
 def run_check(check: Check, run: CheckRun) -> CheckOutcome:

@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from quality import CHECK_NAMES, CHECK_SEVERITIES, CheckOutcome, gate_passes, run_quality_checks
+from quality.gate import memory_capped
+from quality.measures import BLANK_PATTERN
 from warehouse.config import BayeslineConfig, parse_config
 from warehouse.schema import INGESTED_FILE_COLUMNS, REJECTED_ROW_COLUMNS, example_columns
 
@@ -23,6 +25,7 @@ TRAINING = "web_reviews"
 LABELS = ("negative", "positive")
 ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "TIMESTAMP": pa.timestamp("us")}
 WHEN = datetime(2025, 1, 1, 12, 0)
+LOCATION = ("example_id", "file_id", "line_number")
 
 
 def make_config(**quality: Any) -> BayeslineConfig:
@@ -269,6 +272,90 @@ def test_required_values_check_points_at_rows_with_missing_or_blank_values(
     assert outcome.observed["unexpected_count"] == 3
 
 
+def test_whitespace_only_values_are_blank_exactly_as_python_regex_sees_them(
+    tmp_path: Path,
+) -> None:
+    rows = clean_examples()
+    rows[1]["text"] = "\u00a0\t"  # no-break space and tab: blank to GE's Python `^\s*$`
+    rows[2]["text"] = "\u3000"  # ideographic space
+    rows[3]["text"] = "\u00a0not blank\u2003"
+    rows[4]["text"] = ""
+    outcome = check(warehouse(tmp_path, rows), "examples_have_required_values")
+
+    assert not outcome.passed
+    assert sorted(column_of(outcome, "example_id")) == ["ex-001", "ex-002", "ex-004"]
+    assert outcome.observed["unexpected_by_rule"]["text is not blank"] == 3
+
+
+def test_blank_pattern_matches_what_python_calls_whitespace_on_every_code_point() -> None:
+    # GE's pandas engine applies `^\s*$` with Python's re; DuckDB's RE2 must agree everywhere.
+    valid = "i < 55296 OR i > 57343"  # surrogates are not characters
+    sql = f"""
+        SELECT i FROM range(1114112) AS t(i)
+        WHERE regexp_matches(CASE WHEN {valid} THEN chr(i::INTEGER) ELSE 'x' END, $pattern)
+    """
+    rows = duckdb.connect().execute(sql, {"pattern": BLANK_PATTERN}).fetchall()
+    assert {i for (i,) in rows} == {i for i in range(0x110000) if chr(i).isspace()}
+
+
+def test_a_null_value_counts_as_missing_but_not_also_as_blank(tmp_path: Path) -> None:
+    rows = clean_examples()
+    rows[2]["group_key"] = None
+    outcome = check(warehouse(tmp_path, rows), "examples_have_required_values")
+
+    by_rule = outcome.observed["unexpected_by_rule"]
+    assert (by_rule["group_key is present"], by_rule["group_key is not blank"]) == (1, 0)
+    assert outcome.observed["unexpected_count"] == 1
+    assert [(r["rule"], r["example_id"]) for r in outcome.failing_examples] == [
+        ("group_key is present", "ex-002")
+    ]
+
+
+def test_failing_examples_come_only_from_failing_rules_and_every_rule_shows(
+    tmp_path: Path,
+) -> None:
+    rows = [example(n, text=" ") for n in range(25)]
+    rows[7]["group_key"] = None
+    outcome = check(warehouse(tmp_path, rows), "examples_have_required_values")
+
+    assert outcome.observed["unexpected_by_rule"]["text is not blank"] == 25
+    assert len(outcome.failing_examples) == 20
+    assert {r["rule"] for r in outcome.failing_examples} == {
+        "text is not blank",
+        "group_key is present",
+    }
+    for row in outcome.failing_examples:
+        column = row["rule"].split()[0]  # each shows its own column and where the row is
+        assert set(row) == {"rule", column, *LOCATION}
+        assert row[column] == {"text": " ", "group_key": None}[column]
+    blank_lines = [r["line_number"] for r in outcome.failing_examples if "text" in r]
+    assert blank_lines == sorted(blank_lines)  # listed in file order
+
+
+def test_a_violation_in_one_of_many_files_is_found_and_counted_in_examples(
+    tmp_path: Path,
+) -> None:
+    rows = [example(n, file_id=f"app-{n // 10}") for n in range(50)]
+    rows[34]["source"] = "  "
+    outcome = check(warehouse(tmp_path, rows), "examples_have_required_values", batch_rows=2)
+
+    assert not outcome.passed
+    assert outcome.observed["batches"] == 3  # five files, two summary rows per GE batch
+    assert outcome.observed["rows_checked"] == 50
+    assert outcome.observed["unexpected_count"] == 1
+    rules = len(outcome.observed["unexpected_by_rule"])
+    assert outcome.observed["unexpected_percent"] == round(100 / (50 * rules), 4)
+    assert outcome.failing_examples == [
+        {
+            "rule": "source is not blank",
+            "source": "  ",
+            "example_id": "ex-034",
+            "file_id": "app-3",
+            "line_number": 34,
+        }
+    ]
+
+
 def test_required_values_check_passes_clean_rows(tmp_path: Path) -> None:
     outcome = check(warehouse(tmp_path, clean_examples()), "examples_have_required_values")
     assert outcome.passed
@@ -293,16 +380,16 @@ def test_label_check_passes_configured_labels(tmp_path: Path) -> None:
     assert check(warehouse(tmp_path, clean_examples()), "examples_labels_in_label_set").passed
 
 
-def test_unique_id_check_catches_duplicates_that_span_record_batches(tmp_path: Path) -> None:
+def test_unique_id_check_catches_duplicates_in_different_files_far_apart(tmp_path: Path) -> None:
     rows = clean_examples()
-    # Each duplicate pair sits at opposite ends of the table, and the two pairs' aggregate
-    # rows land in different 3-row record batches: both must still be caught and merged.
+    # Each duplicate pair sits at opposite ends of the table, in different landing files, and
+    # with 3-row batches neither fits one batch: both must still be caught.
     rows[0]["example_id"] = rows[15]["example_id"] = "aaa-dup"
     rows[1]["example_id"] = rows[14]["example_id"] = "zzz-dup"
     outcome = check(warehouse(tmp_path, rows), "examples_have_unique_ids", batch_rows=3)
 
     assert not outcome.passed and outcome.severity == "error"
-    assert outcome.observed["batches"] > 3
+    assert outcome.observed["rows_checked"] == 14  # distinct ids
     assert outcome.observed["unexpected_count"] == 2
     assert {(r["example_id"], r["occurrences"]) for r in outcome.failing_examples} == {
         ("aaa-dup", 2),
@@ -443,7 +530,7 @@ def summary(outcomes: list[CheckOutcome]) -> list[tuple[Any, ...]]:
 def test_verdicts_do_not_depend_on_the_batch_size(tmp_path: Path) -> None:
     con = warehouse(tmp_path, dirty_examples())
     whole = run_quality_checks(con, CONFIG)
-    in_pieces = run_quality_checks(con, CONFIG, batch_rows=2)
+    in_pieces = run_quality_checks(con, CONFIG, batch_rows=1)
 
     assert summary(in_pieces) == summary(whole)
     assert [o.name for o in whole if not o.passed] == [
@@ -452,7 +539,9 @@ def test_verdicts_do_not_depend_on_the_batch_size(tmp_path: Path) -> None:
         "examples_have_unique_ids",
         "examples_have_no_cross_source_duplicates",
     ]
-    assert in_pieces[1].observed["batches"] == 8 and whole[1].observed["batches"] == 1
+    # GE sees one summary row per ingested file (two here), so batch_rows bounds those.
+    assert in_pieces[1].observed["batches"] == 2 and whole[1].observed["batches"] == 1
+    assert in_pieces[1].observed["rows_checked"] == whole[1].observed["rows_checked"] == 16
 
 
 def test_failing_examples_are_capped_at_twenty_and_json_serialisable(tmp_path: Path) -> None:
@@ -463,6 +552,25 @@ def test_failing_examples_are_capped_at_twenty_and_json_serialisable(tmp_path: P
     assert outcome.observed["unexpected_percent"] == 100.0
     assert len(outcome.failing_examples) == 20
     assert json.loads(json.dumps(outcome.to_dict()))["failing_examples"][0]["label"] == "maybe"
+
+
+def test_the_gate_caps_duckdb_memory_only_while_it_runs_and_never_raises_it(
+    tmp_path: Path,
+) -> None:
+    con = warehouse(tmp_path, clean_examples())
+
+    def limit() -> str:
+        return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    con.execute("SET memory_limit = '8GiB'")
+    with memory_capped(con, 2**30):
+        assert limit() == "1.0 GiB"
+    assert limit() == "8.0 GiB"
+    assert gate_passes(run_quality_checks(con, CONFIG))
+    assert limit() == "8.0 GiB"
+    con.execute("SET memory_limit = '100MiB'")
+    with memory_capped(con, 2**30):
+        assert limit() == "100.0 MiB"
 
 
 def test_importing_quality_loads_neither_great_expectations_nor_dagster() -> None:

@@ -141,7 +141,10 @@ def fetch_dicts(
 
 def open_reader(layout: WarehouseLayout, config: BayeslineConfig) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with the warehouse views; never touches the writer's files."""
-    con = duckdb.connect()
+    # A big query spills to the warehouse's scratch, never to a .tmp under the caller's cwd;
+    # one directory per connection, as several readers may spill at once.
+    spill = layout.scratch / f"reader-{uuid.uuid4().hex[:12]}"
+    con = duckdb.connect(config={"temp_directory": str(spill)})
     create_views(con, layout, config)
     return con
 
