@@ -43,7 +43,7 @@ def _to_check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
 
 @dg.multi_asset_check(specs=QUALITY_CHECK_SPECS, can_subset=True)
 def examples_quality_gate(context: dg.AssetCheckExecutionContext, bayesline: BayeslineResource):
-    """Run the selected Great Expectations checks once over streamed batches of the warehouse."""
+    """Run the selected quality checks once: DuckDB counts violations, Great Expectations judges."""
     selected = {key.name for key in context.selected_asset_check_keys}
     layout, config = bayesline.layout(), bayesline.config()
     with open_reader(layout, config) as con:
