@@ -365,44 +365,29 @@ def _write_version(con, layout, config, version, parent, changes, now) -> Path:
 
 
 def _write_split_files(con, layout, staging: Path, version: int) -> dict[str, dict]:
-    """One Parquet file per split, written in a single partitioned pass over the examples."""
-    parts = staging / "_parts"
-    con.execute(
-        f"""
-        COPY (SELECT CAST({version} AS INTEGER) AS version, a.split, e.*
-              FROM corrected_examples AS e JOIN assigned AS a USING (example_id)
-              WHERE a.split IS NOT NULL)
-        TO {quote_literal(str(parts))}
-        ({PARQUET_OPTIONS}, PARTITION_BY (split), WRITE_PARTITION_COLUMNS true)
-        """
-    )
+    """One Parquet file per split, each streamed from the examples joined to its members.
+
+    Four streaming passes, not one materialised join or one partitioned write: at 10M rows
+    both of those hold more in memory than the writer's cap allows.
+    """
     files = {}
     for split in SPLITS:
         path = staging / f"{split}.parquet"
-        _gather_partition(con, parts / f"split={split}", path)
+        con.execute(
+            f"""
+            COPY (SELECT CAST({version} AS INTEGER) AS version, a.split, e.*
+                  FROM corrected_examples AS e
+                  JOIN (SELECT example_id, split FROM assigned WHERE split = '{split}') AS a
+                  USING (example_id))
+            TO {quote_literal(str(path))} ({PARQUET_OPTIONS})
+            """
+        )
         files[path.name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
-    shutil.rmtree(parts)
     con.execute(
         "CREATE TEMP VIEW published AS SELECT * FROM "
         f"read_parquet({quote_literal(str(staging / '*.parquet'))})"
     )
     return files
-
-
-def _gather_partition(con, partition: Path, path: Path) -> None:
-    """Move a split's partition file into place (merging if DuckDB wrote several, writing an
-    empty file with the full schema if the split is empty)."""
-    written = sorted(partition.glob("*.parquet")) if partition.is_dir() else []
-    if len(written) == 1:
-        os.replace(written[0], path)
-        return
-    source = (
-        f"read_parquet([{', '.join(quote_literal(str(p)) for p in written)}])"
-        if written
-        else "(SELECT CAST(NULL AS INTEGER) AS version, a.split, e.* FROM corrected_examples "
-        "AS e JOIN assigned AS a USING (example_id) LIMIT 0)"
-    )
-    con.execute(f"COPY (SELECT * FROM {source}) TO {quote_literal(str(path))} ({PARQUET_OPTIONS})")
 
 
 def _write_meta_tables(con, staging: Path, version: int) -> None:
