@@ -66,7 +66,7 @@ def _stage_row(stage: dict[str, Any]) -> str:
     cells = [
         name,
         f"{stage['seconds']:.2f}",
-        f"{stage.get('rows_per_s') or 0:,}",
+        f"{stage['rows_per_s']:,}" if stage.get("rows", 0) > 1 and stage.get("rows_per_s") else "",
         f"{stage['peak_rss_mib']:,}",
         stage.get("reference", ""),
         "" if ratio is None else f"{ratio:.2f}x",
@@ -126,9 +126,11 @@ def _profiles(profiles_dir: Path) -> list[str]:
 
 def _machine_line(report: dict[str, Any]) -> str:
     m = report["machine"]
+    load = m.get("load_average_1min_at_end")
+    busy = f", 1-minute load average {load} at the end" if load is not None else ""
     return (
         f"- {report['rows']:,} rows: {m['cores']} cores, {m['memory_gib']} GiB, "
-        f"Python {m['python']}, DuckDB {m['duckdb']}, measured {report['date'][:10]}"
+        f"Python {m['python']}, DuckDB {m['duckdb']}, measured {report['date'][:10]}{busy}"
     )
 
 

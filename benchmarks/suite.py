@@ -54,6 +54,8 @@ def run_suite(
         with_ratios(measured, module.SPECS, rows)
         stages += measured
     report = {"rows": rows, "date": _now(), "machine": machine(), "stages": stages}
+    # How busy the machine was: a run that shared it says so next to its numbers.
+    report["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     results_dir.mkdir(parents=True, exist_ok=True)
     out = results_dir / f"bench-{rows}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -21,6 +21,7 @@ from evaluation.slices import (
     LOW_TABLE,
     METRICS_TABLE,
     compute_slice_metrics,
+    create_rows_table,
     find_low_performing_slices,
     write_evaluation_tables,
 )
@@ -29,13 +30,7 @@ from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import DIAGNOSIS_COLUMNS
 from warehouse.splits import published_versions
-from warehouse.storage import (
-    record_schema,
-    staging_path,
-    write_records,
-    writer_connection,
-    writer_lock,
-)
+from warehouse.storage import copy_to_parquet, staging_path, writer_connection, writer_lock
 
 
 @dataclass(frozen=True)
@@ -108,10 +103,11 @@ def diagnose_model_version(
         computed_at=(now or datetime.now(UTC)).replace(tzinfo=None),
     )
     stem = _file_stem(model_version, split_version)
-    with writer_lock(layout):
-        write_records(
-            record_schema(DIAGNOSIS_COLUMNS),
-            rows,
+    with writer_lock(layout), writer_connection(layout) as con:
+        create_rows_table(con, "diagnosis_rows", DIAGNOSIS_COLUMNS, rows)
+        copy_to_parquet(
+            con,
+            "SELECT * FROM diagnosis_rows",
             layout.evaluation_dir / "diagnosis" / f"{stem}.parquet",
         )
     chart = error_by_stage_chart(rows, f"Error by stage: {model_version} on split v{split_version}")

@@ -1,0 +1,96 @@
+"""The evaluation, labeling and Dagster benchmark groups run at a tiny size, so they cannot rot.
+
+Only their structure is checked: every stage ran, next to its reference, without failing.
+Timings are never asserted.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import bench_labeling
+from benchmarks.bench_dagster import toml_text
+from benchmarks.bench_pipeline import BENCH_CONFIG, bench_config
+from benchmarks.measure import StageSpec, with_ratios
+from benchmarks.suite import run_suite
+from labeling.server import api_token, connect
+from warehouse.config import load_config
+
+
+def run_group(tmp_path: Path, group: str, rows: int = 2_000) -> dict[str, dict]:
+    out = run_suite(
+        rows, tmp_path / "work", results_dir=tmp_path / "results", groups=[group], progress=_quiet
+    )
+    stages = {s["stage"]: s for s in json.loads(out.read_text())["stages"]}
+    failed = {name: s["failed"] for name, s in stages.items() if "failed" in s}
+    assert not failed, failed
+    return stages
+
+
+def _quiet(_message: str) -> None:
+    """Progress lines are for people watching a long run."""
+
+
+@pytest.mark.slow
+def test_the_evaluation_group_counts_the_same_slices_as_its_bare_group_by(tmp_path):
+    stages = run_group(tmp_path, "evaluation")  # alone, it publishes its own split version
+    assert set(stages) == {"slice_diagnosis", "slice_diagnosis_reference"}
+    library, reference = stages["slice_diagnosis"], stages["slice_diagnosis_reference"]
+    assert library["reference"] == "slice_diagnosis_reference" and "ratio_to_reference" in library
+    # overall and the 5 slice columns' values, per split: the same groups both ways
+    assert library["slice_rows"] == reference["slice_rows"] > 4
+    assert library["diagnosis_rows"] > 1
+
+
+@pytest.mark.slow
+def test_the_dagster_group_loads_the_code_location_and_runs_the_whole_job(tmp_path):
+    stages = run_group(tmp_path, "dagster", rows=1_500)
+    assert set(stages) == {
+        "dagster_code_location_load",
+        "dagster_fixed_overhead",
+        "dagster_end_to_end",
+    }
+    assert stages["dagster_code_location_load"]["target_seconds"] == 3.0
+    end_to_end, fixed = stages["dagster_end_to_end"], stages["dagster_fixed_overhead"]
+    assert end_to_end["rows"] == 1_500 and fixed["rows"] == 1_000
+    assert end_to_end["assets"] == fixed["assets"] >= 10 and end_to_end["checks"] >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.labelstudio
+def test_the_labeling_group_queues_tasks_next_to_one_raw_import(tmp_path, labelstudio, monkeypatch):
+    settings, state = labelstudio
+    # Both stages use the session's server instead of starting one each (half a minute apiece).
+    monkeypatch.setenv(bench_labeling.SHARED_URL_ENV, state.url)
+    monkeypatch.setenv(bench_labeling.SHARED_KEY_ENV, api_token(settings))
+    monkeypatch.setenv("BAYESLINE_BENCH_TASKS", "50")
+    try:
+        stages = run_group(tmp_path, "labeling")
+    finally:
+        _delete_bench_projects(settings)
+    assert set(stages) == {"labelstudio_queue", "labelstudio_queue_reference"}
+    assert all(s["rows"] == s["pushed"] == 50 for s in stages.values())
+    assert stages["labelstudio_queue"]["reference"] == "labelstudio_queue_reference"
+    assert "ratio_to_reference" in stages["labelstudio_queue"]
+
+
+def _delete_bench_projects(settings) -> None:
+    with connect(settings) as client:
+        for project in client.projects.list(title=bench_labeling.PROJECT_TITLE):
+            if project.title.startswith(bench_labeling.PROJECT_TITLE):
+                client.projects.delete(project.id)
+
+
+def test_a_skipped_stage_gets_no_rate_and_gives_no_ratio():
+    specs = [StageSpec("reference", "m:f"), StageSpec("stage", "m:g", reference="reference")]
+    stages = [{"stage": "reference", "skipped": "no server"}, {"stage": "stage", "seconds": 2.0}]
+    with_ratios(stages, specs, rows=10)
+    assert "rows_per_s" not in stages[0]
+    assert stages[1]["rows_per_s"] == 5 and "ratio_to_reference" not in stages[1]
+
+
+def test_the_dagster_runs_read_the_bench_config_from_the_toml_it_writes(tmp_path):
+    path = tmp_path / "bayesline.toml"
+    path.write_text(toml_text(BENCH_CONFIG))
+    assert load_config(path).fingerprint() == bench_config().fingerprint()
