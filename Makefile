@@ -11,7 +11,7 @@ export BAYESLINE_LABELSTUDIO_PORT ?= $(LABELSTUDIO_PORT)
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo ui test lint format bench bench-quick dagster-home clean stop \
-	labelstudio-install labelstudio labelstudio-stop
+	labelstudio-install labelstudio labelstudio-stop screenshots
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ ui: install dagster-home ## Start the Dagster UI on http://127.0.0.1:$(UI_PORT)
 
 test: install lint labelstudio-install ## Lint, then run the whole test suite (real Label Studio included)
 	$(BIN)/pytest
+
+screenshots: install labelstudio-install ## Walk the UIs in Chromium; refresh docs/screenshots/*.png
+	BAYESLINE_SCREENSHOTS_TO_DOCS=1 BAYESLINE_REQUIRE_BROWSER=1 $(BIN)/pytest -m browser tests/browser
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -26,6 +26,8 @@ def published_splits(
     context.log.info(result.message)
     version = result.version if result.created else result.parent_version
     manifest = load_manifest(layout, version)
+    # The manifest's JSON keys are sorted: pick every table column by name, never by position.
+    changes = manifest["changes_vs_parent"]
     return dg.MaterializeResult(
         metadata={
             "version": version,
@@ -35,14 +37,19 @@ def published_splits(
                 ["added", "removed", "changed", "excluded"],
                 [
                     (
-                        *manifest["changes_vs_parent"].values(),
+                        changes["added"],
+                        changes["removed"],
+                        changes["changed"],
                         manifest["excluded"]["n"],
                     )
                 ],
             ),
             "counts_by_split_source_label": markdown_table(
                 ["split", "source", "label", "n"],
-                [tuple(r.values()) for r in manifest["counts_by_split_source_label"]],
+                [
+                    (r["split"], r["source"], r["label"], r["n"])
+                    for r in manifest["counts_by_split_source_label"]
+                ],
             ),
             "sql": dg.MetadataValue.md(
                 f"```sql\nSELECT * FROM splits WHERE version = {version} AND split = 'dev'\n```"

@@ -20,14 +20,17 @@ import json
 import statistics
 import warnings
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
-import pandas as pd
 
 from evaluation.diagnosis_table import OVERALL, HumanLevel
 from evaluation.stats import wilson_interval
 from warehouse.config import BayeslineConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 from warehouse.hashing import quote_identifier, quote_literal
 
 METHODS = ("dawid_skene", "majority_vote")
@@ -93,6 +96,8 @@ def _slice_structs(config: BayeslineConfig | None) -> str:
 
 def fit_consensus(annotations: pd.DataFrame, method: str = "dawid_skene") -> pd.DataFrame:
     """consensus_label and confidence per example_id (the index), from one crowd-kit fit."""
+    import pandas as pd  # lazily: the Dagster code location imports this module
+
     if method not in METHODS:
         raise ValueError(f"consensus method must be one of {', '.join(METHODS)}, not {method!r}")
     if annotations.empty:
@@ -209,6 +214,7 @@ def krippendorff_alpha(frame: pd.DataFrame, domain: Iterable[str]) -> float | No
     examples reliability matrix, without its size (annotators x examples, mostly empty).
     """
     import krippendorff
+    import pandas as pd
 
     domain = list(domain)
     counts = pd.crosstab(frame["example_id"], frame["label"]).reindex(columns=domain, fill_value=0)

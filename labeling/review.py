@@ -16,12 +16,15 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from labeling.baselines import fit_consensus, load_annotations
 from warehouse.config import BayeslineConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PROPOSED = "proposed"
 MIN_AGREEMENT = 0.75  # 3 of 3, 3 of 4, 4 of 5: one dissent among three already blocks it
