@@ -47,7 +47,7 @@ def chromium_path() -> Path | None:
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Path:
     path = chromium_path()
     if path is None:
@@ -57,7 +57,7 @@ def chromium() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium: Path) -> Iterator:
     from playwright.sync_api import sync_playwright
 
@@ -90,7 +90,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     setattr(item, f"rep_{report.when}", report)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts() -> Path:
     """Where screenshots go: BAYESLINE_TEST_ARTIFACTS, else test-artifacts/browser (ignored)."""
     configured = os.environ.get("BAYESLINE_TEST_ARTIFACTS")
@@ -99,7 +99,7 @@ def artifacts() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshot(artifacts: Path):
     """Save a screenshot as an artifact; `for_docs` ones also go to docs/screenshots when
     BAYESLINE_SCREENSHOTS_TO_DOCS is set (`make screenshots`)."""
@@ -115,7 +115,7 @@ def screenshot(artifacts: Path):
     return take
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dagster_ui(
     tmp_path_factory: pytest.TempPathFactory,
     labelstudio: tuple[LabelStudioSettings, ServerState],
@@ -133,13 +133,13 @@ def dagster_ui(
 
 @dataclass(frozen=True)
 class UIRun:
-    """The whole pipeline, materialised once per session from the Dagster UI."""
+    """The whole pipeline, materialised once from the Dagster UI for all the browser tests."""
 
     run_id: str
     status: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_run(browser, dagster_ui: DagsterUI, screenshot) -> UIRun:
     """Demo data landed, then "Materialize all" clicked in the asset graph and the run awaited.
 
