@@ -43,6 +43,7 @@ def baseline_predictions(
             "model_version": result.model_version,
             "split_version": result.split_version,
             "n_train": result.n_train,
+            "n_fit": result.n_fit if result.n_fit is not None else "reused",
             "accuracy": markdown_table(
                 ["split", "accuracy"], [(s, percent(result.accuracy.get(s))) for s in SPLITS]
             ),

@@ -46,6 +46,7 @@ class BaselineResult:
     n_train: int
     accuracy: dict[str, float | None] = field(default_factory=dict)  # None: split empty
     summary: PredictionsSummary | None = None  # created=False: an earlier run trained it
+    n_fit: int | None = None  # train examples the model was fitted on; None: reused, not fitted
 
 
 def baseline_model_version(split_version: int) -> str:
@@ -88,18 +89,19 @@ def train_baseline(
     stored = predictions_path(layout, model_version, split_version)
     with writer_connection(layout) as con:
         n_train = _count(con, layout, split_version, "train")
+        n_fit = None
         if stored.exists():
             # Registered before and immutable: re-registering the stored file is a checked
             # no-op that still reports coverage, and nothing is retrained.
             summary = register_predictions(layout, config, stored, model_version, split_version)
         else:
-            model = _fit(con, layout, config, split_version, seed)
+            model, n_fit = _fit(con, layout, config, split_version, seed)
             with tempfile.TemporaryDirectory(dir=layout.scratch) as tmp:
                 staged = Path(tmp) / "predictions.parquet"
                 _predict_all(con, layout, config, split_version, model, staged)
                 summary = register_predictions(layout, config, staged, model_version, split_version)
         accuracy = _accuracy(con, layout, model_version, split_version)
-    return BaselineResult(model_version, split_version, n_train, accuracy, summary)
+    return BaselineResult(model_version, split_version, n_train, accuracy, summary, n_fit)
 
 
 def _resolve_version(layout: WarehouseLayout, split_version: int | None) -> int:
@@ -125,17 +127,34 @@ def _count(con, layout: WarehouseLayout, split_version: int, split: str) -> int:
     ).fetchone()[0]
 
 
-def _text_query(layout, config: BayeslineConfig, split_version: int, split: str) -> str:
-    """Only the columns the model needs, in a fixed order so training is reproducible."""
+def _text_select(layout, config: BayeslineConfig, split_version: int, split: str) -> str:
+    """Only the columns the model needs."""
     text = ", ".join(quote_identifier(c) for c in config.dataset.text_columns)
     return (
         f"SELECT example_id, label, coalesce(concat_ws(' ', {text}), '') AS text "
-        f"FROM {_split_file(layout, split_version, split)} ORDER BY example_id"
+        f"FROM {_split_file(layout, split_version, split)}"
     )
 
 
-def _fit(con, layout, config: BayeslineConfig, split_version: int, seed: int) -> Pipeline:
-    rows = con.execute(_text_query(layout, config, split_version, "train")).fetchall()
+def _text_query(layout, config: BayeslineConfig, split_version: int, split: str) -> str:
+    """In a fixed order, so training and predicting are reproducible."""
+    return _text_select(layout, config, split_version, split) + " ORDER BY example_id"
+
+
+def _training_sample_query(layout, config: BayeslineConfig, split_version: int) -> str:
+    """The train split, or a sample of it fixed by md5 of the id (the same in any engine)."""
+    cap = config.evaluation.baseline_max_train_rows
+    train = _text_select(layout, config, split_version, "train")
+    return (
+        f"SELECT * FROM ({train} ORDER BY md5(example_id), example_id LIMIT {int(cap)}) "
+        "ORDER BY example_id"
+    )
+
+
+def _fit(
+    con, layout, config: BayeslineConfig, split_version: int, seed: int
+) -> tuple[Pipeline, int]:
+    rows = con.execute(_training_sample_query(layout, config, split_version)).fetchall()
     labels = [label for _, label, _ in rows]
     if len(set(labels)) < 2:
         raise BaselineError(
@@ -149,7 +168,7 @@ def _fit(con, layout, config: BayeslineConfig, split_version: int, seed: int) ->
         raise BaselineError(
             f"the baseline could not be trained on v{split_version}: {exc}"
         ) from exc
-    return model
+    return model, len(rows)
 
 
 def _predict_all(con, layout, config, split_version: int, model: Pipeline, target: Path) -> None:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import shutil
+from dataclasses import replace
 
 import duckdb
 import pytest
 
 from bayesline.demo import generate_demo_data
-from evaluation.baseline import BaselineError, baseline_model_version, train_baseline
+from evaluation.baseline import (
+    BaselineError,
+    baseline_model_version,
+    build_pipeline,
+    train_baseline,
+)
 from evaluation.predictions import list_model_versions
 from tests.conftest import REPO_ROOT, SMALL_CONFIG
 from warehouse.config import load_config, parse_config
@@ -125,3 +132,27 @@ def test_the_baseline_learns_the_real_sentiment_dataset(shared_dataset, layout):
     result = train_baseline(layout, config)
     assert result.summary.covered == result.summary.split_sizes
     assert result.accuracy["dev"] > majority_accuracy(layout, 1, "dev") + 0.1
+
+
+def test_the_baseline_fits_on_a_capped_sample_that_any_engine_can_draw(tmp_path):
+    layout = WarehouseLayout(tmp_path / "capped").ensure()
+    config = demo_warehouse(layout)
+    capped = replace(config, evaluation=replace(config.evaluation, baseline_max_train_rows=60))
+    result = train_baseline(layout, capped, seed=0)
+    assert result.n_fit == 60 < result.n_train
+    # The sample is the 60 train ids with the smallest md5, drawn here in plain Python: a model
+    # fitted on exactly those predicts exactly what the baseline stored.
+    with duckdb.connect() as con:
+        train = con.execute(
+            f"SELECT example_id, label, text FROM read_parquet('{version_path(layout, 1)}/"
+            "train.parquet')"
+        ).fetchall()
+    chosen = sorted(train, key=lambda r: (hashlib.md5(r[0].encode()).hexdigest(), r[0]))[:60]
+    chosen.sort(key=lambda r: r[0])
+    model = build_pipeline(seed=0).fit([r[2] for r in chosen], [r[1] for r in chosen])
+    stored = stored_predictions(layout, result.model_version)
+    texts = {r[0]: r[2] for r in train}
+    some = [row for row in stored if row[0] in texts][:20]
+    predicted = model.predict([texts[example_id] for example_id, _, _ in some])
+    assert list(predicted) == [label for _, label, _ in some]
+    assert train_baseline(layout, capped, seed=0).n_fit is None  # registered: reused, not refit

@@ -68,6 +68,9 @@ class EvaluationConfig:
     slice_pairs: bool = False
     #: Family-wise error rate for flagging low-performing slices (Holm's method).
     alpha: float = 0.05
+    #: The built-in baseline trains on at most this many train examples (a sample fixed by
+    #: md5 of the example id): a yardstick model gains little beyond it, and memory stays flat.
+    baseline_max_train_rows: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,8 @@ def _parse_evaluation(section: dict[str, Any], where: str) -> EvaluationConfig:
         )
     if not 0 < evaluation.alpha < 1:
         raise ConfigError(f"{where}: [evaluation] alpha must lie in (0, 1).")
+    if evaluation.baseline_max_train_rows < 1:
+        raise ConfigError(f"{where}: [evaluation] baseline_max_train_rows must be at least 1.")
     return evaluation
 
 
