@@ -54,3 +54,11 @@ def test_the_fingerprint_changes_with_the_salt_only_when_it_changes():
     a = parse_config(small())
     assert a.fingerprint() == parse_config(small()).fingerprint()
     assert a.fingerprint() != parse_config(small(splits__salt="other")).fingerprint()
+
+
+def test_the_baseline_training_cap_defaults_and_must_be_positive():
+    assert parse_config(copy.deepcopy(SMALL_CONFIG)).evaluation.baseline_max_train_rows == 200_000
+    raw = copy.deepcopy(SMALL_CONFIG)
+    raw["evaluation"] = {"baseline_max_train_rows": 0}
+    with pytest.raises(ConfigError, match="baseline_max_train_rows must be at least 1"):
+        parse_config(raw)

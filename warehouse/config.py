@@ -123,7 +123,13 @@ _SCHEMA: dict[str, set[str]] = {
     "splits.target": set(TARGET_SPLITS),
     "splits.training": set(TRAINING_SPLITS),
     "quality": {"max_batch_reject_rate", "min_examples_per_split", "max_label_drift"},
-    "evaluation": {"human_level_error", "min_slice_size", "slice_pairs", "alpha"},
+    "evaluation": {
+        "human_level_error",
+        "min_slice_size",
+        "slice_pairs",
+        "alpha",
+        "baseline_max_train_rows",
+    },
     "labeling": {
         "project_title",
         "overlap",
