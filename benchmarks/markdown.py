@@ -10,6 +10,7 @@ from benchmarks.suite import RESULTS_DIR
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+NOTES = Path(__file__).resolve().parent / "findings.md"
 HEADER = ["stage", "seconds", "rows/s", "peak RSS (MiB)", "reference", "ratio", "target"]
 #: stage -> the most its time may be, as a multiple of its reference's.
 RATIO_TARGETS = {
@@ -38,7 +39,7 @@ def render_benchmarks(results_dir: Path = RESULTS_DIR, profiles_dir: Path = PROF
     ]
     for report in reports:
         lines += ["", *_run_table(report)]
-    lines += ["", *_profiles(profiles_dir), "## Machines", ""]
+    lines += ["", *_findings(), *_profiles(profiles_dir), "## Machines", ""]
     lines += sorted({_machine_line(report) for report in reports})
     return "\n".join(lines) + "\n"
 
@@ -113,6 +114,11 @@ def _versus_pandas(stages: list[dict[str, Any]]) -> str:
         f"Publishing versus the pandas + scikit-learn way: {speedup:.1f}x faster with "
         f"{memory:.0%} of its peak memory (target: ≥ 3x faster with ≤ 33% of the memory: {met})."
     )
+
+
+def _findings(notes: Path = NOTES) -> list[str]:
+    """Our reading of the numbers, kept beside the generator (the tables change, it persists)."""
+    return [*notes.read_text().rstrip().splitlines(), ""] if notes.exists() else []
 
 
 def _profiles(profiles_dir: Path) -> list[str]:

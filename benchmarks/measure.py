@@ -70,11 +70,24 @@ def _run_in_child(
     extra.setdefault("seconds", seconds)
     extra["seconds"] = round(extra["seconds"], 3)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    extra["peak_rss_mib"] = round(usage.ru_maxrss / 1024)
+    extra["peak_rss_mib"] = round(_peak_rss_kib(usage) / 1024)
     # CPU time (all threads) of the whole process, imports included: steadier than wall time
     # on a shared machine, and it shows how well a stage uses the cores.
     extra["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)
     results.put(extra)
+
+
+def _peak_rss_kib(usage: resource.struct_rusage) -> int:
+    """This process's own peak RSS. Linux carries ru_maxrss across exec, so a spawned child
+    would report its parent's peak if that was higher; VmHWM belongs to this image alone."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return usage.ru_maxrss
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return usage.ru_maxrss
 
 
 def quiet_duckdb() -> None:

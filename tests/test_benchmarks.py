@@ -58,3 +58,11 @@ def test_a_stage_over_its_target_is_reported_as_missed():
     assert "peak RSS" in verdict({**big, "seconds": 1})
     assert verdict({"stage": "dagster_code_location_load", "seconds": 3.5}).startswith("MISSED")
     assert verdict({"stage": "ingest_reference", "seconds": 1}) == ""
+
+
+def test_a_stage_profile_names_the_functions_that_took_the_time(tmp_path):
+    from benchmarks.profile_stage import profile_stage
+
+    out = profile_stage("publish", 2_000, tmp_path / "work", tmp_path / "profiles")
+    assert out.name == "publish-2000.txt"
+    assert "publish_split_version" in out.read_text()

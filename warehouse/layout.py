@@ -68,7 +68,7 @@ class WarehouseLayout:
 
     @property
     def scratch(self) -> Path:
-        """Spill space for DuckDB while writing; never read by anyone else."""
+        """Spill space for DuckDB, writers and readers alike; it never holds lake data."""
         return self.home / "tmp"
 
     @property
