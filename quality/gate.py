@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -11,6 +12,8 @@ import duckdb
 from quality.checks import CHECKS, Check, CheckRun, Judgement
 from quality.expectations import DEFAULT_BATCH_ROWS, Judge, Tally
 from quality.results import CheckOutcome
+from warehouse.hashing import quote_literal
+from warehouse.storage import MEMORY_LIMIT_ENV
 
 if TYPE_CHECKING:
     from warehouse.config import BayeslineConfig
@@ -36,13 +39,25 @@ def run_quality_checks(
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}.")
     selected = _select(names)
     run = CheckRun(con, config, Judge(), batch_rows)  # one GE context for the whole run
-    with memory_capped(con, GATE_MEMORY_LIMIT_BYTES):
+    with memory_capped(con, gate_memory_limit_bytes()):
         return [run_check(check, run) for check in CHECKS if check.name in selected]
 
 
 def gate_passes(outcomes: Iterable[CheckOutcome]) -> bool:
     """True unless an error-severity check failed (warnings never block publishing)."""
     return not any(outcome.blocks_publishing for outcome in outcomes)
+
+
+def gate_memory_limit_bytes() -> int:
+    """1 GiB, or the warehouse's memory cap (BAYESLINE_MEMORY_LIMIT) when one is set: one knob
+    lets a big warehouse give every stage more room."""
+    configured = os.environ.get(MEMORY_LIMIT_ENV)
+    if not configured:
+        return GATE_MEMORY_LIMIT_BYTES
+    with duckdb.connect() as probe:  # DuckDB reads '6GB', '1536MB', '2GiB' as it does for SET
+        probe.execute(f"SET memory_limit = {quote_literal(configured)}")
+        (setting,) = probe.execute("SELECT current_setting('memory_limit')").fetchone()
+    return _setting_bytes(setting)
 
 
 @contextmanager

@@ -580,3 +580,12 @@ def test_importing_quality_loads_neither_great_expectations_nor_dagster() -> Non
         "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_the_gate_follows_the_warehouse_memory_cap_when_one_is_set(monkeypatch) -> None:
+    from quality.gate import GATE_MEMORY_LIMIT_BYTES, gate_memory_limit_bytes
+
+    monkeypatch.delenv("BAYESLINE_MEMORY_LIMIT", raising=False)
+    assert gate_memory_limit_bytes() == GATE_MEMORY_LIMIT_BYTES
+    monkeypatch.setenv("BAYESLINE_MEMORY_LIMIT", "4GiB")
+    assert gate_memory_limit_bytes() == 4 * 2**30
