@@ -134,6 +134,8 @@ def _machine_line(report: dict[str, Any]) -> str:
     m = report["machine"]
     load = m.get("load_average_1min_at_end")
     busy = f", 1-minute load average {load} at the end" if load is not None else ""
+    if "duckdb_memory_limit" in m:
+        busy += f", DuckDB memory cap {m['duckdb_memory_limit']}"
     return (
         f"- {report['rows']:,} rows: {m['cores']} cores, {m['memory_gib']} GiB, "
         f"Python {m['python']}, DuckDB {m['duckdb']}, measured {report['date'][:10]}{busy}"

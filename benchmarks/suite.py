@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from benchmarks.measure import quiet_duckdb, run_stage, with_ratios
+from warehouse.storage import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: Benchmark modules, each with `prepare(work_dir, rows)` and `SPECS`, in the order they run.
@@ -56,6 +57,9 @@ def run_suite(
     report = {"rows": rows, "date": _now(), "machine": machine(), "stages": stages}
     # How busy the machine was: a run that shared it says so next to its numbers.
     report["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    report["machine"]["duckdb_memory_limit"] = os.environ.get(
+        MEMORY_LIMIT_ENV, f"{DEFAULT_MEMORY_LIMIT} (default)"
+    )
     results_dir.mkdir(parents=True, exist_ok=True)
     out = results_dir / f"bench-{rows}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
