@@ -55,12 +55,12 @@ def _wait_for_outcome(process, results) -> dict[str, Any]:
 def _run_in_child(
     target: str, work_dir: str, rows: int, memory_limit_gib: float | None, results
 ) -> None:
-    if memory_limit_gib:
-        limit = int(memory_limit_gib * 2**30)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     quiet_duckdb()
     module_name, function_name = target.split(":")
     stage = getattr(importlib.import_module(module_name), function_name)
+    if memory_limit_gib:  # after DuckDB has started its threads; lifted again to report
+        limit = int(memory_limit_gib * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
     started = time.perf_counter()
     try:
         extra = stage(Path(work_dir), rows) or {}
@@ -74,6 +74,9 @@ def _run_in_child(
     # CPU time (all threads) of the whole process, imports included: steadier than wall time
     # on a shared machine, and it shows how well a stage uses the cores.
     extra["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)
+    if memory_limit_gib:  # sending the result starts a thread, which needs address space
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
     results.put(extra)
 
 

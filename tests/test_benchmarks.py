@@ -66,3 +66,16 @@ def test_a_stage_profile_names_the_functions_that_took_the_time(tmp_path):
     out = profile_stage("publish", 2_000, tmp_path / "work", tmp_path / "profiles")
     assert out.name == "publish-2000.txt"
     assert "publish_split_version" in out.read_text()
+
+
+def hog_memory(work_dir, rows):
+    """A stage that wants more memory than its cap (used by the test below, in a child)."""
+    return {"size": len(bytearray(3 * 2**30))}
+
+
+def test_a_stage_that_outgrows_its_memory_cap_reports_why(tmp_path):
+    from benchmarks.measure import StageSpec, run_stage
+
+    spec = StageSpec("hog", "tests.test_benchmarks:hog_memory", memory_limit_gib=1)
+    result = run_stage(spec, tmp_path, 1)
+    assert result["failed"].startswith("MemoryError"), result
