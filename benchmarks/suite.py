@@ -62,8 +62,18 @@ def run_suite(
     )
     results_dir.mkdir(parents=True, exist_ok=True)
     out = results_dir / f"bench-{rows}.json"
+    report["stages"] = _kept_from_earlier_runs(out, stages) + stages
     out.write_text(json.dumps(report, indent=2) + "\n")
     return out
+
+
+def _kept_from_earlier_runs(out: Path, stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run of some groups (`--only`, `make bench-quick`) replaces only those groups' rows."""
+    if not out.exists():
+        return []
+    rerun = {stage["group"] for stage in stages}
+    earlier = json.loads(out.read_text())["stages"]
+    return [stage for stage in earlier if stage.get("group") not in rerun]
 
 
 def machine() -> dict[str, Any]:

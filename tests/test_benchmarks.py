@@ -79,3 +79,14 @@ def test_a_stage_that_outgrows_its_memory_cap_reports_why(tmp_path):
     spec = StageSpec("hog", "tests.test_benchmarks:hog_memory", memory_limit_gib=1)
     result = run_stage(spec, tmp_path, 1)
     assert result["failed"].startswith("MemoryError"), result
+
+
+def test_a_run_of_some_groups_keeps_the_other_groups_results(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    earlier = {"rows": 2_000, "stages": [{"group": "labeling", "stage": "labelstudio_queue"}]}
+    (results / "bench-2000.json").write_text(json.dumps(earlier))
+    for attempt in range(2):
+        out = run_suite(2_000, tmp_path / f"w{attempt}", results, ["pipeline"], _quiet)
+    names = [s["stage"] for s in json.loads(out.read_text())["stages"]]
+    assert names.count("ingest") == 1 and names[0] == "labelstudio_queue"
