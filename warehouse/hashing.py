@@ -29,8 +29,8 @@ def split_bucket_sql(salt_sql: str, key_sql: str) -> str:
 
 def fields_hash_sql(expressions: list[str] | tuple[str, ...]) -> str:
     """sha256 over SQL string expressions joined by the unit separator (NULL hashes as empty)."""
-    parts = " || chr(31) || ".join(f"coalesce({e}, '')" for e in expressions)
-    return f"sha256({parts})"
+    # concat() reads NULL as '' and builds the string in one go, unlike a chain of ||.
+    return f"sha256(concat({', chr(31), '.join(expressions)}))"
 
 
 def fields_hash(values: list[str | None]) -> str:

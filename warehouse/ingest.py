@@ -151,7 +151,13 @@ def ingest_landing_file(
     ingested_at = datetime.now(UTC).replace(tzinfo=None)
     with writer_connection(layout) as con:
         try:
-            staged = stage_landing_file(con, landing_file.path, config.dataset.input_columns)
+            staged = stage_landing_file(
+                con,
+                landing_file.path,
+                config.dataset.input_columns,
+                table="candidates",
+                project=_candidate_projection(config, landing_file.source),
+            )
         except UnreadableFileError as exc:
             result = _reject_whole_file(con, layout, landing_file, file_id, str(exc), ingested_at)
         else:
@@ -180,8 +186,6 @@ def _reject_whole_file(con, layout, landing_file, file_id, reason, ingested_at):
 
 
 def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ingested_at):
-    _derive_candidate_columns(con, config, landing_file.source)
-    con.execute("DROP TABLE staged")  # candidates holds it all now; free the memory early
     _mark_duplicates_within_file(con)
     _mark_duplicates_of_existing(con, layout, file_id)
     con.execute(
@@ -207,8 +211,9 @@ def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ing
     )
 
 
-def _derive_candidate_columns(con: duckdb.DuckDBPyConnection, config, source: str) -> None:
-    """Trim fields and compute ids and hashes (see warehouse/hashing.py for the recipes)."""
+def _candidate_projection(config, source: str) -> Callable[[str], str]:
+    """The SELECT that trims fields, computes ids and hashes (see warehouse/hashing.py for the
+    recipes) and finds each row's first problem, run in the parsing pass."""
     dataset = config.dataset
     q = quote_identifier
     trimmed = ", ".join(
@@ -219,7 +224,7 @@ def _derive_candidate_columns(con: duckdb.DuckDBPyConnection, config, source: st
         f"trim(regexp_replace(lower({q(c)}), '[^\\p{{L}}\\p{{N}}]+', ' ', 'g'))"
         for c in dataset.payload_columns
     ]
-    dedup_key = "sha256(" + " || chr(31) || ".join(f"coalesce({n}, '')" for n in normalised) + ")"
+    dedup_key = fields_hash_sql(normalised)
     content_fields = [dataset.label_column, *dataset.payload_columns, *dataset.slice_columns]
     if dataset.group_column:
         content_fields.append(dataset.group_column)
@@ -234,16 +239,15 @@ def _derive_candidate_columns(con: duckdb.DuckDBPyConnection, config, source: st
     rules = _validation_rules(config)
     error_type = " ".join(f"WHEN {cond} THEN '{kind}'" for cond, kind, _ in rules)
     reason = " ".join(f"WHEN {cond} THEN {why}" for cond, _, why in rules)
-    con.execute(
+    return lambda relation: (
         f"""
-        CREATE TEMP TABLE candidates AS
         SELECT *, CASE {error_type} END AS error_type, CASE {reason} END AS reason
         FROM (
             SELECT *, {example_id} AS _example_id, {content_hash} AS _content_hash,
                    {dedup_key} AS _dedup_key
-            FROM (SELECT * REPLACE ({trimmed}) FROM staged)
+            FROM (SELECT * REPLACE ({trimmed}) FROM {relation})
         )
-        """
+    """
     )
 
 
