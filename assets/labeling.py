@@ -28,7 +28,7 @@ from labeling.tasks import (
 from warehouse.catalog import open_reader, refresh_catalog
 from warehouse.schema import HUMAN_BASELINE_COLUMNS, LABEL_REVIEW_COLUMNS, LABELING_QUEUE_COLUMNS
 from warehouse.splits import published_versions
-from warehouse.storage import record_schema, write_records
+from warehouse.storage import write_records
 
 # Label Studio may be restarting or slow: retry the sync with growing pauses, never lose work.
 SYNC_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL)
@@ -94,7 +94,7 @@ def labeling_queue(
         rows = queued_record_rows(result, examples, version, _now())
         if rows:
             path = layout.labeling_dir / "queue" / f"queued-{_now():%Y%m%dT%H%M%S%f}.parquet"
-            write_records(record_schema(LABELING_QUEUE_COLUMNS), rows, path)
+            write_records(LABELING_QUEUE_COLUMNS, rows, path)
         if config.labeling.simulated_annotators:
             # Simulated people label only the overall sample; the weak slices wait for people.
             overall = [e.example_id for e in examples if e.slice_label == "overall = all"]
@@ -193,7 +193,7 @@ def human_baselines(
         rows = compute_human_baselines(con, config, version) if annotated and version else []
     if rows:
         path = layout.labeling_dir / "baselines" / f"v{version:04d}.parquet"
-        write_records(record_schema(HUMAN_BASELINE_COLUMNS), rows, path)
+        write_records(HUMAN_BASELINE_COLUMNS, rows, path)
         refresh_catalog(layout, config)
     overall = next((r for r in rows if r["slice_column"] == "overall"), None)
     return dg.MaterializeResult(
@@ -236,7 +236,7 @@ def label_review(context: dg.AssetExecutionContext, bayesline: BayeslineResource
         rows = find_probable_label_errors(con, config, version) if annotated and version else []
     if version is not None:
         path = layout.labeling_dir / "review" / f"v{version:04d}.parquet"
-        write_records(record_schema(LABEL_REVIEW_COLUMNS), rows, path)
+        write_records(LABEL_REVIEW_COLUMNS, rows, path)
         refresh_catalog(layout, config)
     return dg.MaterializeResult(
         metadata={

@@ -242,7 +242,7 @@ def review_accept(
 
     from labeling.review import accept_corrections
     from warehouse.schema import LABEL_CORRECTION_COLUMNS
-    from warehouse.storage import record_schema, write_records
+    from warehouse.storage import write_records
 
     con, layout = _reader()
     proposed = fetch_dicts(con, "SELECT * FROM label_review")
@@ -252,7 +252,7 @@ def review_accept(
         raise fail(f"{exc}; see `bayesline review list`") from exc
     now = datetime.now(UTC)
     path = layout.labeling_dir / "corrections" / f"accepted-{now:%Y%m%dT%H%M%S%f}.parquet"
-    write_records(record_schema(LABEL_CORRECTION_COLUMNS), corrections, path)
+    write_records(LABEL_CORRECTION_COLUMNS, corrections, path)
     console.print(
         f"{len(corrections)} correction(s) accepted; `bayesline materialize` publishes them "
         "in the next split version."

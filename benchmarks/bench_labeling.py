@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import tempfile
 import time
 import uuid
@@ -33,6 +32,7 @@ from labeling.server import (
     api_token,
     connect,
     ensure_installed,
+    free_local_port,
     start,
     stop,
 )
@@ -88,7 +88,7 @@ def labelstudio_queue(work_dir: Path, rows: int) -> dict:
     """The labeling_queue asset's path: push_tasks in batches, then the queue's record."""
     from labeling.tasks import push_tasks, queued_record_rows
     from warehouse.schema import LABELING_QUEUE_COLUMNS
-    from warehouse.storage import record_schema, write_records
+    from warehouse.storage import write_records
 
     examples = bench_examples(task_count())
     with _stage_server(work_dir, "queue") as settings:
@@ -100,7 +100,7 @@ def labelstudio_queue(work_dir: Path, rows: int) -> dict:
             result = push_tasks(client, project_id, examples, SPLIT_VERSION)
             records = queued_record_rows(result, examples, SPLIT_VERSION, datetime.now(UTC))
             out = settings.data_dir.parent / "queued.parquet"
-            write_records(record_schema(LABELING_QUEUE_COLUMNS), records, out)
+            write_records(LABELING_QUEUE_COLUMNS, records, out)
             seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": len(examples), "pushed": result.pushed}
 
@@ -157,7 +157,7 @@ def _stage_server(work_dir: Path, name: str) -> Iterator[LabelStudioSettings | N
     root = Path(tempfile.mkdtemp(prefix=f"labelstudio-{name}-", dir=work_dir))
     (root / "home").mkdir()
     settings = LabelStudioSettings(
-        data_dir=root / "data", port=_free_port(), document_root=root / "home"
+        data_dir=root / "data", port=free_local_port(), document_root=root / "home"
     )
     # The SDK client honours these two; this process is the stage's own, so setting them
     # (or dropping a developer's) reaches no one else.
@@ -178,9 +178,3 @@ def _stage_server(work_dir: Path, name: str) -> Iterator[LabelStudioSettings | N
         yield settings
     finally:
         stop(settings)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

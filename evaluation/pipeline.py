@@ -21,7 +21,6 @@ from evaluation.slices import (
     LOW_TABLE,
     METRICS_TABLE,
     compute_slice_metrics,
-    create_rows_table,
     find_low_performing_slices,
     write_evaluation_tables,
 )
@@ -30,7 +29,13 @@ from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import DIAGNOSIS_COLUMNS
 from warehouse.splits import published_versions
-from warehouse.storage import copy_to_parquet, staging_path, writer_connection, writer_lock
+from warehouse.storage import (
+    copy_to_parquet,
+    create_rows_table,
+    staging_path,
+    writer_connection,
+    writer_lock,
+)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from warehouse.layout import WarehouseLayout
 from warehouse.splits import published_versions, version_path
 from warehouse.storage import (
     copy_to_parquet,
-    record_schema,
     write_records,
     writer_connection,
     writer_lock,
@@ -262,14 +261,15 @@ def _check_split_version(layout: WarehouseLayout, split_version: int) -> None:
 
 def _normalise(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
     """Temp table `incoming`: trimmed text ids and labels (as ingestion trims them), the score
-    as given and as a number."""
+    as given and as a number. `_row` is the data row: incoming_raw keeps the file's order, so
+    its rowid numbers the rows without a row_number() window, which would run on one thread."""
     score_text, score = "CAST(NULL AS VARCHAR)", "CAST(NULL AS DOUBLE)"
     if "score" in columns:
         score_text, score = "nullif(trim(CAST(score AS VARCHAR)), '')", "TRY_CAST(score AS DOUBLE)"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE incoming AS
-        SELECT row_number() OVER () AS _row,
+        SELECT rowid + 1 AS _row,
                nullif(trim(CAST(example_id AS VARCHAR)), '') AS example_id,
                nullif(trim(CAST(predicted_label AS VARCHAR)), '') AS predicted_label,
                {score_text} AS score_text, {score} AS score
@@ -421,4 +421,4 @@ def _write_landed_record(layout, sha: str, path: Path, summary: PredictionsSumma
         "status": "registered" if summary.created else "already_registered",
         "recorded_at": datetime.now(UTC).replace(tzinfo=None),
     }
-    write_records(record_schema(LANDED_RECORD_COLUMNS), [record], _landed_record(layout, sha))
+    write_records(LANDED_RECORD_COLUMNS, [record], _landed_record(layout, sha))

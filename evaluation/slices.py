@@ -40,7 +40,7 @@ from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.splits import version_path
-from warehouse.storage import copy_to_parquet, writer_lock
+from warehouse.storage import copy_to_parquet, create_rows_table, writer_lock
 
 OVERALL = ("overall", "all")
 MISSING = "(missing)"
@@ -186,23 +186,6 @@ def find_low_performing_slices(
     for rank, row in enumerate(rows, start=1):
         row.update(model_version=model_version, split_version=split_version, rank=rank)
     create_rows_table(con, LOW_TABLE, LOW_PERFORMING_SLICE_COLUMNS, rows)
-
-
-def create_rows_table(
-    con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, str], rows: list[dict]
-) -> None:
-    """Temp table `name` with `columns` (name -> DuckDB type) holding a few rows of dicts.
-
-    Inserted by DuckDB itself: an Arrow table built from Python rows makes pyarrow import
-    pandas, which costs a run more time (0.2 s) than all of these tables together.
-    """
-    typed = ", ".join(f"{quote_identifier(c)} {t}" for c, t in columns.items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({typed})")
-    if rows:
-        marks = ", ".join("?" for _ in columns)
-        con.executemany(
-            f"INSERT INTO {name} VALUES ({marks})", [[r.get(c) for c in columns] for r in rows]
-        )
 
 
 def _dev_metrics(con, model_version: str, split_version: int) -> dict[tuple[str, str], dict]:

@@ -237,6 +237,13 @@ def _healthy(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
+def free_local_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _port_in_use(host: str, port: int) -> bool:
     """Whether something already accepts connections on host:port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -32,7 +32,7 @@ from labeling.simulate import is_simulated
 from labeling.tasks import NO_SDK_RETRIES, PAGE_SIZE, naive_utc
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.schema import HUMAN_ANNOTATION_COLUMNS
-from warehouse.storage import record_schema, write_records
+from warehouse.storage import write_records
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -256,7 +256,7 @@ def sync_annotations(
     if rows:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         path = Path(stored_dir) / f"annotations-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-        write_records(record_schema(HUMAN_ANNOTATION_COLUMNS), rows, path)
+        write_records(HUMAN_ANNOTATION_COLUMNS, rows, path)
     newest = [cursor] if cursor else []
     cursor_after = max(newest + [r["updated_at"] for r in rows], default=None)
     return SyncResult(len(rows), cursor, cursor_after, attempts, path)

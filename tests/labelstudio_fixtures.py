@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +13,13 @@ from labeling.server import (
     LabelStudioSettings,
     ServerState,
     ensure_installed,
+    free_local_port,
     start,
     stop,
 )
 
-# Variables that would point the fixture's clients or admin somewhere else.
-_FOREIGN_ENV = (
+#: Variables that would point the fixture's clients or admin somewhere else.
+LABEL_STUDIO_ENV = (
     "LABEL_STUDIO_URL",
     "LABEL_STUDIO_API_KEY",
     "LABEL_STUDIO_USERNAME",
@@ -32,13 +32,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "labelstudio: tests against a real Label Studio server")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def labelstudio(
     tmp_path_factory: pytest.TempPathFactory,
@@ -47,7 +40,7 @@ def labelstudio(
     root: Path = tmp_path_factory.mktemp("labelstudio")
     settings = LabelStudioSettings(
         data_dir=root / "data",
-        port=free_port(),
+        port=free_local_port(),
         venv=LabelStudioSettings.from_env().venv,
         document_root=root / "home",
     )
@@ -63,7 +56,7 @@ def labelstudio(
             "`make labelstudio-install` with access to PyPI to enable these tests"
         )
     with pytest.MonkeyPatch.context() as env:
-        for name in _FOREIGN_ENV:
+        for name in LABEL_STUDIO_ENV:
             env.delenv(name, raising=False)
         try:
             yield settings, start(settings)

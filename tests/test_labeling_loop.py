@@ -42,7 +42,7 @@ from labeling.tasks import BlindProjectError, ensure_project, push_tasks, queued
 from tests.conftest import SMALL_CONFIG
 from warehouse.config import parse_config
 from warehouse.schema import HUMAN_ANNOTATION_COLUMNS, LABELING_QUEUE_COLUMNS
-from warehouse.storage import record_schema, write_records
+from warehouse.storage import write_records
 
 CONFIG = parse_config(SMALL_CONFIG)
 INTERFACE = labeling_interface(CONFIG)
@@ -197,7 +197,7 @@ def test_pushing_the_same_examples_again_imports_nothing_even_without_our_record
     rows = queued_record_rows(first, examples, SPLIT_VERSION, datetime.now(UTC))
     assert list(rows[0]) == list(LABELING_QUEUE_COLUMNS)
     assert {r["task_id"] for r in rows} == set(first.task_ids.values())
-    record = write_records(record_schema(LABELING_QUEUE_COLUMNS), rows, tmp_path / "queued.parquet")
+    record = write_records(LABELING_QUEUE_COLUMNS, rows, tmp_path / "queued.parquet")
     again = push_tasks(ls, project_id, examples, SPLIT_VERSION)
     assert (again.pushed, again.skipped_existing) == (0, 20)
     record.unlink()  # our record is lost, as after a crash between import and record

@@ -203,7 +203,7 @@ def test_an_accepted_label_correction_changes_the_label_but_never_the_split(layo
     from datetime import datetime
 
     from warehouse.schema import LABEL_CORRECTION_COLUMNS
-    from warehouse.storage import record_schema, write_records
+    from warehouse.storage import write_records
 
     write_csv(
         layout.landing / "app" / "a.csv",
@@ -221,7 +221,7 @@ def test_an_accepted_label_correction_changes_the_label_but_never_the_split(layo
         "reason": "3 of 3 annotators",
     }
     write_records(
-        record_schema(LABEL_CORRECTION_COLUMNS),
+        LABEL_CORRECTION_COLUMNS,
         [correction],
         layout.labeling_dir / "corrections" / "accepted.parquet",
     )

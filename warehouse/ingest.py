@@ -23,7 +23,6 @@ from warehouse.readers import UnreadableFileError, stage_landing_file
 from warehouse.schema import INGESTED_FILE_COLUMNS
 from warehouse.storage import (
     copy_to_parquet,
-    record_schema,
     write_records,
     writer_connection,
     writer_lock,
@@ -396,6 +395,4 @@ def _write_ingested_record(layout, config, result, content_sha, ingested_at) -> 
         "reason": result.reason,
         "ingested_at": ingested_at,
     }
-    write_records(
-        record_schema(INGESTED_FILE_COLUMNS), [record], _ingested_record(layout, result.file_id)
-    )
+    write_records(INGESTED_FILE_COLUMNS, [record], _ingested_record(layout, result.file_id))

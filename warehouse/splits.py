@@ -34,7 +34,6 @@ from warehouse.layout import WarehouseLayout
 from warehouse.schema import SPLIT_VERSION_COLUMNS
 from warehouse.storage import (
     PARQUET_OPTIONS,
-    record_schema,
     write_records,
     writer_connection,
     writer_lock,
@@ -462,9 +461,7 @@ def _write_version_row(staging: Path, manifest: dict, manifest_bytes: bytes) -> 
         "config_hash": manifest["config_hash"],
         "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
     }
-    write_records(
-        record_schema(SPLIT_VERSION_COLUMNS), [row], staging / "_meta" / "version.parquet"
-    )
+    write_records(SPLIT_VERSION_COLUMNS, [row], staging / "_meta" / "version.parquet")
 
 
 def _make_read_only(directory: Path) -> None:

@@ -15,22 +15,15 @@ from pathlib import Path
 
 import httpx
 
+from labeling.server import free_local_port
 from tests.conftest import REPO_ROOT
-from tests.labelstudio_fixtures import free_port
+from tests.labelstudio_fixtures import LABEL_STUDIO_ENV
 
 BIN = REPO_ROOT / ".venv" / "bin"
 LOCATION = "assets.definitions"  # the code location name `dagster dev -m assets.definitions` gives
 STARTUP_TIMEOUT_S = 180
 # Variables from the developer's shell that would point the servers at their own data.
-_FOREIGN_ENV = (
-    "BAYESLINE_HOME",
-    "BAYESLINE_CONFIG",
-    "DAGSTER_HOME",
-    "LABEL_STUDIO_URL",
-    "LABEL_STUDIO_API_KEY",
-    "LABEL_STUDIO_USERNAME",
-    "LABEL_STUDIO_PASSWORD",
-)
+_FOREIGN_ENV = ("BAYESLINE_HOME", "BAYESLINE_CONFIG", "DAGSTER_HOME", *LABEL_STUDIO_ENV)
 
 
 @dataclass(frozen=True)
@@ -91,7 +84,7 @@ def start_dagster_ui(
         GX_ANALYTICS_ENABLED="false",
         **(extra_env or {}),
     )
-    port = free_port()
+    port = free_local_port()
     log = root / "dagster-dev.log"
     with log.open("ab") as handle:
         process = subprocess.Popen(
