@@ -33,6 +33,7 @@ from warehouse.schema import (
     SPLIT_VERSION_COLUMNS,
     example_columns,
 )
+from warehouse.storage import capped_connection
 
 WAREHOUSE_VIEWS = (
     "examples",
@@ -140,11 +141,14 @@ def fetch_dicts(
 
 
 def open_reader(layout: WarehouseLayout, config: BayeslineConfig) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with the warehouse views; never touches the writer's files."""
+    """An in-memory connection with the warehouse views; never touches the writer's files.
+
+    It has the writers' memory cap (BAYESLINE_MEMORY_LIMIT): DuckDB's own default of 80% of
+    RAM let one check at 10M rows take gigabytes beside everything else in a Dagster run.
+    """
     # A big query spills to the warehouse's scratch, never to a .tmp under the caller's cwd;
     # one directory per connection, as several readers may spill at once.
-    spill = layout.scratch / f"reader-{uuid.uuid4().hex[:12]}"
-    con = duckdb.connect(config={"temp_directory": str(spill)})
+    con = capped_connection(layout.scratch / f"reader-{uuid.uuid4().hex[:12]}")
     create_views(con, layout, config)
     return con
 

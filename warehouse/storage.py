@@ -49,14 +49,24 @@ DEFAULT_MEMORY_LIMIT = "1536MB"
 MEMORY_LIMIT_ENV = "BAYESLINE_MEMORY_LIMIT"
 
 
+def memory_limit() -> str:
+    """DuckDB's memory cap for every connection Bayesline opens: BAYESLINE_MEMORY_LIMIT or
+    DEFAULT_MEMORY_LIMIT."""
+    return os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+
+
+def capped_connection(spill_dir: Path, limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection under the memory cap, spilling to `spill_dir`."""
+    con = duckdb.connect(config={"temp_directory": str(spill_dir)})
+    con.execute("SET enable_progress_bar = false")  # logs, not terminals, read our output
+    con.execute(f"SET memory_limit = {quote_literal(limit or memory_limit())}")
+    return con
+
+
 def writer_connection(layout: WarehouseLayout, memory_limit: str | None = None):
     """An in-memory DuckDB connection that spills to the warehouse's scratch directory."""
     layout.scratch.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"temp_directory": str(layout.scratch)})
-    con.execute("SET enable_progress_bar = false")  # logs, not terminals, read our output
-    limit = memory_limit or os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
-    con.execute(f"SET memory_limit = {quote_literal(limit)}")
-    return con
+    return capped_connection(layout.scratch, memory_limit)
 
 
 #: How the lake writes Parquet: zstd at level 1 writes nearly as fast as snappy, and its files
