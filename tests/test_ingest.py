@@ -1,6 +1,7 @@
 import json
 import os
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -196,3 +197,37 @@ def test_polling_hashes_only_new_or_rewritten_files(layout, small_config, monkey
     pending, seen = ingest.pending_landing_files(layout, seen)
     assert hashed == ["b.csv"]
     assert [f.path.name for f, _ in pending] == ["b.csv"]
+
+
+@pytest.mark.slow
+def test_line_numbers_hold_in_a_file_read_by_several_threads(layout, small_config):
+    # Big enough for DuckDB to split the file between threads (its CSV buffers are 32 MB),
+    # with a malformed line in the middle, so later records shift down one line.
+    n, bad_after = 1_500_000, 900_000
+    path = layout.landing / "web" / "big.csv"
+    path.parent.mkdir(parents=True)
+    parts = [path.with_suffix(f".part{k}") for k in range(2)]
+    for part, (start, stop) in zip(parts, [(0, bad_after), (bad_after, n)], strict=True):
+        duckdb.execute(
+            f"COPY (SELECT 'w' || i AS id, 'u' || (i // 3) AS user, "
+            "CASE WHEN i % 2 = 0 THEN 'pos' ELSE 'neg' END AS label, "
+            "'review ' || i || ' of a phone' AS text, 'web' AS device "
+            f"FROM range({start}, {stop}) AS t(i)) TO '{part}' (HEADER {start == 0})"
+        )
+    with open(path, "wb") as out:
+        out.write(parts[0].read_bytes() + b"w-bad,u,pos,too,many,fields\n" + parts[1].read_bytes())
+    for part in parts:
+        part.unlink()
+
+    summary = ingest_landing_files(layout, small_config)
+
+    assert summary.rows_loaded == n
+    with open_reader(layout, small_config) as con:
+        misplaced = con.execute(
+            "SELECT count(*) FROM (SELECT line_number, CAST(example_id[2:] AS BIGINT) AS i "
+            f"FROM examples) WHERE line_number <> i + 2 + CAST(i >= {bad_after} AS INTEGER)"
+        ).fetchone()[0]
+    assert misplaced == 0
+    assert [(line, kind) for line, _, kind, _ in rejected(layout, small_config)] == [
+        (bad_after + 2, "wrong_column_count")
+    ]
