@@ -45,12 +45,14 @@ SPECS = [
     StageSpec("quality_gate_reference", "benchmarks.bench_pipeline:quality_gate_reference"),
     StageSpec("quality_gate", "benchmarks.bench_pipeline:quality_gate", "quality_gate_reference"),
     StageSpec("publish_reference", "benchmarks.bench_pipeline:publish_reference"),
+    # Right after its reference, before the pandas way fills memory and evicts the examples
+    # from the page cache: the two DuckDB ways then read them alike.
+    StageSpec("publish", "benchmarks.bench_pipeline:publish", reference="publish_reference"),
     StageSpec(
         "publish_pandas_sklearn",
         "benchmarks.bench_pipeline:publish_pandas_sklearn",
         memory_limit_gib=PANDAS_MEMORY_LIMIT_GIB,
     ),
-    StageSpec("publish", "benchmarks.bench_pipeline:publish", reference="publish_reference"),
 ]
 
 
@@ -106,7 +108,11 @@ def quality_gate(work_dir: Path, rows: int) -> dict:
     layout, config = bench_layout(work_dir), bench_config()
     with open_reader(layout, config) as con:
         outcomes = run_quality_checks(con, config)
-    return {"gate_passed": gate_passes(outcomes), "checks": len(outcomes)}
+    if not gate_passes(outcomes):
+        # The synthetic data is clean: a failed gate is a broken stage, never a fast one.
+        failed = "; ".join(f"{o.name}: {o.description}" for o in outcomes if not o.passed)
+        raise RuntimeError(f"the quality gate failed on clean data: {failed}")
+    return {"gate_passed": True, "checks": len(outcomes)}
 
 
 def quality_gate_reference(work_dir: Path, rows: int) -> dict:
@@ -142,6 +148,7 @@ def quality_gate_reference(work_dir: Path, rows: int) -> dict:
         "drift": f"SELECT distribution, file_id, label, count(*) FROM {examples} GROUP BY ALL",
     }
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     results = {name: con.execute(sql).fetchall() for name, sql in queries.items()}
     problems = sum(sum(row[2:]) for row in results["required"])
     problems += sum(row[1] for row in results["labels"]) + len(results["files"])

@@ -12,15 +12,17 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from benchmarks import bench_pipeline
+from benchmarks import bench_evaluation, bench_pipeline
 from benchmarks.measure import quiet_duckdb
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
-#: Each profiled stage, with the stages that must run first to give it its input.
+#: Each profiled stage: the benchmark module that prepares its input and runs it, and the
+#: stages of that module that must run first.
 STAGES = {
-    "ingest": [],
-    "quality_gate": ["ingest"],
-    "publish": ["ingest"],
+    "ingest": (bench_pipeline, []),
+    "quality_gate": (bench_pipeline, ["ingest"]),
+    "publish": (bench_pipeline, ["ingest"]),
+    "slice_diagnosis": (bench_evaluation, []),  # its prepare ingests and publishes
 }
 
 
@@ -29,12 +31,13 @@ def profile_stage(stage: str, rows: int, work_dir: Path, out_dir: Path = PROFILE
     from pyinstrument import Profiler
 
     quiet_duckdb()
-    bench_pipeline.prepare(work_dir, rows)
-    for before in STAGES[stage]:
-        getattr(bench_pipeline, before)(work_dir, rows)
+    module, before = STAGES[stage]
+    module.prepare(work_dir, rows)
+    for earlier in before:
+        getattr(module, earlier)(work_dir, rows)
     profiler = Profiler()
     with profiler:
-        getattr(bench_pipeline, stage)(work_dir, rows)
+        getattr(module, stage)(work_dir, rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{stage}-{rows}.txt"
     out.write_text(profiler.output_text(unicode=True, color=False, show_all=False))

@@ -63,7 +63,9 @@ def gate_memory_limit_bytes() -> int:
 @contextmanager
 def memory_capped(con: duckdb.DuckDBPyConnection, limit_bytes: int) -> Iterator[None]:
     """Lower the connection's DuckDB memory limit to `limit_bytes` for a while (never raise it)."""
-    (previous,) = con.execute("SELECT current_setting('memory_limit')").fetchone() or ("",)
+    # fetchall, not fetchone: a result left unfinished on the connection makes DuckDB refuse
+    # the checks' relational queries (con.sql) with "Resource In Use".
+    ((previous,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
     if 0 <= _setting_bytes(previous) <= limit_bytes:
         yield
         return

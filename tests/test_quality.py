@@ -573,6 +573,15 @@ def test_the_gate_caps_duckdb_memory_only_while_it_runs_and_never_raises_it(
         assert limit() == "100.0 MiB"
 
 
+def test_the_gate_runs_on_a_connection_already_under_its_cap(tmp_path: Path) -> None:
+    # The usual case once BAYESLINE_MEMORY_LIMIT is set: readers and the gate share that cap,
+    # so the gate leaves the limit alone, and its checks still run.
+    con = warehouse(tmp_path, clean_examples())
+    con.execute("SET memory_limit = '512MiB'")
+    outcomes = run_quality_checks(con, CONFIG)
+    assert [o.observed for o in outcomes if not o.passed] == []
+
+
 def test_importing_quality_loads_neither_great_expectations_nor_dagster() -> None:
     code = (
         "import sys, quality; "
