@@ -62,7 +62,8 @@ def run_suite(
     )
     results_dir.mkdir(parents=True, exist_ok=True)
     out = results_dir / f"bench-{rows}.json"
-    report["stages"] = _kept_from_earlier_runs(out, stages) + stages
+    merged = _kept_from_earlier_runs(out, stages) + stages
+    report["stages"] = sorted(merged, key=lambda stage: list(GROUPS).index(stage["group"]))
     out.write_text(json.dumps(report, indent=2) + "\n")
     return out
 

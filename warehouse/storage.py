@@ -49,7 +49,7 @@ DEFAULT_MEMORY_LIMIT = "1536MB"
 MEMORY_LIMIT_ENV = "BAYESLINE_MEMORY_LIMIT"
 
 
-def memory_limit() -> str:
+def configured_memory_limit() -> str:
     """DuckDB's memory cap for every connection Bayesline opens: BAYESLINE_MEMORY_LIMIT or
     DEFAULT_MEMORY_LIMIT."""
     return os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
@@ -59,7 +59,7 @@ def capped_connection(spill_dir: Path, limit: str | None = None) -> duckdb.DuckD
     """An in-memory DuckDB connection under the memory cap, spilling to `spill_dir`."""
     con = duckdb.connect(config={"temp_directory": str(spill_dir)})
     con.execute("SET enable_progress_bar = false")  # logs, not terminals, read our output
-    con.execute(f"SET memory_limit = {quote_literal(limit or memory_limit())}")
+    con.execute(f"SET memory_limit = {quote_literal(limit or configured_memory_limit())}")
     return con
 
 
