@@ -28,6 +28,7 @@ from warehouse.catalog import (
 )
 from warehouse.config import ConfigError, load_config
 from warehouse.layout import WarehouseLayout
+from warehouse.storage import MemoryCapError, configured_memory_limit, out_of_memory_advice
 from warehouse.versions import (
     UnknownVersionError,
     diff_versions,
@@ -94,6 +95,8 @@ def sql(
         cursor = execute_read_only(con, query)
     except ReadOnlyQueryError as exc:
         raise fail(str(exc)) from exc
+    except duckdb.OutOfMemoryException as exc:
+        raise fail(f"{out_of_memory_advice(configured_memory_limit())}.\n{exc}") from exc
     except duckdb.Error as exc:
         raise fail(f"{exc}\nViews: {', '.join(WAREHOUSE_VIEWS)}") from exc
     if cursor.description is None:
@@ -302,8 +305,13 @@ def demo(
     print_summary(console)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:
+    """The `bayesline` console command."""
+    try:
+        app()
+    except MemoryCapError as exc:  # any command that writes: say how to raise the cap
+        fail(str(exc))
+        raise SystemExit(1) from exc
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,6 @@ from warehouse.config import parse_config
 from warehouse.ingest import ingest_landing_files
 from warehouse.layout import WarehouseLayout
 from warehouse.splits import publish_split_version
-from warehouse.storage import DEFAULT_MEMORY_LIMIT
 
 CONSISTENCY_SQL = """
     SELECT v.version, v.n_train + v.n_train_dev + v.n_dev + v.n_test AS expected, s.n
@@ -112,17 +111,3 @@ def test_an_empty_warehouse_still_has_every_view_with_its_columns(layout, small_
         columns = [r[0] for r in con.execute("DESCRIBE splits").fetchall()]
         assert columns[:3] == ["version", "split", "example_id"]
         assert con.execute("SELECT count(*) FROM split_versions").fetchone() == (0,)
-
-
-@pytest.mark.parametrize("configured", [None, "700MB"])
-def test_readers_have_the_warehouse_memory_cap(layout, small_config, monkeypatch, configured):
-    if configured:
-        monkeypatch.setenv("BAYESLINE_MEMORY_LIMIT", configured)
-    else:
-        monkeypatch.delenv("BAYESLINE_MEMORY_LIMIT", raising=False)
-    with duckdb.connect() as probe:  # what DuckDB reports for the cap we expect
-        probe.execute(f"SET memory_limit = '{configured or DEFAULT_MEMORY_LIMIT}'")
-        (expected,) = probe.execute("SELECT current_setting('memory_limit')").fetchone()
-    with open_reader(layout, small_config) as con:
-        (setting,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
-    assert setting == expected

@@ -20,6 +20,10 @@ class WriterBusyError(RuntimeError):
     """Another process is writing to this warehouse."""
 
 
+class MemoryCapError(MemoryError):
+    """DuckDB ran out of memory under Bayesline's cap; the message says how to raise it."""
+
+
 @contextmanager
 def writer_lock(layout: WarehouseLayout, timeout_s: float = 600.0) -> Iterator[None]:
     """Hold the warehouse's single-writer lock; readers never need it."""
@@ -63,10 +67,32 @@ def capped_connection(spill_dir: Path, limit: str | None = None) -> duckdb.DuckD
     return con
 
 
-def writer_connection(layout: WarehouseLayout, memory_limit: str | None = None):
-    """An in-memory DuckDB connection that spills to the warehouse's scratch directory."""
+def out_of_memory_advice(limit: str) -> str:
+    return (
+        f"DuckDB ran out of memory under Bayesline's cap of {limit}: set {MEMORY_LIMIT_ENV} "
+        f"higher (for example {MEMORY_LIMIT_ENV}=8GB, within the machine's RAM) and run again"
+    )
+
+
+@contextmanager
+def writer_connection(
+    layout: WarehouseLayout, memory_limit: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB connection that spills to the warehouse's scratch directory.
+
+    Running out of memory under the cap raises MemoryCapError: every write is atomic, so what
+    finished is kept and what did not left nothing half-written.
+    """
     layout.scratch.mkdir(parents=True, exist_ok=True)
-    return capped_connection(layout.scratch, memory_limit)
+    limit = memory_limit or configured_memory_limit()
+    with capped_connection(layout.scratch, limit) as con:
+        try:
+            yield con
+        except duckdb.OutOfMemoryException as exc:
+            said = str(exc).strip().splitlines()[0]
+            raise MemoryCapError(
+                f"{out_of_memory_advice(limit)}; what finished is kept. DuckDB said: {said}"
+            ) from exc
 
 
 #: How the lake writes Parquet: zstd at level 1 writes nearly as fast as snappy, and its files
