@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import ipaddress
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -251,10 +252,43 @@ def _port_in_use(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def signing_key(settings: LabelStudioSettings) -> str:
+    """The key the server signs sessions and API tokens with, kept in data_dir/secret_key.
+
+    Label Studio makes one itself when none is given and appends it to data_dir/.env, but one
+    that starts with '$' (about one in fifty) is read back as a reference to another variable:
+    the next start makes a new key and every stored token stops working. So we keep the key,
+    URL-safe, taking over a usable one Label Studio already wrote so its tokens stay valid.
+    """
+    path = settings.data_dir / "secret_key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    key = _key_label_studio_wrote(settings.data_dir / ".env") or secrets.token_urlsafe(50)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def _key_label_studio_wrote(env_file: Path) -> str | None:
+    """The newest SECRET_KEY in Label Studio's .env that it can read back, if any."""
+    if not env_file.is_file():
+        return None
+    values = [
+        line.partition("=")[2].strip()
+        for line in env_file.read_text(encoding="utf-8").splitlines()
+        if line.startswith("SECRET_KEY=")
+    ]
+    usable = [value for value in values if value and not value.startswith("$")]
+    return usable[-1] if usable else None
+
+
 def _server_env(settings: LabelStudioSettings, credentials: Credentials | None) -> dict[str, str]:
     """The server's whole environment (SQLite, no open signup or telemetry, local files)."""
     env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
     env.update(
+        SECRET_KEY=signing_key(settings),
         HOME=str(settings.data_dir),
         PYTHONUNBUFFERED="1",
         DJANGO_DB="sqlite",

@@ -30,6 +30,8 @@ from labeling.server import (
     connect,
     create_labeler,
     ensure_installed,
+    free_local_port,
+    signing_key,
     start,
     status,
     stop,
@@ -174,8 +176,9 @@ def test_secrets_only_in_the_0600_credentials_file(labelstudio: Server) -> None:
     assert stat.S_IMODE(settings.credentials_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(settings.data_dir.stat().st_mode) == 0o700
     assert state.token_path == settings.credentials_path
+    assert stat.S_IMODE((settings.data_dir / "secret_key").stat().st_mode) == 0o600
     log = settings.log_path.read_text(errors="replace")
-    for secret in (token, credentials.password):
+    for secret in (token, credentials.password, signing_key(settings)):
         assert secret not in log
         assert secret not in repr(state) and secret not in repr(status(settings))
         assert secret not in repr(credentials)
@@ -268,3 +271,59 @@ def test_stop_frees_the_port_and_restart_keeps_the_token(labelstudio: Server) ->
     assert api_token(settings) == token
     with connect(settings) as ls:
         assert ls.users.whoami().email == restarted.username
+
+
+def test_the_signing_key_is_kept_url_safe_and_private(tmp_path: Path) -> None:
+    settings = LabelStudioSettings(data_dir=tmp_path / "ls", document_root=tmp_path)
+    key = signing_key(settings)
+    assert signing_key(settings) == key and len(key) >= 50
+    assert set(key) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert stat.S_IMODE((settings.data_dir / "secret_key").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("written", "taken_over"),
+    [
+        ("\nSECRET_KEY=k3y#with(odd)chars\n", "k3y#with(odd)chars"),
+        ("\nSECRET_KEY=$unreadable\n\nSECRET_KEY=newer-key\n", "newer-key"),
+        ("\nSECRET_KEY=$unreadable\n", None),
+    ],
+)
+def test_a_key_label_studio_wrote_is_kept_if_it_can_be_read_back(
+    tmp_path: Path, written: str, taken_over: str | None
+) -> None:
+    settings = LabelStudioSettings(data_dir=tmp_path / "ls", document_root=tmp_path)
+    settings.data_dir.mkdir()
+    (settings.data_dir / ".env").write_text(written)
+    key = signing_key(settings)
+    if taken_over:
+        assert key == taken_over
+    else:
+        assert not key.startswith("$") and len(key) >= 50
+
+
+@pytest.mark.labelstudio
+def test_the_token_survives_a_restart_when_label_studio_cannot_keep_its_own_key(
+    labelstudio: Server, tmp_path: Path
+) -> None:
+    installed, _ = labelstudio
+    settings = LabelStudioSettings(
+        data_dir=tmp_path / "ls",
+        port=free_local_port(),
+        venv=installed.venv,
+        document_root=tmp_path,
+    )
+    # Left alone, Label Studio makes a new signing key on every start when it cannot read back
+    # the one it saved in data_dir/.env: in the wild, a key that starts with '$'; here, an .env
+    # it cannot write. Every stored token would then die with the restart.
+    (settings.data_dir / ".env").mkdir(parents=True)
+    try:
+        start(settings)
+        token = api_token(settings)
+        stop(settings)
+        restarted = start(settings)
+        assert api_token(settings) == token
+        with connect(settings) as ls:
+            assert ls.users.whoami().email == restarted.username
+    finally:
+        stop(settings)
