@@ -9,13 +9,13 @@ from assets.metadata import markdown_table, percent
 from assets.resources import BayeslineResource
 from evaluation.baseline import train_baseline
 from evaluation.diagnosis_table import human_levels_from_config
+from evaluation.landed_predictions import register_landed_predictions
 from evaluation.pipeline import (
     ModelEvaluation,
     analyse_slices,
     diagnose_model_version,
     model_versions_to_evaluate,
 )
-from evaluation.predictions import register_landed_predictions
 from labeling.baselines import human_levels_from_baselines
 from warehouse.catalog import fetch_dicts, open_reader, refresh_catalog
 from warehouse.config import SPLITS

@@ -19,30 +19,18 @@ import duckdb
 
 from evaluation.schema import PREDICTION_COLUMNS
 from warehouse.config import SPLITS, BayeslineConfig
-from warehouse.hashing import file_sha256, quote_identifier, quote_literal
+from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.splits import published_versions, version_path
 from warehouse.storage import (
     copy_to_parquet,
-    write_records,
     writer_connection,
     writer_lock,
 )
 
 REQUIRED_COLUMNS = ("example_id", "predicted_label")
-LANDED_SOURCE = "_predictions"  # landing/_predictions/: a reserved (underscore) source
 MAX_NAME_CHARS = 150  # the escaped name plus "__vNNNN.parquet" stays under 255 bytes
 SHOWN = 5  # offending ids quoted in an error message
-
-LANDED_RECORD_COLUMNS = {
-    "content_sha256": "VARCHAR",
-    "file_path": "VARCHAR",
-    "model_version": "VARCHAR",
-    "split_version": "INTEGER",
-    "rows": "BIGINT",
-    "status": "VARCHAR",  # "registered" or "already_registered"
-    "recorded_at": "TIMESTAMP",
-}
 
 
 class PredictionsError(ValueError):
@@ -111,33 +99,10 @@ def register_predictions(
     safe_model_version(model_version)  # refuse a bad name before reading anything
     layout.ensure()
     with writer_lock(layout), writer_connection(layout) as con:
-        columns = _stage(con, Path(source))
-        return _register_staged(
+        columns = stage_predictions_file(con, Path(source))
+        return register_staged_predictions(
             con, layout, config, Path(source), columns, model_version, split_version
         )
-
-
-def register_landed_predictions(
-    layout: WarehouseLayout, config: BayeslineConfig
-) -> list[PredictionsSummary]:
-    """Register each new file in landing/_predictions/ once (by its sha256).
-
-    Each file names its own model_version and split_version columns (one pair per file). A bad
-    file comes back with `error` set instead of raising, and is not recorded: it is reported on
-    every run until it is fixed or removed (a later split version may make it valid).
-    """
-    layout.ensure()
-    results = []
-    with writer_lock(layout):
-        for path in _landed_files(layout):
-            sha = file_sha256(path)
-            if _landed_record(layout, sha).exists():
-                continue
-            summary = _register_landed_file(layout, config, path)
-            if summary.error is None:
-                _write_landed_record(layout, sha, path, summary)
-            results.append(summary)
-    return results
 
 
 def list_model_versions(layout: WarehouseLayout) -> list[tuple[str, int]]:
@@ -169,7 +134,7 @@ def _prediction_files(layout: WarehouseLayout) -> list[Path]:
     return sorted(p for p in layout.predictions_dir.glob("*.parquet") if not p.name.startswith("."))
 
 
-def _stage(con: duckdb.DuckDBPyConnection, source: Path) -> list[str]:
+def stage_predictions_file(con: duckdb.DuckDBPyConnection, source: Path) -> list[str]:
     """Read the file into temp table `incoming_raw`; return its lower-cased column names."""
     if not source.is_file():
         raise PredictionsError(f"no predictions file at {source}")
@@ -201,7 +166,10 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Path) -> list[str]:
     return columns
 
 
-def _register_staged(con, layout, config, source, columns, model_version, split_version):
+def register_staged_predictions(
+    con, layout, config, source, columns, model_version, split_version
+) -> PredictionsSummary:
+    """Check the file staged by `stage_predictions_file` and store it for the pair."""
     _check_declared(con, source, columns, "model_version", model_version)
     _check_declared(con, source, columns, "split_version", split_version)
     _check_split_version(layout, split_version)
@@ -364,61 +332,3 @@ def _write(con, final: Path, model_version: str, split_version: int) -> None:
         final,
     )
     final.chmod(0o444)  # immutable once written
-
-
-def _landed_files(layout: WarehouseLayout) -> list[Path]:
-    folder = layout.landing / LANDED_SOURCE
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
-def _landed_record(layout: WarehouseLayout, sha: str) -> Path:
-    return layout.predictions_dir / "_landed" / f"{sha}.parquet"
-
-
-def _register_landed_file(layout, config, path: Path) -> PredictionsSummary:
-    model_version, split_version = "", 0
-    try:
-        with writer_connection(layout) as con:
-            columns = _stage(con, path)
-            model_version, split_version = _declared_pair(con, path, columns)
-            return _register_staged(
-                con, layout, config, path, columns, model_version, split_version
-            )
-    except (PredictionsError, duckdb.Error) as exc:
-        return PredictionsSummary(model_version, split_version, 0, source=path, error=str(exc))
-
-
-def _declared_pair(con, path: Path, columns: list[str]) -> tuple[str, int]:
-    missing = [c for c in ("model_version", "split_version") if c not in columns]
-    if missing:
-        raise PredictionsError(
-            f"{path.name} lacks column(s) {', '.join(missing)}: a landed predictions file "
-            "names its model_version and split_version in columns (one pair per file)"
-        )
-    pairs = con.execute(
-        "SELECT DISTINCT CAST(model_version AS VARCHAR), TRY_CAST(split_version AS INTEGER) "
-        "FROM incoming_raw LIMIT 2"
-    ).fetchall()
-    if len(pairs) != 1 or None in pairs[0]:
-        raise PredictionsError(
-            f"{path.name} must hold exactly one model_version and one integer split_version "
-            "(one pair per file); split it into one file per pair"
-        )
-    model_version, split_version = pairs[0]
-    safe_model_version(model_version)
-    return model_version, split_version
-
-
-def _write_landed_record(layout, sha: str, path: Path, summary: PredictionsSummary) -> None:
-    record = {
-        "content_sha256": sha,
-        "file_path": str(path),
-        "model_version": summary.model_version,
-        "split_version": summary.split_version,
-        "rows": summary.rows,
-        "status": "registered" if summary.created else "already_registered",
-        "recorded_at": datetime.now(UTC).replace(tzinfo=None),
-    }
-    write_records(LANDED_RECORD_COLUMNS, [record], _landed_record(layout, sha))

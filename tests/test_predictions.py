@@ -10,11 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from evaluation.landed_predictions import register_landed_predictions
 from evaluation.predictions import (
     PredictionsError,
     list_model_versions,
     predictions_path,
-    register_landed_predictions,
     register_predictions,
     safe_model_version,
 )
