@@ -63,8 +63,9 @@ def gate_memory_limit_bytes() -> int:
 @contextmanager
 def memory_capped(con: duckdb.DuckDBPyConnection, limit_bytes: int) -> Iterator[None]:
     """Lower the connection's DuckDB memory limit to `limit_bytes` for a while (never raise it)."""
-    # fetchall, not fetchone: a result left unfinished on the connection makes DuckDB refuse
-    # the checks' relational queries (con.sql) with "Resource In Use".
+    # The checks query through con.sql, which DuckDB refuses ("Resource In Use") while a
+    # result is unfinished on the connection. execute() closes any the caller left, and
+    # fetchall (not fetchone) leaves none of ours.
     ((previous,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
     if 0 <= _setting_bytes(previous) <= limit_bytes:
         yield

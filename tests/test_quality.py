@@ -575,9 +575,11 @@ def test_the_gate_caps_duckdb_memory_only_while_it_runs_and_never_raises_it(
 
 def test_the_gate_runs_on_a_connection_already_under_its_cap(tmp_path: Path) -> None:
     # The usual case once BAYESLINE_MEMORY_LIMIT is set: readers and the gate share that cap,
-    # so the gate leaves the limit alone, and its checks still run.
+    # so the gate leaves the limit alone, and its checks still run, even after the caller
+    # left a result unfinished on the connection.
     con = warehouse(tmp_path, clean_examples())
     con.execute("SET memory_limit = '512MiB'")
+    con.execute("SELECT * FROM range(3)").fetchone()
     outcomes = run_quality_checks(con, CONFIG)
     assert [o.observed for o in outcomes if not o.passed] == []
 
