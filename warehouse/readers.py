@@ -193,9 +193,7 @@ def _number_lines(con: duckdb.DuckDBPyConnection, table: str, first_record_line:
     """Set `_line` of the parsed records in `table`, in file order (its rowid order): records
     fill, in order, the lines DuckDB did not reject (a record spanning several physical lines
     counts as one, as in DuckDB)."""
-    columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
-    if "_line" not in columns:
-        con.execute(f"ALTER TABLE {table} ADD COLUMN _line BIGINT")
+    con.execute(f"ALTER TABLE {table} ADD COLUMN _line BIGINT")
     if not con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]:
         # Nothing rejected: record n sits on line n + first_record_line - 1, no join needed.
         con.execute(f"UPDATE {table} SET _line = rowid + {first_record_line}")
