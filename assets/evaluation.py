@@ -16,6 +16,7 @@ from evaluation.pipeline import (
     diagnose_model_version,
     model_versions_to_evaluate,
 )
+from evaluation.status import ModelFailure, Step, evaluate_each, failure_summary
 from labeling.baselines import human_levels_from_baselines
 from warehouse.catalog import fetch_dicts, open_reader, refresh_catalog
 from warehouse.config import SPLITS
@@ -94,14 +95,18 @@ def landed_predictions(
 def slice_analysis(context: dg.AssetExecutionContext, bayesline: BayeslineResource):
     """Slice metrics and low-performing slices of every model on the newest split version."""
     layout, config = bayesline.layout(), bayesline.config()
-    flagged = []
-    for model_version, split_version in model_versions_to_evaluate(layout):
+
+    def analyse(model_version: str, split_version: int) -> list[tuple[str, dict]]:
         humans = human_levels_for(layout, config, split_version)
         _, low = analyse_slices(layout, config, model_version, split_version, humans)
-        flagged += [(model_version, r) for r in low]
         context.log.info(f"{model_version}: {len(low)} low-performing slice(s)")
+        return [(model_version, r) for r in low]
+
+    pairs = model_versions_to_evaluate(layout)
+    results, failures = evaluate_each(layout, pairs, "slice_metrics", analyse)
+    flagged = [row for rows in results for row in rows]
     refresh_catalog(layout, config)
-    yield dg.MaterializeResult(asset_key="slice_metrics")
+    yield dg.MaterializeResult(asset_key="slice_metrics", metadata=_failure_metadata(failures))
     yield dg.MaterializeResult(
         asset_key="low_performing_slices",
         metadata={
@@ -122,6 +127,7 @@ def slice_analysis(context: dg.AssetExecutionContext, bayesline: BayeslineResour
             ),
         },
     )
+    _fail_if_any(failures, "slice_metrics")
 
 
 @dg.asset(
@@ -133,21 +139,74 @@ def slice_analysis(context: dg.AssetExecutionContext, bayesline: BayeslineResour
 )
 def diagnosis(context: dg.AssetExecutionContext, bayesline: BayeslineResource):
     layout, config = bayesline.layout(), bayesline.config()
-    evaluations = [
-        diagnose_model_version(layout, config, m, v, human_levels_for(layout, config, v))
-        for m, v in model_versions_to_evaluate(layout)
-    ]
+
+    def diagnose_one(model_version: str, split_version: int) -> ModelEvaluation:
+        humans = human_levels_for(layout, config, split_version)
+        return diagnose_model_version(layout, config, model_version, split_version, humans)
+
+    pairs = model_versions_to_evaluate(layout)
+    evaluations, failures = evaluate_each(layout, pairs, "diagnosis", diagnose_one)
     refresh_catalog(layout, config)
     for evaluation in evaluations:
+        overall = evaluation.overall
         context.log.info(
-            f"{evaluation.model_version}: work on "
-            f"{', '.join(evaluation.overall.problems) or 'nothing material'} "
-            f"(human-level: {evaluation.overall.human_level_source})"
+            f"{evaluation.model_version} (predicted on {', '.join(overall.stages_measured)}): "
+            f"work on {', '.join(overall.problems) or 'nothing material'} "
+            f"(human-level: {overall.human_level_source})"
         )
-    metadata = {"model_versions": len(evaluations)}
+    metadata = {
+        "model_versions": len(evaluations),
+        "models": _models_table(evaluations),
+        **_failure_metadata(failures),
+    }
     if evaluations:
         metadata.update(_evaluation_metadata(evaluations[-1]))
+    if failures:
+        # Record what did work before failing, so the UI shows every diagnosis that exists.
+        context.log_event(dg.AssetMaterialization(asset_key="diagnosis", metadata=metadata))
+        _fail_if_any(failures, "diagnosis")
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _fail_if_any(failures: list[ModelFailure], step: Step) -> None:
+    if failures:
+        raise dg.Failure(
+            description=failure_summary(failures, step), metadata=_failure_metadata(failures)
+        )
+
+
+def _failure_metadata(failures: list[ModelFailure]) -> dict:
+    if not failures:
+        return {}
+    return {"failed": markdown_table(["model", "why"], _failure_rows(failures))}
+
+
+def _failure_rows(failures: list[ModelFailure]) -> list[tuple[str, str]]:
+    return [(f"{f.model_version} (v{f.split_version})", f.reason) for f in failures]
+
+
+def _models_table(evaluations: list[ModelEvaluation]) -> dg.MetadataValue:
+    """Every model version's overall diagnosis: what it was predicted on and what to work on."""
+    rows = []
+    for evaluation in evaluations:
+        overall = evaluation.overall
+        rows.append(
+            (
+                evaluation.model_version,
+                f"v{evaluation.split_version}",
+                ", ".join(overall.stages_measured),
+                *(percent(_rate(overall, stage)) for stage in STAGE_COLUMNS[1:]),
+                ", ".join(overall.problems) or "nothing material",
+                "; ".join(overall.not_assessed.values()) or "—",
+            )
+        )
+    header = ["model", "split", "predicted on", "train", "train-dev", "dev", "test"]
+    return markdown_table([*header, "work on", "not assessed"], rows)
+
+
+def _rate(overall, stage: str) -> float | None:
+    error = overall.errors.get(stage)
+    return None if error is None else error.rate
 
 
 def human_levels_for(layout, config, split_version: int) -> dict:
@@ -175,8 +234,10 @@ def _evaluation_metadata(evaluation: ModelEvaluation) -> dict:
     return {
         "model_version": evaluation.model_version,
         "split_version": evaluation.split_version,
-        "work_on": ", ".join(overall.problems) if overall else "",
-        "human_level_source": overall.human_level_source if overall else "",
+        "predicted_on": ", ".join(overall.stages_measured),
+        "work_on": ", ".join(overall.problems),
+        "not_assessed": "; ".join(overall.not_assessed.values()) or "every gap is assessed",
+        "human_level_source": overall.human_level_source,
         "diagnosis": markdown_table(
             ["slice", "human", "train", "train-dev", "dev", "test", "problems"], stage_rows
         ),

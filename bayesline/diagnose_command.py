@@ -9,7 +9,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from evaluation.diagnosis import GAP_KEYS, STAGE_NAMES, Diagnosis, ErrorRate, Gap, diagnose
+from evaluation.diagnosis import (
+    GAP_KEYS,
+    GAP_NAMES,
+    STAGE_NAMES,
+    Diagnosis,
+    ErrorRate,
+    Gap,
+    diagnose,
+)
 
 JSON_DECIMALS = 9  # enough for any real rate; hides float noise such as 7.000000000000001
 
@@ -37,8 +45,8 @@ def _count_option(flag: str, stage: str):
 
 def diagnose_command(
     human: Annotated[float, _percent_option("--human", "Human-level")],
-    train: Annotated[float, _percent_option("--train", "Training-set")],
-    dev: Annotated[float, _percent_option("--dev", "Dev-set")],
+    train: Annotated[float | None, _percent_option("--train", "Training-set")] = None,
+    dev: Annotated[float | None, _percent_option("--dev", "Dev-set")] = None,
     train_dev: Annotated[float | None, _percent_option("--train-dev", "Train-dev")] = None,
     test: Annotated[float | None, _percent_option("--test", "Test-set")] = None,
     n_human: Annotated[int | None, _count_option("--n-human", "human-level")] = None,
@@ -51,7 +59,12 @@ def diagnose_command(
     """Say which gap to work on next: avoidable bias, variance, data mismatch or dev overfitting.
 
     Errors are percentages (--human 1 --train 8 --dev 10); counts (--n-train ...) add noise tests.
+    Any of --train, --train-dev, --dev and --test may be left out: the gaps they allow are shown.
     """
+    if all(e is None for e in (train, train_dev, dev, test)):
+        raise typer.BadParameter(
+            "give at least one of --train, --train-dev, --dev or --test (in percent)"
+        )
     _warn_if_fractions(human, train, dev, train_dev, test)
     diagnosis = diagnose(
         human_level=_rate(human, n_human),
@@ -95,6 +108,8 @@ def to_percent_dict(diagnosis: Diagnosis) -> dict:
         "problems": list(diagnosis.problems),
         "remedies": {k: list(v) for k, v in diagnosis.remedies.items()},
         "caveats": list(diagnosis.caveats),
+        "predicted_on": diagnosis.stages_measured,
+        "not_assessed": dict(diagnosis.not_assessed),
         "human_level_source": diagnosis.human_level_source,
         "rule": diagnosis.rule,
     }
@@ -117,6 +132,8 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console) -> None:
     console.print(_errors_table(diagnosis, level))
     console.print(_gaps_table(diagnosis, level))
     _print_problems(diagnosis, console)
+    for key, todo in diagnosis.not_assessed.items():
+        console.print(f"[yellow]not assessed:[/] {GAP_NAMES[key]}: {todo}")
     for caveat in diagnosis.caveats:
         console.print(f"[yellow]caveat:[/] {caveat}")
     console.print(f"[dim]Rule: {diagnosis.rule}[/]")

@@ -8,9 +8,11 @@ gaps say where the remaining error comes from:
 - data mismatch = dev - train-dev: the target distribution differs from the training one;
 - overfitting to dev = test - dev: the dev set has been tuned on too often.
 
-Without a train-dev error, dev - train is read as variance (the classic setting where train
-and dev share a distribution), with a caveat that it may include data mismatch. Without a test
-error, overfitting to dev is not assessed.
+Any non-empty subset of the four splits can be diagnosed: teams often predict only dev and
+test. Each gap needs the errors on both of its sides; one that cannot be measured is listed in
+`not_assessed` with the predictions that would make it assessable. Without a train-dev error,
+dev - train is read as variance (the classic setting where train and dev share a
+distribution), with a caveat that it may include data mismatch.
 
 Materiality rule. A gap is material, i.e. a problem worth working on now, when all hold:
 
@@ -31,7 +33,7 @@ Several gaps can be material at once. Negative gaps are never problems; some des
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from evaluation.stats import difference_interval, one_sided_level, wilson_interval
 
@@ -75,6 +77,14 @@ REMEDIES = {
         "Tune on the dev set less often.",
     ],
 }
+#: The splits each gap needs; variance falls back to dev when train-dev is missing.
+GAP_NEEDS = {
+    "avoidable_bias": ("train",),
+    "variance": ("train", "train_dev"),
+    "data_mismatch": ("train_dev", "dev"),
+    "dev_overfitting": ("dev", "test"),
+}
+MEASURED_STAGES = ("train", "train_dev", "dev", "test")
 CARVE_TRAIN_DEV = (
     "Carve a train-dev set out of the training distribution to separate variance from "
     "data mismatch."
@@ -176,6 +186,7 @@ class Diagnosis:
     caveats: list[str]
     rule: str
     interval_level: float = 0.9  # two-sided level of the reported intervals
+    not_assessed: dict[str, str] = field(default_factory=dict)  # gap -> what would assess it
 
     def gap(self, key: str) -> Gap | None:
         """The gap with this key, or None when it was not assessed."""
@@ -193,15 +204,21 @@ class Diagnosis:
             "problems": list(self.problems),
             "remedies": {k: list(v) for k, v in self.remedies.items()},
             "caveats": list(self.caveats),
+            "not_assessed": dict(self.not_assessed),
             "rule": self.rule,
         }
+
+    @property
+    def stages_measured(self) -> list[str]:
+        """The splits with an error, in pipeline order (e.g. ['dev', 'test'])."""
+        return [s for s in MEASURED_STAGES if self.errors.get(s) is not None]
 
 
 def diagnose(
     *,
     human_level: ErrorRate,
-    train: ErrorRate,
-    dev: ErrorRate,
+    train: ErrorRate | None = None,
+    dev: ErrorRate | None = None,
     train_dev: ErrorRate | None = None,
     test: ErrorRate | None = None,
     human_level_source: str = "configured",
@@ -211,7 +228,8 @@ def diagnose(
 
     Args:
         human_level: Human-level error, the proxy for Bayes error.
-        train: Error on the training set.
+        train: Error on the training set; without it neither avoidable bias nor variance is
+            assessed.
         dev: Error on the dev set (target distribution).
         train_dev: Error on held-out data from the training distribution; without it dev - train
             is read as variance.
@@ -220,9 +238,12 @@ def diagnose(
         human_level_source: Where the human-level estimate came from, for the report.
         rule: Thresholds deciding which gaps are material.
 
+    At least one of train, train-dev, dev and test is needed; any subset of them works.
+
     Returns:
         The diagnosis: every assessed gap with its verdict and why, the material ones as
-        problems (largest first) with their remedies, and caveats.
+        problems (largest first) with their remedies, caveats, and for each gap not assessed
+        the predictions that would assess it.
     """
     errors = {
         "human_level": human_level,
@@ -231,6 +252,8 @@ def diagnose(
         "dev": dev,
         "test": test,
     }
+    if all(errors[stage] is None for stage in MEASURED_STAGES):
+        raise ValueError("no measured error: give at least one of train, train-dev, dev or test")
     measured = [_measure(key, low, high, errors, rule) for key, low, high in _pairs(errors)]
     largest = _largest_credible(measured, rule)
     gaps = [_judge(m, largest, rule) for m in measured]
@@ -244,6 +267,7 @@ def diagnose(
         caveats=_caveats(errors, gaps),
         rule=rule.describe(),
         interval_level=rule.interval_level,
+        not_assessed=_not_assessed(errors, {g.key for g in gaps}),
     )
 
 
@@ -261,16 +285,36 @@ class _Measured:
 
 def _pairs(errors: dict[str, ErrorRate | None]) -> list[tuple[str, str, str]]:
     """(gap key, lower stage, higher stage) for every gap the given errors allow."""
-    has_train_dev = errors["train_dev"] is not None
-    pairs = [
-        ("avoidable_bias", "human_level", "train"),
-        ("variance", "train", "train_dev" if has_train_dev else "dev"),
-    ]
-    if has_train_dev:
+    has = {stage for stage, error in errors.items() if error is not None}
+    pairs = []
+    if "train" in has:
+        pairs.append(("avoidable_bias", "human_level", "train"))
+    held_out = "train_dev" if "train_dev" in has else "dev"
+    if {"train", held_out} <= has:
+        pairs.append(("variance", "train", held_out))
+    if {"train_dev", "dev"} <= has:
         pairs.append(("data_mismatch", "train_dev", "dev"))
-    if errors["test"] is not None:
+    if {"dev", "test"} <= has:
         pairs.append(("dev_overfitting", "dev", "test"))
     return pairs
+
+
+def _not_assessed(errors: dict[str, ErrorRate | None], assessed: set[str]) -> dict[str, str]:
+    """For each gap not measured, which predictions would measure it."""
+    result = {}
+    for key in GAP_KEYS:
+        if key in assessed:
+            continue
+        missing = [stage for stage in GAP_NEEDS[key] if errors[stage] is None]
+        if key == "variance" and errors["dev"] is not None:
+            missing = [s for s in missing if s != "train_dev"]  # dev - train stands in
+        if key == "data_mismatch" and errors["train_dev"] is None and "variance" in assessed:
+            why = "to tell data mismatch apart from variance"
+        else:
+            why = f"to measure {GAP_NAMES[key].lower()}"
+        names = " and ".join(STAGE_NAMES[stage] for stage in missing)
+        result[key] = f"register {names} predictions {why}"
+    return result
 
 
 def _measure(
@@ -379,18 +423,19 @@ def _remedies(key: str, no_train_dev: bool) -> list[str]:
 def _caveats(errors: dict[str, ErrorRate | None], gaps: list[Gap]) -> list[str]:
     caveats: list[str] = []
     by_key = {g.key: g for g in gaps}
-    if by_key["avoidable_bias"].value < 0:
+    if "avoidable_bias" in by_key and by_key["avoidable_bias"].value < 0:
         caveats.append(
             "Train error is below the human-level estimate: the model may be overfitting the "
             "training set, or the human baseline is weak (use the best humans' error, the "
             "closest proxy for Bayes error); avoidable bias cannot be measured against it."
         )
-    if errors["train_dev"] is None:
+    variance = by_key.get("variance")
+    if variance is not None and errors["train_dev"] is None:
         caveats.append(
             f"No train-dev error: dev {MINUS} train is read as variance, but if dev comes from a "
             f"different distribution than train it also includes data mismatch. {CARVE_TRAIN_DEV}"
         )
-    if by_key["variance"].value < 0:
+    if variance is not None and variance.value < 0:
         caveats.append(_below_train_caveat(errors["train_dev"] is not None))
     if "data_mismatch" in by_key and by_key["data_mismatch"].value < 0:
         caveats.append(
@@ -398,7 +443,7 @@ def _caveats(errors: dict[str, ErrorRate | None], gaps: list[Gap]) -> list[str]:
             "data for this model; check that dev really comes from the target distribution "
             "and is large enough to trust."
         )
-    if errors["test"] is None:
+    if errors["test"] is None and errors["dev"] is not None:
         caveats.append("No test error: overfitting to the dev set is not assessed.")
     caveats.extend(_count_caveats(errors, gaps))
     return caveats

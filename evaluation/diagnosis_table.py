@@ -55,16 +55,18 @@ def diagnose_slices(
         if row["n"]:
             by_slice.setdefault(key, {})[row["split"]] = ErrorRate(row["error_rate"], row["n"])
     if OVERALL not in by_slice:
-        raise ValueError("slice metrics have no overall row: compute slice metrics first")
+        raise ValueError(
+            f"no slice metrics for {model_version!r} on split version {split_version}: "
+            "materialise slice_metrics first (`bayesline materialize --select slice_metrics+`)"
+        )
     rows, overall = [], None
     for key in sorted(by_slice, key=lambda k: (k != OVERALL, k)):
         stages, human = by_slice[key], _human_level_for(key, human_levels)
-        if "train" not in stages or "dev" not in stages:
-            continue  # a slice seen only in some splits has no verdict to give
+        # Any subset of splits gets a row: the gaps it allows, and what would assess the rest.
         result = diagnose(
             human_level=ErrorRate(human.rate, human.n),
-            train=stages["train"],
-            dev=stages["dev"],
+            train=stages.get("train"),
+            dev=stages.get("dev"),
             train_dev=stages.get("train_dev"),
             test=stages.get("test"),
             human_level_source=human.source,
@@ -98,6 +100,7 @@ def _row(key, human, stages, result: Diagnosis, model_version, split_version, co
             "problems": ", ".join(result.problems),
             "remedies": json.dumps(result.remedies),
             "caveats": json.dumps(result.caveats),
+            "not_assessed": json.dumps(result.not_assessed),
             "computed_at": computed_at,
         }
     )

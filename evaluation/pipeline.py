@@ -45,7 +45,7 @@ class ModelEvaluation:
     slice_metrics: list[dict]
     low_performing: list[dict]
     diagnosis_rows: list[dict]
-    overall: Diagnosis | None
+    overall: Diagnosis
     chart_path: Path
 
 
@@ -108,6 +108,10 @@ def diagnose_model_version(
         computed_at=(now or datetime.now(UTC)).replace(tzinfo=None),
     )
     stem = _file_stem(model_version, split_version)
+    # The chart first: a diagnosis row in the lake then always has its chart beside it.
+    chart = error_by_stage_chart(rows, f"Error by stage: {model_version} on split v{split_version}")
+    chart_path = layout.reports_dir / f"{stem}-error-by-stage.png"
+    _write_bytes(chart_path, chart)
     with writer_lock(layout), writer_connection(layout) as con:
         create_rows_table(con, "diagnosis_rows", DIAGNOSIS_COLUMNS, rows)
         copy_to_parquet(
@@ -115,9 +119,6 @@ def diagnose_model_version(
             "SELECT * FROM diagnosis_rows",
             layout.evaluation_dir / "diagnosis" / f"{stem}.parquet",
         )
-    chart = error_by_stage_chart(rows, f"Error by stage: {model_version} on split v{split_version}")
-    chart_path = layout.reports_dir / f"{stem}-error-by-stage.png"
-    _write_bytes(chart_path, chart)
     return ModelEvaluation(model_version, split_version, metrics, low, rows, overall, chart_path)
 
 

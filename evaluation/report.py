@@ -115,6 +115,8 @@ def write_report(html_text: str, path: Path) -> Path:
 
 def headline(overall: Diagnosis) -> str:
     """'Work on: avoidable bias, then data mismatch', or that nothing stands out."""
+    if not overall.gaps:
+        return "No gap can be measured from these predictions yet: see what to register below."
     if not overall.problems:
         return "No material gap: nothing stands out to work on next."
     return "Work on: " + ", then ".join(GAP_NAMES[k].lower() for k in overall.problems)
@@ -123,7 +125,7 @@ def headline(overall: Diagnosis) -> str:
 def _verdict(overall: Diagnosis | None) -> str:
     if overall is None:
         return _section("verdict", "Verdict", "<p class='muted'>No overall diagnosis yet.</p>")
-    parts = [f"<p class='headline'>{_e(headline(overall))}</p>"]
+    parts = [f"<p class='headline'>{_e(headline(overall))}</p>", _coverage(overall)]
     human = overall.errors.get("human_level")
     if human is not None:
         parts.append(
@@ -140,6 +142,16 @@ def _verdict(overall: Diagnosis | None) -> str:
     return f"<section id='verdict' class='{kind}'>{''.join(parts)}</section>"
 
 
+def _coverage(overall: Diagnosis) -> str:
+    """Which splits the model was predicted on, and what more predictions would assess."""
+    measured = ", ".join(STAGE_NAMES[s] for s in overall.stages_measured)
+    text = f"<p class='muted' id='coverage'>Predictions on: {_e(measured)}."
+    if overall.not_assessed:
+        todo = "; ".join(overall.not_assessed.values())
+        text += f" Not assessed: {_e(todo)}."
+    return text + "</p>"
+
+
 def _overall_section(overall: Diagnosis | None) -> str:
     if overall is None:
         return ""
@@ -154,6 +166,10 @@ def _overall_section(overall: Diagnosis | None) -> str:
             "material" if gap.material else "",
         )
         for gap in overall.gaps
+    ]
+    gap_rows += [
+        ([GAP_NAMES[key], DASH, DASH, DASH, f"Not assessed: {todo}."], "")
+        for key, todo in overall.not_assessed.items()
     ]
     gap_table = _table(["Gap", "Value", f"{level} interval", "Material", "Why"], "lrrcl", gap_rows)
     note = (

@@ -539,3 +539,27 @@ def test_errors_typed_as_fractions_get_a_note_on_stderr_and_json_stays_clean():
     result = invoke("--human", "0.01", "--train", "0.08", "--dev", "0.1", "--json")
     assert "errors are percentages" in result.stderr
     assert json.loads(result.stdout)["errors"]["train"] == 0.08
+
+
+def test_dev_and_test_alone_give_overfitting_and_say_what_would_assess_the_rest():
+    result = invoke("--human", "1", "--dev", "10", "--test", "14", "--n-dev", "2000", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["predicted_on"] == ["dev", "test"]
+    assert data["gaps"] == {
+        "avoidable_bias": None,
+        "variance": None,
+        "data_mismatch": None,
+        "dev_overfitting": 4.0,
+    }
+    assert data["not_assessed"] == {
+        "avoidable_bias": "register train predictions to measure avoidable bias",
+        "variance": "register train predictions to measure variance",
+        "data_mismatch": "register train-dev predictions to measure data mismatch",
+    }
+
+
+def test_a_diagnosis_without_any_split_error_is_refused_with_a_clear_error():
+    result = CliRunner().invoke(cli, ["diagnose", "--human", "1"])
+    assert result.exit_code == 2
+    assert "give at least one of --train, --train-dev, --dev or --test" in result.output

@@ -81,7 +81,7 @@ def test_without_a_configured_human_level_zero_is_assumed_and_said():
 
 
 def test_slice_metrics_without_an_overall_row_are_refused():
-    with pytest.raises(ValueError, match="no overall row"):
+    with pytest.raises(ValueError, match="no slice metrics"):
         diagnose_slices(
             rows_for("lang", "de", 0.1, 0.1, 0.1, 0.1),
             {},

@@ -20,6 +20,7 @@ from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import (
     DIAGNOSIS_COLUMNS,
+    EVALUATION_STATUS_COLUMNS,
     HUMAN_ANNOTATION_COLUMNS,
     HUMAN_BASELINE_COLUMNS,
     INGESTED_FILE_COLUMNS,
@@ -45,6 +46,7 @@ WAREHOUSE_VIEWS = (
     "slice_metrics",
     "low_performing_slices",
     "diagnosis",
+    "evaluation_status",
     "labeling_queue",
     "human_annotations",
     "human_baselines",
@@ -103,6 +105,7 @@ def _create_evaluation_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLa
         ("slice_metrics", SLICE_METRIC_COLUMNS),
         ("low_performing_slices", LOW_PERFORMING_SLICE_COLUMNS),
         ("diagnosis", DIAGNOSIS_COLUMNS),
+        ("evaluation_status", EVALUATION_STATUS_COLUMNS),
     ):
         _create_parquet_view(con, name, layout.evaluation_dir / name / "*.parquet", columns)
 
@@ -115,10 +118,9 @@ def _create_parquet_view(
     order_by: str | None = None,
     latest_by: tuple[str, str] | None = None,
 ) -> None:
-    select_list = ", ".join(quote_identifier(c) for c in columns)
     if glob.glob(str(pattern)):
         source = f"read_parquet({quote_literal(str(pattern))}, union_by_name = true)"
-        body = f"SELECT {select_list} FROM {source}"
+        body = f"SELECT {_select_list(con, source, columns)} FROM {source}"
         if latest_by:
             key, newest = (quote_identifier(c) for c in latest_by)
             body += f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {newest} DESC) = 1"
@@ -129,6 +131,16 @@ def _create_parquet_view(
         typed = ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(c)}" for c, t in columns.items())
         body = f"SELECT {typed} WHERE false"
     con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
+
+
+def _select_list(con: duckdb.DuckDBPyConnection, source: str, columns: dict[str, str]) -> str:
+    """The columns to select; one that no file has yet (files written before the column was
+    added, such as immutable predictions) reads as a typed NULL."""
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    return ", ".join(
+        quote_identifier(c) if c in present else f"CAST(NULL AS {t}) AS {quote_identifier(c)}"
+        for c, t in columns.items()
+    )
 
 
 def fetch_dicts(

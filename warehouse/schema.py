@@ -121,6 +121,17 @@ DIAGNOSIS_COLUMNS = {
     "remedies": "VARCHAR",  # JSON object: problem -> list of remedies
     "caveats": "VARCHAR",  # JSON list
     "computed_at": "TIMESTAMP",
+    "not_assessed": "VARCHAR",  # JSON object: gap -> the predictions that would assess it
+}
+
+#: Whether each model version's evaluation step succeeded, and why not (one row per step).
+EVALUATION_STATUS_COLUMNS = {
+    "model_version": "VARCHAR",
+    "split_version": "INTEGER",
+    "step": "VARCHAR",  # "slice_metrics" or "diagnosis"
+    "status": "VARCHAR",  # "ok" or "failed"
+    "reason": "VARCHAR",  # why it failed; empty when ok
+    "recorded_at": "TIMESTAMP",
 }
 
 
