@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from evaluation.predictions import (
+    PROB_PREFIX,
     PredictionsSummary,
     predictions_path,
     register_predictions,
@@ -172,10 +173,15 @@ def _fit(
 
 
 def _predict_all(con, layout, config, split_version: int, model: Pipeline, target: Path) -> None:
-    """Predict every split in batches, streaming them into one Parquet file."""
+    """Predict every split in batches, streaming them into one Parquet file with a
+    probability per label (prob_<label>; 0 for a label train never showed the model)."""
+    labels = config.dataset.labels
+    prob_columns = [f"{PROB_PREFIX}{label}" for label in labels]
     schema = pa.schema(
         [("example_id", pa.string()), ("predicted_label", pa.string()), ("score", pa.float64())]
+        + [(column, pa.float64()) for column in prob_columns]
     )
+    known = {str(label): i for i, label in enumerate(model.classes_)}
     with pq.ParquetWriter(target, schema) as writer:
         for split in SPLITS:
             cursor = con.execute(_text_query(layout, config, split_version, split))
@@ -187,6 +193,9 @@ def _predict_all(con, layout, config, split_version: int, model: Pipeline, targe
                     "predicted_label": [str(label) for label in model.classes_[best]],
                     "score": proba[np.arange(len(batch)), best].tolist(),
                 }
+                for label, column in zip(labels, prob_columns, strict=True):
+                    i = known.get(label)
+                    columns[column] = [0.0] * len(batch) if i is None else proba[:, i].tolist()
                 writer.write_table(pa.table(columns, schema=schema))
 
 

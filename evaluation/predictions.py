@@ -1,7 +1,10 @@
 """Registering a model's predictions on a published split version.
 
-Users bring their own model: a Parquet or CSV file with `example_id`, `predicted_label` and an
-optional `score` (the model's probability for its predicted label). DuckDB reads and checks it
+Users bring their own model: a Parquet, CSV or JSON lines file with `example_id`,
+`predicted_label`, an optional `score` (the model's probability for its predicted label) and
+optionally one probability per label, as `prob_<label>` columns or, in JSON lines, a `probs`
+object. Probabilities are stored as one `probs` map (label -> probability). DuckDB reads and
+checks it
 (never pandas) against the split version and the label set, and it is written to
 lake/predictions/<model version>__v<NNNN>.parquet. A model version + split version pair is
 immutable: the same content again is a no-op, different content is refused, so every number
@@ -18,6 +21,7 @@ from urllib.parse import quote
 import duckdb
 
 from evaluation.schema import PREDICTION_COLUMNS
+from warehouse.catalog import select_columns
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
@@ -29,6 +33,9 @@ from warehouse.storage import (
 )
 
 REQUIRED_COLUMNS = ("example_id", "predicted_label")
+PROB_PREFIX = "prob_"
+SUM_TOLERANCE = 1e-6  # a row's probabilities must sum to 1 within this
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 MAX_NAME_CHARS = 150  # the escaped name plus "__vNNNN.parquet" stays under 255 bytes
 SHOWN = 5  # offending ids quoted in an error message
 
@@ -50,6 +57,8 @@ class PredictionsSummary:
     path: Path | None = None
     source: Path | None = None
     error: str | None = None  # a landed file that was not registered, and why
+    with_probs: bool = False  # the file gave a probability per label
+    not_argmax: int = 0  # predictions that are not their row's most probable label
 
     @property
     def message(self) -> str:
@@ -59,10 +68,17 @@ class PredictionsSummary:
             f"{s} {self.covered.get(s, 0):,}/{self.split_sizes.get(s, 0):,}" for s in SPLITS
         )
         done = "registered" if self.created else "already registered, nothing changed:"
-        return (
+        probs = " with class probabilities" if self.with_probs else ""
+        message = (
             f"{done} {self.model_version} on split v{self.split_version}: "
-            f"{self.rows:,} predictions (covered: {coverage})"
+            f"{self.rows:,} predictions{probs} (covered: {coverage})"
         )
+        if self.not_argmax:
+            message += (
+                f"; {self.not_argmax:,} predicted label(s) are not the most probable one, so "
+                "the model thresholds differently: both are stored as given"
+            )
+        return message
 
 
 def safe_model_version(model_version: str) -> str:
@@ -118,10 +134,11 @@ def list_model_versions(layout: WarehouseLayout) -> list[tuple[str, int]]:
 def create_predictions_view(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
     """A `predictions` view over every registered predictions file (empty but typed if none)."""
     files = _prediction_files(layout)
-    columns = ", ".join(quote_identifier(c) for c in PREDICTION_COLUMNS)
     if files:
         listing = ", ".join(quote_literal(str(p)) for p in files)
-        body = f"SELECT {columns} FROM read_parquet([{listing}])"
+        # Files registered before a column existed (immutable) read it as NULL.
+        source = f"read_parquet([{listing}], union_by_name = true)"
+        body = f"SELECT {select_columns(con, source, PREDICTION_COLUMNS)} FROM {source}"
     else:
         typed = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in PREDICTION_COLUMNS.items())
         body = f"SELECT {typed} WHERE false"
@@ -144,10 +161,13 @@ def stage_predictions_file(con: duckdb.DuckDBPyConnection, source: Path) -> list
     elif suffix == ".csv":
         # Every column as text, so ids such as 007 keep their leading zeros.
         reader = f"read_csv({quote_literal(str(source))}, header = true, all_varchar = true)"
+    elif suffix in JSON_SUFFIXES:
+        reader = f"read_json({quote_literal(str(source))}, format = 'newline_delimited')"
     else:
         raise PredictionsError(
-            f"{source.name}: unsupported file type '{suffix}'; give a Parquet (.parquet) or "
-            "CSV (.csv) file with columns example_id, predicted_label and optionally score"
+            f"{source.name}: unsupported file type '{suffix}'; give a Parquet (.parquet), CSV "
+            "(.csv) or JSON lines (.jsonl) file with columns example_id, predicted_label and "
+            "optionally score and prob_<label>"
         )
     if source.stat().st_size == 0:
         raise PredictionsError(f"{source.name} is empty: it holds no predictions")
@@ -163,7 +183,34 @@ def stage_predictions_file(con: duckdb.DuckDBPyConnection, source: Path) -> list
             f"{source.name} lacks column(s) {', '.join(missing)} (it has: {', '.join(columns)}); "
             "a predictions file needs example_id and predicted_label, and optionally score"
         )
+    if "probs" in columns:
+        columns = _spread_probs_object(con, source, columns)
     return columns
+
+
+def _spread_probs_object(con, source: Path, columns: list[str]) -> list[str]:
+    """A `probs` object (JSON lines) or map (a stored file) becomes prob_<label> columns, so
+    both forms are checked by the same code."""
+    if any(c.startswith(PROB_PREFIX) for c in columns):
+        raise PredictionsError(
+            f"{source.name} gives probabilities twice, as a probs object and as prob_<label> "
+            "columns: keep one of the two"
+        )
+    keys = [
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT unnest(json_keys(to_json(probs))) AS k FROM incoming_raw ORDER BY k"
+        ).fetchall()
+    ]
+    spread = ", ".join(
+        f"(to_json(probs) ->> {quote_literal(key)}) AS {quote_identifier(PROB_PREFIX + key)}"
+        for key in keys
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE incoming_raw AS "
+        f"SELECT * EXCLUDE (probs){', ' + spread if spread else ''} FROM incoming_raw"
+    )
+    return [c for c in columns if c != "probs"] + [(PROB_PREFIX + k).lower() for k in keys]
 
 
 def register_staged_predictions(
@@ -173,9 +220,12 @@ def register_staged_predictions(
     _check_declared(con, source, columns, "model_version", model_version)
     _check_declared(con, source, columns, "split_version", split_version)
     _check_split_version(layout, split_version)
-    _normalise(con, columns)
+    prob_columns = _prob_columns(source, columns, config.dataset.labels)
+    _normalise(con, columns, prob_columns)
     _load_split_ids(con, layout, split_version)
     _validate(con, config, source, split_version)
+    if prob_columns:
+        _validate_probs(con, source)
     rows = con.execute("SELECT count(*) FROM incoming").fetchone()[0]
     covered, sizes = _coverage(con)
     final = predictions_path(layout, model_version, split_version)
@@ -189,7 +239,16 @@ def register_staged_predictions(
             "immutable: use a new model version"
         )
     return PredictionsSummary(
-        model_version, split_version, rows, covered, sizes, created, final, source
+        model_version,
+        split_version,
+        rows,
+        covered,
+        sizes,
+        created,
+        final,
+        source,
+        with_probs=bool(prob_columns),
+        not_argmax=_not_argmax(con) if prob_columns else 0,
     )
 
 
@@ -227,10 +286,30 @@ def _check_split_version(layout: WarehouseLayout, split_version: int) -> None:
         )
 
 
-def _normalise(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
+def _prob_columns(source: Path, columns: list[str], labels: list[str]) -> dict[str, str]:
+    """label -> its prob_<label> column; none, or one for every label of the label set."""
+    by_column = {(PROB_PREFIX + label).lower(): label for label in labels}
+    given = [c for c in columns if c.startswith(PROB_PREFIX)]
+    unknown = [c for c in given if c not in by_column]
+    if unknown:
+        raise PredictionsError(
+            f"{source.name}: probability column(s) {', '.join(unknown)} name no label of the "
+            f"label set ({', '.join(labels)}): rename them prob_<label> or drop them"
+        )
+    missing = [c for c in by_column if c not in given]
+    if given and missing:
+        raise PredictionsError(
+            f"{source.name} lacks probability column(s) {', '.join(missing)}: give one "
+            "prob_<label> column for every label, or none"
+        )
+    return {label: column for column, label in by_column.items()} if given else {}
+
+
+def _normalise(con: duckdb.DuckDBPyConnection, columns: list[str], probs: dict[str, str]) -> None:
     """Temp table `incoming`: trimmed text ids and labels (as ingestion trims them), the score
-    as given and as a number. `_row` is the data row: incoming_raw keeps the file's order, so
-    its rowid numbers the rows without a row_number() window, which would run on one thread."""
+    as given and as a number, and the probabilities as a map with their text and sum. `_row`
+    is the data row: incoming_raw keeps the file's order, so its rowid numbers the rows without
+    a row_number() window, which would run on one thread."""
     score_text, score = "CAST(NULL AS VARCHAR)", "CAST(NULL AS DOUBLE)"
     if "score" in columns:
         score_text, score = "nullif(trim(CAST(score AS VARCHAR)), '')", "TRY_CAST(score AS DOUBLE)"
@@ -240,11 +319,38 @@ def _normalise(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
         SELECT rowid + 1 AS _row,
                nullif(trim(CAST(example_id AS VARCHAR)), '') AS example_id,
                nullif(trim(CAST(predicted_label AS VARCHAR)), '') AS predicted_label,
-               {score_text} AS score_text, {score} AS score
+               {score_text} AS score_text, {score} AS score, {_probs_sql(probs)}
         FROM incoming_raw
         """
     )
     con.execute("DROP TABLE incoming_raw")
+    if probs:  # without a score, the probability of the predicted label is the score
+        con.execute(
+            "UPDATE incoming SET score = probs[predicted_label] "
+            "WHERE score_text IS NULL AND probs_ok AND predicted_label IS NOT NULL"
+        )
+
+
+def _probs_sql(probs: dict[str, str]) -> str:
+    """The `probs` map, `probs_ok` (every value a number in [0, 1]), `probs_sum` and
+    `probs_text` (the values as given, for error messages)."""
+    if not probs:
+        return (
+            "CAST(NULL AS MAP(VARCHAR, DOUBLE)) AS probs, true AS probs_ok, "
+            "CAST(NULL AS DOUBLE) AS probs_sum, CAST(NULL AS VARCHAR) AS probs_text"
+        )
+    values = {label: f"TRY_CAST({quote_identifier(c)} AS DOUBLE)" for label, c in probs.items()}
+    keys = ", ".join(quote_literal(label) for label in probs)
+    ok = " AND ".join(f"coalesce({v} BETWEEN 0 AND 1, false)" for v in values.values())
+    texts = ", ".join(
+        f"{quote_literal(label + '=')} || coalesce(trim(CAST({quote_identifier(c)} AS VARCHAR)), "
+        "'(empty)')"
+        for label, c in probs.items()
+    )
+    return (
+        f"MAP([{keys}], [{', '.join(values.values())}]) AS probs, {ok} AS probs_ok, "
+        f"{' + '.join(values.values())} AS probs_sum, concat_ws(', ', {texts}) AS probs_text"
+    )
 
 
 def _load_split_ids(con, layout: WarehouseLayout, split_version: int) -> None:
@@ -291,6 +397,11 @@ def _validate(con, config: BayeslineConfig, source: Path, split_version: int) ->
             f"WHERE version = {split_version}), or register against the version you predicted",
         ),
     ]
+    _raise_first(con, name, checks)
+
+
+def _raise_first(con, name: str, checks: list[tuple[str, str, str]]) -> None:
+    """Raise PredictionsError for the first (query, problem, remedy) whose query finds rows."""
     for query, problem, remedy in checks:
         count = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
         if count:
@@ -298,6 +409,32 @@ def _validate(con, config: BayeslineConfig, source: Path, split_version: int) ->
             raise PredictionsError(
                 f"{name}: {count:,} {problem}, e.g. {', '.join(shown)}; {remedy}"
             )
+
+
+def _validate_probs(con, source: Path) -> None:
+    """Every row's probabilities are numbers in [0, 1] that sum to 1."""
+    checks = [
+        (
+            "SELECT example_id || ' -> ' || probs_text FROM incoming WHERE NOT probs_ok",
+            "row(s) have a probability that is missing or not a number in [0, 1]",
+            "give every row one probability per label, each in [0, 1]",
+        ),
+        (
+            "SELECT example_id || ' (sum ' || CAST(round(probs_sum, 9) AS VARCHAR) || ')' "
+            f"FROM incoming WHERE abs(probs_sum - 1) > {SUM_TOLERANCE}",
+            f"row(s) have probabilities that do not sum to 1 (within {SUM_TOLERANCE:g})",
+            "normalise each row (e.g. a softmax) so its probabilities sum to 1",
+        ),
+    ]
+    _raise_first(con, source.name, checks)
+
+
+def _not_argmax(con) -> int:
+    """Predictions whose label is not the most probable one (a model with its own threshold)."""
+    return con.execute(
+        "SELECT count(*) FROM incoming "
+        "WHERE probs[predicted_label] < list_max(map_values(probs)) - 1e-12"
+    ).fetchone()[0]
 
 
 def _coverage(con) -> tuple[dict[str, int], dict[str, int]]:
@@ -311,8 +448,11 @@ def _coverage(con) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def _same_content(con, existing: Path) -> bool:
-    columns = "SELECT example_id, predicted_label, score FROM"
-    stored = f"({columns} read_parquet({quote_literal(str(existing))}))"
+    columns = "SELECT example_id, predicted_label, score, CAST(probs AS VARCHAR) AS probs FROM"
+    source = f"read_parquet({quote_literal(str(existing))})"
+    # A file stored before probabilities existed reads them as NULL.
+    typed = select_columns(con, source, PREDICTION_COLUMNS)
+    stored = f"({columns} (SELECT {typed} FROM {source}))"
     fresh = f"({columns} incoming)"
     differing = con.execute(
         f"SELECT (SELECT count(*) FROM ({fresh} EXCEPT {stored})) "
@@ -327,7 +467,7 @@ def _write(con, final: Path, model_version: str, split_version: int) -> None:
         con,
         f"SELECT CAST({quote_literal(model_version)} AS VARCHAR) AS model_version, "
         f"CAST({split_version} AS INTEGER) AS split_version, example_id, predicted_label, "
-        f"score, CAST({quote_literal(registered_at)} AS TIMESTAMP) AS registered_at "
+        f"score, CAST({quote_literal(registered_at)} AS TIMESTAMP) AS registered_at, probs "
         "FROM incoming ORDER BY example_id",
         final,
     )

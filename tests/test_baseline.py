@@ -86,6 +86,21 @@ def test_the_baseline_registers_predictions_covering_all_four_splits(demo_run):
     assert min(scores) >= 0.5 and max(scores) <= 1.0  # two classes: the winner has at least half
 
 
+def test_the_baseline_stores_a_probability_per_label_whose_top_one_is_its_prediction(demo_run):
+    layout, config, result = demo_run
+    assert result.summary.with_probs and result.summary.not_argmax == 0
+    path = layout.predictions_dir / f"{result.model_version}__v0001.parquet"
+    with duckdb.connect() as con:
+        keys, worst_sum, mismatched = con.execute(
+            "SELECT list_distinct(flatten(list(map_keys(probs)))), "
+            "max(abs(list_sum(map_values(probs)) - 1)), "
+            "count_if(abs(probs[predicted_label] - score) > 1e-12) "
+            f"FROM read_parquet('{path}')"
+        ).fetchone()
+    assert sorted(keys) == sorted(config.dataset.labels)
+    assert worst_sum < 1e-9 and mismatched == 0
+
+
 def test_the_baseline_beats_the_majority_class_on_dev(demo_run):
     layout, _, result = demo_run
     assert result.accuracy["dev"] > majority_accuracy(layout, 1, "dev") + 0.05

@@ -120,7 +120,7 @@ def _create_parquet_view(
 ) -> None:
     if glob.glob(str(pattern)):
         source = f"read_parquet({quote_literal(str(pattern))}, union_by_name = true)"
-        body = f"SELECT {_select_list(con, source, columns)} FROM {source}"
+        body = f"SELECT {select_columns(con, source, columns)} FROM {source}"
         if latest_by:
             key, newest = (quote_identifier(c) for c in latest_by)
             body += f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {newest} DESC) = 1"
@@ -133,7 +133,7 @@ def _create_parquet_view(
     con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
 
 
-def _select_list(con: duckdb.DuckDBPyConnection, source: str, columns: dict[str, str]) -> str:
+def select_columns(con: duckdb.DuckDBPyConnection, source: str, columns: dict[str, str]) -> str:
     """The columns to select; one that no file has yet (files written before the column was
     added, such as immutable predictions) reads as a typed NULL."""
     present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}

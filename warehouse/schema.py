@@ -60,6 +60,21 @@ PREDICTION_COLUMNS = {
     "predicted_label": "VARCHAR",
     "score": "DOUBLE",  # the model's probability for predicted_label, when it gives one
     "registered_at": "TIMESTAMP",
+    "probs": "MAP(VARCHAR, DOUBLE)",  # label -> probability (every label), when given
+}
+
+#: Reliability of predicted probabilities: one row per split and confidence bin.
+CALIBRATION_COLUMNS = {
+    "model_version": "VARCHAR",
+    "split_version": "INTEGER",
+    "split": "VARCHAR",
+    "bin": "INTEGER",  # 0..bins-1, equal-width bins of the top probability
+    "bin_low": "DOUBLE",
+    "bin_high": "DOUBLE",
+    "n": "BIGINT",
+    "mean_confidence": "DOUBLE",  # mean top probability in the bin
+    "accuracy": "DOUBLE",  # share of the bin whose top-probability label is the gold label
+    "ece": "DOUBLE",  # the split's expected calibration error (the same on each of its rows)
 }
 
 #: Error per split, overall (slice_column = 'overall', slice_value = 'all') and per slice.
