@@ -8,6 +8,7 @@ from assets.ingest import WAREHOUSE_POOL
 from assets.metadata import markdown_table, percent
 from assets.resources import BayeslineResource
 from evaluation.baseline import train_baseline
+from evaluation.calibration import ece_by_split
 from evaluation.diagnosis_table import human_levels_from_config
 from evaluation.landed_predictions import register_landed_predictions
 from evaluation.pipeline import (
@@ -198,10 +199,15 @@ def _models_table(evaluations: list[ModelEvaluation]) -> dg.MetadataValue:
                 *(percent(_rate(overall, stage)) for stage in STAGE_COLUMNS[1:]),
                 ", ".join(overall.problems) or "nothing material",
                 "; ".join(overall.not_assessed.values()) or "—",
+                ", ".join(
+                    f"{split} {percent(ece)}"
+                    for split, _, ece in ece_by_split(evaluation.calibration)
+                )
+                or "no probabilities",
             )
         )
     header = ["model", "split", "predicted on", "train", "train-dev", "dev", "test"]
-    return markdown_table([*header, "work on", "not assessed"], rows)
+    return markdown_table([*header, "work on", "not assessed", "ECE"], rows)
 
 
 def _rate(overall, stage: str) -> float | None:
@@ -258,4 +264,18 @@ def _evaluation_metadata(evaluation: ModelEvaluation) -> dict:
         ),
         "chart": dg.MetadataValue.md(f"![error by stage](data:image/png;base64,{chart})"),
         "chart_path": dg.MetadataValue.path(str(evaluation.chart_path)),
+        **_calibration_metadata(evaluation),
+    }
+
+
+def _calibration_metadata(evaluation: ModelEvaluation) -> dict:
+    if not evaluation.calibration or evaluation.reliability_path is None:
+        return {"calibration": "no class probabilities registered"}
+    png = base64.b64encode(evaluation.reliability_path.read_bytes()).decode()
+    return {
+        "calibration": markdown_table(
+            ["split", "n", "ECE"],
+            [(split, n, percent(ece)) for split, n, ece in ece_by_split(evaluation.calibration)],
+        ),
+        "reliability_chart": dg.MetadataValue.md(f"![reliability](data:image/png;base64,{png})"),
     }

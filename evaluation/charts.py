@@ -228,3 +228,44 @@ def _png(fig: Figure) -> bytes:
     # No "Software" tag: the PNG then does not change with the matplotlib version string.
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
+
+
+def reliability_chart(rows: list[dict], title: str) -> bytes:
+    """PNG of accuracy against mean confidence per bin, one line per split (CALIBRATION rows)."""
+    with _style():
+        return _png(reliability_figure(rows, title))
+
+
+def reliability_figure(rows: list[dict], title: str) -> Figure:
+    """The figure behind `reliability_chart`, for inspection."""
+    from matplotlib.figure import Figure
+
+    with _style():
+        fig = Figure(figsize=(7, 5), dpi=DPI, layout="constrained")
+        ax = fig.add_subplot()
+        ax.plot([0, 100], [0, 100], color="#999999", linestyle="--", linewidth=1, gid="ideal")
+        for split in STAGES[1:]:
+            points = [r for r in rows if r["split"] == split]
+            if not points:
+                continue
+            style = {"color": STAGE_COLOURS[split], "marker": STAGE_MARKERS[split]}
+            label = f"{STAGE_NAMES[split]} (ECE {100 * points[0]['ece']:.1f} pp)"
+            xs = [100 * r["mean_confidence"] for r in points]
+            ys = [100 * r["accuracy"] for r in points]
+            ax.plot(xs, ys, linewidth=1.2, markersize=6, label=label, gid=split, **style)
+        _percent_axis(ax.xaxis, ax.set_xlim)
+        _percent_axis(ax.yaxis, ax.set_ylim)
+        ax.set_xlim(0, 100)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("mean top probability in the bin (confidence)")
+        ax.set_ylabel("accuracy in the bin")
+        ax.grid(color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        fig.suptitle(title, x=0.01, ha="left")
+        ax.set_title(
+            "Reliability: on the dashed line, a model saying p is right p of the time",
+            loc="left",
+            color="#555555",
+        )
+        ax.legend(loc="upper left", frameon=False)
+    return fig

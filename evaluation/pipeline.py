@@ -3,11 +3,12 @@ diagnosis table and its chart, and the HTML report. Plain functions; assets call
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from evaluation.charts import error_by_stage_chart
+from evaluation.calibration import calibration_rows
+from evaluation.charts import error_by_stage_chart, reliability_chart
 from evaluation.diagnosis import Diagnosis
 from evaluation.diagnosis_table import (
     OVERALL,
@@ -27,7 +28,7 @@ from evaluation.slices import (
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
-from warehouse.schema import DIAGNOSIS_COLUMNS
+from warehouse.schema import CALIBRATION_COLUMNS, DIAGNOSIS_COLUMNS
 from warehouse.splits import published_versions
 from warehouse.storage import (
     copy_to_parquet,
@@ -47,6 +48,8 @@ class ModelEvaluation:
     diagnosis_rows: list[dict]
     overall: Diagnosis
     chart_path: Path
+    calibration: list[dict] = field(default_factory=list)  # CALIBRATION_COLUMNS rows
+    reliability_path: Path | None = None  # the reliability chart, when probabilities exist
 
 
 def _file_stem(model_version: str, split_version: int) -> str:
@@ -108,18 +111,39 @@ def diagnose_model_version(
         computed_at=(now or datetime.now(UTC)).replace(tzinfo=None),
     )
     stem = _file_stem(model_version, split_version)
-    # The chart first: a diagnosis row in the lake then always has its chart beside it.
-    chart = error_by_stage_chart(rows, f"Error by stage: {model_version} on split v{split_version}")
+    name = f"{model_version} on split v{split_version}"
+    # The charts first: a diagnosis row in the lake then always has its charts beside it.
     chart_path = layout.reports_dir / f"{stem}-error-by-stage.png"
-    _write_bytes(chart_path, chart)
+    _write_bytes(chart_path, error_by_stage_chart(rows, f"Error by stage: {name}"))
     with writer_lock(layout), writer_connection(layout) as con:
+        calibration = calibration_rows(con, layout, model_version, split_version)
+        reliability_path = None
+        if calibration:
+            reliability_path = layout.reports_dir / f"{stem}-reliability.png"
+            _write_bytes(reliability_path, reliability_chart(calibration, f"Calibration: {name}"))
+            create_rows_table(con, "calibration_rows", CALIBRATION_COLUMNS, calibration)
+            copy_to_parquet(
+                con,
+                "SELECT * FROM calibration_rows",
+                layout.evaluation_dir / "calibration" / f"{stem}.parquet",
+            )
         create_rows_table(con, "diagnosis_rows", DIAGNOSIS_COLUMNS, rows)
         copy_to_parquet(
             con,
             "SELECT * FROM diagnosis_rows",
             layout.evaluation_dir / "diagnosis" / f"{stem}.parquet",
         )
-    return ModelEvaluation(model_version, split_version, metrics, low, rows, overall, chart_path)
+    return ModelEvaluation(
+        model_version,
+        split_version,
+        metrics,
+        low,
+        rows,
+        overall,
+        chart_path,
+        calibration,
+        reliability_path,
+    )
 
 
 def model_versions_to_evaluate(layout: WarehouseLayout) -> list[tuple[str, int]]:
@@ -145,6 +169,7 @@ def write_model_report(
         diagnosis = fetch_dicts(con, f"SELECT * FROM diagnosis {where}", params)
         low = fetch_dicts(con, f"SELECT * FROM low_performing_slices {where} ORDER BY rank", params)
         metrics = fetch_dicts(con, f"SELECT * FROM slice_metrics {where}", params)
+        calibration = fetch_dicts(con, f"SELECT * FROM calibration {where}", params)
     _, overall = diagnose_slices(
         metrics,
         _human_levels_of(diagnosis),
@@ -161,6 +186,7 @@ def write_model_report(
         slice_metric_rows=metrics,
         overall=overall,
         generated_at=datetime.now(UTC).replace(tzinfo=None),
+        calibration_rows=calibration,
     )
     path = output or layout.reports_dir / f"{_file_stem(model_version, split_version)}.html"
     return write_report(html_text, path)

@@ -13,11 +13,13 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from evaluation.calibration import BINS, ece_by_split
 from evaluation.charts import (
     CONFIDENCE,
     error_by_stage_chart,
     overall_row,
     ranked_slices,
+    reliability_chart,
     slice_error_chart,
     slice_label,
 )
@@ -73,6 +75,7 @@ def render_report(
     slice_metric_rows: list[dict],
     overall: Diagnosis | None,
     generated_at: datetime,
+    calibration_rows: list[dict] | None = None,
 ) -> str:
     """The whole report as one HTML document (rows follow evaluation.schema)."""
     meta = f"Model <code>{_e(model_version)}</code> on split version {_e(split_version)}"
@@ -83,6 +86,7 @@ def render_report(
         _stage_chart_section(diagnosis_rows),
         _low_performing_section(low_performing_rows, slice_metric_rows),
         _slice_diagnosis_section(diagnosis_rows),
+        _calibration_section(calibration_rows or []),
         _rule_section(overall),
         _footer(model_version, split_version, generated_at),
     ]
@@ -246,6 +250,26 @@ def _slice_diagnosis_section(rows: list[dict]) -> str:
     body = _table(headers, "lrrrrrrl", table_rows)
     body += "<p class='note'>Slices ordered by dev error, overall first.</p>"
     return _section("slices", "Diagnosis per slice", body)
+
+
+def _calibration_section(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    table = _table(
+        ["Split", "n", "Expected calibration error"],
+        "lrr",
+        [
+            [STAGE_NAMES[split], _count(n), _pp(ece).lstrip("+")]
+            for split, n, ece in ece_by_split(rows)
+        ],
+    )
+    note = (
+        f"<p class='note'>Top-label calibration over {BINS} equal-width confidence bins: ECE is "
+        "the n-weighted mean gap between a bin's accuracy and its mean top probability.</p>"
+    )
+    alt = "Accuracy against mean confidence per bin, per split, with the ideal diagonal"
+    body = table + note + _figure(reliability_chart(rows, "Calibration by split"), alt)
+    return _section("calibration", "Calibration", body)
 
 
 def _rule_section(overall: Diagnosis | None) -> str:

@@ -198,6 +198,9 @@ def test_dev_only_and_dev_test_predictions_from_the_cli_are_diagnosed_beside_the
     assert set(rows) == {baseline, "team-dev-test", "team-dev"}
     assert "| dev, test |" in rows["team-dev-test"] and "| dev |" in rows["team-dev"]
     assert "train, train_dev, dev, test" in rows[baseline]
+    ece_cell = rows[baseline].split("|")[-2].strip()  # the baseline's ECE per split
+    assert ece_cell.startswith("train ") and "test " in ece_cell
+    assert "no probabilities" in rows["team-dev"]
 
     report = bayesline("report", "--model-version", "team-dev", "-o", str(tmp_path / "r.html"))
     assert report.exit_code == 0, report.output

@@ -19,6 +19,7 @@ from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import (
+    CALIBRATION_COLUMNS,
     DIAGNOSIS_COLUMNS,
     EVALUATION_STATUS_COLUMNS,
     HUMAN_ANNOTATION_COLUMNS,
@@ -47,6 +48,7 @@ WAREHOUSE_VIEWS = (
     "low_performing_slices",
     "diagnosis",
     "evaluation_status",
+    "calibration",
     "labeling_queue",
     "human_annotations",
     "human_baselines",
@@ -106,6 +108,7 @@ def _create_evaluation_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLa
         ("low_performing_slices", LOW_PERFORMING_SLICE_COLUMNS),
         ("diagnosis", DIAGNOSIS_COLUMNS),
         ("evaluation_status", EVALUATION_STATUS_COLUMNS),
+        ("calibration", CALIBRATION_COLUMNS),
     ):
         _create_parquet_view(con, name, layout.evaluation_dir / name / "*.parquet", columns)
 
