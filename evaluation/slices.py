@@ -29,6 +29,7 @@ with 95% Wilson intervals computed in SQL.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -79,35 +80,21 @@ def compute_slice_metrics(
     `evaluation.predictions.create_predictions_view`).
     """
     predictions, splits = _sources(con, model_version, split_version, layout)
-    columns = config.dataset.slice_columns
-    # Slice values are read once per example, as _s0, _s1...; a missing value is a slice too.
-    values = "".join(
-        f", coalesce(s.{quote_identifier(c)}, {quote_literal(MISSING)}) AS _s{i}"
-        for i, c in enumerate(columns)
-    )
-    groups = _slice_groups(config)
-    # One GROUPING SETS pass counts every slice at once; GROUPING_ID tells which set a row
-    # belongs to (an unnest of one row per slice and example was three times slower).
-    grouped = ", ".join(f"_s{i}" for i in range(len(columns)))
-    group_id = f"GROUPING_ID({grouped})" if columns else "0"
-    sets = ", ".join("(" + ", ".join(["split", *(f"_s{i}" for i in g[2])]) + ")" for g in groups)
-    names = " ".join(f"WHEN {_group_id(g[2], len(columns))} THEN {g[0]}" for g in groups)
-    labels = " ".join(f"WHEN {_group_id(g[2], len(columns))} THEN {g[1]}" for g in groups)
+    grouping = slice_grouping(config, "s")
     low, high = wilson_sql("errors", "n")
     split_order = ", ".join(quote_literal(s) for s in SPLITS)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {METRICS_TABLE} AS
         WITH joined AS (
-            SELECT s.split, p.predicted_label <> s.label AS is_error {values}
+            SELECT s.split, p.predicted_label <> s.label AS is_error {grouping.values}
             FROM {splits} AS s JOIN {predictions} AS p USING (example_id)
         ),
         counts AS (
-            SELECT split, CASE {group_id} {names} END AS slice_column,
-                   CASE {group_id} {labels} END AS slice_value,
+            SELECT split, {grouping.column} AS slice_column, {grouping.value} AS slice_value,
                    count(*) AS n, CAST(count_if(is_error) AS BIGINT) AS errors
             FROM joined
-            GROUP BY GROUPING SETS ({sets})
+            GROUP BY {grouping.sets}
         )
         SELECT CAST({quote_literal(model_version)} AS VARCHAR) AS model_version,
                CAST({int(split_version)} AS INTEGER) AS split_version,
@@ -117,6 +104,42 @@ def compute_slice_metrics(
         ORDER BY list_position([{split_order}], split), slice_column <> 'overall',
                  slice_column, slice_value
         """
+    )
+
+
+@dataclass(frozen=True)
+class SliceGrouping:
+    """SQL that counts every slice (and the overall row) per split in one GROUP BY."""
+
+    values: str  # ", <slice value> AS _s0, ...": select it from the table holding the slices
+    sets: str  # "GROUPING SETS ((split), (split, _s0), ...)"
+    column: str  # CASE giving slice_column for a grouped row
+    value: str  # CASE giving slice_value for a grouped row
+
+
+def slice_grouping(config: BayeslineConfig, alias: str) -> SliceGrouping:
+    """The grouping for the dataset's slice columns, read from table alias `alias`.
+
+    Slice values are read once per example, as _s0, _s1...; a missing value is a slice too.
+    One GROUPING SETS pass counts every slice at once and GROUPING_ID tells which set a row
+    belongs to (an unnest of one row per slice and example was three times slower).
+    """
+    columns = config.dataset.slice_columns
+    values = "".join(
+        f", coalesce({alias}.{quote_identifier(c)}, {quote_literal(MISSING)}) AS _s{i}"
+        for i, c in enumerate(columns)
+    )
+    groups = _slice_groups(config)
+    grouped = ", ".join(f"_s{i}" for i in range(len(columns)))
+    group_id = f"GROUPING_ID({grouped})" if columns else "0"
+    sets = ", ".join("(" + ", ".join(["split", *(f"_s{i}" for i in g[2])]) + ")" for g in groups)
+    names = " ".join(f"WHEN {_group_id(g[2], len(columns))} THEN {g[0]}" for g in groups)
+    labels = " ".join(f"WHEN {_group_id(g[2], len(columns))} THEN {g[1]}" for g in groups)
+    return SliceGrouping(
+        values,
+        f"GROUPING SETS ({sets})",
+        f"CASE {group_id} {names} END",
+        f"CASE {group_id} {labels} END",
     )
 
 

@@ -115,3 +115,60 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
         running = min(running, m / rank * p_values[i])
         adjusted[i] = running
     return adjusted
+
+
+def mcnemar_exact_p_value(b: int, c: int) -> float:
+    """Exact two-sided McNemar test: discordant pairs b and c against Binomial(b + c, 1/2).
+
+    b counts pairs where only the first model is wrong, c those where only the second is.
+    The p-value is 2 * P(X <= min(b, c)), capped at 1, which is what
+    scipy.stats.binomtest(min(b, c), b + c, 0.5) returns for a symmetric null. The tail is
+    summed from its largest term down in log space, stopping once terms no longer change the
+    sum, so a million discordant pairs cost a few thousand terms, not a million.
+    """
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be non-negative, got {b} and {c}")
+    n, k = b + c, min(b, c)
+    if n == 0 or 2 * k == n:
+        return 1.0
+    log_term = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2)
+    total, term = 0.0, 1.0  # terms relative to P(X = k)
+    for i in range(k, -1, -1):
+        total += term
+        term *= i / (n - i + 1)  # P(X = i - 1) / P(X = i)
+        if term < total * 1e-17:
+            break
+    return min(1.0, 2 * math.exp(log_term + math.log(total)))
+
+
+def paired_difference_interval(
+    b: int, c: int, n: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Interval for the paired difference (c - b) / n: the second model's error minus the first's.
+
+    Bonett and Price's adjusted Wald interval for paired proportions (2012): add one to each
+    discordant count and two to n, then a Wald interval. It keeps close to nominal coverage
+    down to small n and zero discordant pairs, where the plain Wald interval collapses.
+    """
+    if n < 1 or b < 0 or c < 0 or b + c > n:
+        raise ValueError(f"need 0 <= b + c <= n and n >= 1, got b={b}, c={c}, n={n}")
+    z = z_for(confidence)
+    p_first, p_second = (b + 1) / (n + 2), (c + 1) / (n + 2)
+    d = p_second - p_first
+    half = z * math.sqrt((p_first + p_second - d * d) / (n + 2))
+    return max(-1.0, d - half), min(1.0, d + half)
+
+
+def minimum_detectable_difference(
+    discordant: int, n: int, alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """The smallest paired difference in error rate a two-sided McNemar test at `alpha` would
+    detect with `power`, given the observed share of discordant pairs (Connor's 1987 normal
+    approximation, solved for the difference: (z_a/2 + z_b) * sqrt(psi / n)). With no
+    discordant pair yet, one is assumed: a sample cannot promise more than that."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    psi = max(discordant, 1) / n
+    z_alpha = _STANDARD_NORMAL.inv_cdf(1 - alpha / 2)
+    z_power = _STANDARD_NORMAL.inv_cdf(power)
+    return min(1.0, (z_alpha + z_power) * math.sqrt(psi / n))

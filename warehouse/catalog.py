@@ -29,6 +29,8 @@ from warehouse.schema import (
     LABEL_REVIEW_COLUMNS,
     LABELING_QUEUE_COLUMNS,
     LOW_PERFORMING_SLICE_COLUMNS,
+    MODEL_COMPARISON_COLUMNS,
+    MODEL_COMPARISON_SUMMARY_COLUMNS,
     PREDICTION_COLUMNS,
     REJECTED_ROW_COLUMNS,
     SLICE_METRIC_COLUMNS,
@@ -49,6 +51,8 @@ WAREHOUSE_VIEWS = (
     "diagnosis",
     "evaluation_status",
     "calibration",
+    "model_comparisons",
+    "model_comparison_summaries",
     "labeling_queue",
     "human_annotations",
     "human_baselines",
@@ -109,6 +113,8 @@ def _create_evaluation_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLa
         ("diagnosis", DIAGNOSIS_COLUMNS),
         ("evaluation_status", EVALUATION_STATUS_COLUMNS),
         ("calibration", CALIBRATION_COLUMNS),
+        ("model_comparisons", MODEL_COMPARISON_COLUMNS),
+        ("model_comparison_summaries", MODEL_COMPARISON_SUMMARY_COLUMNS),
     ):
         _create_parquet_view(con, name, layout.evaluation_dir / name / "*.parquet", columns)
 

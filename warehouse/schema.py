@@ -63,6 +63,47 @@ PREDICTION_COLUMNS = {
     "probs": "MAP(VARCHAR, DOUBLE)",  # label -> probability (every label), when given
 }
 
+#: Model B against model A on the examples both predicted, per split and slice (B - A).
+MODEL_COMPARISON_COLUMNS = {
+    "model_a": "VARCHAR",
+    "split_version_a": "INTEGER",
+    "model_b": "VARCHAR",
+    "split_version_b": "INTEGER",
+    "split": "VARCHAR",
+    "slice_column": "VARCHAR",
+    "slice_value": "VARCHAR",
+    "n": "BIGINT",  # examples both models predicted, in the same split in both versions
+    "a_errors": "BIGINT",
+    "b_errors": "BIGINT",
+    "a_error_rate": "DOUBLE",
+    "b_error_rate": "DOUBLE",
+    "a_only_errors": "BIGINT",  # discordant: only A wrong
+    "b_only_errors": "BIGINT",  # discordant: only B wrong
+    "difference": "DOUBLE",  # b_error_rate - a_error_rate: positive means B is worse
+    "ci_low": "DOUBLE",  # 95% Bonett-Price interval for paired proportions
+    "ci_high": "DOUBLE",
+    "p_value": "DOUBLE",  # exact McNemar
+    "p_adjusted": "DOUBLE",  # Holm across every split and slice of the comparison
+    "verdict": "VARCHAR",  # "regressed", "improved" or "no detectable difference"
+    "min_detectable_difference": "DOUBLE",  # at alpha with 80% power, for this sample
+    "computed_at": "TIMESTAMP",
+}
+
+#: One row per comparison: what was compared, left out, and the verdict on dev and test.
+MODEL_COMPARISON_SUMMARY_COLUMNS = {
+    "model_a": "VARCHAR",
+    "split_version_a": "INTEGER",
+    "model_b": "VARCHAR",
+    "split_version_b": "INTEGER",
+    "n_compared": "BIGINT",
+    "left_out": "VARCHAR",  # JSON: reason -> examples
+    "gap_changes": "VARCHAR",  # JSON: gap -> B's gap minus A's (null when not measurable)
+    "regressed_slices": "VARCHAR",  # JSON list, dev and test only
+    "improved_slices": "VARCHAR",  # JSON list, dev and test only
+    "verdict": "VARCHAR",  # "regressed", "improved" or "no detectable difference"
+    "computed_at": "TIMESTAMP",
+}
+
 #: Reliability of predicted probabilities: one row per split and confidence bin.
 CALIBRATION_COLUMNS = {
     "model_version": "VARCHAR",

@@ -1,0 +1,329 @@
+"""Paired comparison of two model versions on the examples both predicted.
+
+Both models are scored on the same examples, so each example is a pair: the test is McNemar's
+on the discordant pairs (only A wrong: b; only B wrong: c), exact (a binomial test), and the
+difference in error rate B - A = (c - b) / n gets Bonett and Price's interval for paired
+proportions. Every split and slice is one test; Holm's adjustment across all of them keeps the
+family-wise error rate at `alpha`, so a listed regression is a real one. A row that is not
+significant is "no detectable difference", with the smallest difference the sample could have
+detected, never a win or a loss.
+
+Across split versions, assignments are sticky, so an example keeps its split: the models are
+compared on the examples predicted by both that sit in the same split in both versions, scored
+against the newer version's gold label (it carries accepted label corrections). Everything
+else is counted, with the reason it was left out.
+
+Counting happens in one DuckDB pass (a paired GROUPING SETS over the joined files); only the
+per-slice counts come back to Python for the statistics.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from evaluation.diagnosis import GAP_KEYS, GAP_NEEDS
+from evaluation.predictions import list_model_versions, predictions_path, safe_model_version
+from evaluation.slices import slice_grouping
+from evaluation.stats import (
+    holm_adjust,
+    mcnemar_exact_p_value,
+    minimum_detectable_difference,
+    paired_difference_interval,
+)
+from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.hashing import quote_literal
+from warehouse.layout import WarehouseLayout
+from warehouse.schema import MODEL_COMPARISON_COLUMNS, MODEL_COMPARISON_SUMMARY_COLUMNS
+from warehouse.splits import version_path
+from warehouse.storage import copy_to_parquet, create_rows_table, writer_connection, writer_lock
+
+REGRESSED, IMPROVED, NO_DIFFERENCE = "regressed", "improved", "no detectable difference"
+GATED_SPLITS = ("dev", "test")  # the target distribution: where a regression blocks promotion
+
+
+class ComparisonError(ValueError):
+    """The comparison cannot be made; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version on one split version."""
+
+    model_version: str
+    split_version: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_version} (v{self.split_version})"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """B against A: one row per split and slice, what was left out, and the gap changes."""
+
+    a: ModelRef
+    b: ModelRef
+    rows: list[dict]  # MODEL_COMPARISON_COLUMNS, significant rows first
+    n_compared: int
+    left_out: dict[str, int] = field(default_factory=dict)  # reason -> examples
+    gap_changes: dict[str, float | None] = field(default_factory=dict)  # B's gap - A's gap
+
+    def rows_with(self, verdict: str, splits: tuple[str, ...] = tuple(SPLITS)) -> list[dict]:
+        return [r for r in self.rows if r["verdict"] == verdict and r["split"] in splits]
+
+    @property
+    def regressions(self) -> list[dict]:
+        """Significant regressions on the target splits (dev, test): what blocks promotion."""
+        return self.rows_with(REGRESSED, GATED_SPLITS)
+
+    @property
+    def verdict(self) -> str:
+        if self.regressions:
+            return REGRESSED
+        return IMPROVED if self.rows_with(IMPROVED, GATED_SPLITS) else NO_DIFFERENCE
+
+
+def resolve_model(
+    layout: WarehouseLayout, model_version: str, split_version: int | None
+) -> ModelRef:
+    """The registered pair for a model version: on `split_version`, else its newest one."""
+    registered = list_model_versions(layout)
+    versions = sorted(v for m, v in registered if m == model_version)
+    if not versions:
+        known = ", ".join(sorted({m for m, _ in registered})) or "none yet"
+        raise ComparisonError(
+            f"unknown model version {model_version!r}; registered: {known} "
+            "(`bayesline predictions add` registers one)"
+        )
+    if split_version is None:
+        return ModelRef(model_version, versions[-1])
+    if split_version not in versions:
+        shown = ", ".join(f"v{v}" for v in versions)
+        raise ComparisonError(
+            f"{model_version!r} has no predictions on split version {split_version} (it has "
+            f"{shown}): leave out --split-version to compare each model's newest"
+        )
+    return ModelRef(model_version, split_version)
+
+
+def compare_models(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    a: ModelRef,
+    b: ModelRef,
+    now: datetime | None = None,
+) -> Comparison:
+    """Compare B against A and store the result (model_comparisons and its summary)."""
+    if a == b:
+        raise ComparisonError(
+            f"{a.label} compared with itself: name two different model versions, e.g. the "
+            "champion (`bayesline models list`) and a challenger"
+        )
+    with writer_connection(layout) as con:
+        counts = _paired_counts(con, config, layout, a, b)
+        left_out = _left_out(con, layout, a, b)
+    overall = [c for c in counts if c["slice_column"] == "overall"]
+    n_compared = sum(c["n"] for c in overall)
+    if n_compared == 0:
+        raise ComparisonError(
+            f"{a.label} and {b.label} share no example in the same split: predict the same "
+            "examples with both (e.g. the dev split of one split version)"
+        )
+    computed_at = (now or datetime.now(UTC)).replace(tzinfo=None)
+    rows = _judge(counts, a, b, config.evaluation.alpha, computed_at)
+    comparison = Comparison(a, b, rows, n_compared, left_out, _gap_changes(overall))
+    _store(layout, comparison, computed_at)
+    return comparison
+
+
+def _files(layout: WarehouseLayout, ref: ModelRef) -> tuple[str, str]:
+    predictions = quote_literal(str(predictions_path(layout, ref.model_version, ref.split_version)))
+    splits = quote_literal(str(version_path(layout, ref.split_version) / "*.parquet"))
+    return f"read_parquet({predictions})", f"read_parquet({splits})"
+
+
+def _paired_counts(con, config, layout, a: ModelRef, b: ModelRef) -> list[dict]:
+    """Per split and slice: n, each model's errors and the two discordant counts."""
+    pred_a, split_a = _files(layout, a)
+    pred_b, split_b = _files(layout, b)
+    newer = split_b if b.split_version >= a.split_version else split_a
+    grouping = slice_grouping(config, "s")
+    same_split = ""
+    if a.split_version != b.split_version:
+        older = split_a if newer == split_b else split_b
+        same_split = (
+            f"JOIN (SELECT example_id, split AS old_split FROM {older}) AS o "
+            "USING (example_id) WHERE o.old_split = s.split"
+        )
+    cursor = con.execute(
+        f"""
+        WITH paired AS (
+            SELECT s.split, pa.predicted_label <> s.label AS a_wrong,
+                   pb.predicted_label <> s.label AS b_wrong {grouping.values}
+            FROM {pred_a} AS pa JOIN {pred_b} AS pb USING (example_id)
+            JOIN {newer} AS s USING (example_id) {same_split}
+        )
+        SELECT split, {grouping.column} AS slice_column, {grouping.value} AS slice_value,
+               count(*) AS n, count_if(a_wrong) AS a_errors, count_if(b_wrong) AS b_errors,
+               count_if(a_wrong AND NOT b_wrong) AS a_only,
+               count_if(b_wrong AND NOT a_wrong) AS b_only
+        FROM paired GROUP BY {grouping.sets}
+        """
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+
+def _left_out(con, layout, a: ModelRef, b: ModelRef) -> dict[str, int]:
+    """Examples predicted by one model only, or not in the same split in both versions."""
+    pred_a, split_a = _files(layout, a)
+    pred_b, split_b = _files(layout, b)
+    only_a, only_b, not_in_both, moved = con.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE pb.example_id IS NULL),
+               count(*) FILTER (WHERE pa.example_id IS NULL),
+               count(*) FILTER (WHERE pa.example_id IS NOT NULL AND pb.example_id IS NOT NULL
+                                AND (sa.split IS NULL OR sb.split IS NULL)),
+               count(*) FILTER (WHERE sa.split <> sb.split)
+        FROM (SELECT example_id FROM {pred_a}) AS pa
+        FULL JOIN (SELECT example_id FROM {pred_b}) AS pb USING (example_id)
+        LEFT JOIN (SELECT example_id, split FROM {split_a}) AS sa USING (example_id)
+        LEFT JOIN (SELECT example_id, split FROM {split_b}) AS sb USING (example_id)
+        """
+    ).fetchone()
+    reasons = {
+        f"predicted by {a.label} only": only_a,
+        f"predicted by {b.label} only": only_b,
+        f"not in both split versions (v{a.split_version}, v{b.split_version})": not_in_both,
+        "in a different split in the other version": moved,
+    }
+    return {reason: count for reason, count in reasons.items() if count}
+
+
+def _judge(counts: list[dict], a: ModelRef, b: ModelRef, alpha: float, computed_at) -> list[dict]:
+    """Each count row with its difference, interval, p-values (Holm), verdict and MDD."""
+    p_values = [mcnemar_exact_p_value(c["a_only"], c["b_only"]) for c in counts]
+    rows = []
+    for c, p, p_adj in zip(counts, p_values, holm_adjust(p_values), strict=True):
+        n = c["n"]
+        difference = (c["b_only"] - c["a_only"]) / n
+        low, high = paired_difference_interval(c["a_only"], c["b_only"], n)
+        verdict = NO_DIFFERENCE
+        if p_adj < alpha and difference != 0:
+            verdict = REGRESSED if difference > 0 else IMPROVED
+        rows.append(
+            {
+                "model_a": a.model_version,
+                "split_version_a": a.split_version,
+                "model_b": b.model_version,
+                "split_version_b": b.split_version,
+                "split": c["split"],
+                "slice_column": c["slice_column"],
+                "slice_value": c["slice_value"],
+                "n": n,
+                "a_errors": c["a_errors"],
+                "b_errors": c["b_errors"],
+                "a_error_rate": c["a_errors"] / n,
+                "b_error_rate": c["b_errors"] / n,
+                "a_only_errors": c["a_only"],
+                "b_only_errors": c["b_only"],
+                "difference": difference,
+                "ci_low": low,
+                "ci_high": high,
+                "p_value": p,
+                "p_adjusted": p_adj,
+                "verdict": verdict,
+                "min_detectable_difference": minimum_detectable_difference(
+                    c["a_only"] + c["b_only"], n, alpha
+                ),
+                "computed_at": computed_at,
+            }
+        )
+    order = {REGRESSED: 0, IMPROVED: 1, NO_DIFFERENCE: 2}
+    split_order = {s: i for i, s in enumerate(SPLITS)}
+    rows.sort(
+        key=lambda r: (
+            order[r["verdict"]],
+            r["p_adjusted"] if r["verdict"] != NO_DIFFERENCE else 0,
+            split_order.get(r["split"], 9),
+            r["slice_column"] != "overall",
+            r["slice_column"],
+            r["slice_value"],
+        )
+    )
+    return rows
+
+
+def _gap_changes(overall: list[dict]) -> dict[str, float | None]:
+    """B's gap minus A's for each diagnosis gap both can measure on the shared examples
+    (human-level is the same for both, so avoidable bias changes with train error)."""
+    by_split = {c["split"]: c for c in overall}
+
+    def error(split: str, side: str) -> float | None:
+        c = by_split.get(split)
+        return None if c is None else c[f"{side}_errors"] / c["n"]
+
+    changes: dict[str, float | None] = {}
+    for key in GAP_KEYS:
+        low, high = _gap_sides(key, by_split)
+        if low is None:
+            changes[key] = None
+            continue
+        gap_b = error(high, "b") - (error(low, "b") if low != "human_level" else 0.0)
+        gap_a = error(high, "a") - (error(low, "a") if low != "human_level" else 0.0)
+        changes[key] = gap_b - gap_a
+    return changes
+
+
+def _gap_sides(key: str, present: dict) -> tuple[str | None, str | None]:
+    needs = GAP_NEEDS[key]
+    if key == "avoidable_bias":
+        return ("human_level", "train") if "train" in present else (None, None)
+    if key == "variance" and "train_dev" not in present:
+        needs = ("train", "dev")  # dev - train stands in, as in the diagnosis
+    low, high = needs
+    return (low, high) if low in present and high in present else (None, None)
+
+
+def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetime) -> None:
+    a, b = comparison.a, comparison.b
+    stem = (
+        f"{safe_model_version(a.model_version)}__v{a.split_version:04d}__vs__"
+        f"{safe_model_version(b.model_version)}__v{b.split_version:04d}"
+    )
+    summary = {
+        "model_a": a.model_version,
+        "split_version_a": a.split_version,
+        "model_b": b.model_version,
+        "split_version_b": b.split_version,
+        "n_compared": comparison.n_compared,
+        "left_out": json.dumps(comparison.left_out),
+        "gap_changes": json.dumps(comparison.gap_changes),
+        "regressed_slices": json.dumps([slice_name(r) for r in comparison.regressions]),
+        "improved_slices": json.dumps(
+            [slice_name(r) for r in comparison.rows_with(IMPROVED, GATED_SPLITS)]
+        ),
+        "verdict": comparison.verdict,
+        "computed_at": computed_at,
+    }
+    folder = layout.evaluation_dir
+    with writer_lock(layout), writer_connection(layout) as con:
+        create_rows_table(con, "comparison_rows", MODEL_COMPARISON_COLUMNS, comparison.rows)
+        copy_to_parquet(
+            con, "SELECT * FROM comparison_rows", folder / "model_comparisons" / f"{stem}.parquet"
+        )
+        create_rows_table(con, "comparison_summary", MODEL_COMPARISON_SUMMARY_COLUMNS, [summary])
+        copy_to_parquet(
+            con,
+            "SELECT * FROM comparison_summary",
+            folder / "model_comparison_summaries" / f"{stem}.parquet",
+        )
+
+
+def slice_name(row: dict) -> str:
+    """'dev: overall' or 'test: channel = ios'."""
+    if row["slice_column"] == "overall":
+        return f"{row['split']}: overall"
+    return f"{row['split']}: {row['slice_column']} = {row['slice_value']}"
