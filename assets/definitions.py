@@ -11,6 +11,7 @@ from assets.labeling import (
     label_review,
     labeling_queue,
 )
+from assets.model_comparison import challenger_does_not_regress_champion, model_comparison
 from assets.quality import examples_quality_gate
 from assets.resources import BayeslineResource, LabelStudioResource
 from assets.splits import published_splits, splits_are_leakage_free
@@ -35,12 +36,17 @@ defs = dg.Definitions(
         landed_predictions,
         slice_analysis,
         diagnosis,
+        model_comparison,
         labeling_queue,
         human_annotations,
         human_baselines,
         label_review,
     ],
-    asset_checks=[examples_quality_gate, splits_are_leakage_free],
+    asset_checks=[
+        examples_quality_gate,
+        splits_are_leakage_free,
+        challenger_does_not_regress_champion,
+    ],
     jobs=[pipeline_job, annotations_job],
     sensors=[build_landing_sensor(pipeline_job), build_annotation_sensor(annotations_job)],
     resources={"bayesline": BayeslineResource(), "labelstudio": LabelStudioResource()},

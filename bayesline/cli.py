@@ -19,6 +19,7 @@ from bayesline.labelstudio_commands import (
     labelstudio_install,
     labelstudio_start,
 )
+from bayesline.models_commands import compare_command, models_app
 from warehouse.catalog import (
     WAREHOUSE_VIEWS,
     ReadOnlyQueryError,
@@ -50,6 +51,8 @@ review_app = typer.Typer(help="Probable label errors found by annotators.", no_a
 app.add_typer(review_app, name="review")
 app.command("diagnose")(diagnose_command)
 app.add_typer(labelstudio_app, name="labelstudio")
+app.command("compare")(compare_command)
+app.add_typer(models_app, name="models")
 
 
 def _config():

@@ -269,3 +269,62 @@ def reliability_figure(rows: list[dict], title: str) -> Figure:
         )
         ax.legend(loc="upper left", frameon=False)
     return fig
+
+
+def comparison_chart(rows: list[dict], title: str, split: str = "dev", top: int = 12) -> bytes:
+    """PNG of both models' error per slice of one split (MODEL_COMPARISON rows), with 95%
+    Wilson intervals; significant slices first, then the largest differences."""
+    with _style():
+        return _png(comparison_figure(rows, title, split, top))
+
+
+def comparison_figure(rows: list[dict], title: str, split: str = "dev", top: int = 12) -> Figure:
+    """The figure behind `comparison_chart`, for inspection."""
+    from matplotlib.figure import Figure
+
+    in_split = [r for r in rows if r["split"] == split]
+    overall = overall_row(in_split)
+    slices = [r for r in in_split if not is_overall(r)]
+    slices.sort(key=lambda r: (r["verdict"] == "no detectable difference", -abs(r["difference"])))
+    shown = ([overall] if overall else []) + slices[: max(top, 0)]
+    with _style():
+        fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+        ax = fig.add_subplot()
+        ys = range(len(shown))
+        for side, offset, colour, marker in (
+            ("a", -0.15, "#0072B2", "o"),
+            ("b", 0.15, "#D55E00", "s"),
+        ):
+            rates = [100 * r[f"{side}_error_rate"] for r in shown]
+            intervals = [rate_interval(r[f"{side}_error_rate"], r["n"]) for r in shown]
+            name = shown[0][f"model_{side}"] if shown else side
+            ax.errorbar(
+                rates,
+                [y + offset for y in ys],
+                xerr=_whiskers(rates, intervals),
+                fmt=marker,
+                color=colour,
+                ecolor=colour,
+                capsize=2,
+                label=f"{'A' if side == 'a' else 'B'}: {name}",
+                gid=f"model_{side}",
+            )
+        labels = [f"{_short(slice_label(r))}{_verdict_mark(r['verdict'])}" for r in shown]
+        ax.set_yticks(ys, labels)
+        ax.invert_yaxis()
+        _percent_axis(ax.xaxis, ax.set_xlim)
+        ax.set_xlabel(f"{STAGE_NAMES.get(split, split)} error")
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        fig.suptitle(title, x=0.01, ha="left")
+        ax.set_title(
+            "95% Wilson intervals; ▼ improved, ▲ regressed (Holm-adjusted McNemar)",
+            loc="left",
+            color="#555555",
+        )
+        fig.legend(loc="outside right upper", frameon=False)
+    return fig
+
+
+def _verdict_mark(verdict: str) -> str:
+    return {"improved": "  ▼", "regressed": "  ▲"}.get(verdict, "")

@@ -327,3 +327,10 @@ def slice_name(row: dict) -> str:
     if row["slice_column"] == "overall":
         return f"{row['split']}: overall"
     return f"{row['split']}: {row['slice_column']} = {row['slice_value']}"
+
+
+def verdict_words(row: dict) -> str:
+    """The row's verdict; a non-significant one says what the sample could have detected."""
+    if row["verdict"] != NO_DIFFERENCE:
+        return row["verdict"]
+    return f"{NO_DIFFERENCE} (could detect ±{100 * row['min_detectable_difference']:.1f} pp)"

@@ -18,7 +18,7 @@ from warehouse.layout import WarehouseLayout
 from warehouse.schema import EVALUATION_STATUS_COLUMNS
 from warehouse.storage import write_records
 
-Step = Literal["slice_metrics", "diagnosis"]
+Step = Literal["slice_metrics", "diagnosis", "model_comparison"]
 Result = TypeVar("Result")
 
 

@@ -32,6 +32,7 @@ ALL_ASSETS = (
     "human_baselines",
     "label_review",
     "diagnosis",
+    "model_comparison",
 )
 
 
@@ -68,11 +69,13 @@ def test_the_definitions_load_with_the_expected_asset_graph():
         "human_baselines": {"human_annotations"},
         "label_review": {"human_annotations"},
         "diagnosis": {"slice_metrics", "low_performing_slices", "human_baselines"},
+        "model_comparison": {"baseline_predictions", "landed_predictions"},
     }
     checks = {key.name: key.asset_key.to_user_string() for key in graph.asset_check_keys}
     assert checks == {
         **{name: "examples" for name in CHECK_NAMES},
         "splits_are_leakage_free": "published_splits",
+        "challenger_does_not_regress_champion": "model_comparison",
     }
     blocking = {
         spec.name

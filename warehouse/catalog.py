@@ -20,6 +20,7 @@ from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import (
     CALIBRATION_COLUMNS,
+    CHAMPION_COLUMNS,
     DIAGNOSIS_COLUMNS,
     EVALUATION_STATUS_COLUMNS,
     HUMAN_ANNOTATION_COLUMNS,
@@ -53,6 +54,7 @@ WAREHOUSE_VIEWS = (
     "calibration",
     "model_comparisons",
     "model_comparison_summaries",
+    "champions",
     "labeling_queue",
     "human_annotations",
     "human_baselines",
@@ -115,6 +117,7 @@ def _create_evaluation_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLa
         ("calibration", CALIBRATION_COLUMNS),
         ("model_comparisons", MODEL_COMPARISON_COLUMNS),
         ("model_comparison_summaries", MODEL_COMPARISON_SUMMARY_COLUMNS),
+        ("champions", CHAMPION_COLUMNS),
     ):
         _create_parquet_view(con, name, layout.evaluation_dir / name / "*.parquet", columns)
 

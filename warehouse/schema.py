@@ -104,6 +104,17 @@ MODEL_COMPARISON_SUMMARY_COLUMNS = {
     "computed_at": "TIMESTAMP",
 }
 
+#: The champion pointer's history: one row per promotion (the newest is the champion).
+CHAMPION_COLUMNS = {
+    "model_version": "VARCHAR",
+    "split_version": "INTEGER",
+    "since": "TIMESTAMP",
+    "previous_model_version": "VARCHAR",
+    "previous_split_version": "INTEGER",
+    "forced": "BOOLEAN",  # promoted with --force past the gate
+    "note": "VARCHAR",  # the gate's verdict, or why it was forced
+}
+
 #: Reliability of predicted probabilities: one row per split and confidence bin.
 CALIBRATION_COLUMNS = {
     "model_version": "VARCHAR",
@@ -184,7 +195,7 @@ DIAGNOSIS_COLUMNS = {
 EVALUATION_STATUS_COLUMNS = {
     "model_version": "VARCHAR",
     "split_version": "INTEGER",
-    "step": "VARCHAR",  # "slice_metrics" or "diagnosis"
+    "step": "VARCHAR",  # "slice_metrics", "diagnosis" or "model_comparison"
     "status": "VARCHAR",  # "ok" or "failed"
     "reason": "VARCHAR",  # why it failed; empty when ok
     "recorded_at": "TIMESTAMP",
