@@ -241,9 +241,15 @@ def _judge(counts: list[dict], a: ModelRef, b: ModelRef, alpha: float, computed_
                 "computed_at": computed_at,
             }
         )
+    return sort_rows(rows)
+
+
+def sort_rows(rows: list[dict]) -> list[dict]:
+    """Regressions first, then improvements (each by adjusted p), then the rest in order."""
     order = {REGRESSED: 0, IMPROVED: 1, NO_DIFFERENCE: 2}
     split_order = {s: i for i, s in enumerate(SPLITS)}
-    rows.sort(
+    return sorted(
+        rows,
         key=lambda r: (
             order[r["verdict"]],
             r["p_adjusted"] if r["verdict"] != NO_DIFFERENCE else 0,
@@ -251,9 +257,8 @@ def _judge(counts: list[dict], a: ModelRef, b: ModelRef, alpha: float, computed_
             r["slice_column"] != "overall",
             r["slice_column"],
             r["slice_value"],
-        )
+        ),
     )
-    return rows
 
 
 def _gap_changes(overall: list[dict]) -> dict[str, float | None]:

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from evaluation.calibration import calibration_rows
+from evaluation.champion import current_champion
 from evaluation.charts import error_by_stage_chart, reliability_chart
+from evaluation.comparison import ModelRef, sort_rows
 from evaluation.diagnosis import Diagnosis
 from evaluation.diagnosis_table import (
     OVERALL,
@@ -170,6 +172,7 @@ def write_model_report(
         low = fetch_dicts(con, f"SELECT * FROM low_performing_slices {where} ORDER BY rank", params)
         metrics = fetch_dicts(con, f"SELECT * FROM slice_metrics {where}", params)
         calibration = fetch_dicts(con, f"SELECT * FROM calibration {where}", params)
+        versus = _versus_champion(con, layout, config, model_version, split_version)
     _, overall = diagnose_slices(
         metrics,
         _human_levels_of(diagnosis),
@@ -187,9 +190,32 @@ def write_model_report(
         overall=overall,
         generated_at=datetime.now(UTC).replace(tzinfo=None),
         calibration_rows=calibration,
+        versus_champion=versus,
     )
     path = output or layout.reports_dir / f"{_file_stem(model_version, split_version)}.html"
     return write_report(html_text, path)
+
+
+def _versus_champion(con, layout, config, model_version: str, split_version: int):
+    """The latest stored comparison of this model with the champion: (summary, rows)."""
+    champion = current_champion(layout, config)
+    if champion is None or champion == ModelRef(model_version, split_version):
+        return None
+    pair = "model_a = ? AND split_version_a = ? AND model_b = ? AND split_version_b = ?"
+    params = [champion.model_version, champion.split_version, model_version, split_version]
+    summary = fetch_dicts(
+        con,
+        f"SELECT * FROM model_comparison_summaries WHERE {pair} ORDER BY computed_at DESC LIMIT 1",
+        params,
+    )
+    if not summary:
+        return None
+    rows = fetch_dicts(
+        con,
+        f"SELECT * FROM model_comparisons WHERE {pair} AND computed_at = ?",
+        [*params, summary[0]["computed_at"]],
+    )
+    return summary[0], sort_rows(rows)
 
 
 def _pick_evaluated(con, model_version: str | None, split_version: int | None) -> tuple[str, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import os
 import tempfile
 from datetime import datetime
@@ -16,6 +17,7 @@ from pathlib import Path
 from evaluation.calibration import BINS, ece_by_split
 from evaluation.charts import (
     CONFIDENCE,
+    comparison_chart,
     error_by_stage_chart,
     overall_row,
     ranked_slices,
@@ -23,6 +25,7 @@ from evaluation.charts import (
     slice_error_chart,
     slice_label,
 )
+from evaluation.comparison import verdict_words
 from evaluation.diagnosis import GAP_NAMES, MINUS, STAGE_NAMES, Diagnosis
 
 DASH = "\N{EM DASH}"  # a value that was not measured
@@ -76,6 +79,7 @@ def render_report(
     overall: Diagnosis | None,
     generated_at: datetime,
     calibration_rows: list[dict] | None = None,
+    versus_champion: tuple[dict, list[dict]] | None = None,
 ) -> str:
     """The whole report as one HTML document (rows follow evaluation.schema)."""
     meta = f"Model <code>{_e(model_version)}</code> on split version {_e(split_version)}"
@@ -87,6 +91,7 @@ def render_report(
         _low_performing_section(low_performing_rows, slice_metric_rows),
         _slice_diagnosis_section(diagnosis_rows),
         _calibration_section(calibration_rows or []),
+        _versus_champion_section(versus_champion),
         _rule_section(overall),
         _footer(model_version, split_version, generated_at),
     ]
@@ -270,6 +275,50 @@ def _calibration_section(rows: list[dict]) -> str:
     alt = "Accuracy against mean confidence per bin, per split, with the ideal diagonal"
     body = table + note + _figure(reliability_chart(rows, "Calibration by split"), alt)
     return _section("calibration", "Calibration", body)
+
+
+def _versus_champion_section(versus: tuple[dict, list[dict]] | None) -> str:
+    """The stored comparison of this model (B) with the champion (A), significant rows first."""
+    if versus is None:
+        return ""
+    summary, rows = versus
+    champion = f"{summary['model_a']} (v{summary['split_version_a']})"
+    left_out = json.loads(summary["left_out"] or "{}")
+    parts = [
+        f"<p class='headline'>{_e(summary['verdict'].capitalize())} on dev and test against "
+        f"the champion {_e(champion)}</p>",
+        f"<p class='muted'>{summary['n_compared']:,} examples predicted by both were compared"
+        + "".join(f"; left out {n:,}: {_e(reason)}" for reason, n in left_out.items())
+        + ".</p>",
+    ]
+    headers = ["Split", "Slice", "n", "Champion", "This model", "Difference", f"{LEVEL} interval"]
+    table_rows = [
+        (
+            [
+                r["split"],
+                slice_label(r),
+                _count(r["n"]),
+                _pct(r["a_error_rate"]),
+                _pct(r["b_error_rate"]),
+                _pp(r["difference"]),
+                _pp_interval((r["ci_low"], r["ci_high"])),
+                _p(r["p_adjusted"]),
+                verdict_words(r),
+            ],
+            "material" if r["verdict"] == "regressed" else "",
+        )
+        for r in rows[:20]
+    ]
+    parts.append(_table([*headers, "p (Holm)", "Verdict"], "llrrrrrrl", table_rows))
+    parts.append(
+        "<p class='note'>Paired on the same examples: exact McNemar p-values, Holm-adjusted "
+        "across every split and slice; intervals are Bonett&ndash;Price for paired proportions. "
+        "A difference that is not significant is no detectable difference, never a win or a "
+        "loss.</p>"
+    )
+    alt = "Dev error per slice of the champion and this model, with 95% intervals"
+    parts.append(_figure(comparison_chart(rows, f"Dev error against the champion {champion}"), alt))
+    return _section("versus-champion", "Versus champion", "".join(parts))
 
 
 def _rule_section(overall: Diagnosis | None) -> str:

@@ -162,3 +162,17 @@ def test_compare_from_the_cli_lists_significant_slices_first_and_refuses_bad_req
     ):
         bad = bayesline("compare", *args)
         assert bad.exit_code == 1 and message in said(bad), bad.output
+
+
+def test_the_report_of_a_challenger_has_a_versus_champion_section(layout, registered, tmp_path):
+    assert bayesline("materialize", "--select", "model_comparison").exit_code == 0
+    assert bayesline("materialize", "--select", "slice_metrics+").exit_code == 0
+    out = tmp_path / "report.html"
+    assert bayesline("report", "-m", "ios-broken", "-o", str(out)).exit_code == 0
+    html_text = out.read_text()
+    section = html_text[html_text.index("<section id='versus-champion'>") :]
+    assert "Regressed on dev and test against the champion champion (v1)" in section
+    assert "device = ios" in section and "data:image/png;base64," in section
+    champion_out = tmp_path / "champion.html"
+    assert bayesline("report", "-m", "champion", "-o", str(champion_out)).exit_code == 0
+    assert "versus-champion" not in champion_out.read_text()
