@@ -35,12 +35,21 @@ def _quiet(_message: str) -> None:
 @pytest.mark.slow
 def test_the_evaluation_group_counts_the_same_slices_as_its_bare_group_by(tmp_path):
     stages = run_group(tmp_path, "evaluation")  # alone, it publishes its own split version
-    assert set(stages) == {"slice_diagnosis", "slice_diagnosis_reference"}
+    assert set(stages) == {
+        "slice_diagnosis",
+        "slice_diagnosis_reference",
+        "model_comparison",
+        "model_comparison_reference",
+    }
     library, reference = stages["slice_diagnosis"], stages["slice_diagnosis_reference"]
     assert library["reference"] == "slice_diagnosis_reference" and "ratio_to_reference" in library
     # overall and the 5 slice columns' values, per split: the same groups both ways
     assert library["slice_rows"] == reference["slice_rows"] > 4
     assert library["diagnosis_rows"] > 1
+    compared, paired = stages["model_comparison"], stages["model_comparison_reference"]
+    assert compared["reference"] == "model_comparison_reference"
+    assert compared["comparison_rows"] == paired["comparison_rows"] > 4
+    assert compared["compared"] == paired["compared"] > 0
 
 
 @pytest.mark.slow
