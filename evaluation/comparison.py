@@ -123,9 +123,9 @@ def compare_models(
         )
     with writer_connection(layout) as con:
         counts = _paired_counts(con, config, layout, a, b)
-        left_out = _left_out(con, layout, a, b)
-    overall = [c for c in counts if c["slice_column"] == "overall"]
-    n_compared = sum(c["n"] for c in overall)
+        overall = [c for c in counts if c["slice_column"] == "overall"]
+        n_compared = sum(c["n"] for c in overall)
+        left_out = _left_out(con, layout, a, b, n_compared)
     if n_compared == 0:
         raise ComparisonError(
             f"{a.label} and {b.label} share no example in the same split: predict the same "
@@ -176,10 +176,23 @@ def _paired_counts(con, config, layout, a: ModelRef, b: ModelRef) -> list[dict]:
     return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
 
-def _left_out(con, layout, a: ModelRef, b: ModelRef) -> dict[str, int]:
+def _left_out(con, layout, a: ModelRef, b: ModelRef, n_compared: int) -> dict[str, int]:
     """Examples predicted by one model only, or not in the same split in both versions."""
     pred_a, split_a = _files(layout, a)
     pred_b, split_b = _files(layout, b)
+    if a.split_version == b.split_version:
+        # Registration admits only ids of the split version, so every example both predicted
+        # was compared and the rest were predicted by one model only. Parquet keeps row
+        # counts in its footer: no second pass over the data.
+        n_a, n_b = (
+            con.execute(f"SELECT count(*) FROM {p}").fetchone()[0] for p in (pred_a, pred_b)
+        )
+        return _nonzero(
+            {
+                f"predicted by {a.label} only": n_a - n_compared,
+                f"predicted by {b.label} only": n_b - n_compared,
+            }
+        )
     only_a, only_b, not_in_both, moved = con.execute(
         f"""
         SELECT count(*) FILTER (WHERE pb.example_id IS NULL),
@@ -199,6 +212,10 @@ def _left_out(con, layout, a: ModelRef, b: ModelRef) -> dict[str, int]:
         f"not in both split versions (v{a.split_version}, v{b.split_version})": not_in_both,
         "in a different split in the other version": moved,
     }
+    return _nonzero(reasons)
+
+
+def _nonzero(reasons: dict[str, int]) -> dict[str, int]:
     return {reason: count for reason, count in reasons.items() if count}
 
 

@@ -214,6 +214,9 @@ def test_bad_comparisons_get_a_one_line_error_and_nothing_is_written(
     test_only = [r for r in predictions(examples, champion_wrong) if r[0] in _ids(examples, "test")]
     d = register(layout, small_config, tmp_path, "d", dev_only)
     t = register(layout, small_config, tmp_path, "t", test_only)
+    partial = compare_models(layout, small_config, a, d)
+    assert partial.n_compared == len(dev_only)
+    assert partial.left_out == {"predicted by dev-model (v1) only": len(test_only)}
     with pytest.raises(ComparisonError, match="compared with itself"):
         compare_models(layout, small_config, a, a)
     with pytest.raises(ComparisonError, match="share no example"):
@@ -224,7 +227,8 @@ def test_bad_comparisons_get_a_one_line_error_and_nothing_is_written(
         resolve_model(layout, "nope", None)
     with pytest.raises(ComparisonError, match="has no predictions on split version 3"):
         resolve_model(layout, "d", 3)
-    assert not (layout.evaluation_dir / "model_comparisons").exists()
+    stored = list((layout.evaluation_dir / "model_comparisons").glob("*.parquet"))
+    assert [p.name for p in stored] == ["dev-model__v0001__vs__d__v0001.parquet"]
 
 
 def _ids(examples, split: str) -> set[str]:
