@@ -16,10 +16,30 @@ from evaluation.comparison import (
     slice_name,
     verdict_words,
 )
+from evaluation.diagnosis import GAP_NAMES
 from evaluation.status import evaluate_each, failure_summary
 from warehouse.catalog import refresh_catalog
 
 SHOWN_ROWS = 15
+COMPARISON_COLUMNS = [
+    "split",
+    "slice",
+    "n",
+    "champion",
+    "challenger",
+    "B - A",
+    "95% interval",
+    "p (Holm)",
+    "verdict",
+]
+CHALLENGER_COLUMNS = [
+    "challenger",
+    "compared",
+    "left out",
+    "verdict (dev, test)",
+    "regressed slices",
+    "gap changes (B - A)",
+]
 
 
 @dg.asset(
@@ -46,7 +66,7 @@ def model_comparison(
     metadata = {
         "champion": champion.label if champion else "none (no model registered)",
         "challengers": markdown_table(
-            ["challenger", "compared", "left out", "verdict (dev, test)", "regressed slices"],
+            CHALLENGER_COLUMNS,
             [_summary_row(c) for c in comparisons],
         ),
     }
@@ -61,7 +81,12 @@ def model_comparison(
 def _summary_row(c: Comparison) -> tuple:
     left_out = sum(c.left_out.values())
     regressed = ", ".join(slice_name(r) for r in c.regressions) or "—"
-    return (c.b.label, c.n_compared, left_out, c.verdict, regressed)
+    changes = ", ".join(
+        f"{GAP_NAMES[key].lower()} {100 * change:+.2f} pp"
+        for key, change in c.gap_changes.items()
+        if change is not None
+    )
+    return (c.b.label, c.n_compared, left_out, c.verdict, regressed, changes or "—")
 
 
 def _detail(c: Comparison) -> dict:
