@@ -1,25 +1,31 @@
 """Stage one landing file in DuckDB: parse it (streaming, never via pandas) into a temp table
-with line numbers, and a table of the lines that could not be parsed."""
+with line numbers, and a table of the lines that could not be parsed.
+
+Two read paths: DuckDB's own reader (fast, parallel) first; where it gives up on a file or
+reports a fault it cannot localise to one line (an unterminated quote, a line over its limit,
+mixed line endings, bytes that are not UTF-8), the file is read again by the line parser
+(warehouse/line_parser.py), which salvages every good row. The path taken is recorded."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import duckdb
+import pyarrow as pa
 
 from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.landing_formats import (
+    LandingFormat,
+    UnreadableFileError,
+    landing_format,
+    open_landing_bytes,
+)
+from warehouse.line_parser import Broken, DelimitedRecords, Parsed, json_lines
 
-CSV_DIALECTS = {
-    ".csv": {"delim": ",", "quote": '"', "escape": '"'},
-    # TSV as most tools write it: no quoting, so a quote character is just text.
-    ".tsv": {"delim": "\t", "quote": "", "escape": ""},
-    ".txt": {"delim": "\t", "quote": "", "escape": ""},
-}
-JSONL_SUFFIXES = {".jsonl", ".ndjson"}
-PARQUET_SUFFIXES = {".parquet"}
-SUPPORTED_SUFFIXES = set(CSV_DIALECTS) | JSONL_SUFFIXES | PARQUET_SUFFIXES
+__all__ = ["StagedFile", "UnreadableFileError", "stage_landing_file"]
 
 #: DuckDB's reject error types, in our vocabulary.
 _PARSE_ERROR_TYPES = {
@@ -31,6 +37,13 @@ _PARSE_ERROR_TYPES = {
     "INVALID STATE": "malformed_csv",
     "CAST": "malformed_csv",
 }
+#: Rejects of DuckDB's reader that are sure to concern one line only; any other reject (an
+#: unterminated quote swallows the rest of the file) sends the file to the line parser.
+_LINE_LOCAL_REJECTS = {"delimited": "wrong_column_count", "jsonl": "malformed_json"}
+_BATCH_ROWS = 20_000
+_BATCH_BYTES = 32 << 20
+
+ReadPath = Literal["duckdb", "line_parser"]
 
 #: Builds the SELECT that fills the staged table from a relation of parsed records.
 Projection = Callable[[str], str]
@@ -38,10 +51,6 @@ Projection = Callable[[str], str]
 
 def select_all(relation: str) -> str:
     return f"SELECT * FROM {relation}"
-
-
-class UnreadableFileError(ValueError):
-    """The file as a whole cannot be ingested; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,8 @@ class StagedFile:
 
     rows_read: int
     parse_rejects: int
+    read_path: ReadPath = "duckdb"
+    fallback_reason: str | None = None  # why DuckDB's reader was not enough
 
 
 def stage_landing_file(
@@ -67,25 +78,53 @@ def stage_landing_file(
     relation. It runs in the parsing pass, so columns derived from the records cost no second
     pass over the file.
     """
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise UnreadableFileError(
-            f"unsupported file type '{suffix or path.name}': land CSV (.csv), TSV (.tsv, .txt), "
-            "JSON lines (.jsonl, .ndjson) or Parquet (.parquet) files"
-        )
+    landing = landing_format(path)
+    read_path: ReadPath = "duckdb"
+    fallback = _stage_with_duckdb(con, path, landing, input_columns, table, project)
+    if fallback:
+        _drop_staging(con, table)
+        read_path = "line_parser"
+        _stage_with_line_parser(con, path, landing, input_columns, table, project)
+    staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    rejected = con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]
+    return StagedFile(staged + rejected, rejected, read_path, fallback)
+
+
+def _stage_with_duckdb(con, path, landing, input_columns, table, project) -> str | None:
+    """Stage with DuckDB's reader; returns why the line parser must read the file instead."""
     try:
-        if suffix in CSV_DIALECTS:
-            _stage_delimited(con, path, input_columns, CSV_DIALECTS[suffix], table, project)
-        elif suffix in JSONL_SUFFIXES:
-            _stage_jsonl(con, path, input_columns, table, project)
+        if landing.kind == "delimited":
+            _stage_delimited(con, path, landing, input_columns, table, project)
+        elif landing.kind == "jsonl":
+            _read_json_lines_with_duckdb(con, path, landing)
+            _stage_json_records(con, input_columns, table, project)
         else:
             _stage_parquet(con, path, input_columns, table, project)
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0]
-        raise UnreadableFileError(f"DuckDB could not read the file: {first_line}") from exc
-    staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    rejected = con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]
-    return StagedFile(rows_read=staged + rejected, parse_rejects=rejected)
+        if landing.kind == "parquet":
+            raise UnreadableFileError(f"DuckDB could not read the file: {first_line}") from exc
+        return f"DuckDB's reader failed: {first_line}"
+    return _distrusted_rejects(con, landing)
+
+
+def _distrusted_rejects(con, landing: LandingFormat) -> str | None:
+    if landing.kind == "parquet":
+        return None
+    found = con.execute(
+        "SELECT error_type, count(*) FROM parse_rejects "
+        "WHERE error_type <> ? OR contains(raw, chr(10)) GROUP BY 1 ORDER BY 1",
+        [_LINE_LOCAL_REJECTS[landing.kind]],
+    ).fetchall()
+    if not found:
+        return None
+    kinds = ", ".join(f"{kind} ({n})" for kind, n in found)
+    return f"DuckDB's reader reported faults it cannot pin to one line: {kinds}"
+
+
+def _drop_staging(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    for name in (table, "parse_rejects", "json_lines", "csv_rejects", "csv_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _require_columns(found: list[str], input_columns: tuple[str, ...]) -> None:
@@ -97,12 +136,12 @@ def _require_columns(found: list[str], input_columns: tuple[str, ...]) -> None:
         )
 
 
-def _stage_delimited(con, path, input_columns, dialect, table, project) -> None:
-    options = ", ".join(f"{k} = {quote_literal(v)}" for k, v in dialect.items())
+def _stage_delimited(con, path, landing, input_columns, table, project) -> None:
+    options = ", ".join(f"{k} = {quote_literal(v)}" for k, v in landing.dialect.items())
     reader = (
         f"read_csv({quote_literal(str(path))}, header = true, all_varchar = true, {options}, "
-        "strict_mode = true, store_rejects = true, rejects_table = 'csv_rejects', "
-        "rejects_scan = 'csv_scans')"
+        f"compression = {_duckdb_compression(landing)}, strict_mode = true, "
+        "store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')"
     )
     found = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
     _require_columns(found, input_columns)
@@ -116,16 +155,26 @@ def _stage_delimited(con, path, input_columns, dialect, table, project) -> None:
     _number_lines(con, table, first_record_line=2)
 
 
-def _stage_jsonl(con, path, input_columns, table, project) -> None:
+def _duckdb_compression(landing: LandingFormat) -> str:
+    return quote_literal(landing.compression or "none")
+
+
+def _read_json_lines_with_duckdb(con, path, landing) -> None:
+    """Temp table json_lines (line, _line) and parse_rejects, by DuckDB's reader."""
     # Read raw lines so that one malformed line is one rejected row, with its text kept.
     reader = (
         f"read_csv({quote_literal(str(path))}, columns = {{'line': 'VARCHAR'}}, header = false, "
         "delim = chr(30), quote = '', escape = '', auto_detect = false, strict_mode = false, "
+        f"compression = {_duckdb_compression(landing)}, "
         "store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')"
     )
     con.execute(f"CREATE TEMP TABLE json_lines AS SELECT line FROM {reader}")
     _collect_parse_rejects(con, "csv_rejects")
     _number_lines(con, "json_lines", first_record_line=1)
+
+
+def _stage_json_records(con, input_columns, table, project) -> None:
+    """Parse json_lines (line, _line) into `table`; a line that is no JSON object is rejected."""
     con.execute("DELETE FROM json_lines WHERE line IS NULL OR trim(line) = ''")
     # CASE, not AND: DuckDB may evaluate both sides of AND, and json_type fails on bad JSON.
     is_object = "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END"
@@ -143,6 +192,73 @@ def _stage_jsonl(con, path, input_columns, table, project) -> None:
     relation = f"(SELECT _line, line AS _raw, {extracted} FROM json_lines)"
     con.execute(f"CREATE TEMP TABLE {table} AS {project(relation)}")
     con.execute("DROP TABLE json_lines")
+
+
+def _stage_with_line_parser(con, path, landing, input_columns, table, project) -> None:
+    _create_empty_parse_rejects(con)
+    rejects = _BatchInserter(con, "parse_rejects", ("line_number", "raw", "error_type", "reason"))
+    with open_landing_bytes(path, landing) as stream:
+        if landing.kind == "jsonl":
+            con.execute("CREATE TEMP TABLE json_lines (line VARCHAR, _line BIGINT)")
+            lines = _BatchInserter(con, "json_lines", ("line", "_line"))
+            for item in json_lines(stream):
+                if isinstance(item, Broken):
+                    rejects.add((item.line, item.raw, item.error_type, item.reason))
+                else:
+                    lines.add((item[1], item[0]))
+            lines.flush()
+            rejects.flush()
+            _stage_json_records(con, input_columns, table, project)
+            return
+        _parse_delimited(con, stream, landing, input_columns, rejects)
+    rejects.flush()
+    selected = ", ".join(quote_identifier(c) for c in input_columns)
+    relation = f"(SELECT _line, CAST(NULL AS VARCHAR) AS _raw, {selected} FROM parsed_records)"
+    con.execute(f"CREATE TEMP TABLE {table} AS {project(relation)}")
+    con.execute("DROP TABLE parsed_records")
+
+
+def _parse_delimited(con, stream, landing, input_columns, rejects: _BatchInserter) -> None:
+    """Fill temp table parsed_records (_line, one VARCHAR per input column) from `stream`."""
+    records = DelimitedRecords(stream, landing.dialect["delim"], landing.dialect["quote"])
+    if records.header is None:
+        raise UnreadableFileError("the file is empty: it has no header line")
+    _require_columns(records.header, input_columns)
+    positions = [records.header.index(c) for c in input_columns]
+    columns = ", ".join(f"{quote_identifier(c)} VARCHAR" for c in input_columns)
+    con.execute(f"CREATE TEMP TABLE parsed_records (_line BIGINT, {columns})")
+    parsed = _BatchInserter(con, "parsed_records", ("_line", *input_columns))
+    for record in records.records():
+        if isinstance(record, Parsed):
+            parsed.add((record.line, *(record.fields[i] for i in positions)))
+        else:
+            rejects.add((record.line, record.raw, record.error_type, record.reason))
+    parsed.flush()
+
+
+class _BatchInserter:
+    """Rows appended to a DuckDB table in Arrow batches of bounded size."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]):
+        self._con, self._table, self._columns = con, table, columns
+        self._rows: list[tuple] = []
+        self._bytes = 0
+
+    def add(self, row: tuple) -> None:
+        self._rows.append(row)
+        self._bytes += sum(len(v) for v in row if isinstance(v, str))
+        if len(self._rows) >= _BATCH_ROWS or self._bytes >= _BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._rows:
+            return
+        batch = pa.Table.from_pylist([dict(zip(self._columns, r, strict=True)) for r in self._rows])
+        self._con.register("_batch", batch)
+        names = ", ".join(quote_identifier(c) for c in self._columns)
+        self._con.execute(f"INSERT INTO {self._table} ({names}) SELECT {names} FROM _batch")
+        self._con.unregister("_batch")
+        self._rows, self._bytes = [], 0
 
 
 def json_key(column: str) -> str:

@@ -1,0 +1,233 @@
+"""The careful path for a file DuckDB's fast reader gives up on: physical lines read one at a
+time (no line is ever held past `MAX_RECORD_BYTES`), grouped into records, parsed in Python and
+written to DuckDB in batches. It salvages every good row of a file with an unterminated quote,
+a field over DuckDB's line limit, mixed CRLF/LF endings or lines that are not UTF-8."""
+
+from __future__ import annotations
+
+import csv
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from warehouse.landing_formats import UnreadableFileError
+
+MAX_RECORD_BYTES = 64 << 20  # one record (a line, or the lines of a quoted value) at most
+RAW_KEPT_BYTES = 16 << 10  # of an over-long line, the start kept as its raw text
+_DRAIN_CHUNK = 1 << 20
+
+csv.field_size_limit(MAX_RECORD_BYTES)
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int
+    data: bytes  # without its line ending; only the start when the line is too long
+    ending: bytes  # b"\n", b"\r\n", or b"" for a last line with none
+    size: int  # the whole line's length in bytes
+
+    @property
+    def too_long(self) -> bool:
+        return self.size > MAX_RECORD_BYTES
+
+
+@dataclass(frozen=True)
+class Parsed:
+    line: int  # the line the record starts on
+    fields: list[str]
+
+
+@dataclass(frozen=True)
+class Broken:
+    line: int
+    raw: str
+    error_type: str
+    reason: str
+
+
+def physical_lines(stream: BinaryIO) -> Iterator[Line]:
+    """Every line of `stream`, numbered from 1; an over-long line is cut, never held whole."""
+    number = 0
+    while chunk := stream.readline(MAX_RECORD_BYTES + 1):
+        number += 1
+        size = len(chunk)
+        if size > MAX_RECORD_BYTES and not chunk.endswith(b"\n"):
+            while (rest := stream.readline(_DRAIN_CHUNK)) and not rest.endswith(b"\n"):
+                size += len(rest)
+            size += len(rest)
+            chunk = chunk[:RAW_KEPT_BYTES] + (b"\n" if rest else b"")
+        ending = b"\r\n" if chunk.endswith(b"\r\n") else b"\n" if chunk.endswith(b"\n") else b""
+        yield Line(number, chunk[: len(chunk) - len(ending)], ending, size)
+
+
+def decode_line(data: bytes) -> tuple[str | None, Broken | None]:
+    """The text of a line, or why it is not UTF-8 (line number filled in by the caller)."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, encoding_reject(data, exc)
+
+
+def encoding_reject(data: bytes, exc: UnicodeDecodeError) -> Broken:
+    # Not decoded with a guess: cp1252 and latin-1 read the same bytes differently, and a
+    # wrong guess would load mangled text. The reason names the likely encoding instead.
+    guess = "cp1252" if _decodes(data, "cp1252") else "latin-1"
+    shown = data.decode(guess)
+    start = max(0, exc.start - 20)
+    context = data[start : exc.start + 20].decode(guess)
+    reason = (
+        f"not UTF-8: byte 0x{data[exc.start]:02X} at byte {exc.start + 1} of the line "
+        f"(read as {guess}: '{context}'); save the file as UTF-8 and land it again"
+    )
+    return Broken(0, shown, "bad_encoding", reason)
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def shown_text(data: bytes) -> str:
+    """A line's bytes as text for the raw column: UTF-8, or latin-1 (which never fails)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+class _Lines:
+    """Physical lines with push-back, so a record that turned out wrong can be re-read."""
+
+    def __init__(self, lines: Iterator[Line]):
+        self._lines = lines
+        self._pushed: deque[Line] = deque()
+
+    def next(self) -> Line | None:
+        return self._pushed.popleft() if self._pushed else next(self._lines, None)
+
+    def push_back(self, lines: list[Line]) -> None:
+        self._pushed.extendleft(reversed(lines))
+
+
+class DelimitedRecords:
+    """Records of a delimited file: the header first (`header`), then `records()`.
+
+    A quoted value may span lines. A quote left open (to the end of the file, past
+    MAX_RECORD_BYTES, or into a record with the wrong field count) rejects only the line it
+    opened on; reading resumes on the next line, so the rows after it still load.
+    """
+
+    def __init__(self, stream: BinaryIO, delim: str, quote: str):
+        self._lines = _Lines(physical_lines(stream))
+        self._delim = delim
+        self._quote = quote.encode()
+        self.header: list[str] | None = None
+        self.header_line = 0
+        self._read_header()
+
+    def _read_header(self) -> None:
+        while (line := self._lines.next()) is not None:
+            if line.data.strip():
+                self.header_line = line.number
+                try:
+                    fields = self._split(_header_text(line))
+                except csv.Error as exc:
+                    raise UnreadableFileError(f"the header line is malformed CSV: {exc}") from exc
+                self.header = [name.strip() for name in fields]
+                return
+
+    def records(self) -> Iterator[Parsed | Broken]:
+        width = len(self.header or [])
+        while (first := self._lines.next()) is not None:
+            if not first.data and not first.too_long:
+                continue  # an empty line is no record
+            yield self._record(first, width)
+
+    def _record(self, first: Line, width: int) -> Parsed | Broken:
+        if first.too_long:
+            return _too_long(first)
+        parts = self._quoted_continuation(first)
+        if parts is None:
+            return _broken(first, "malformed_csv", "a quote opened on this line is never closed")
+        data = b"".join(p.data + p.ending for p in parts[:-1]) + parts[-1].data
+        text, bad = decode_line(data)
+        if bad:
+            return Broken(first.number, bad.raw, bad.error_type, bad.reason)
+        try:
+            fields = self._split(text)
+        except csv.Error as exc:
+            return self._reject_opening_line(parts, f"malformed CSV: {exc}")
+        if len(fields) != width:
+            if len(parts) > 1:
+                return self._reject_opening_line(
+                    parts, f"a quote opened on this line leaves {len(fields)} of {width} fields"
+                )
+            found = f"expected {width} fields, found {len(fields)}"
+            return _broken(first, "wrong_column_count", found)
+        return Parsed(first.number, fields)
+
+    def _quoted_continuation(self, first: Line) -> list[Line] | None:
+        """The lines of the record starting at `first`, or None when its quote never closes."""
+        parts, size = [first], len(first.data)
+        inside = bool(self._quote) and first.data.count(self._quote) % 2 == 1
+        while inside:
+            line = self._lines.next()
+            if line is None or line.too_long or size + line.size > MAX_RECORD_BYTES:
+                self._lines.push_back(([line] if line else []) + parts[1:])
+                return None
+            parts.append(line)
+            size += line.size
+            inside ^= line.data.count(self._quote) % 2 == 1
+        return parts
+
+    def _reject_opening_line(self, parts: list[Line], reason: str) -> Broken:
+        self._lines.push_back(parts[1:])
+        return _broken(parts[0], "malformed_csv", reason)
+
+    def _split(self, text: str) -> list[str]:
+        if not self._quote:
+            return text.split(self._delim)
+        reader = csv.reader([text], delimiter=self._delim, quotechar='"', strict=True)
+        return next(reader, [""])
+
+
+def _header_text(line: Line) -> str:
+    if line.data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in line.data:
+        raise UnreadableFileError(
+            "the file looks UTF-16 encoded (its header holds NUL bytes): save it as UTF-8 "
+            "and land it again"
+        )
+    text, bad = decode_line(line.data.removeprefix(b"\xef\xbb\xbf"))
+    if bad:
+        raise UnreadableFileError(f"the header line is {bad.reason}")
+    return text
+
+
+def json_lines(stream: BinaryIO) -> Iterator[tuple[int, str] | Broken]:
+    """(line number, text) of every non-empty line, or why a line cannot be read."""
+    for line in physical_lines(stream):
+        if line.too_long:
+            yield _too_long(line)
+            continue
+        text, bad = decode_line(line.data)
+        if bad:
+            yield Broken(line.number, bad.raw, bad.error_type, bad.reason)
+        elif text.strip():
+            yield line.number, text
+
+
+def _too_long(line: Line) -> Broken:
+    return _broken(
+        line,
+        "line_too_long",
+        f"line of {line.size} bytes is over the {MAX_RECORD_BYTES} byte limit "
+        f"(raw text: its first {RAW_KEPT_BYTES} bytes); split the value or land it as Parquet",
+    )
+
+
+def _broken(line: Line, error_type: str, reason: str) -> Broken:
+    return Broken(line.number, shown_text(line.data), error_type, reason)
