@@ -75,3 +75,13 @@ def open_landing_bytes(path: Path, landing: LandingFormat) -> BinaryIO:
         raw = zstandard.ZstdDecompressor().stream_reader(compressed, closefd=True)
         return io.BufferedReader(raw)
     return open(path, "rb")
+
+
+def count_lines(path: Path, landing: LandingFormat, chunk_size: int = 1 << 20) -> int:
+    """Physical lines in the file (a last line without a line ending counts), read in chunks."""
+    lines, last = 0, b"\n"
+    with open_landing_bytes(path, landing) as stream:
+        while chunk := stream.read(chunk_size):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last != b"\n")

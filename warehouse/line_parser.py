@@ -150,39 +150,41 @@ class DelimitedRecords:
     def _record(self, first: Line, width: int) -> Parsed | Broken:
         if first.too_long:
             return _too_long(first)
-        parts = self._quoted_continuation(first)
-        if parts is None:
-            return _broken(first, "malformed_csv", "a quote opened on this line is never closed")
-        data = b"".join(p.data + p.ending for p in parts[:-1]) + parts[-1].data
-        text, bad = decode_line(data)
-        if bad:
-            return Broken(first.number, bad.raw, bad.error_type, bad.reason)
-        try:
-            fields = self._split(text)
-        except csv.Error as exc:
-            return self._reject_opening_line(parts, f"malformed CSV: {exc}")
-        if len(fields) != width:
-            if len(parts) > 1:
-                return self._reject_opening_line(
-                    parts, f"a quote opened on this line leaves {len(fields)} of {width} fields"
-                )
-            found = f"expected {width} fields, found {len(fields)}"
-            return _broken(first, "wrong_column_count", found)
-        return Parsed(first.number, fields)
-
-    def _quoted_continuation(self, first: Line) -> list[Line] | None:
-        """The lines of the record starting at `first`, or None when its quote never closes."""
-        parts, size = [first], len(first.data)
-        inside = bool(self._quote) and first.data.count(self._quote) % 2 == 1
-        while inside:
-            line = self._lines.next()
-            if line is None or line.too_long or size + line.size > MAX_RECORD_BYTES:
-                self._lines.push_back(([line] if line else []) + parts[1:])
-                return None
-            parts.append(line)
-            size += line.size
-            inside ^= line.data.count(self._quote) % 2 == 1
-        return parts
+        parts, size = [first], first.size
+        while True:
+            data = b"".join(p.data + p.ending for p in parts[:-1]) + parts[-1].data
+            text, bad = decode_line(data)
+            if bad:
+                self._lines.push_back(parts[1:])
+                return Broken(first.number, bad.raw, bad.error_type, bad.reason)
+            try:
+                fields = self._split(text)
+                break
+            except csv.Error as exc:
+                if not _ends_inside_quotes(exc):
+                    return self._reject_opening_line(parts, f"malformed CSV: {exc}")
+            # A quoted value goes on past the line end: the record takes the next lines, up to
+            # one with an odd number of quotes (inside a quoted value, only that one can close
+            # it), and is parsed again only then, so a long open value costs one pass.
+            while True:
+                line = self._lines.next()
+                if line is None or line.too_long or size + line.size > MAX_RECORD_BYTES:
+                    self._lines.push_back([line] if line else [])
+                    return self._reject_opening_line(parts, "a quote opened here is never closed")
+                parts.append(line)
+                size += line.size
+                if line.data.count(self._quote) % 2:
+                    break
+        if len(fields) == width:
+            return Parsed(first.number, fields)
+        if len(parts) > 1:
+            return self._reject_opening_line(
+                parts,
+                f"a quote opened here spans {len(parts)} lines and leaves {len(fields)} "
+                f"of {width} fields: it is probably never closed",
+            )
+        found = f"expected {width} fields, found {len(fields)}"
+        return _broken(first, "wrong_column_count", found)
 
     def _reject_opening_line(self, parts: list[Line], reason: str) -> Broken:
         self._lines.push_back(parts[1:])
@@ -193,6 +195,11 @@ class DelimitedRecords:
             return text.split(self._delim)
         reader = csv.reader([text], delimiter=self._delim, quotechar='"', strict=True)
         return next(reader, [""])
+
+
+def _ends_inside_quotes(exc: csv.Error) -> bool:
+    # The csv module's strict mode says so when the text ends in an open quoted value.
+    return "unexpected end of data" in str(exc)
 
 
 def _header_text(line: Line) -> str:

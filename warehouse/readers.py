@@ -20,6 +20,7 @@ from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.landing_formats import (
     LandingFormat,
     UnreadableFileError,
+    count_lines,
     landing_format,
     open_landing_bytes,
 )
@@ -105,7 +106,7 @@ def _stage_with_duckdb(con, path, landing, input_columns, table, project) -> str
         if landing.kind == "parquet":
             raise UnreadableFileError(f"DuckDB could not read the file: {first_line}") from exc
         return f"DuckDB's reader failed: {first_line}"
-    return _distrusted_rejects(con, landing)
+    return _distrusted_rejects(con, landing) or _unnumbered_lines(con, path, landing, table)
 
 
 def _distrusted_rejects(con, landing: LandingFormat) -> str | None:
@@ -120,6 +121,26 @@ def _distrusted_rejects(con, landing: LandingFormat) -> str | None:
         return None
     kinds = ", ".join(f"{kind} ({n})" for kind, n in found)
     return f"DuckDB's reader reported faults it cannot pin to one line: {kinds}"
+
+
+def _unnumbered_lines(con, path, landing, table) -> str | None:
+    """Why DuckDB's record count cannot number the file's lines, if it cannot.
+
+    DuckDB numbers records, not lines: a quoted value spanning lines or a blank line shifts
+    every later line number. The line parser numbers physical lines, so such a file goes there.
+    """
+    if landing.kind != "delimited":
+        return None  # JSON lines are read as raw lines, blank ones included: numbers are exact
+    records = con.execute(
+        f"SELECT (SELECT count(*) FROM {table}) + (SELECT count(*) FROM parse_rejects)"
+    ).fetchone()[0]
+    lines = count_lines(path, landing)
+    if lines == records + 1:  # the header is line 1
+        return None
+    return (
+        f"the file has {lines} lines for a header and {records} records (quoted line breaks or "
+        "blank lines): DuckDB's reader cannot number its lines"
+    )
 
 
 def _drop_staging(con: duckdb.DuckDBPyConnection, table: str) -> None:
