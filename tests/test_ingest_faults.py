@@ -445,3 +445,92 @@ def test_the_read_path_and_why_are_in_sql(layout, small_config):
             "SELECT read_path, fallback_reason FROM ingested_files"
         ).fetchone()
     assert path == "line_parser" and why.startswith("DuckDB's reader")
+
+
+SMALL_TOML = """
+[dataset]
+name = "faults"
+id_column = "id"
+label_column = "label"
+labels = ["neg", "pos"]
+text_columns = ["text"]
+group_column = "user"
+slice_columns = ["device"]
+
+[sources]
+target = ["app"]
+
+[splits]
+salt = "faults"
+
+[splits.target]
+train = 0.4
+dev = 0.3
+test = 0.3
+
+[splits.training]
+train = 0.8
+train_dev = 0.2
+"""
+
+
+@pytest.mark.slow
+def test_messy_files_through_the_cli_and_dagster_keep_their_good_rows(
+    layout, tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from bayesline.cli import app
+
+    config = tmp_path / "faults.toml"
+    config.write_text(SMALL_TOML)
+    monkeypatch.setenv("BAYESLINE_CONFIG", str(config))
+    (layout.landing / "web").mkdir(parents=True)
+    (layout.landing / "app").mkdir(parents=True)
+    good = [row(i) for i in range(10)]
+    (layout.landing / "web" / "export.csv").write_bytes(
+        delimited(*good[:5], end="\r\n")
+        + delimited(*good[5:8], row(8, text='"open'), *good[9:], header=False)
+    )
+    tsv = delimited(*(row(i, sep="\t") for i in range(10, 20)), sep="\t")
+    latin1 = tsv.replace(b"review 13", "na\xefve".encode("latin-1"))
+    (layout.landing / "app" / "reviews.tsv.gz").write_bytes(gzip.compress(latin1))
+    (layout.landing / "app" / "more.jsonl.zst").write_bytes(
+        zstandard.ZstdCompressor().compress(jsonl(*(record(i) for i in range(20, 30)), "{"))
+    )
+    runner = CliRunner()
+
+    assert runner.invoke(app, ["materialize", "--select", "examples"]).exit_code == 0
+    files = runner.invoke(
+        app,
+        [
+            "sql",
+            "SELECT regexp_extract(file_path, '[^/]+$') AS f, read_path, rows_read, "
+            "rows_loaded, rows_rejected FROM ingested_files ORDER BY f",
+            "--format",
+            "csv",
+        ],
+    )
+    rejects = runner.invoke(
+        app,
+        [
+            "sql",
+            "SELECT regexp_extract(file_path, '[^/]+$') AS f, line_number, error_type "
+            "FROM rejected_rows ORDER BY f, line_number",
+            "--format",
+            "csv",
+        ],
+    )
+
+    assert files.stdout.split() == [
+        "f,read_path,rows_read,rows_loaded,rows_rejected",
+        "export.csv,line_parser,10,9,1",
+        "more.jsonl.zst,duckdb,11,10,1",
+        "reviews.tsv.gz,line_parser,10,9,1",
+    ]
+    assert rejects.stdout.split() == [
+        "f,line_number,error_type",
+        "export.csv,10,malformed_csv",
+        "more.jsonl.zst,11,malformed_json",
+        "reviews.tsv.gz,5,bad_encoding",
+    ]
