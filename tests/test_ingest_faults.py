@@ -221,6 +221,13 @@ FAULTS = [
         [(3, "empty_payload"), (4, "missing_label")],
         texts={"w3": "ok"},
     ),
+    Fault(
+        "csv_whitespace_only_id_and_group",
+        "a.csv",
+        delimited(row(0), row(1, id="\t"), row(2, user="\u00a0\u2003"), row(3)),
+        ids(0, 3),
+        [(3, "missing_id"), (4, "missing_group")],
+    ),
     # --- compressed ---
     Fault(
         "csv_gz",

@@ -234,7 +234,7 @@ def _candidate_projection(config, source: str) -> Callable[[str], str]:
         content_fields.append(dataset.group_column)
     content_hash = fields_hash_sql([q(c) for c in content_fields])
     if dataset.id_column:
-        example_id = f"nullif(trim({q(dataset.id_column)}), '')"
+        example_id = _trimmed_or_null(q(dataset.id_column))
     else:
         payload_hash = fields_hash_sql(
             [quote_literal(source), *(q(c) for c in dataset.payload_columns)]
@@ -298,7 +298,7 @@ def _validation_rules(config) -> list[tuple[str, str, str]]:
         rules.append((f"{q(column)} IS NULL", "empty_payload", f"'empty {column}'"))
     if dataset.group_column:
         group = dataset.group_column
-        rules.append((f"nullif(trim({q(group)}), '') IS NULL", "missing_group", f"'empty {group}'"))
+        rules.append((f"{_trimmed_or_null(q(group))} IS NULL", "missing_group", f"'empty {group}'"))
     return rules
 
 
