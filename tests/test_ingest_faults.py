@@ -541,3 +541,18 @@ def test_messy_files_through_the_cli_and_dagster_keep_their_good_rows(
         "more.jsonl.zst,11,malformed_json",
         "reviews.tsv.gz,5,bad_encoding",
     ]
+
+
+def test_the_read_paths_benchmark_measures_both_paths_on_the_same_rows(tmp_path):
+    from benchmarks.suite import run_suite
+
+    out = run_suite(2_000, tmp_path / "work", tmp_path / "results", ["read_paths"], lambda _: None)
+    stages = {s["stage"]: s for s in json.loads(out.read_text())["stages"]}
+    fast, careful = stages["ingest_duckdb_path"], stages["ingest_line_parser"]
+    assert (fast["read_path"], fast["rows_loaded"], fast["rows_rejected"]) == ("duckdb", 2_000, 0)
+    assert (careful["read_path"], careful["rows_loaded"], careful["rows_rejected"]) == (
+        "line_parser",
+        1_999,
+        1,
+    )
+    assert careful["reference"] == "ingest_duckdb_path"
