@@ -127,8 +127,16 @@ FAULTS = [
         "a.csv",
         delimited(row(0, text='"two\nlines"'), row(1, text='"a, b and ""c"""'), row(2)),
         ids(0, 1, 2),
-        read_path="line_parser",
         texts={"w0": "two\nlines", "w1": 'a, b and "c"'},
+    ),
+    Fault(
+        "csv_rows_after_quoted_line_breaks_keep_their_line_numbers",
+        "a.csv",
+        delimited(
+            row(0, text='"two\nlines"'), row(1) + ",x", row(2, text='"a\n\nb"'), row(3, id="")
+        ),
+        ids(0, 2),
+        [(4, "wrong_column_count"), (8, "missing_id")],
     ),
     Fault(
         "csv_a_bare_quote_inside_a_value_is_text",

@@ -106,7 +106,9 @@ def _stage_with_duckdb(con, path, landing, input_columns, table, project) -> str
         if landing.kind == "parquet":
             raise UnreadableFileError(f"DuckDB could not read the file: {first_line}") from exc
         return f"DuckDB's reader failed: {first_line}"
-    return _distrusted_rejects(con, landing) or _unnumbered_lines(con, path, landing, table)
+    return _distrusted_rejects(con, landing) or _unnumbered_lines(
+        con, path, landing, input_columns, table
+    )
 
 
 def _distrusted_rejects(con, landing: LandingFormat) -> str | None:
@@ -123,24 +125,58 @@ def _distrusted_rejects(con, landing: LandingFormat) -> str | None:
     return f"DuckDB's reader reported faults it cannot pin to one line: {kinds}"
 
 
-def _unnumbered_lines(con, path, landing, table) -> str | None:
-    """Why DuckDB's record count cannot number the file's lines, if it cannot.
+def _unnumbered_lines(con, path, landing, input_columns, table) -> str | None:
+    """Why DuckDB's record numbers cannot be made line numbers, if they cannot.
 
-    DuckDB numbers records, not lines: a quoted value spanning lines or a blank line shifts
-    every later line number. The line parser numbers physical lines, so such a file goes there.
+    DuckDB numbers records, not lines. Line breaks inside quoted values are counted and the
+    numbers shifted past them; a blank line (which DuckDB skips without a trace) or a break in
+    a column not loaded leaves the count short, and the line parser numbers that file instead.
     """
     if landing.kind != "delimited":
         return None  # JSON lines are read as raw lines, blank ones included: numbers are exact
-    records = con.execute(
-        f"SELECT (SELECT count(*) FROM {table}) + (SELECT count(*) FROM parse_rejects)"
-    ).fetchone()[0]
+    records, breaks = con.execute(
+        f"SELECT (SELECT count(*) FROM {table}) + (SELECT count(*) FROM parse_rejects), "
+        f"(SELECT coalesce(sum({_line_breaks(input_columns)}), 0) FROM {table})"
+    ).fetchone()
     lines = count_lines(path, landing)
-    if lines == records + 1:  # the header is line 1
+    if lines == 1 + records + breaks:  # the header is line 1
+        if breaks:
+            _shift_past_line_breaks(con, input_columns, table)
         return None
     return (
-        f"the file has {lines} lines for a header and {records} records (quoted line breaks or "
-        "blank lines): DuckDB's reader cannot number its lines"
+        f"the file has {lines} lines for a header and {records} records holding {breaks} line "
+        "breaks (blank lines?): DuckDB's reader cannot number its lines"
     )
+
+
+def _line_breaks(input_columns: tuple[str, ...]) -> str:
+    counts = [
+        f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)"
+        for c in map(quote_identifier, input_columns)
+    ]
+    return " + ".join(counts)
+
+
+def _shift_past_line_breaks(con, input_columns, table) -> None:
+    """Move each record (and rejected line) down by the line breaks in the records before it."""
+    con.execute(
+        f"""
+        CREATE TEMP TABLE line_shifts AS
+        SELECT _line, sum(breaks) OVER (ORDER BY _line) AS shift
+        FROM (SELECT _line, {_line_breaks(input_columns)} AS breaks FROM {table})
+        WHERE breaks > 0
+        """
+    )
+    for target, line in ((table, "_line"), ("parse_rejects", "line_number")):
+        con.execute(
+            f"""
+            UPDATE {target} AS t SET {line} = t.{line} + s.shift
+            FROM (SELECT t.{line} AS old, c.shift FROM {target} AS t
+                  ASOF JOIN line_shifts AS c ON t.{line} > c._line) AS s
+            WHERE t.{line} = s.old
+            """
+        )
+    con.execute("DROP TABLE line_shifts")
 
 
 def _drop_staging(con: duckdb.DuckDBPyConnection, table: str) -> None:
