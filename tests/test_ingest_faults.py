@@ -214,6 +214,15 @@ FAULTS = [
         reason_has="cp1252",
     ),
     Fault(
+        "csv_a_cp1252_byte_inside_a_quoted_line_break",
+        "a.csv",
+        delimited(row(0)) + b'w1,u1,pos,"one\ntwo \x93",web\n' + delimited(row(2), header=False),
+        ids(0, 2),
+        [(3, "bad_encoding")],
+        "line_parser",
+        reason_has="0x93",
+    ),
+    Fault(
         "csv_a_nul_byte",
         "a.csv",
         delimited(row(0), row(1, text="a\0b"), row(2)),

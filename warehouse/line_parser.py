@@ -126,13 +126,11 @@ class DelimitedRecords:
         self._delim = delim
         self._quote = quote.encode()
         self.header: list[str] | None = None
-        self.header_line = 0
         self._read_header()
 
     def _read_header(self) -> None:
         while (line := self._lines.next()) is not None:
             if line.data.strip():
-                self.header_line = line.number
                 try:
                     fields = self._split(_header_text(line))
                 except csv.Error as exc:
@@ -155,8 +153,9 @@ class DelimitedRecords:
             data = b"".join(p.data + p.ending for p in parts[:-1]) + parts[-1].data
             text, bad = decode_line(data)
             if bad:
-                self._lines.push_back(parts[1:])
-                return Broken(first.number, bad.raw, bad.error_type, bad.reason)
+                # Parsed all the same, to know where the record ends: the whole of it is then
+                # rejected, and none of its lines is read again as a record of its own.
+                text = data.decode("utf-8", "surrogateescape")
             try:
                 fields = self._split(text)
                 break
@@ -175,6 +174,8 @@ class DelimitedRecords:
                 size += line.size
                 if line.data.count(self._quote) % 2:
                     break
+        if bad and (len(fields) == width or len(parts) == 1):
+            return Broken(first.number, bad.raw, bad.error_type, bad.reason)
         if len(fields) == width:
             return Parsed(first.number, fields)
         if len(parts) > 1:
