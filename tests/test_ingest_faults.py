@@ -291,6 +291,38 @@ FAULTS = [
         None,
         reason_has="Parquet compresses itself",
     ),
+    Fault(
+        "gzip_cut_short",
+        "a.csv.gz",
+        lambda path: path.write_bytes(gzip.compress(big_file_with_an_unterminated_quote())[:9_999]),
+        set(),
+        [(None, "unreadable_file")],
+        None,
+        reason_has="damaged or cut short",
+    ),
+    # --- whole files ---
+    Fault(
+        "an_empty_file", "a.csv", b"", set(), [(None, "unreadable_file")], None, reason_has="empty"
+    ),
+    Fault(
+        "a_file_of_blank_lines",
+        "a.jsonl",
+        b"\n \r\n\t\n",
+        set(),
+        [(None, "unreadable_file")],
+        None,
+        reason_has="empty",
+    ),
+    Fault("a_header_and_no_rows", "a.csv", delimited(), set()),
+    Fault(
+        "a_utf16_file",
+        "a.csv",
+        delimited(row(0)).decode().encode("utf-16"),
+        set(),
+        [(None, "unreadable_file")],
+        None,
+        reason_has="UTF-16",
+    ),
     # --- TSV ---
     Fault(
         "tsv_quotes_are_text_and_extra_tabs_are_rejected",

@@ -264,9 +264,14 @@ BLANK_CHARACTERS = " \t\n\r\v\f\u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff"
 
 def _trimmed_or_null(column_sql: str) -> str:
     # Values keep today's trim (spaces at both ends) so content hashes stay stable; only a
-    # value that is nothing but blank characters becomes empty.
+    # value that is nothing but blank characters becomes empty. Trimming a character set is
+    # slow, so it runs only on values that start with a blank character.
     blank = quote_literal(BLANK_CHARACTERS)
-    return f"CASE WHEN trim({column_sql}, {blank}) = '' THEN NULL ELSE trim({column_sql}) END"
+    return (
+        f"CASE WHEN contains({blank}, left({column_sql}, 1)) THEN "
+        f"(CASE WHEN trim({column_sql}, {blank}) = '' THEN NULL ELSE trim({column_sql}) END) "
+        f"ELSE nullif(trim({column_sql}), '') END"
+    )
 
 
 def _validation_rules(config) -> list[tuple[str, str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -23,6 +24,8 @@ CSV_DIALECTS = {
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
 COMPRESSION_SUFFIXES: dict[str, Compression] = {".gz": "gzip", ".zst": "zstd"}
+#: What reading a damaged or truncated compressed file raises.
+DECOMPRESSION_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, zstandard.ZstdError)
 
 
 class UnreadableFileError(ValueError):
@@ -85,3 +88,23 @@ def count_lines(path: Path, landing: LandingFormat, chunk_size: int = 1 << 20) -
             lines += chunk.count(b"\n")
             last = chunk[-1:]
     return lines + (last != b"\n")
+
+
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def refuse_empty_or_utf16(path: Path, landing: LandingFormat, chunk_size: int = 1 << 16) -> None:
+    """Refuse a text file that is empty (or only blank) or UTF-16, reading only its start."""
+    with open_landing_bytes(path, landing) as stream:
+        head = stream.read(chunk_size)
+        if head.startswith(UTF16_BOMS) or b"\x00" in head.split(b"\n", 1)[0]:
+            raise UnreadableFileError(
+                "the file looks UTF-16 encoded (NUL bytes in its first line): save it as UTF-8 "
+                "and land it again"
+            )
+        while head and not head.strip():
+            head = stream.read(chunk_size)
+    if not head:
+        raise UnreadableFileError(
+            "the file is empty (nothing but blank lines): land it again with its rows"
+        )

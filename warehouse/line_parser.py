@@ -204,11 +204,6 @@ def _ends_inside_quotes(exc: csv.Error) -> bool:
 
 
 def _header_text(line: Line) -> str:
-    if line.data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in line.data:
-        raise UnreadableFileError(
-            "the file looks UTF-16 encoded (its header holds NUL bytes): save it as UTF-8 "
-            "and land it again"
-        )
     text, bad = decode_line(line.data.removeprefix(b"\xef\xbb\xbf"))
     if bad:
         raise UnreadableFileError(f"the header line is {bad.reason}")

@@ -18,11 +18,13 @@ import pyarrow as pa
 
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.landing_formats import (
+    DECOMPRESSION_ERRORS,
     LandingFormat,
     UnreadableFileError,
     count_lines,
     landing_format,
     open_landing_bytes,
+    refuse_empty_or_utf16,
 )
 from warehouse.line_parser import Broken, DelimitedRecords, Parsed, json_lines
 
@@ -81,11 +83,19 @@ def stage_landing_file(
     """
     landing = landing_format(path)
     read_path: ReadPath = "duckdb"
-    fallback = _stage_with_duckdb(con, path, landing, input_columns, table, project)
-    if fallback:
-        _drop_staging(con, table)
-        read_path = "line_parser"
-        _stage_with_line_parser(con, path, landing, input_columns, table, project)
+    try:
+        if landing.kind != "parquet":
+            refuse_empty_or_utf16(path, landing)
+        fallback = _stage_with_duckdb(con, path, landing, input_columns, table, project)
+        if fallback:
+            _drop_staging(con, table)
+            read_path = "line_parser"
+            _stage_with_line_parser(con, path, landing, input_columns, table, project)
+    except DECOMPRESSION_ERRORS as exc:
+        raise UnreadableFileError(
+            f"the {landing.compression} data is damaged or cut short ({exc}): compress the "
+            "file again and land it"
+        ) from exc
     staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     rejected = con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]
     return StagedFile(staged + rejected, rejected, read_path, fallback)
