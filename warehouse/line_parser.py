@@ -9,7 +9,7 @@ import csv
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from warehouse.landing_formats import UnreadableFileError
 
@@ -20,8 +20,7 @@ _DRAIN_CHUNK = 1 << 20
 csv.field_size_limit(MAX_RECORD_BYTES)
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):  # a tuple: one is made per line, and a dataclass costs more
     number: int
     data: bytes  # without its line ending; only the start when the line is too long
     ending: bytes  # b"\n", b"\r\n", or b"" for a last line with none
@@ -32,10 +31,10 @@ class Line:
         return self.size > MAX_RECORD_BYTES
 
 
-@dataclass(frozen=True)
-class Parsed:
+class Parsed(NamedTuple):
     line: int  # the line the record starts on
     fields: list[str]
+    size: int  # bytes in the file
 
 
 @dataclass(frozen=True)
@@ -140,9 +139,18 @@ class DelimitedRecords:
 
     def records(self) -> Iterator[Parsed | Broken]:
         width = len(self.header or [])
+        delim, quote = self._delim, self._quote.decode() or None
         while (first := self._lines.next()) is not None:
             if not first.data and not first.too_long:
                 continue  # an empty line is no record
+            # Most lines are plain: UTF-8, no quote, the right field count.
+            if not first.too_long:
+                text, bad = decode_line(first.data)
+                if not bad and (quote is None or quote not in text):
+                    fields = text.split(delim)
+                    if len(fields) == width:
+                        yield Parsed(first.number, fields, first.size)
+                        continue
             yield self._record(first, width)
 
     def _record(self, first: Line, width: int) -> Parsed | Broken:
@@ -150,7 +158,7 @@ class DelimitedRecords:
             return _too_long(first)
         parts, size = [first], first.size
         while True:
-            data = b"".join(p.data + p.ending for p in parts[:-1]) + parts[-1].data
+            data = b"".join([*(p.data + p.ending for p in parts[:-1]), parts[-1].data])
             text, bad = decode_line(data)
             if bad:
                 # Parsed all the same, to know where the record ends: the whole of it is then
@@ -177,7 +185,7 @@ class DelimitedRecords:
         if bad and (len(fields) == width or len(parts) == 1):
             return Broken(first.number, bad.raw, bad.error_type, bad.reason)
         if len(fields) == width:
-            return Parsed(first.number, fields)
+            return Parsed(first.number, fields, size)
         if len(parts) > 1:
             return self._reject_opening_line(
                 parts,
@@ -192,7 +200,7 @@ class DelimitedRecords:
         return _broken(parts[0], "malformed_csv", reason)
 
     def _split(self, text: str) -> list[str]:
-        if not self._quote:
+        if not self._quote or '"' not in text:
             return text.split(self._delim)
         reader = csv.reader([text], delimiter=self._delim, quotechar='"', strict=True)
         return next(reader, [""])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Literal
 
@@ -270,9 +271,9 @@ def _stage_with_line_parser(con, path, landing, input_columns, table, project) -
             lines = _BatchInserter(con, "json_lines", ("line", "_line"))
             for item in json_lines(stream):
                 if isinstance(item, Broken):
-                    rejects.add((item.line, item.raw, item.error_type, item.reason))
+                    rejects.add(_reject_row(item), len(item.raw))
                 else:
-                    lines.add((item[1], item[0]))
+                    lines.add((item[1], item[0]), len(item[1]))
             lines.flush()
             rejects.flush()
             _stage_json_records(con, input_columns, table, project)
@@ -292,15 +293,22 @@ def _parse_delimited(con, stream, landing, input_columns, rejects: _BatchInserte
         raise UnreadableFileError("the file is empty: it has no header line")
     _require_columns(records.header, input_columns)
     positions = [records.header.index(c) for c in input_columns]
+    pick = itemgetter(*positions) if len(positions) > 1 else lambda f: (f[positions[0]],)
     columns = ", ".join(f"{quote_identifier(c)} VARCHAR" for c in input_columns)
     con.execute(f"CREATE TEMP TABLE parsed_records (_line BIGINT, {columns})")
     parsed = _BatchInserter(con, "parsed_records", ("_line", *input_columns))
     for record in records.records():
         if isinstance(record, Parsed):
-            parsed.add((record.line, *(record.fields[i] for i in positions)))
+            parsed.add((record.line, *pick(record.fields)), record.size)
         else:
-            rejects.add((record.line, record.raw, record.error_type, record.reason))
+            rejects.add(
+                (record.line, record.raw, record.error_type, record.reason), len(record.raw)
+            )
     parsed.flush()
+
+
+def _reject_row(broken: Broken) -> tuple:
+    return (broken.line, broken.raw, broken.error_type, broken.reason)
 
 
 class _BatchInserter:
@@ -311,16 +319,18 @@ class _BatchInserter:
         self._rows: list[tuple] = []
         self._bytes = 0
 
-    def add(self, row: tuple) -> None:
+    def add(self, row: tuple, size: int) -> None:
+        """Append `row`, `size` bytes of text; a full batch goes to DuckDB."""
         self._rows.append(row)
-        self._bytes += sum(len(v) for v in row if isinstance(v, str))
+        self._bytes += size
         if len(self._rows) >= _BATCH_ROWS or self._bytes >= _BATCH_BYTES:
             self.flush()
 
     def flush(self) -> None:
         if not self._rows:
             return
-        batch = pa.Table.from_pylist([dict(zip(self._columns, r, strict=True)) for r in self._rows])
+        columns = zip(*self._rows, strict=True)
+        batch = pa.table(dict(zip(self._columns, map(pa.array, columns), strict=True)))
         self._con.register("_batch", batch)
         names = ", ".join(quote_identifier(c) for c in self._columns)
         self._con.execute(f"INSERT INTO {self._table} ({names}) SELECT {names} FROM _batch")
