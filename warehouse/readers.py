@@ -8,14 +8,11 @@ mixed line endings, bytes that are not UTF-8), the file is read again by the lin
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
 from typing import Literal
 
 import duckdb
-import pyarrow as pa
 
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.landing_formats import (
@@ -24,10 +21,16 @@ from warehouse.landing_formats import (
     UnreadableFileError,
     count_lines,
     landing_format,
-    open_landing_bytes,
     refuse_empty_or_utf16,
 )
-from warehouse.line_parser import Broken, DelimitedRecords, Parsed, json_lines
+from warehouse.line_staging import stage_with_line_parser
+from warehouse.staged_tables import (
+    Projection,
+    create_empty_parse_rejects,
+    require_columns,
+    select_all,
+    stage_json_records,
+)
 
 __all__ = ["StagedFile", "UnreadableFileError", "stage_landing_file"]
 
@@ -44,17 +47,8 @@ _PARSE_ERROR_TYPES = {
 #: Rejects of DuckDB's reader that are sure to concern one line only; any other reject (an
 #: unterminated quote swallows the rest of the file) sends the file to the line parser.
 _LINE_LOCAL_REJECTS = {"delimited": "wrong_column_count", "jsonl": "malformed_json"}
-_BATCH_ROWS = 20_000
-_BATCH_BYTES = 32 << 20
 
 ReadPath = Literal["duckdb", "line_parser"]
-
-#: Builds the SELECT that fills the staged table from a relation of parsed records.
-Projection = Callable[[str], str]
-
-
-def select_all(relation: str) -> str:
-    return f"SELECT * FROM {relation}"
 
 
 @dataclass(frozen=True)
@@ -91,7 +85,7 @@ def stage_landing_file(
         if fallback:
             _drop_staging(con, table)
             read_path = "line_parser"
-            _stage_with_line_parser(con, path, landing, input_columns, table, project)
+            stage_with_line_parser(con, path, landing, input_columns, table, project)
     except DECOMPRESSION_ERRORS as exc:
         raise UnreadableFileError(
             f"the {landing.compression} data is damaged or cut short ({exc}): compress the "
@@ -109,7 +103,7 @@ def _stage_with_duckdb(con, path, landing, input_columns, table, project) -> str
             _stage_delimited(con, path, landing, input_columns, table, project)
         elif landing.kind == "jsonl":
             _read_json_lines_with_duckdb(con, path, landing)
-            _stage_json_records(con, input_columns, table, project)
+            stage_json_records(con, input_columns, table, project)
         else:
             _stage_parquet(con, path, input_columns, table, project)
     except duckdb.Error as exc:
@@ -195,15 +189,6 @@ def _drop_staging(con: duckdb.DuckDBPyConnection, table: str) -> None:
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _require_columns(found: list[str], input_columns: tuple[str, ...]) -> None:
-    missing = [c for c in input_columns if c not in found]
-    if missing:
-        raise UnreadableFileError(
-            f"missing column(s) {', '.join(missing)} (the file has: {', '.join(found)}); "
-            "fix the file's header or the column names in bayesline.toml"
-        )
-
-
 def _stage_delimited(con, path, landing, input_columns, table, project) -> None:
     options = ", ".join(f"{k} = {quote_literal(v)}" for k, v in landing.dialect.items())
     reader = (
@@ -212,7 +197,7 @@ def _stage_delimited(con, path, landing, input_columns, table, project) -> None:
         "store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')"
     )
     found = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
-    _require_columns(found, input_columns)
+    require_columns(found, input_columns)
     selected = ", ".join(quote_identifier(c) for c in input_columns)
     # No row_number() here: a window keeps the pass (and the projection's hashing) on one
     # thread. preserve_insertion_order (the default) keeps file order in the table, so the
@@ -241,111 +226,10 @@ def _read_json_lines_with_duckdb(con, path, landing) -> None:
     _number_lines(con, "json_lines", first_record_line=1)
 
 
-def _stage_json_records(con, input_columns, table, project) -> None:
-    """Parse json_lines (line, _line) into `table`; a line that is no JSON object is rejected."""
-    con.execute("DELETE FROM json_lines WHERE line IS NULL OR trim(line) = ''")
-    # CASE, not AND: DuckDB may evaluate both sides of AND, and json_type fails on bad JSON.
-    is_object = "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END"
-    con.execute(
-        "INSERT INTO parse_rejects SELECT _line, line, 'malformed_json', "
-        f"'not a JSON object on one line' FROM json_lines WHERE NOT {is_object}"
-    )
-    extracted = ", ".join(
-        f"json_extract_string(line, {quote_literal('$.' + json_key(c))}) AS {quote_identifier(c)}"
-        for c in input_columns
-    )
-    # Deleted first, not filtered in the same statement: DuckDB may evaluate the projection
-    # before the filter, and json_extract_string fails on a malformed line.
-    con.execute(f"DELETE FROM json_lines WHERE NOT {is_object}")
-    relation = f"(SELECT _line, line AS _raw, {extracted} FROM json_lines)"
-    con.execute(f"CREATE TEMP TABLE {table} AS {project(relation)}")
-    con.execute("DROP TABLE json_lines")
-
-
-def _stage_with_line_parser(con, path, landing, input_columns, table, project) -> None:
-    _create_empty_parse_rejects(con)
-    rejects = _BatchInserter(con, "parse_rejects", ("line_number", "raw", "error_type", "reason"))
-    with open_landing_bytes(path, landing) as stream:
-        if landing.kind == "jsonl":
-            con.execute("CREATE TEMP TABLE json_lines (line VARCHAR, _line BIGINT)")
-            lines = _BatchInserter(con, "json_lines", ("line", "_line"))
-            for item in json_lines(stream):
-                if isinstance(item, Broken):
-                    rejects.add(_reject_row(item), len(item.raw))
-                else:
-                    lines.add((item[1], item[0]), len(item[1]))
-            lines.flush()
-            rejects.flush()
-            _stage_json_records(con, input_columns, table, project)
-            return
-        _parse_delimited(con, stream, landing, input_columns, rejects)
-    rejects.flush()
-    selected = ", ".join(quote_identifier(c) for c in input_columns)
-    relation = f"(SELECT _line, CAST(NULL AS VARCHAR) AS _raw, {selected} FROM parsed_records)"
-    con.execute(f"CREATE TEMP TABLE {table} AS {project(relation)}")
-    con.execute("DROP TABLE parsed_records")
-
-
-def _parse_delimited(con, stream, landing, input_columns, rejects: _BatchInserter) -> None:
-    """Fill temp table parsed_records (_line, one VARCHAR per input column) from `stream`."""
-    records = DelimitedRecords(stream, landing.dialect["delim"], landing.dialect["quote"])
-    if records.header is None:
-        raise UnreadableFileError("the file is empty: it has no header line")
-    _require_columns(records.header, input_columns)
-    positions = [records.header.index(c) for c in input_columns]
-    pick = itemgetter(*positions) if len(positions) > 1 else lambda f: (f[positions[0]],)
-    columns = ", ".join(f"{quote_identifier(c)} VARCHAR" for c in input_columns)
-    con.execute(f"CREATE TEMP TABLE parsed_records (_line BIGINT, {columns})")
-    parsed = _BatchInserter(con, "parsed_records", ("_line", *input_columns))
-    for record in records.records():
-        if isinstance(record, Parsed):
-            parsed.add((record.line, *pick(record.fields)), record.size)
-        else:
-            rejects.add(
-                (record.line, record.raw, record.error_type, record.reason), len(record.raw)
-            )
-    parsed.flush()
-
-
-def _reject_row(broken: Broken) -> tuple:
-    return (broken.line, broken.raw, broken.error_type, broken.reason)
-
-
-class _BatchInserter:
-    """Rows appended to a DuckDB table in Arrow batches of bounded size."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]):
-        self._con, self._table, self._columns = con, table, columns
-        self._rows: list[tuple] = []
-        self._bytes = 0
-
-    def add(self, row: tuple, size: int) -> None:
-        """Append `row`, `size` bytes of text; a full batch goes to DuckDB."""
-        self._rows.append(row)
-        self._bytes += size
-        if len(self._rows) >= _BATCH_ROWS or self._bytes >= _BATCH_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._rows:
-            return
-        columns = zip(*self._rows, strict=True)
-        batch = pa.table(dict(zip(self._columns, map(pa.array, columns), strict=True)))
-        self._con.register("_batch", batch)
-        names = ", ".join(quote_identifier(c) for c in self._columns)
-        self._con.execute(f"INSERT INTO {self._table} ({names}) SELECT {names} FROM _batch")
-        self._con.unregister("_batch")
-        self._rows, self._bytes = [], 0
-
-
-def json_key(column: str) -> str:
-    return '"' + column.replace('"', '\\"') + '"'
-
-
 def _stage_parquet(con, path, input_columns, table, project) -> None:
     reader = f"read_parquet({quote_literal(str(path))}, file_row_number = true)"
     found = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
-    _require_columns(found, input_columns)
+    require_columns(found, input_columns)
     casts = ", ".join(
         f"CAST({quote_identifier(c)} AS VARCHAR) AS {quote_identifier(c)}" for c in input_columns
     )
@@ -354,19 +238,12 @@ def _stage_parquet(con, path, input_columns, table, project) -> None:
         f"FROM {reader})"
     )
     con.execute(f"CREATE TEMP TABLE {table} AS {project(relation)}")
-    _create_empty_parse_rejects(con)
-
-
-def _create_empty_parse_rejects(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        "CREATE TEMP TABLE parse_rejects (line_number BIGINT, raw VARCHAR, error_type VARCHAR, "
-        "reason VARCHAR)"
-    )
+    create_empty_parse_rejects(con)
 
 
 def _collect_parse_rejects(con: duckdb.DuckDBPyConnection, error_table: str) -> None:
     """Fill `parse_rejects` with the lines DuckDB's reader rejected, one row per line."""
-    _create_empty_parse_rejects(con)
+    create_empty_parse_rejects(con)
     has_errors = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [error_table]
     ).fetchone()[0]
