@@ -189,6 +189,14 @@ FAULTS = [
         read_path="line_parser",
     ),
     Fault(
+        "csv_a_last_line_ending_in_a_lone_cr",
+        "a.csv",
+        delimited(row(0), row(1, text='"open'), row(2))[:-1] + b"\r",
+        ids(0, 2),
+        [(3, "malformed_csv")],
+        "line_parser",
+    ),
+    Fault(
         "csv_utf8_bom",
         "a.csv",
         b"\xef\xbb\xbf" + delimited(row(0), row(1, text="caf\u00e9")),

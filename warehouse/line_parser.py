@@ -1,7 +1,8 @@
 """The careful path for a file DuckDB's fast reader gives up on: physical lines read one at a
-time (no line is ever held past `MAX_RECORD_BYTES`), grouped into records, parsed in Python and
-written to DuckDB in batches. It salvages every good row of a file with an unterminated quote,
-a field over DuckDB's line limit, mixed CRLF/LF endings or lines that are not UTF-8."""
+time (no line is ever held past `MAX_RECORD_BYTES`), grouped into records and parsed in Python
+(warehouse/line_staging.py writes them to DuckDB). It salvages every good row of a file with an
+unterminated quote, a field over DuckDB's line limit, mixed CRLF/LF endings or lines that are
+not UTF-8."""
 
 from __future__ import annotations
 
@@ -56,8 +57,15 @@ def physical_lines(stream: BinaryIO) -> Iterator[Line]:
                 size += len(rest)
             size += len(rest)
             chunk = chunk[:RAW_KEPT_BYTES] + (b"\n" if rest else b"")
-        ending = b"\r\n" if chunk.endswith(b"\r\n") else b"\n" if chunk.endswith(b"\n") else b""
+        ending = _ending(chunk)
         yield Line(number, chunk[: len(chunk) - len(ending)], ending, size)
+
+
+def _ending(chunk: bytes) -> bytes:
+    for ending in (b"\r\n", b"\n", b"\r"):  # a lone CR only ends the file's last line
+        if chunk.endswith(ending):
+            return ending
+    return b""
 
 
 def decode_line(data: bytes) -> tuple[str | None, Broken | None]:
