@@ -613,3 +613,20 @@ def test_the_read_paths_benchmark_measures_both_paths_on_the_same_rows(tmp_path)
         1,
     )
     assert careful["reference"] == "ingest_duckdb_path"
+
+
+def test_line_numbers_count_quoted_line_breaks_across_a_large_file(layout, small_config):
+    # Every 7th review spans two lines; one row in the middle has a field too many.
+    bad = 12_345
+    rows = [row(i, text='"first line\nsecond line"' if i % 7 == 0 else None) for i in range(20_000)]
+    rows[bad] += ",extra"
+    fault = Fault(
+        "many_quoted_line_breaks",
+        "a.csv",
+        delimited(*rows),
+        {f"w{i}" for i in range(20_000) if i != bad},
+        [(2 + bad + (bad + 6) // 7, "wrong_column_count")],
+    )
+    _, loaded, rejects, read_path = ingest_one(layout, small_config, fault)  # checks every line
+    assert set(loaded) == fault.loaded and read_path == "duckdb"
+    assert [(line, kind) for line, kind, _ in rejects] == fault.rejects
