@@ -108,6 +108,10 @@ def main() -> None:
     for stage in json.loads(out.read_text())["stages"]:
         print(stage)
     print(f"results: {out}; table: {write_benchmarks_md()}")
+    from benchmarks.read_paths_chart import write_read_paths_chart
+
+    if chart := write_read_paths_chart():
+        print(f"read paths chart: {chart}")
 
 
 if __name__ == "__main__":

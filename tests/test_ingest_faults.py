@@ -601,6 +601,7 @@ def test_messy_files_through_the_cli_and_dagster_keep_their_good_rows(
 
 
 def test_the_read_paths_benchmark_measures_both_paths_on_the_same_rows(tmp_path):
+    from benchmarks.read_paths_chart import write_read_paths_chart
     from benchmarks.suite import run_suite
 
     out = run_suite(2_000, tmp_path / "work", tmp_path / "results", ["read_paths"], lambda _: None)
@@ -613,6 +614,8 @@ def test_the_read_paths_benchmark_measures_both_paths_on_the_same_rows(tmp_path)
         1,
     )
     assert careful["reference"] == "ingest_duckdb_path"
+    chart = write_read_paths_chart(tmp_path / "results", tmp_path / "chart.png")
+    assert chart and chart.read_bytes().startswith(b"\x89PNG")
 
 
 def test_line_numbers_count_quoted_line_breaks_across_a_large_file(layout, small_config):
