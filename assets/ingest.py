@@ -44,9 +44,17 @@ def warehouse_examples(context: dg.AssetExecutionContext, bayesline: BayeslineRe
     refresh_catalog(layout, config)
     new = summary.new_files
     files_table = markdown_table(
-        ["source", "file", "status", "loaded", "rejected", "reason"],
+        ["source", "file", "status", "loaded", "rejected", "read by", "reason"],
         [
-            (f.source, f.path.name, f.status, f.rows_loaded, f.rows_rejected, f.reason or "")
+            (
+                f.source,
+                f.path.name,
+                f.status,
+                f.rows_loaded,
+                f.rows_rejected,
+                f.read_path or "",
+                f.reason or f.fallback_reason or "",
+            )
             for f in new
         ],
     )

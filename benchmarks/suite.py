@@ -28,6 +28,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: Benchmark modules, each with `prepare(work_dir, rows)` and `SPECS`, in the order they run.
 GROUPS = {
     "pipeline": "benchmarks.bench_pipeline",
+    "read_paths": "benchmarks.bench_read_paths",
     "evaluation": "benchmarks.bench_evaluation",
     "labeling": "benchmarks.bench_labeling",
     "dagster": "benchmarks.bench_dagster",
@@ -107,6 +108,10 @@ def main() -> None:
     for stage in json.loads(out.read_text())["stages"]:
         print(stage)
     print(f"results: {out}; table: {write_benchmarks_md()}")
+    from benchmarks.read_paths_chart import write_read_paths_chart
+
+    if chart := write_read_paths_chart():
+        print(f"read paths chart: {chart}")
 
 
 if __name__ == "__main__":

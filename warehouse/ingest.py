@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +50,8 @@ class FileIngestResult:
     rows_rejected: int = 0
     reason: str | None = None
     rejects_by_type: dict[str, int] = field(default_factory=dict)
+    read_path: str | None = None  # "duckdb" or "line_parser" (see warehouse/readers.py)
+    fallback_reason: str | None = None  # why DuckDB's reader was not enough
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,9 @@ def ingest_landing_file(
             result = _load_staged_rows(
                 con, layout, config, landing_file, file_id, staged.rows_read, ingested_at
             )
+            result = replace(
+                result, read_path=staged.read_path, fallback_reason=staged.fallback_reason
+            )
         _write_ingested_record(layout, config, result, content_sha, ingested_at)
     return result
 
@@ -216,7 +221,7 @@ def _candidate_projection(config, source: str) -> Callable[[str], str]:
     dataset = config.dataset
     q = quote_identifier
     trimmed = ", ".join(
-        f"nullif(trim({q(c)}), '') AS {q(c)}"
+        f"{_trimmed_or_null(q(c))} AS {q(c)}"
         for c in (*dataset.payload_columns, dataset.label_column)
     )
     normalised = [
@@ -229,7 +234,7 @@ def _candidate_projection(config, source: str) -> Callable[[str], str]:
         content_fields.append(dataset.group_column)
     content_hash = fields_hash_sql([q(c) for c in content_fields])
     if dataset.id_column:
-        example_id = f"nullif(trim({q(dataset.id_column)}), '')"
+        example_id = _trimmed_or_null(q(dataset.id_column))
     else:
         payload_hash = fields_hash_sql(
             [quote_literal(source), *(q(c) for c in dataset.payload_columns)]
@@ -250,13 +255,40 @@ def _candidate_projection(config, source: str) -> Callable[[str], str]:
     )
 
 
+#: What a field made only of these is: empty. Spaces, tabs, line breaks, no-break and
+#: typographic spaces, the zero-width space and a stray BOM.
+BLANK_CHARACTERS = " \t\n\r\v\f\u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
+    chr(c) for c in range(0x2000, 0x200C)
+)
+
+
+def _trimmed_or_null(column_sql: str) -> str:
+    # Values keep today's trim (spaces at both ends) so content hashes stay stable; only a
+    # value that is nothing but blank characters becomes empty. Trimming a character set is
+    # slow, so it runs only on values that start with a blank character.
+    blank = quote_literal(BLANK_CHARACTERS)
+    return (
+        f"CASE WHEN contains({blank}, left({column_sql}, 1)) THEN "
+        f"(CASE WHEN trim({column_sql}, {blank}) = '' THEN NULL ELSE trim({column_sql}) END) "
+        f"ELSE nullif(trim({column_sql}), '') END"
+    )
+
+
 def _validation_rules(config) -> list[tuple[str, str, str]]:
     """(condition, error type, reason expression), in order: a row gets its first problem."""
     dataset = config.dataset
     q = quote_identifier
     label = q(dataset.label_column)
     label_set = ", ".join(quote_literal(v) for v in dataset.labels)
-    rules = []
+    # A NUL byte is never text: a binary or UTF-16 file, or a damaged export.
+    rules = [
+        (
+            f"contains({q(c)}, chr(0))",
+            "nul_byte",
+            quote_literal(f"a NUL byte in {c}: the file is damaged or binary; remove it"),
+        )
+        for c in dataset.input_columns
+    ]
     if dataset.id_column:
         rules.append(("_example_id IS NULL", "missing_id", f"'empty {dataset.id_column}'"))
     rules.append((f"{label} IS NULL", "missing_label", f"'empty {dataset.label_column}'"))
@@ -271,7 +303,7 @@ def _validation_rules(config) -> list[tuple[str, str, str]]:
         rules.append((f"{q(column)} IS NULL", "empty_payload", f"'empty {column}'"))
     if dataset.group_column:
         group = dataset.group_column
-        rules.append((f"nullif(trim({q(group)}), '') IS NULL", "missing_group", f"'empty {group}'"))
+        rules.append((f"{_trimmed_or_null(q(group))} IS NULL", "missing_group", f"'empty {group}'"))
     return rules
 
 
@@ -394,5 +426,7 @@ def _write_ingested_record(layout, config, result, content_sha, ingested_at) -> 
         "rows_rejected": result.rows_rejected,
         "reason": result.reason,
         "ingested_at": ingested_at,
+        "read_path": result.read_path,
+        "fallback_reason": result.fallback_reason,
     }
     write_records(INGESTED_FILE_COLUMNS, [record], _ingested_record(layout, result.file_id))

@@ -1,25 +1,38 @@
 """Stage one landing file in DuckDB: parse it (streaming, never via pandas) into a temp table
-with line numbers, and a table of the lines that could not be parsed."""
+with line numbers, and a table of the lines that could not be parsed.
+
+Two read paths: DuckDB's own reader (fast, parallel) first; where it gives up on a file or
+reports a fault it cannot localise to one line (an unterminated quote, a line over its limit,
+mixed line endings, bytes that are not UTF-8), the file is read again by the line parser
+(warehouse/line_parser.py), which salvages every good row. The path taken is recorded."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 
 from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.landing_formats import (
+    DECOMPRESSION_ERRORS,
+    LandingFormat,
+    UnreadableFileError,
+    count_lines,
+    landing_format,
+    refuse_empty_or_utf16,
+)
+from warehouse.line_staging import stage_with_line_parser
+from warehouse.staged_tables import (
+    Projection,
+    create_empty_parse_rejects,
+    require_columns,
+    select_all,
+    stage_json_records,
+)
 
-CSV_DIALECTS = {
-    ".csv": {"delim": ",", "quote": '"', "escape": '"'},
-    # TSV as most tools write it: no quoting, so a quote character is just text.
-    ".tsv": {"delim": "\t", "quote": "", "escape": ""},
-    ".txt": {"delim": "\t", "quote": "", "escape": ""},
-}
-JSONL_SUFFIXES = {".jsonl", ".ndjson"}
-PARQUET_SUFFIXES = {".parquet"}
-SUPPORTED_SUFFIXES = set(CSV_DIALECTS) | JSONL_SUFFIXES | PARQUET_SUFFIXES
+__all__ = ["StagedFile", "UnreadableFileError", "stage_landing_file"]
 
 #: DuckDB's reject error types, in our vocabulary.
 _PARSE_ERROR_TYPES = {
@@ -31,17 +44,11 @@ _PARSE_ERROR_TYPES = {
     "INVALID STATE": "malformed_csv",
     "CAST": "malformed_csv",
 }
+#: Rejects of DuckDB's reader that are sure to concern one line only; any other reject (an
+#: unterminated quote swallows the rest of the file) sends the file to the line parser.
+_LINE_LOCAL_REJECTS = {"delimited": "wrong_column_count", "jsonl": "malformed_json"}
 
-#: Builds the SELECT that fills the staged table from a relation of parsed records.
-Projection = Callable[[str], str]
-
-
-def select_all(relation: str) -> str:
-    return f"SELECT * FROM {relation}"
-
-
-class UnreadableFileError(ValueError):
-    """The file as a whole cannot be ingested; the message says why and what to do."""
+ReadPath = Literal["duckdb", "line_parser"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,8 @@ class StagedFile:
 
     rows_read: int
     parse_rejects: int
+    read_path: ReadPath = "duckdb"
+    fallback_reason: str | None = None  # why DuckDB's reader was not enough
 
 
 def stage_landing_file(
@@ -67,45 +76,128 @@ def stage_landing_file(
     relation. It runs in the parsing pass, so columns derived from the records cost no second
     pass over the file.
     """
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise UnreadableFileError(
-            f"unsupported file type '{suffix or path.name}': land CSV (.csv), TSV (.tsv, .txt), "
-            "JSON lines (.jsonl, .ndjson) or Parquet (.parquet) files"
-        )
+    landing = landing_format(path)
+    read_path: ReadPath = "duckdb"
     try:
-        if suffix in CSV_DIALECTS:
-            _stage_delimited(con, path, input_columns, CSV_DIALECTS[suffix], table, project)
-        elif suffix in JSONL_SUFFIXES:
-            _stage_jsonl(con, path, input_columns, table, project)
+        if landing.kind != "parquet":
+            refuse_empty_or_utf16(path, landing)
+        fallback = _stage_with_duckdb(con, path, landing, input_columns, table, project)
+        if fallback:
+            _drop_staging(con, table)
+            read_path = "line_parser"
+            stage_with_line_parser(con, path, landing, input_columns, table, project)
+    except DECOMPRESSION_ERRORS as exc:
+        raise UnreadableFileError(
+            f"the {landing.compression} data is damaged or cut short ({exc}): compress the "
+            "file again and land it"
+        ) from exc
+    staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    rejected = con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]
+    return StagedFile(staged + rejected, rejected, read_path, fallback)
+
+
+def _stage_with_duckdb(con, path, landing, input_columns, table, project) -> str | None:
+    """Stage with DuckDB's reader; returns why the line parser must read the file instead."""
+    try:
+        if landing.kind == "delimited":
+            _stage_delimited(con, path, landing, input_columns, table, project)
+        elif landing.kind == "jsonl":
+            _read_json_lines_with_duckdb(con, path, landing)
+            stage_json_records(con, input_columns, table, project)
         else:
             _stage_parquet(con, path, input_columns, table, project)
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0]
-        raise UnreadableFileError(f"DuckDB could not read the file: {first_line}") from exc
-    staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    rejected = con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]
-    return StagedFile(rows_read=staged + rejected, parse_rejects=rejected)
+        if landing.kind == "parquet":
+            raise UnreadableFileError(f"DuckDB could not read the file: {first_line}") from exc
+        return f"DuckDB's reader failed: {first_line}"
+    return _distrusted_rejects(con, landing) or _unnumbered_lines(
+        con, path, landing, input_columns, table
+    )
 
 
-def _require_columns(found: list[str], input_columns: tuple[str, ...]) -> None:
-    missing = [c for c in input_columns if c not in found]
-    if missing:
-        raise UnreadableFileError(
-            f"missing column(s) {', '.join(missing)} (the file has: {', '.join(found)}); "
-            "fix the file's header or the column names in bayesline.toml"
+def _distrusted_rejects(con, landing: LandingFormat) -> str | None:
+    if landing.kind == "parquet":
+        return None
+    found = con.execute(
+        "SELECT error_type, count(*) FROM parse_rejects "
+        "WHERE error_type <> ? OR contains(raw, chr(10)) GROUP BY 1 ORDER BY 1",
+        [_LINE_LOCAL_REJECTS[landing.kind]],
+    ).fetchall()
+    if not found:
+        return None
+    kinds = ", ".join(f"{kind} ({n})" for kind, n in found)
+    return f"DuckDB's reader reported faults it cannot pin to one line: {kinds}"
+
+
+def _unnumbered_lines(con, path, landing, input_columns, table) -> str | None:
+    """Why DuckDB's record numbers cannot be made line numbers, if they cannot.
+
+    DuckDB numbers records, not lines. Line breaks inside quoted values are counted and the
+    numbers shifted past them; a blank line (which DuckDB skips without a trace) or a break in
+    a column not loaded leaves the count short, and the line parser numbers that file instead.
+    """
+    if landing.kind != "delimited":
+        return None  # JSON lines are read as raw lines, blank ones included: numbers are exact
+    records, breaks = con.execute(
+        f"SELECT (SELECT count(*) FROM {table}) + (SELECT count(*) FROM parse_rejects), "
+        f"(SELECT coalesce(sum({_line_breaks(input_columns)}), 0) FROM {table})"
+    ).fetchone()
+    lines = count_lines(path, landing)
+    if lines == 1 + records + breaks:  # the header is line 1
+        if breaks:
+            _shift_past_line_breaks(con, input_columns, table)
+        return None
+    return (
+        f"the file has {lines} lines for a header and {records} records holding {breaks} line "
+        "breaks (blank lines?): DuckDB's reader cannot number its lines"
+    )
+
+
+def _line_breaks(input_columns: tuple[str, ...]) -> str:
+    counts = [
+        f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)"
+        for c in map(quote_identifier, input_columns)
+    ]
+    return " + ".join(counts)
+
+
+def _shift_past_line_breaks(con, input_columns, table) -> None:
+    """Move each record (and rejected line) down by the line breaks in the records before it."""
+    con.execute(
+        f"""
+        CREATE TEMP TABLE line_shifts AS
+        SELECT _line, sum(breaks) OVER (ORDER BY _line) AS shift
+        FROM (SELECT _line, {_line_breaks(input_columns)} AS breaks FROM {table})
+        WHERE breaks > 0
+        """
+    )
+    for target, line in ((table, "_line"), ("parse_rejects", "line_number")):
+        con.execute(
+            f"""
+            UPDATE {target} AS t SET {line} = t.{line} + s.shift
+            FROM (SELECT t.{line} AS old, c.shift FROM {target} AS t
+                  ASOF JOIN line_shifts AS c ON t.{line} > c._line) AS s
+            WHERE t.{line} = s.old
+            """
         )
+    con.execute("DROP TABLE line_shifts")
 
 
-def _stage_delimited(con, path, input_columns, dialect, table, project) -> None:
-    options = ", ".join(f"{k} = {quote_literal(v)}" for k, v in dialect.items())
+def _drop_staging(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    for name in (table, "parse_rejects", "json_lines", "csv_rejects", "csv_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _stage_delimited(con, path, landing, input_columns, table, project) -> None:
+    options = ", ".join(f"{k} = {quote_literal(v)}" for k, v in landing.dialect.items())
     reader = (
         f"read_csv({quote_literal(str(path))}, header = true, all_varchar = true, {options}, "
-        "strict_mode = true, store_rejects = true, rejects_table = 'csv_rejects', "
-        "rejects_scan = 'csv_scans')"
+        f"compression = {_duckdb_compression(landing)}, strict_mode = true, "
+        "store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')"
     )
     found = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
-    _require_columns(found, input_columns)
+    require_columns(found, input_columns)
     selected = ", ".join(quote_identifier(c) for c in input_columns)
     # No row_number() here: a window keeps the pass (and the projection's hashing) on one
     # thread. preserve_insertion_order (the default) keeps file order in the table, so the
@@ -116,43 +208,28 @@ def _stage_delimited(con, path, input_columns, dialect, table, project) -> None:
     _number_lines(con, table, first_record_line=2)
 
 
-def _stage_jsonl(con, path, input_columns, table, project) -> None:
+def _duckdb_compression(landing: LandingFormat) -> str:
+    return quote_literal(landing.compression or "none")
+
+
+def _read_json_lines_with_duckdb(con, path, landing) -> None:
+    """Temp table json_lines (line, _line) and parse_rejects, by DuckDB's reader."""
     # Read raw lines so that one malformed line is one rejected row, with its text kept.
     reader = (
         f"read_csv({quote_literal(str(path))}, columns = {{'line': 'VARCHAR'}}, header = false, "
         "delim = chr(30), quote = '', escape = '', auto_detect = false, strict_mode = false, "
+        f"compression = {_duckdb_compression(landing)}, "
         "store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_scans')"
     )
     con.execute(f"CREATE TEMP TABLE json_lines AS SELECT line FROM {reader}")
     _collect_parse_rejects(con, "csv_rejects")
     _number_lines(con, "json_lines", first_record_line=1)
-    con.execute("DELETE FROM json_lines WHERE line IS NULL OR trim(line) = ''")
-    # CASE, not AND: DuckDB may evaluate both sides of AND, and json_type fails on bad JSON.
-    is_object = "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END"
-    con.execute(
-        "INSERT INTO parse_rejects SELECT _line, line, 'malformed_json', "
-        f"'not a JSON object on one line' FROM json_lines WHERE NOT {is_object}"
-    )
-    extracted = ", ".join(
-        f"json_extract_string(line, {quote_literal('$.' + json_key(c))}) AS {quote_identifier(c)}"
-        for c in input_columns
-    )
-    # Deleted first, not filtered in the same statement: DuckDB may evaluate the projection
-    # before the filter, and json_extract_string fails on a malformed line.
-    con.execute(f"DELETE FROM json_lines WHERE NOT {is_object}")
-    relation = f"(SELECT _line, line AS _raw, {extracted} FROM json_lines)"
-    con.execute(f"CREATE TEMP TABLE {table} AS {project(relation)}")
-    con.execute("DROP TABLE json_lines")
-
-
-def json_key(column: str) -> str:
-    return '"' + column.replace('"', '\\"') + '"'
 
 
 def _stage_parquet(con, path, input_columns, table, project) -> None:
     reader = f"read_parquet({quote_literal(str(path))}, file_row_number = true)"
     found = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
-    _require_columns(found, input_columns)
+    require_columns(found, input_columns)
     casts = ", ".join(
         f"CAST({quote_identifier(c)} AS VARCHAR) AS {quote_identifier(c)}" for c in input_columns
     )
@@ -161,19 +238,12 @@ def _stage_parquet(con, path, input_columns, table, project) -> None:
         f"FROM {reader})"
     )
     con.execute(f"CREATE TEMP TABLE {table} AS {project(relation)}")
-    _create_empty_parse_rejects(con)
-
-
-def _create_empty_parse_rejects(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        "CREATE TEMP TABLE parse_rejects (line_number BIGINT, raw VARCHAR, error_type VARCHAR, "
-        "reason VARCHAR)"
-    )
+    create_empty_parse_rejects(con)
 
 
 def _collect_parse_rejects(con: duckdb.DuckDBPyConnection, error_table: str) -> None:
     """Fill `parse_rejects` with the lines DuckDB's reader rejected, one row per line."""
-    _create_empty_parse_rejects(con)
+    create_empty_parse_rejects(con)
     has_errors = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [error_table]
     ).fetchone()[0]

@@ -32,6 +32,8 @@ INGESTED_FILE_COLUMNS = {
     "rows_rejected": "BIGINT",
     "reason": "VARCHAR",
     "ingested_at": "TIMESTAMP",
+    "read_path": "VARCHAR",  # "duckdb", or "line_parser" where DuckDB's reader gave up
+    "fallback_reason": "VARCHAR",
 }
 
 SPLIT_VERSION_COLUMNS = {
