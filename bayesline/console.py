@@ -12,10 +12,15 @@ errors = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error that says what to do next; raise the returned Exit."""
+    print_error(message)
+    return typer.Exit(code)
+
+
+def print_error(message: str) -> None:
+    """`error: message` on stderr, as one line."""
     # Escaped: "[dataset]" in a message is text, not rich markup (unescaped, it vanished).
     # soft_wrap: one logical line, however narrow the terminal; the terminal folds it.
     errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    return typer.Exit(code)
 
 
 def checked_config() -> BayeslineConfig:

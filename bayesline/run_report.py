@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from bayesline.console import errors
+from bayesline.console import print_error
 from warehouse.layout import WarehouseLayout
 
 if TYPE_CHECKING:
@@ -41,8 +41,7 @@ def report_run(outcome: RunOutcome, console: Console, layout: WarehouseLayout) -
     problems = run_problems(outcome)
     if problems:
         more = f" ({len(problems) - 1} more above)" if len(problems) > 1 else ""
-        said = escape(problems[0].rstrip("."))
-        errors.print(f"[bold red]error:[/] {said}{more}; full log: {log_path}", soft_wrap=True)
+        print_error(f"{problems[0].rstrip('.')}{more}; full log: {log_path}")
     return outcome.success and not problems
 
 

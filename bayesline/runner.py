@@ -7,10 +7,9 @@ import shutil
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from bayesline.console import errors
+from bayesline.console import print_error
 from warehouse.catalog import open_reader
 from warehouse.config import SPLITS, load_config
 from warehouse.layout import WarehouseLayout
@@ -46,7 +45,7 @@ def run_pipeline(select: str | None, console: Console) -> bool:
             # goes to a file instead, and report_run says what failed in one line.
             outcome = materialize_pipeline(select, log_level="CRITICAL")
     except UnknownSelectionError as exc:
-        errors.print(f"[bold red]error:[/] {escape(str(exc))}")
+        print_error(str(exc))
         return False
     return report_run(outcome, console, layout)
 
