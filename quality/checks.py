@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from quality.expectations import Judge, Tally, judge_query, rule_meta
+from quality.expectations import MAX_FAILING_EXAMPLES, Judge, Tally, judge_query, rule_meta
 from quality.measures import Measure, Rule, is_blank, judge_measure, not_in, quote
 from quality.results import ERROR, WARN
 from warehouse.batch_decisions import (
@@ -219,7 +219,9 @@ def judge_batch_row_counts(run: CheckRun) -> Judgement:
     target_examples = _judge_target_capacity(run, tally, quality.min_examples_per_split)
     notes = [] if target_examples else ["the warehouse holds no target examples; ingest data first"]
     if blocking:
-        notes.append(blocking_batches_note(blocking))
+        # Failing examples stop at MAX_FAILING_EXAMPLES per rule; `batches` lists them all.
+        listed_all = all(rule.unexpected <= MAX_FAILING_EXAMPLES for rule in tally.failed_rules)
+        notes.append(blocking_batches_note(blocking, listed_all))
     ((decided,),) = run.con.sql(f"SELECT count(*) FROM ({DECIDED_FILE_IDS_SQL})").fetchall()
     observed = {
         "target_examples": target_examples,
@@ -242,10 +244,11 @@ def _blocking_batches(tally: Tally) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def blocking_batches_note(files: list[str]) -> str:
+def blocking_batches_note(files: list[str], all_listed: bool = True) -> str:
     """Which batches block publishing and the two ways out, in one sentence."""
+    counted = f"{len(files)}" if all_listed else f"more than {len(files)}"
     return (
-        f"{len(files)} batch(es) block publishing until someone decides: {', '.join(files)}; "
+        f"{counted} batch(es) block publishing until someone decides: {', '.join(files)}; "
         f"keep one out with `{EXCLUDE_COMMAND}` or let its good rows in with `{ACCEPT_COMMAND}` "
         "(`bayesline batches list` shows every batch)"
     )
@@ -437,9 +440,9 @@ CHECKS: tuple[Check, ...] = (
         "Every ingested file was readable and loaded rows with few rejects, and the target "
         "distribution can fill dev and test.",
         "Read each listed file's reason and its rows in rejected_rows, then decide: "
-        f"`{EXCLUDE_COMMAND}` keeps its rows out of the next versions (land a fixed file "
-        f"beside it), `{ACCEPT_COMMAND}` lets its good rows in; if dev/test are too small, land "
-        "more target data or lower [quality] min_examples_per_split.",
+        f"`{EXCLUDE_COMMAND}` keeps its rows out of the next versions, `{ACCEPT_COMMAND}` lets "
+        "its good rows in; if dev/test are too small, land more target data or lower "
+        "[quality] min_examples_per_split.",
         judge_batch_row_counts,
     ),
     Check(

@@ -122,6 +122,7 @@ def test_a_bad_batch_blocks_until_excluded_or_accepted_and_the_decisions_are_kep
     recorded = latest_run_check("batches_have_sane_row_counts")
     assert recorded["passed"] is False
     assert sorted(recorded["observed"]["blocking_batches"]) == sorted(blocking)
+    assert sorted(recorded["blocking_batches"]) == sorted(blocking)
     assert "bayesline batches exclude FILE" in recorded["what_to_do"]
 
     listed = bayesline("batches", "list")

@@ -456,6 +456,9 @@ def test_batch_check_fails_unreadable_empty_and_mostly_rejected_files(tmp_path: 
     assert outcome.observed["max_batch_reject_rate"] == 0.2
 
 
+BATCH_CHECK = "batches_have_sane_row_counts"
+
+
 def decision(file_id: str, kind: str, minutes: int = 0) -> dict[str, Any]:
     return {
         "file_id": file_id,
@@ -483,6 +486,19 @@ def test_batch_check_names_the_blocking_batches_and_the_two_ways_out(tmp_path: P
     assert "landing/broken.csv, landing/noisy.csv" in outcome.description
     for command in ("bayesline batches exclude FILE", "bayesline batches accept FILE"):
         assert command in outcome.description and command in outcome.remedy
+
+
+def test_a_long_list_of_blocking_batches_says_it_is_not_all_of_them(tmp_path: Path) -> None:
+    rows = clean_examples()
+    broken = [
+        ingested_file(f"broken-{i:02d}", status="rejected", rows_read=0, rows_loaded=0)
+        for i in range(25)
+    ]
+    outcome = check(warehouse(tmp_path, rows, [*loaded_files(rows), *broken]), BATCH_CHECK)
+
+    listed = outcome.observed["blocking_batches"]
+    assert listed == [f"landing/broken-{i:02d}.csv" for i in range(20)]
+    assert "more than 20 batch(es) block publishing" in outcome.description
 
 
 def test_batches_someone_decided_about_no_longer_block(tmp_path: Path) -> None:
