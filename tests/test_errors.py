@@ -136,3 +136,26 @@ def test_an_unknown_selection_lists_the_real_assets_and_the_syntax(isolated_envi
     misspelt = runner.invoke(app, ["materialize", "--select", "publishd_splits"])
     assert "did you mean 'published_splits'?" in misspelt.stderr
     assert runs_recorded() == 0
+
+
+def test_steps_failing_alike_are_named_together_and_a_bug_is_called_a_bug():
+    from assets.run import RunEvent, RunOutcome
+    from bayesline.run_report import event_line, run_problems
+
+    cause = "bayesline.toml: [splits.target] fractions sum to 0.9, not 1"
+    outcome = RunOutcome(
+        False,
+        "run-1",
+        [
+            RunEvent("failed", "warehouse_examples", False, cause, error_class="ConfigError"),
+            RunEvent("failed", "landed_predictions", False, cause, error_class="ConfigError"),
+            RunEvent("failed", "diagnosis", False, "'n_dev'", error_class="KeyError"),
+        ],
+    )
+    assert run_problems(outcome) == [
+        f"warehouse_examples, landed_predictions failed: {cause}",
+        "diagnosis failed: unexpected KeyError: 'n_dev'. This is a bug in Bayesline: please "
+        "report it with the log file below",
+    ]
+    # Rich markup in a message is printed as text.
+    assert "[splits.target]" in Console().render_str(event_line(outcome.events[0])).plain
