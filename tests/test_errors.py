@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from assets.definitions import defs
 from bayesline.cli import app
 from bayesline.runner import run_pipeline
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, write_csv
 
 runner = CliRunner()
 #: Commands that never read bayesline.toml: the rest must refuse a broken one up front.
@@ -159,3 +159,18 @@ def test_steps_failing_alike_are_named_together_and_a_bug_is_called_a_bug():
     ]
     # Rich markup in a message is printed as text.
     assert "[splits.target]" in Console().render_str(event_line(outcome.events[0])).plain
+
+
+def test_the_landing_sensor_starts_no_run_while_the_config_is_broken(
+    fractions_off, layout, monkeypatch
+):
+    write_csv(layout.landing / "app_reviews" / "new.csv", [("r1", "u1", "positive", "ok")])
+    sensor = defs.resolve_sensor_def("landing_files_sensor")
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_sensor_context(instance=instance, resources=dict(defs.resources))
+        skipped = sensor(context)
+        assert isinstance(skipped, dg.SkipReason)
+        assert "fractions sum to 0.9, not 1" in skipped.skip_message
+        monkeypatch.setenv("BAYESLINE_CONFIG", str(REPO_ROOT / "bayesline.toml"))
+        context = dg.build_sensor_context(instance=instance, resources=dict(defs.resources))
+        assert isinstance(sensor(context), dg.RunRequest)  # the file still waits to be ingested
