@@ -51,9 +51,10 @@ class DecisionOutcome:
         verb = "excluded from" if self.decision == "exclude" else "accepted into"
         if not self.recorded:
             return f"{self.name} ({self.file_id}) was already {verb} the next split versions"
+        then = "without its rows" if self.decision == "exclude" else "with its good rows"
         return (
-            f"{self.name} ({self.file_id}) is {verb} the next split versions; "
-            "`bayesline materialize` publishes them"
+            f"{self.name} ({self.file_id}) is {verb} the next split versions; the next "
+            f"`bayesline materialize` publishes {then}"
         )
 
 
