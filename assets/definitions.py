@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.batches import batch_decision_job
 from assets.evaluation import baseline_predictions, diagnosis, landed_predictions, slice_analysis
 from assets.ingest import build_landing_sensor, warehouse_examples
 from assets.labeling import (
@@ -47,7 +48,7 @@ defs = dg.Definitions(
         splits_are_leakage_free,
         challenger_does_not_regress_champion,
     ],
-    jobs=[pipeline_job, annotations_job],
+    jobs=[pipeline_job, annotations_job, batch_decision_job],
     sensors=[build_landing_sensor(pipeline_job), build_annotation_sensor(annotations_job)],
     resources={"bayesline": BayeslineResource(), "labelstudio": LabelStudioResource()},
 )

@@ -8,6 +8,7 @@ import dagster as dg
 from assets.metadata import markdown_table
 from assets.resources import BayeslineResource
 from warehouse.catalog import refresh_catalog
+from warehouse.config import ConfigError
 from warehouse.ingest import FileIngestResult, ingest_landing_files, pending_landing_files
 
 WAREHOUSE_POOL = "bayesline_warehouse_writer"
@@ -97,6 +98,10 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
         description="Starts the pipeline when new files appear under landing/<source>/.",
     )
     def landing_files_sensor(context: dg.SensorEvaluationContext, bayesline: BayeslineResource):
+        try:
+            bayesline.config()
+        except ConfigError as exc:  # every run would fail on it: say so once, start none
+            return dg.SkipReason(f"not starting a run until the config is fixed: {exc}")
         seen = json.loads(context.cursor) if context.cursor else {}
         pending, fingerprints = pending_landing_files(bayesline.layout(), seen)
         context.update_cursor(json.dumps(fingerprints))

@@ -32,6 +32,8 @@ def _to_check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
     }
     if outcome.remedy:
         metadata["what_to_do"] = outcome.remedy
+    if outcome.observed.get("blocking_batches"):  # batches_have_sane_row_counts: decide
+        metadata["blocking_batches"] = dg.MetadataValue.json(outcome.observed["blocking_batches"])
     return dg.AssetCheckResult(
         asset_key="examples",
         check_name=outcome.name,

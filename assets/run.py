@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -14,7 +18,10 @@ class RunEvent:
     kind: str  # "materialized", "check", "failed" or "skipped"
     name: str
     ok: bool
-    detail: str = ""
+    detail: str = ""  # a check's severity; a failed step's root cause, in one line
+    explanation: str = ""  # a check's description: what held or failed, in one line
+    remedy: str = ""  # a failed check's advice on what to do
+    error_class: str = ""  # a failed step's root exception class, e.g. ConfigError
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,7 @@ class RunOutcome:
     success: bool
     run_id: str
     events: list[RunEvent]
+    log: list[str] = field(default_factory=list)  # the run's Dagster log, tracebacks included
 
 
 class UnknownSelectionError(ValueError):
@@ -46,19 +54,75 @@ def materialize_pipeline(select: str | None = None, log_level: str = "INFO") -> 
             asset_selection=asset_keys,
             raise_on_error=False,
         )
+        log = [_log_line(entry) for entry in instance.all_logs(result.run_id)]
     events = [e for e in map(_event, result.all_events) if e is not None]
-    return RunOutcome(result.success, result.run_id, events)
+    return RunOutcome(result.success, result.run_id, events, log)
 
 
 def _resolve_selection(select: str, defs: dg.Definitions) -> list[dg.AssetKey]:
+    graph = defs.resolve_asset_graph()
     try:
         selection = dg.AssetSelection.from_string(select).required_multi_asset_neighbors()
-        keys = list(selection.resolve(defs.resolve_asset_graph(), allow_missing=True))
+        keys = list(selection.resolve(graph, allow_missing=True))
     except Exception as exc:  # Dagster raises several kinds for a bad selection string
-        raise UnknownSelectionError(f"'{select}' is not a valid asset selection: {exc}") from exc
+        problem = f"'{select}' is not a valid asset selection ({_first_line(str(exc))})"
+        raise UnknownSelectionError(_selection_help(problem, select, graph)) from exc
     if not keys:
-        raise UnknownSelectionError(f"the selection '{select}' matches no asset")
+        problem = f"the selection '{select}' matches no asset"
+        raise UnknownSelectionError(_selection_help(problem, select, graph))
     return keys
+
+
+#: How to write a selection, shown with every selection error (and in the README).
+SELECTION_SYNTAX = (
+    "'key:a or key:b' (both), 'a+' (a and its children), '*a' (a and everything upstream), "
+    "'a*' (a and everything downstream)"
+)
+
+
+def _selection_help(problem: str, select: str, graph) -> str:
+    """The problem, a near asset name if the selection looks misspelt, every asset, the syntax."""
+    names = sorted(key.to_user_string() for key in graph.get_all_asset_keys())
+    typed = re.sub(r"^key:|[*+]", "", select.strip())
+    close = difflib.get_close_matches(typed, names, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"{problem}{hint} Assets: {', '.join(names)}. Selection syntax: {SELECTION_SYNTAX}."
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _log_line(entry) -> str:
+    """One entry of a run's Dagster log as text, with the full error of a failure."""
+    when = datetime.fromtimestamp(entry.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    where = f" {entry.step_key}" if entry.step_key else ""
+    level = logging.getLevelName(entry.level) if isinstance(entry.level, int) else entry.level
+    line = f"{when} {level}{where}: {entry.message}"
+    event = entry.dagster_event
+    if event is not None and event.event_type_value == "STEP_FAILURE":
+        line += "\n" + event.event_specific_data.error.to_string()
+    return line
+
+
+def _root_cause(error) -> tuple[str, str]:
+    """The user's exception inside Dagster's wrappers: (class name, message in one line).
+
+    Dagster wraps what the step raised (DagsterExecutionStepExecutionError, cause: the
+    ConfigError); the first error in the chain that is not Dagster's own is the one that
+    speaks the user's terms, even when it was itself raised from a lower-level error.
+    """
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = error.cause or error.context
+    root = next((e for e in chain if not e.cls_name.startswith("Dagster")), chain[-1])
+    text = " ".join(line.strip() for line in root.message.strip().splitlines() if line.strip())
+    # format_exception_only prefixes "module.Class: "; the class is reported on its own.
+    prefix, sep, rest = text.partition(": ")
+    if sep and prefix.rsplit(".", 1)[-1] == root.cls_name:
+        text = rest
+    return root.cls_name, text
 
 
 def _event(event: dg.DagsterEvent) -> RunEvent | None:
@@ -67,9 +131,18 @@ def _event(event: dg.DagsterEvent) -> RunEvent | None:
         return RunEvent("materialized", event.asset_key.to_user_string(), True)
     if kind == "ASSET_CHECK_EVALUATION":
         data = event.event_specific_data
-        return RunEvent("check", data.check_name, data.passed, data.severity.value)
+        said = {key: str(getattr(value, "value", value)) for key, value in data.metadata.items()}
+        return RunEvent(
+            "check",
+            data.check_name,
+            data.passed,
+            data.severity.value,
+            explanation=said.get("description", ""),
+            remedy=said.get("what_to_do", ""),
+        )
     if kind == "STEP_FAILURE":
-        return RunEvent("failed", event.step_key, False, event.event_specific_data.error.message)
+        error_class, cause = _root_cause(event.event_specific_data.error)
+        return RunEvent("failed", event.step_key, False, cause, error_class=error_class)
     if kind == "STEP_SKIPPED":
         return RunEvent("skipped", event.step_key, False, "a blocking check failed upstream")
     return None

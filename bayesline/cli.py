@@ -12,7 +12,8 @@ import duckdb
 import typer
 from rich.table import Table
 
-from bayesline.console import console, fail
+from bayesline.batches_commands import batches_app
+from bayesline.console import checked_config, console, fail
 from bayesline.diagnose_command import diagnose_command
 from bayesline.labelstudio_commands import (
     labelstudio_app,
@@ -27,7 +28,6 @@ from warehouse.catalog import (
     fetch_dicts,
     open_reader,
 )
-from warehouse.config import ConfigError, load_config
 from warehouse.layout import WarehouseLayout
 from warehouse.storage import MemoryCapError, configured_memory_limit, out_of_memory_advice
 from warehouse.versions import (
@@ -53,13 +53,10 @@ app.command("diagnose")(diagnose_command)
 app.add_typer(labelstudio_app, name="labelstudio")
 app.command("compare")(compare_command)
 app.add_typer(models_app, name="models")
+app.add_typer(batches_app, name="batches")
 
 
-def _config():
-    try:
-        return load_config()
-    except ConfigError as exc:
-        raise fail(str(exc)) from exc
+_config = checked_config
 
 
 def _reader():
@@ -79,9 +76,9 @@ def materialize(
     """Materialise the pipeline (or a selection) with the project's Dagster definitions."""
     from bayesline.runner import run_pipeline
 
-    ok = run_pipeline(select, console)
-    if not ok:
-        raise fail("the run did not succeed; see the failed steps or checks above")
+    _config()  # a config error is said in one line before any run starts
+    if not run_pipeline(select, console):
+        raise typer.Exit(1)  # run_pipeline said why in one line
 
 
 @app.command()
@@ -296,6 +293,7 @@ def demo(
     from bayesline.demo import generate_demo_data
     from bayesline.runner import print_summary, run_pipeline
 
+    _config()  # a config error is said in one line before any run starts
     layout = WarehouseLayout.from_env().ensure()
     console.rule("Bayesline demo")
     summary = generate_demo_data(layout.landing, seed=seed)
@@ -304,7 +302,7 @@ def demo(
         labelstudio_install()
         labelstudio_start()
     if not run_pipeline(None, console):
-        raise fail("the demo run did not succeed; see above")
+        raise typer.Exit(1)  # run_pipeline said why in one line
     print_summary(console)
 
 

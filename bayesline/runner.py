@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bayesline.console import print_error
 from warehouse.catalog import open_reader
 from warehouse.config import SPLITS, load_config
 from warehouse.layout import WarehouseLayout
@@ -34,33 +35,19 @@ def ensure_dagster_home(layout: WarehouseLayout) -> Path:
 def run_pipeline(select: str | None, console: Console) -> bool:
     """Materialise the selection (default: everything) through Dagster; True if it succeeded."""
     from assets.run import UnknownSelectionError, materialize_pipeline
+    from bayesline.run_report import report_run
 
-    ensure_dagster_home(WarehouseLayout.from_env())
+    layout = WarehouseLayout.from_env()
+    ensure_dagster_home(layout)
     try:
         with console.status("Materialising with Dagster..."):
-            outcome = materialize_pipeline(select)
+            # Dagster's console log would bury a failure's cause in its traceback: the log
+            # goes to a file instead, and report_run says what failed in one line.
+            outcome = materialize_pipeline(select, log_level="CRITICAL")
     except UnknownSelectionError as exc:
-        console.print(f"[red]{exc}[/]; asset names: examples, rejected_rows, published_splits")
+        print_error(str(exc))
         return False
-    marks = {"materialized": "[green]materialised[/]", "skipped": "[yellow]skipped[/]"}
-    for event in outcome.events:
-        if event.kind == "check":
-            verdict = (
-                "[green]passed[/]"
-                if event.ok
-                else "[yellow]warning[/]"
-                if event.detail == "WARN"
-                else "[red]failed[/] (blocking)"
-            )
-            console.print(f"check {event.name}: {verdict}")
-        elif event.kind == "failed":
-            console.print(f"[red]step failed[/] {event.name}: {event.detail.strip()}")
-        else:
-            console.print(
-                f"{marks[event.kind]} {event.name}" + (f" ({event.detail})" if event.detail else "")
-            )
-    console.print(f"[dim]Dagster run {outcome.run_id}[/]")
-    return outcome.success
+    return report_run(outcome, console, layout)
 
 
 def print_summary(console: Console) -> None:

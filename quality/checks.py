@@ -9,9 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from quality.expectations import Judge, Tally, judge_query, rule_meta
+from quality.expectations import MAX_FAILING_EXAMPLES, Judge, Tally, judge_query, rule_meta
 from quality.measures import Measure, Rule, is_blank, judge_measure, not_in, quote
 from quality.results import ERROR, WARN
+from warehouse.batch_decisions import (
+    ACCEPT_COMMAND,
+    DECIDED_FILE_IDS_SQL,
+    EXCLUDE_COMMAND,
+    EXCLUDED_FILE_IDS_SQL,
+    REJECT_RATE_SQL,
+    landing_name,
+)
 from warehouse.schema import example_columns
 
 if TYPE_CHECKING:
@@ -207,14 +215,43 @@ def judge_cross_source_duplicates(run: CheckRun) -> Judgement:
 def judge_batch_row_counts(run: CheckRun) -> Judgement:
     quality = run.config.quality
     tally = _judge_ingested_files(run, quality.max_batch_reject_rate)
+    blocking = _blocking_batches(tally)
     target_examples = _judge_target_capacity(run, tally, quality.min_examples_per_split)
-    note = "" if target_examples else "the warehouse holds no target examples; ingest data first"
+    notes = [] if target_examples else ["the warehouse holds no target examples; ingest data first"]
+    if blocking:
+        # Failing examples stop at MAX_FAILING_EXAMPLES per rule; `batches` lists them all.
+        listed_all = all(rule.unexpected <= MAX_FAILING_EXAMPLES for rule in tally.failed_rules)
+        notes.append(blocking_batches_note(blocking, listed_all))
+    ((decided,),) = run.con.sql(f"SELECT count(*) FROM ({DECIDED_FILE_IDS_SQL})").fetchall()
     observed = {
         "target_examples": target_examples,
         "max_batch_reject_rate": quality.max_batch_reject_rate,
         "min_examples_per_split": quality.min_examples_per_split,
+        "blocking_batches": blocking,
+        "decided_batches": int(decided),
     }
-    return Judgement(tally, observed, note)
+    return Judgement(tally, observed, "; ".join(notes))
+
+
+def _blocking_batches(tally: Tally) -> list[str]:
+    """The files the gate failed, as source/name, in ingestion order (as many as the failing
+    examples hold: MAX_FAILING_EXAMPLES per rule)."""
+    found = [
+        landing_name(row["source"], row["file_path"])
+        for row in tally.failing_examples(limit=10**6)
+        if "file_path" in row
+    ]
+    return list(dict.fromkeys(found))
+
+
+def blocking_batches_note(files: list[str], all_listed: bool = True) -> str:
+    """Which batches block publishing and the two ways out, in one sentence."""
+    counted = f"{len(files)}" if all_listed else f"more than {len(files)}"
+    return (
+        f"{counted} batch(es) block publishing until someone decides: {', '.join(files)}; "
+        f"keep one out with `{EXCLUDE_COMMAND}` or let its good rows in with `{ACCEPT_COMMAND}` "
+        "(`bayesline batches list` shows every batch)"
+    )
 
 
 def _judge_ingested_files(run: CheckRun, max_reject_rate: float) -> Tally:
@@ -244,15 +281,23 @@ def _judge_ingested_files(run: CheckRun, max_reject_rate: float) -> Tally:
             ),
         ],
     )
-    sql = """
+    sql = f"""
         SELECT file_id, file_path, source, status, rows_read, rows_loaded, rows_rejected,
-               round(rows_rejected / nullif(rows_read, 0), 4) AS reject_rate, reason
+               {REJECT_RATE_SQL} AS reject_rate, reason
         FROM ingested_files
+        WHERE file_id NOT IN ({DECIDED_FILE_IDS_SQL})  -- a person decided: it blocks no more
         ORDER BY ingested_at, file_id
     """
     index = ["file_id", "file_path", "source", "status", "rows_read", "rows_loaded"]
     index += ["rows_rejected", "reject_rate", "reason"]
     return run.judge_query(sql, suite, Tally(), shown_columns=index)
+
+
+#: Target examples the next split version can hold: excluded batches' rows do not count.
+TARGET_EXAMPLES_SQL = f"""
+    SELECT count(*) AS target_examples FROM examples
+    WHERE distribution = 'target' AND file_id NOT IN ({EXCLUDED_FILE_IDS_SQL})
+"""
 
 
 def _judge_target_capacity(run: CheckRun, tally: Tally, min_examples: int) -> int:
@@ -269,10 +314,8 @@ def _judge_target_capacity(run: CheckRun, tally: Tally, min_examples: int) -> in
         ],
     )
     fractions = run.config.splits.target
-    sql = """
-        WITH target AS (
-            SELECT count(*) AS target_examples FROM examples WHERE distribution = 'target'
-        ), splits AS (
+    sql = f"""
+        WITH target AS ({TARGET_EXAMPLES_SQL}), splits AS (
             SELECT unnest(['dev', 'test']) AS split,
                    unnest([$dev, $test]::DOUBLE[]) AS fraction
         )
@@ -283,9 +326,7 @@ def _judge_target_capacity(run: CheckRun, tally: Tally, min_examples: int) -> in
     params = {"dev": fractions["dev"], "test": fractions["test"]}
     index = ["split", "target_examples", "fraction"]
     run.judge_query(sql, suite, tally, shown_columns=index, params=params)
-    ((target_examples,),) = run.con.sql(
-        "SELECT count(*) FROM examples WHERE distribution = 'target'"
-    ).fetchall()
+    ((target_examples,),) = run.con.sql(TARGET_EXAMPLES_SQL).fetchall()
     return int(target_examples)
 
 
@@ -398,8 +439,9 @@ CHECKS: tuple[Check, ...] = (
         ERROR,
         "Every ingested file was readable and loaded rows with few rejects, and the target "
         "distribution can fill dev and test.",
-        "Read each listed file's reason and its rows in rejected_rows, fix or replace the file "
-        "upstream and re-ingest; if dev/test are too small, land more target data or lower "
+        "Read each listed file's reason and its rows in rejected_rows, then decide: "
+        f"`{EXCLUDE_COMMAND}` keeps its rows out of the next versions, `{ACCEPT_COMMAND}` lets "
+        "its good rows in; if dev/test are too small, land more target data or lower "
         "[quality] min_examples_per_split.",
         judge_batch_row_counts,
     ),

@@ -96,7 +96,10 @@ def test_a_broken_config_is_reported_before_anything_runs(tmp_path, monkeypatch)
     broken.write_text('[dataset]\nname = "x"\nlabel_columns = "y"\n')
     monkeypatch.setenv("BAYESLINE_CONFIG", str(broken))
     result = runner.invoke(app, ["splits", "list"])
-    assert result.exit_code == 1 and "unknown key(s) label_columns" in result.stderr
+    assert result.exit_code == 1
+    assert "unknown key(s) in [dataset]: label_columns (did you mean label_column?)" in (
+        result.stderr
+    )
 
 
 def test_users_register_their_own_predictions_and_get_a_report(two_versions, tmp_path):

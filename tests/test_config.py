@@ -24,13 +24,31 @@ def test_the_bundled_demo_config_is_valid():
     assert config.distribution_of("web_reviews") == "training"
 
 
-def test_an_unknown_key_is_named_with_the_allowed_ones():
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) text_column .*allowed:"):
-        parse_config(small(dataset__text_column="text"))
+def test_an_unknown_key_is_named_with_its_section_and_the_closest_allowed_key():
+    with pytest.raises(ConfigError) as raised:
+        parse_config(small(dataset__lable_column="label"))
+    message = str(raised.value)
+    assert "unknown key(s) in [dataset]: lable_column (did you mean label_column?)" in message
+    assert "Allowed in [dataset]: group_column, id_column, image_columns, label_column" in message
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match=r"in \[splits.target\]: tset \(did you mean test\?\)"):
+        parse_config(small(splits__target={"train": 0.4, "dev": 0.3, "tset": 0.3}))
+    # Nothing close: the key alone, then what is allowed there.
+    with pytest.raises(ConfigError, match=r"the top level \(before any \[section\]\): zzz\. "):
+        parse_config(small(zzz=1))
+
+
+def test_quality_thresholds_must_be_numbers_and_rates_fractions():
+    with pytest.raises(ConfigError, match=r"max_batch_reject_rate must be a number, not 'high'"):
+        parse_config(small(quality__max_batch_reject_rate="high"))
+    with pytest.raises(ConfigError, match=r"max_batch_reject_rate is a fraction in \[0, 1\]"):
+        parse_config(small(quality__max_batch_reject_rate=20))
 
 
 def test_fractions_that_do_not_sum_to_one_are_refused_with_their_values():
-    with pytest.raises(ConfigError, match=r"sum to 1.1, not 1 \(train = 0.5, dev = 0.3"):
+    with pytest.raises(
+        ConfigError, match=r"sum to 1.1, not 1 \(train = 0.5, dev = 0.3.*add up to 1"
+    ):
         parse_config(small(splits__target={"train": 0.5, "dev": 0.3, "test": 0.3}))
 
 

@@ -18,7 +18,12 @@ from quality import CHECK_NAMES, CHECK_SEVERITIES, CheckOutcome, gate_passes, ru
 from quality.gate import memory_capped
 from quality.measures import BLANK_PATTERN
 from warehouse.config import BayeslineConfig, parse_config
-from warehouse.schema import INGESTED_FILE_COLUMNS, REJECTED_ROW_COLUMNS, example_columns
+from warehouse.schema import (
+    BATCH_DECISION_COLUMNS,
+    INGESTED_FILE_COLUMNS,
+    REJECTED_ROW_COLUMNS,
+    example_columns,
+)
 
 TARGET = "app_reviews"
 TRAINING = "web_reviews"
@@ -124,8 +129,9 @@ def warehouse(
     examples: list[dict[str, Any]],
     files: list[dict[str, Any]] | None = None,
     examples_view: str = "SELECT * FROM read_parquet('{path}')",
+    decisions: list[dict[str, Any]] = (),
 ) -> duckdb.DuckDBPyConnection:
-    """A real DuckDB connection with the three warehouse views over Parquet files."""
+    """A real DuckDB connection with the four warehouse views the gate reads, over Parquet."""
     files = loaded_files(examples) if files is None else files
     paths = {
         "examples": write_parquet(
@@ -133,11 +139,17 @@ def warehouse(
         ),
         "rejected": write_parquet(tmp_path / "rejected.parquet", [], REJECTED_ROW_COLUMNS),
         "files": write_parquet(tmp_path / "files.parquet", files, INGESTED_FILE_COLUMNS),
+        "decisions": write_parquet(
+            tmp_path / "decisions.parquet", list(decisions), BATCH_DECISION_COLUMNS
+        ),
     }
     con = duckdb.connect()
     con.execute(f"CREATE VIEW examples AS {examples_view.format(path=paths['examples'])}")
     con.execute(f"CREATE VIEW rejected_rows AS SELECT * FROM read_parquet('{paths['rejected']}')")
     con.execute(f"CREATE VIEW ingested_files AS SELECT * FROM read_parquet('{paths['files']}')")
+    con.execute(
+        f"CREATE VIEW batch_decisions AS SELECT * FROM read_parquet('{paths['decisions']}')"
+    )
     return con
 
 
@@ -442,6 +454,97 @@ def test_batch_check_fails_unreadable_empty_and_mostly_rejected_files(tmp_path: 
     assert by_file["noisy"]["reject_rate"] == pytest.approx(0.3)
     assert by_file["noisy"]["file_path"] == "landing/noisy.csv"
     assert outcome.observed["max_batch_reject_rate"] == 0.2
+
+
+BATCH_CHECK = "batches_have_sane_row_counts"
+
+
+def decision(file_id: str, kind: str, minutes: int = 0) -> dict[str, Any]:
+    return {
+        "file_id": file_id,
+        "source": TARGET,
+        "file_path": f"landing/{file_id}.csv",
+        "decision": kind,
+        "reason": f"{kind} {file_id}",
+        "decided_by": "tester",
+        "decided_at": datetime(2025, 1, 2, 9, minutes),
+    }
+
+
+def test_batch_check_names_the_blocking_batches_and_the_two_ways_out(tmp_path: Path) -> None:
+    rows = clean_examples()
+    files = [
+        *loaded_files(rows),
+        ingested_file("broken", status="rejected", rows_read=0, rows_loaded=0, reason="not UTF-8"),
+        ingested_file("noisy", rows_read=10, rows_loaded=7, rows_rejected=3),
+    ]
+    outcome = check(warehouse(tmp_path, rows, files), "batches_have_sane_row_counts")
+
+    assert outcome.observed["blocking_batches"] == ["landing/broken.csv", "landing/noisy.csv"]
+    assert outcome.observed["decided_batches"] == 0
+    assert "2 batch(es) block publishing until someone decides" in outcome.description
+    assert "landing/broken.csv, landing/noisy.csv" in outcome.description
+    for command in ("bayesline batches exclude FILE", "bayesline batches accept FILE"):
+        assert command in outcome.description and command in outcome.remedy
+
+
+def test_a_long_list_of_blocking_batches_says_it_is_not_all_of_them(tmp_path: Path) -> None:
+    rows = clean_examples()
+    broken = [
+        ingested_file(f"broken-{i:02d}", status="rejected", rows_read=0, rows_loaded=0)
+        for i in range(25)
+    ]
+    outcome = check(warehouse(tmp_path, rows, [*loaded_files(rows), *broken]), BATCH_CHECK)
+
+    listed = outcome.observed["blocking_batches"]
+    assert listed == [f"landing/broken-{i:02d}.csv" for i in range(20)]
+    assert "more than 20 batch(es) block publishing" in outcome.description
+
+
+def test_batches_someone_decided_about_no_longer_block(tmp_path: Path) -> None:
+    rows = clean_examples()
+    files = [
+        *loaded_files(rows),
+        ingested_file("broken", status="rejected", rows_read=0, rows_loaded=0, reason="not UTF-8"),
+        ingested_file("noisy", rows_read=10, rows_loaded=7, rows_rejected=3),
+        ingested_file("empty", rows_read=0, rows_loaded=0),
+    ]
+    decided = [decision("broken", "exclude"), decision("noisy", "accept")]
+    outcome = check(
+        warehouse(tmp_path, rows, files, decisions=decided), "batches_have_sane_row_counts"
+    )
+
+    assert not outcome.passed  # nobody decided about "empty" yet
+    assert outcome.observed["blocking_batches"] == ["landing/empty.csv"]
+    assert outcome.observed["decided_batches"] == 2
+    decided.append(decision("empty", "exclude"))
+    passed = check(
+        warehouse(tmp_path, rows, files, decisions=decided), "batches_have_sane_row_counts"
+    )
+    assert passed.passed and passed.observed["blocking_batches"] == []
+    assert passed.observed["rows_checked"] == 2 + 2  # the two clean files, plus dev and test
+
+
+def test_excluded_batches_do_not_count_towards_dev_and_test(tmp_path: Path) -> None:
+    rows = clean_examples()  # 10 target examples in file app_reviews-1: 3 each for dev and test
+    files = loaded_files(rows)
+    config = make_config(min_examples_per_split=3)
+    assert check(warehouse(tmp_path, rows, files), "batches_have_sane_row_counts", config=config)
+    # Excluded, then accepted again: the newest decision is in force.
+    excluded = [decision("app_reviews-1", "exclude")]
+    outcome = check(
+        warehouse(tmp_path, rows, files, decisions=excluded),
+        "batches_have_sane_row_counts",
+        config=config,
+    )
+    assert not outcome.passed and outcome.observed["target_examples"] == 0
+    readmitted = [*excluded, decision("app_reviews-1", "accept", minutes=5)]
+    outcome = check(
+        warehouse(tmp_path, rows, files, decisions=readmitted),
+        "batches_have_sane_row_counts",
+        config=config,
+    )
+    assert outcome.passed and outcome.observed["target_examples"] == 10
 
 
 def test_batch_check_fails_when_target_is_too_small_for_dev_and_test(tmp_path: Path) -> None:

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.batch_decisions import batches_view_sql
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import (
+    BATCH_DECISION_COLUMNS,
     CALIBRATION_COLUMNS,
     CHAMPION_COLUMNS,
     DIAGNOSIS_COLUMNS,
@@ -44,6 +46,8 @@ WAREHOUSE_VIEWS = (
     "examples",
     "rejected_rows",
     "ingested_files",
+    "batch_decisions",
+    "batches",
     "splits",
     "split_versions",
     "predictions",
@@ -73,6 +77,15 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config
     _create_parquet_view(
         con, "ingested_files", layout.ingested_files_dir / "*.parquet", INGESTED_FILE_COLUMNS
     )
+    _create_parquet_view(
+        con,
+        "batch_decisions",
+        layout.batch_decisions_dir / "*.parquet",
+        BATCH_DECISION_COLUMNS,
+        order_by="decided_at, file_id",
+    )
+    batches = batches_view_sql(config.quality.max_batch_reject_rate)
+    con.execute(f"CREATE OR REPLACE VIEW batches AS {batches}")
     split_file_columns = {"version": "INTEGER", "split": "VARCHAR", **columns}
     _create_parquet_view(con, "splits", layout.splits_dir / "v*" / "*.parquet", split_file_columns)
     _create_parquet_view(

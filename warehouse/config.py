@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -173,12 +174,23 @@ def parse_config(raw: dict[str, Any], source_path: Path | None = None) -> Bayesl
             "target distribution (dev and test come only from them)."
         )
     splits = _parse_splits(raw["splits"], where)
-    quality = QualityConfig(**raw.get("quality", {}))
+    quality = _parse_quality(raw.get("quality", {}), where)
     evaluation = _parse_evaluation(raw.get("evaluation", {}), where)
     labeling = _parse_labeling(raw.get("labeling", {}), where)
     return BayeslineConfig(
         dataset, target_sources, splits, quality, evaluation, labeling, source_path
     )
+
+
+def _parse_quality(section: dict[str, Any], where: str) -> QualityConfig:
+    for key, value in section.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: [quality] {key} must be a number, not {value!r}.")
+    quality = QualityConfig(**section)
+    for key in ("max_batch_reject_rate", "max_label_drift"):
+        if not 0 <= getattr(quality, key) <= 1:
+            raise ConfigError(f"{where}: [quality] {key} is a fraction in [0, 1] (0.2 for 20%).")
+    return quality
 
 
 def _parse_labeling(section: dict[str, Any], where: str) -> LabelingConfig:
@@ -214,14 +226,21 @@ def _reject_unknown_keys(table: dict[str, Any], prefix: str, where: str) -> None
         return
     unknown = sorted(set(table) - allowed)
     if unknown:
-        section = f"[{prefix}]" if prefix else "the top level"
+        section = f"[{prefix}]" if prefix else "the top level (before any [section])"
+        keys = "; ".join(_unknown_key(key, allowed) for key in unknown)
         raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)} in {section}; "
-            f"allowed: {', '.join(sorted(allowed))}."
+            f"{where}: unknown key(s) in {section}: {keys}. "
+            f"Allowed in {section}: {', '.join(sorted(allowed))}."
         )
     for key, value in table.items():
         if isinstance(value, dict):
             _reject_unknown_keys(value, f"{prefix}.{key}" if prefix else key, where)
+
+
+def _unknown_key(key: str, allowed: set[str]) -> str:
+    """'lable_column (did you mean label_column?)', or the key alone if nothing is close."""
+    close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+    return f"{key} (did you mean {close[0]}?)" if close else key
 
 
 def _parse_dataset(section: dict[str, Any], where: str) -> DatasetConfig:
@@ -269,7 +288,8 @@ def _parse_splits(section: dict[str, Any], where: str) -> SplitConfig:
         if abs(total - 1.0) > FRACTION_TOLERANCE:
             shown = ", ".join(f"{k} = {v:g}" for k, v in values.items())
             raise ConfigError(
-                f"{where}: [splits.{distribution}] fractions sum to {total:g}, not 1 ({shown})."
+                f"{where}: [splits.{distribution}] fractions sum to {total:g}, not 1 ({shown}); "
+                f"change them in [splits.{distribution}] so that they add up to 1."
             )
         fractions[distribution] = values
     if fractions["target"]["dev"] <= 0 or fractions["target"]["test"] <= 0:

@@ -39,6 +39,11 @@ class WarehouseLayout:
         return self.lake / "ingested_files"
 
     @property
+    def batch_decisions_dir(self) -> Path:
+        """lake/batch_decisions/: one file per decision to exclude or accept a batch."""
+        return self.lake / "batch_decisions"
+
+    @property
     def splits_dir(self) -> Path:
         return self.lake / "splits"
 
@@ -60,6 +65,11 @@ class WarehouseLayout:
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
+
+    @property
+    def logs_dir(self) -> Path:
+        """logs/run-<run id>.log: each CLI run's full Dagster log, tracebacks included."""
+        return self.home / "logs"
 
     @property
     def catalog_path(self) -> Path:

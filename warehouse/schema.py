@@ -36,6 +36,18 @@ INGESTED_FILE_COLUMNS = {
     "fallback_reason": "VARCHAR",
 }
 
+#: One row per decision a person took about an ingested batch (landing file): kept forever,
+#: the newest per file_id is in force.
+BATCH_DECISION_COLUMNS = {
+    "file_id": "VARCHAR",
+    "source": "VARCHAR",
+    "file_path": "VARCHAR",
+    "decision": "VARCHAR",  # "exclude" or "accept"
+    "reason": "VARCHAR",
+    "decided_by": "VARCHAR",
+    "decided_at": "TIMESTAMP",
+}
+
 SPLIT_VERSION_COLUMNS = {
     "version": "INTEGER",
     "parent_version": "INTEGER",

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.batch_decisions import examples_in_force_sql, manifest_batch_decisions
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import BUCKETS, file_sha256, quote_literal, split_bucket_sql
 from warehouse.layout import WarehouseLayout
@@ -127,12 +128,13 @@ def _load_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> i
 
 
 def _create_corrected_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
-    """The examples with accepted label corrections applied (the newest per example wins).
+    """The examples with accepted label corrections applied (the newest per example wins),
+    leaving out the batches a person excluded.
 
     A corrected example keeps its id, so it keeps its split; its content hash changes, so the
     next version lists it as changed.
     """
-    examples = f"read_parquet({quote_literal(str(layout.examples_dir / '*.parquet'))})"
+    examples = examples_in_force_sql(con, layout)
     corrections_glob = layout.labeling_dir / "corrections" / "*.parquet"
     if not any(corrections_glob.parent.glob("*.parquet")):
         con.execute(f"CREATE OR REPLACE TEMP VIEW corrected_examples AS SELECT * FROM {examples}")
@@ -445,6 +447,7 @@ def _manifest(con, config, version, parent, changes, files, created_at) -> dict:
         ],
         "changes_vs_parent": changes,
         "excluded": {"n": sum(excluded.values()), "by_reason": excluded},
+        "batch_decisions": manifest_batch_decisions(con),
         "files": files,
     }
 
