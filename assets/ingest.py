@@ -89,6 +89,10 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
         description="Starts the pipeline when new files appear under landing/<source>/.",
     )
     def landing_files_sensor(context: dg.SensorEvaluationContext, bayesline: BayeslineResource):
+        from assets.runs import free_stale_runs, stale_reason  # assets.runs imports this module
+
+        for run in free_stale_runs(context.instance, freed_by="landing_files_sensor"):
+            context.log.warning(f"Freed {run.describe()}: {stale_reason(run, 'this sensor')}")
         seen = json.loads(context.cursor) if context.cursor else {}
         pending, fingerprints = pending_landing_files(bayesline.layout(), seen)
         context.update_cursor(json.dumps(fingerprints))

@@ -19,7 +19,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assets.ingest import WAREHOUSE_POOL
-from assets.processes import ProcessIdentity, ProcessState, current_process, process_state
+from assets.processes import (
+    ProcessIdentity,
+    ProcessState,
+    current_process,
+    process_state,
+    this_host,
+)
 
 RUN_HOST_TAG = "bayesline/host"
 RUN_PID_TAG = "bayesline/pid"
@@ -44,6 +50,12 @@ def open_instance() -> Iterator[dg.DagsterInstance]:
     """The instance in DAGSTER_HOME (`bayesline` points it at the data directory)."""
     with dg.DagsterInstance.get() as instance:
         yield instance
+
+
+def launch_host_tags() -> dict[str, str]:
+    """Job tags naming this host: where the default run launcher starts the job's run workers
+    (the machine that loads the code location), so a launched run's process can be checked."""
+    return {RUN_HOST_TAG: this_host()}
 
 
 def process_tags(identity: ProcessIdentity | None = None) -> dict[str, str]:

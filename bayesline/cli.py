@@ -19,6 +19,7 @@ from bayesline.labelstudio_commands import (
     labelstudio_install,
     labelstudio_start,
 )
+from bayesline.runs_commands import runs_app
 from warehouse.catalog import (
     WAREHOUSE_VIEWS,
     ReadOnlyQueryError,
@@ -50,6 +51,7 @@ review_app = typer.Typer(help="Probable label errors found by annotators.", no_a
 app.add_typer(review_app, name="review")
 app.command("diagnose")(diagnose_command)
 app.add_typer(labelstudio_app, name="labelstudio")
+app.add_typer(runs_app, name="runs")
 
 
 def _config():
