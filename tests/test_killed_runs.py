@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bayesline.cli import app
+from labeling.server import api_token
 from tests.conftest import REPO_ROOT
 from tests.review_files import write_reviews
 from warehouse.layout import WarehouseLayout
@@ -50,10 +51,12 @@ def landed(layout: WarehouseLayout) -> WarehouseLayout:
     return layout
 
 
-def start_materialize(select: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
+def start_materialize(
+    select: str | None, env_extra: dict[str, str] | None = None
+) -> subprocess.Popen:
     env = {**os.environ, "COLUMNS": "1000", **(env_extra or {})}
     return subprocess.Popen(
-        [BAYESLINE, "materialize", "--select", select],
+        [BAYESLINE, "materialize", *(["--select", select] if select else [])],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -63,7 +66,7 @@ def start_materialize(select: str, env_extra: dict[str, str] | None = None) -> s
     )
 
 
-def kill_at(point: str, select: str, tmp_path: Path) -> None:
+def kill_at(point: str, select: str | None, tmp_path: Path) -> None:
     """Start a materialisation, wait until it pauses at `point`, and kill -9 its group."""
     marker = tmp_path / f"paused-at-{point}"
     run = start_materialize(select, {PAUSE_AT_ENV: point, PAUSE_MARKER_ENV: str(marker)})
@@ -154,3 +157,31 @@ def test_two_materialisations_at_once_one_waits_and_both_complete(landed):
     assert "holds the warehouse writer" in waited[0]
     assert_lake_whole(landed, versions=1)  # the second run found nothing new to publish
     assert assert_no_run_in_progress().count("SUCCESS") == 2
+
+
+@pytest.mark.labelstudio
+def test_a_run_killed_during_the_labeling_sync_loses_and_doubles_no_annotation(
+    landed, labelstudio, tmp_path, monkeypatch
+):
+    settings, state = labelstudio
+    monkeypatch.setenv("LABEL_STUDIO_URL", state.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", api_token(settings))
+    config = (REPO_ROOT / "bayesline.toml").read_text()
+    config = config.replace(
+        'project_title = "Bayesline demo: human-level baseline"',
+        f'project_title = "killed sync {tmp_path.name}"',
+    ).replace("overall_cap = 120", "overall_cap = 30")
+    (tmp_path / "bayesline.toml").write_text(config)
+    monkeypatch.setenv("BAYESLINE_CONFIG", str(tmp_path / "bayesline.toml"))
+
+    kill_at("labeling.annotations_fetched", None, tmp_path)
+    assert sql("SELECT count(*) FROM human_annotations") == ["0"]
+
+    output = finish(start_materialize(None))
+
+    assert "Freed run" in output and "is gone: killed or crashed" in output
+    # The overall sample: 30 tasks, each labeled once by each of the 3 simulated annotators.
+    assert sql("SELECT count(*), count(DISTINCT annotation_id) FROM human_annotations") == ["90,90"]
+    assert sql("SELECT count(*), count(DISTINCT example_id) FROM labeling_queue") == ["30,30"]
+    assert_lake_whole(landed, versions=1)
+    assert_no_run_in_progress()

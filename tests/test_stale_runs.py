@@ -25,60 +25,14 @@ from bayesline.cli import app
 from bayesline.runner import ensure_dagster_home
 from tests.conftest import REPO_ROOT
 from tests.review_files import write_reviews
+from tests.run_holders import Holder, run_log, slot_holders, status
 from warehouse.layout import WarehouseLayout
-
-HOLDER = """
-import sys, time
-import dagster as dg
-from assets.definitions import defs
-from assets.runs import RUN_PROCESS_STARTED_TAG, RUN_HOST_TAG, process_tags
-tags = process_tags()
-if sys.argv[1] != "-":
-    tags[RUN_HOST_TAG] = sys.argv[1]
-if sys.argv[2] != "-":
-    tags[RUN_PROCESS_STARTED_TAG] = sys.argv[2]
-with dg.DagsterInstance.get() as instance:
-    run = instance.create_run_for_job(
-        defs.resolve_job_def("bayesline_pipeline"), tags=tags, status=dg.DagsterRunStatus.STARTED
-    )
-    storage = instance.event_log_storage
-    storage.set_concurrency_slots("bayesline_warehouse_writer", 1)
-    assert storage.claim_concurrency_slot(
-        "bayesline_warehouse_writer", run.run_id, "warehouse_examples"
-    ).is_claimed
-    print(run.run_id, flush=True)
-    time.sleep(600)
-"""
 
 runner = CliRunner()
 
 
 def bayesline(*args: str, input: str | None = None):
     return runner.invoke(app, list(args), input=input, catch_exceptions=False)
-
-
-class Holder:
-    """A real process holding a STARTED run and the writer pool's slot."""
-
-    def __init__(self, host: str = "-", process_started: str = "-") -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, host, process_started],
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        self.run_id = self.process.stdout.readline().strip()
-        assert self.run_id, "the holder process did not start its run"
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.kill()
-        self.process.stdout.close()
 
 
 @pytest.fixture
@@ -99,19 +53,6 @@ def holders():
     yield start
     for holder in started:
         holder.stop()
-
-
-def status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatus:
-    return instance.get_run_by_id(run_id).status
-
-
-def slot_holders(instance: dg.DagsterInstance) -> set[str]:
-    info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
-    return {slot.run_id for slot in info.claimed_slots}
-
-
-def run_log(instance: dg.DagsterInstance, run_id: str) -> str:
-    return "\n".join(entry.message for entry in instance.all_logs(run_id))
 
 
 def test_a_killed_runs_slot_is_freed_and_the_reason_logged(instance, holders):
