@@ -185,3 +185,24 @@ def test_a_run_killed_during_the_labeling_sync_loses_and_doubles_no_annotation(
     assert sql("SELECT count(*), count(DISTINCT example_id) FROM labeling_queue") == ["30,30"]
     assert_lake_whole(landed, versions=1)
     assert_no_run_in_progress()
+
+
+def test_ctrl_c_cancels_the_run_and_frees_its_slot(landed, tmp_path):
+    marker = tmp_path / "paused"
+    run = start_materialize(
+        "examples", {PAUSE_AT_ENV: "ingest.between_files", PAUSE_MARKER_ENV: str(marker)}
+    )
+    deadline = time.monotonic() + PAUSE_TIMEOUT_S
+    while not marker.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert marker.exists(), "the run never reached ingest.between_files"
+    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends
+    output = run.communicate(timeout=120)[0]
+
+    assert run.returncode != 0
+    assert "Canceled run" in output and "its pool slots are free" in output
+    listed = assert_no_run_in_progress()
+    assert "CANCELED" in listed and "holds" not in listed
+    assert sql("SELECT count(*) FROM examples")[0] != "0"  # the finished file is kept
+    finish(start_materialize("examples"))
+    assert_lake_whole(landed, versions=None)
