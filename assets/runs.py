@@ -120,8 +120,8 @@ def list_runs(instance: dg.DagsterInstance, limit: int = 20) -> list[RunState]:
 
 def _run_state(instance, record: dg.RunRecord, holding: set[str], waiting: set[str]) -> RunState:
     run = record.dagster_run
-    host, pid, process_started = _recorded_process(instance, run)
     running = run.status in RUNNING_STATUSES
+    host, pid, process_started = _recorded_process(instance, run, look_in_log=running)
     started = record.start_time or record.create_timestamp.timestamp()
     return RunState(
         run_id=run.run_id,
@@ -138,10 +138,14 @@ def _run_state(instance, record: dg.RunRecord, holding: set[str], waiting: set[s
     )
 
 
-def _recorded_process(instance, run: dg.DagsterRun) -> tuple[str | None, int | None, float | None]:
+def _recorded_process(
+    instance, run: dg.DagsterRun, look_in_log: bool
+) -> tuple[str | None, int | None, float | None]:
     """Host, pid and start time from the run's tags; a launched run's pid from its log."""
     tags = run.tags
-    pid = int(tags[RUN_PID_TAG]) if RUN_PID_TAG in tags else _logged_pid(instance, run.run_id)
+    pid = int(tags[RUN_PID_TAG]) if RUN_PID_TAG in tags else None
+    if pid is None and look_in_log:
+        pid = _logged_pid(instance, run.run_id)
     started = tags.get(RUN_PROCESS_STARTED_TAG)
     return tags.get(RUN_HOST_TAG), pid, float(started) if started else None
 
@@ -205,14 +209,7 @@ def stale_reason(run: RunState, freed_by: str) -> str:
 
 def free_stale_runs(instance: dg.DagsterInstance, freed_by: str) -> list[RunState]:
     """Free every run whose process is gone (or that finished holding the pool); returns them."""
-    stale = [run for run in list_runs(instance) if run.stale]
+    stale = [run for run in list_runs(instance, limit=0) if run.stale]
     for run in stale:
         free_run(instance, run.run_id, stale_reason(run, freed_by))
     return stale
-
-
-def report_to_run(instance: dg.DagsterInstance, run_id: str, message: str) -> None:
-    """Write a line into the run's log (an engine event, shown in the Dagster UI)."""
-    run = instance.get_run_by_id(run_id)
-    if run is not None:
-        instance.report_engine_event(message, run)

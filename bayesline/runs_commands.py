@@ -79,7 +79,7 @@ def runs_clean(
     freed_by = f"`bayesline runs clean` (pid {os.getpid()})"
     freed = 0
     with open_instance() as instance:
-        for run in list_runs(instance):
+        for run in list_runs(instance, limit=0):
             if run.stale:
                 reason = stale_reason(run, freed_by)
             elif run.might_be_alive and (
