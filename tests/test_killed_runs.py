@@ -127,21 +127,23 @@ def assert_no_run_in_progress() -> str:
 
 
 @pytest.mark.parametrize(
-    ("point", "select", "versions"),
+    ("point", "select", "versions", "staged"),
     [
-        ("lake.file_staged", "examples", None),  # during ingest: a file half-written
-        ("ingest.between_files", "examples", None),  # one file done, the others not begun
-        ("publish.version_staged", "*published_splits", 1),  # a whole version not yet renamed
+        ("lake.file_staged", "examples", None, True),  # during ingest: a file half-written
+        ("ingest.between_files", "examples", None, False),  # one file done, the rest not begun
+        ("publish.version_staged", "*published_splits", 1, True),  # a version not yet renamed
     ],
 )
 def test_a_run_killed_mid_write_is_cleared_by_the_next_run_with_nothing_lost(
-    landed, tmp_path, point, select, versions
+    landed, tmp_path, point, select, versions, staged
 ):
     kill_at(point, select, tmp_path)
+    assert bool(list(landed.lake.rglob(".*.tmp"))) == staged
 
     output = finish(start_materialize(select))
 
     assert "Freed run" in output and "is gone: killed or crashed" in output
+    assert ("a staging leftover of a killed run" in output) == staged
     assert_lake_whole(landed, versions)
     listed = assert_no_run_in_progress()
     assert listed.count("FAILURE") == 1 and listed.count("SUCCESS") == 1
