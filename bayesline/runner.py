@@ -72,7 +72,7 @@ def run_pipeline(select: str | None, console: Console) -> bool:
 def _materialize_in_turn(select, layout: WarehouseLayout, console: Console, materialize):
     """Wait for the pipeline's turn, then run; Ctrl-C cancels the run (or the wait) cleanly.
 
-    Returns the outcome, or None when Ctrl-C came before the run started.
+    Returns the outcome, or None when Ctrl-C came before Dagster could record one.
     """
     from assets.runs import open_instance, process_tags
     from bayesline.pipeline_turn import pipeline_turn
