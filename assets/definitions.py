@@ -15,6 +15,7 @@ from assets.labeling import (
 from assets.model_comparison import challenger_does_not_regress_champion, model_comparison
 from assets.quality import examples_quality_gate
 from assets.resources import BayeslineResource, LabelStudioResource
+from assets.runs import launch_host_tags
 from assets.splits import published_splits, splits_are_leakage_free
 
 pipeline_job = dg.define_asset_job(
@@ -22,11 +23,13 @@ pipeline_job = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description="Ingest new landing files, run the quality gate, publish a split version, "
     "evaluate and diagnose the models on it, and queue the weak slices for people.",
+    tags=launch_host_tags(),
 )
 annotations_job = dg.define_asset_job(
     "bayesline_annotations",
     selection=dg.AssetSelection.assets("human_annotations").downstream(),
     description="Sync annotations from Label Studio and refresh the baselines and diagnosis.",
+    tags=launch_host_tags(),
 )
 
 defs = dg.Definitions(

@@ -98,6 +98,10 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
         description="Starts the pipeline when new files appear under landing/<source>/.",
     )
     def landing_files_sensor(context: dg.SensorEvaluationContext, bayesline: BayeslineResource):
+        from assets.runs import free_stale_runs, stale_reason  # assets.runs imports this module
+
+        for run in free_stale_runs(context.instance, freed_by="landing_files_sensor"):
+            context.log.warning(f"Freed {run.describe()}: {stale_reason(run, 'this sensor')}")
         try:
             bayesline.config()
         except ConfigError as exc:  # every run would fail on it: say so once, start none

@@ -30,13 +30,19 @@ class RunOutcome:
     run_id: str
     events: list[RunEvent]
     log: list[str] = field(default_factory=list)  # the run's Dagster log, tracebacks included
+    interrupted: bool = False  # stopped by SIGINT (Ctrl-C) or SIGTERM
 
 
 class UnknownSelectionError(ValueError):
     """The asset selection matches nothing."""
 
 
-def materialize_pipeline(select: str | None = None, log_level: str = "INFO") -> RunOutcome:
+def materialize_pipeline(
+    select: str | None = None,
+    log_level: str = "INFO",
+    run_id: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> RunOutcome:
     """Run the selection (default: every asset and check) with Dagster's own executor.
 
     DAGSTER_HOME must be set: runs are recorded in that instance and show in the UI.
@@ -53,10 +59,23 @@ def materialize_pipeline(select: str | None = None, log_level: str = "INFO") -> 
             instance=instance,
             asset_selection=asset_keys,
             raise_on_error=False,
+            run_id=run_id,
+            tags=tags,
         )
         log = [_log_line(entry) for entry in instance.all_logs(result.run_id)]
     events = [e for e in map(_event, result.all_events) if e is not None]
-    return RunOutcome(result.success, result.run_id, events, log)
+    return RunOutcome(
+        result.success, result.run_id, events, log, _was_interrupted(result.all_events)
+    )
+
+
+def _was_interrupted(events: list[dg.DagsterEvent]) -> bool:
+    """Dagster turns Ctrl-C into a run failure of reason UNEXPECTED_TERMINATION."""
+    return any(
+        e.event_type_value == "PIPELINE_FAILURE"
+        and getattr(e.event_specific_data.failure_reason, "value", "") == "UNEXPECTED_TERMINATION"
+        for e in events
+    )
 
 
 def _resolve_selection(select: str, defs: dg.Definitions) -> list[dg.AssetKey]:

@@ -21,6 +21,7 @@ from bayesline.labelstudio_commands import (
     labelstudio_start,
 )
 from bayesline.models_commands import compare_command, models_app
+from bayesline.runs_commands import runs_app
 from warehouse.catalog import (
     WAREHOUSE_VIEWS,
     ReadOnlyQueryError,
@@ -54,6 +55,7 @@ app.add_typer(labelstudio_app, name="labelstudio")
 app.command("compare")(compare_command)
 app.add_typer(models_app, name="models")
 app.add_typer(batches_app, name="batches")
+app.add_typer(runs_app, name="runs")
 
 
 _config = checked_config

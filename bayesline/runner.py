@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 from rich.console import Console
@@ -13,9 +14,12 @@ from bayesline.console import print_error
 from warehouse.catalog import open_reader
 from warehouse.config import SPLITS, load_config
 from warehouse.layout import WarehouseLayout
+from warehouse.recovery import remove_abandoned_staging
 from warehouse.versions import list_versions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+WAITED_TAG = "bayesline/waited"
+CANCEL_REASON = "Canceled with Ctrl-C in `bayesline materialize`."
 
 
 def ensure_dagster_home(layout: WarehouseLayout) -> Path:
@@ -40,14 +44,52 @@ def run_pipeline(select: str | None, console: Console) -> bool:
     layout = WarehouseLayout.from_env()
     ensure_dagster_home(layout)
     try:
-        with console.status("Materialising with Dagster..."):
-            # Dagster's console log would bury a failure's cause in its traceback: the log
-            # goes to a file instead, and report_run says what failed in one line.
-            outcome = materialize_pipeline(select, log_level="CRITICAL")
+        outcome = _materialize_in_turn(select, layout, console, materialize_pipeline)
     except UnknownSelectionError as exc:
         print_error(str(exc))
         return False
+    if outcome is None:
+        return False
     return report_run(outcome, console, layout)
+
+
+def _materialize_in_turn(select, layout: WarehouseLayout, console: Console, materialize):
+    """Wait for the pipeline's turn, then run; Ctrl-C cancels the run (or the wait) cleanly.
+
+    Returns the outcome, or None when Ctrl-C came before Dagster could record one.
+    """
+    from assets.runs import open_instance, process_tags
+    from bayesline.pipeline_turn import pipeline_turn
+
+    run_id = str(uuid.uuid4())
+    try:
+        with pipeline_turn(layout, run_id, console.print) as turn:
+            for path in remove_abandoned_staging(layout, older_than=turn.clear_at):
+                console.print(f"Removed {path}: a staging leftover of a killed run")
+            tags = process_tags()
+            if turn.waited_for:
+                tags[WAITED_TAG] = turn.summary()[:250]
+            try:
+                with console.status("Materialising with Dagster..."):
+                    # Dagster's console log would bury a failure's cause in its traceback: the
+                    # log goes to a file instead, and report_run says what failed in one line.
+                    outcome = materialize(select, run_id=run_id, tags=tags, log_level="CRITICAL")
+            except KeyboardInterrupt:
+                outcome = None
+            if outcome is None or outcome.interrupted:
+                with open_instance() as instance:
+                    _cancel(instance, run_id, console)
+            return outcome
+    except KeyboardInterrupt:  # while waiting for the turn: nothing started
+        console.print("[yellow]Canceled while waiting; nothing ran.[/]")
+        return None
+
+
+def _cancel(instance, run_id: str, console: Console) -> None:
+    from assets.runs import free_run
+
+    free_run(instance, run_id, CANCEL_REASON, canceled=True, even_if_finished=True)
+    console.print(f"[yellow]Canceled[/] run {run_id} (Ctrl-C); its pool slots are free.")
 
 
 def print_summary(console: Console) -> None:

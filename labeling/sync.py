@@ -31,6 +31,7 @@ from labeling.server import LabelStudioError
 from labeling.simulate import is_simulated
 from labeling.tasks import NO_SDK_RETRIES, PAGE_SIZE, naive_utc
 from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.pause_points import pause_point
 from warehouse.schema import HUMAN_ANNOTATION_COLUMNS
 from warehouse.storage import write_records
 
@@ -252,6 +253,7 @@ def sync_annotations(
         if key not in seen:
             seen.add(key)
             rows.append(row)
+    pause_point("labeling.annotations_fetched")
     path = None
     if rows:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")

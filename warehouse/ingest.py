@@ -19,6 +19,7 @@ import duckdb
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import fields_hash_sql, file_sha256, quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
+from warehouse.pause_points import pause_point
 from warehouse.readers import UnreadableFileError, stage_landing_file
 from warehouse.schema import INGESTED_FILE_COLUMNS
 from warehouse.storage import (
@@ -139,6 +140,7 @@ def ingest_landing_files(
             results.append(result)
             if on_file:
                 on_file(result)
+            pause_point("ingest.between_files")
     return IngestSummary(results)
 
 

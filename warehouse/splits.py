@@ -32,6 +32,7 @@ from warehouse.batch_decisions import examples_in_force_sql, manifest_batch_deci
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import BUCKETS, file_sha256, quote_literal, split_bucket_sql
 from warehouse.layout import WarehouseLayout
+from warehouse.pause_points import pause_point
 from warehouse.schema import SPLIT_VERSION_COLUMNS
 from warehouse.storage import (
     PARQUET_OPTIONS,
@@ -359,6 +360,7 @@ def _write_version(con, layout, config, version, parent, changes, now) -> Path:
         (staging / "_meta" / "manifest.json").write_bytes(manifest_bytes)
         _write_version_row(staging, manifest, manifest_bytes)
         _make_read_only(staging)
+        pause_point("publish.version_staged")
         os.rename(staging, final)  # atomic; fails if a concurrent publisher took the number
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

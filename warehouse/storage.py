@@ -14,6 +14,7 @@ import duckdb
 
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
+from warehouse.pause_points import pause_point
 
 
 class WriterBusyError(RuntimeError):
@@ -111,6 +112,7 @@ def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, final: Path) -> 
     staging = staging_path(final)
     try:
         con.execute(f"COPY ({query}) TO {quote_literal(str(staging))} ({PARQUET_OPTIONS})")
+        pause_point("lake.file_staged")
         os.replace(staging, final)
     finally:
         staging.unlink(missing_ok=True)
