@@ -423,7 +423,7 @@ def _spawn(settings: LabelStudioSettings, bootstrap: Credentials | None) -> subp
 
 def start(
     settings: LabelStudioSettings,
-    timeout_s: float = 180,
+    timeout_s: float = 360,  # a first start runs migrations: minutes on a busy 2-core machine
     progress: Callable[[str], None] = _quiet,
 ) -> ServerState:
     """Start the server in the background (or return the running one) with an API token."""
