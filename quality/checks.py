@@ -244,9 +244,12 @@ def _judge_ingested_files(run: CheckRun, max_reject_rate: float) -> Tally:
             ),
         ],
     )
+    # Rows already in the warehouse (a cumulative export repeating yesterday's rows) are
+    # neither good nor bad news about a file: the rate is over the rows it delivered anew.
     sql = """
         SELECT file_id, file_path, source, status, rows_read, rows_loaded, rows_rejected,
-               round(rows_rejected / nullif(rows_read, 0), 4) AS reject_rate, reason
+               round(rows_rejected / nullif(rows_read - coalesce(rows_already_present, 0), 0),
+                     4) AS reject_rate, reason
         FROM ingested_files
         ORDER BY ingested_at, file_id
     """

@@ -91,13 +91,18 @@ def test_a_rejected_row_keeps_its_raw_text_and_a_readable_reason(layout, small_c
     assert raw_line == "w10,u3,pos,x,y,z"
 
 
-def test_a_conflicting_id_in_a_later_file_is_rejected_and_the_first_kept(layout, small_config):
+def test_an_id_another_source_holds_with_other_content_is_rejected_and_the_first_kept(
+    layout, small_config
+):
     write_csv(layout.landing / "web" / "a.csv", GOOD)
     ingest_landing_files(layout, small_config)
-    write_csv(layout.landing / "web" / "b.csv", [("w1", "u1", "neg", "rewritten", "web"), GOOD[1]])
-    ingest_landing_files(layout, small_config)
-    kinds = [kind for _, _, kind, _ in rejected(layout, small_config)]
-    assert sorted(kinds) == ["conflicting_duplicate", "exact_duplicate"]
+    # Same id from another source: identical is already present, different is a conflict.
+    write_csv(layout.landing / "app" / "b.csv", [("w1", "u1", "neg", "rewritten", "ios"), GOOD[1]])
+    (result,) = ingest_landing_files(layout, small_config).new_files
+    assert (result.rows_loaded, result.rows_already_present, result.rows_rejected) == (0, 1, 1)
+    ((line, _, kind, reason),) = rejected(layout, small_config)
+    assert (line, kind) == (2, "conflicting_duplicate")
+    assert "already in the warehouse from source web" in reason
     assert examples(layout, small_config, "example_id, text") == [
         ("w1", "great phone"),
         ("w2", "broke in a day"),
