@@ -12,7 +12,8 @@ BIG_MEMORY_LIMIT ?= 8GB
 export BAYESLINE_LABELSTUDIO_PORT ?= $(LABELSTUDIO_PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo ui test lint format bench bench-quick dagster-home clean stop \
+.PHONY: help install demo ui test lint format bench bench-quick bench-single-file dagster-home \
+	clean stop \
 	labelstudio-install labelstudio labelstudio-stop screenshots
 
 help: ## Show the targets
@@ -55,6 +56,9 @@ bench: install labelstudio-install ## The benchmark suite at 1M and 10M rows (RO
 
 bench-quick: install ## The warehouse stages at 1M rows (under two minutes)
 	$(BIN)/python -m benchmarks.suite --rows 1000000 --only pipeline
+
+bench-single-file: install ## One 67M-row landing file and its re-export, ingested at the default memory cap (about 12 GB of files)
+	env -u BAYESLINE_MEMORY_LIMIT $(BIN)/python -m benchmarks.suite --rows 67000000 --only single_file
 
 labelstudio-install: install ## Create .venv-labelstudio with the pinned Label Studio (about a minute, once)
 	$(BIN)/bayesline labelstudio install

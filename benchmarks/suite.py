@@ -28,6 +28,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: Benchmark modules, each with `prepare(work_dir, rows)` and `SPECS`, in the order they run.
 GROUPS = {
     "pipeline": "benchmarks.bench_pipeline",
+    "single_file": "benchmarks.bench_single_file",
     "evaluation": "benchmarks.bench_evaluation",
     "labeling": "benchmarks.bench_labeling",
     "dagster": "benchmarks.bench_dagster",

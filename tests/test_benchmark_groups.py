@@ -44,6 +44,26 @@ def test_the_evaluation_group_counts_the_same_slices_as_its_bare_group_by(tmp_pa
 
 
 @pytest.mark.slow
+def test_the_single_file_group_ingests_one_export_then_its_cumulative_re_export(tmp_path):
+    stages = run_group(tmp_path, "single_file", rows=3_000)
+    assert set(stages) == {
+        "single_file_reference",
+        "ingest_single_file",
+        "ingest_cumulative_export",
+    }
+    day_one, day_two = stages["ingest_single_file"], stages["ingest_cumulative_export"]
+    assert day_one["reference"] == "single_file_reference" and "ratio_to_reference" in day_one
+    assert (day_one["rows"], day_one["rows_loaded"], day_one["rows_already_present"]) == (
+        3_000,
+        3_000,
+        0,
+    )
+    # 30 new rows, and rows 7, 1007 and 2007 corrected upstream.
+    assert (day_two["rows"], day_two["rows_loaded"], day_two["rows_updated"]) == (3_030, 33, 3)
+    assert day_two["rows_already_present"] == 2_997 and day_two["rows_rejected"] == 0
+
+
+@pytest.mark.slow
 def test_the_dagster_group_loads_the_code_location_and_runs_the_whole_job(tmp_path):
     stages = run_group(tmp_path, "dagster", rows=1_500)
     assert set(stages) == {
