@@ -57,7 +57,7 @@ bench: install labelstudio-install ## The benchmark suite at 1M and 10M rows (RO
 bench-quick: install ## The warehouse stages at 1M rows (under two minutes)
 	$(BIN)/python -m benchmarks.suite --rows 1000000 --only pipeline
 
-bench-single-file: install ## One 67M-row landing file and its re-export, ingested at the default memory cap (about 12 GB of files)
+bench-single-file: install ## One 67M-row landing file ingested at the default memory cap (8 GB of CSV, up to 40 GB of spill)
 	env -u BAYESLINE_MEMORY_LIMIT $(BIN)/python -m benchmarks.suite --rows 67000000 --only single_file
 
 labelstudio-install: install ## Create .venv-labelstudio with the pinned Label Studio (about a minute, once)
