@@ -207,7 +207,9 @@ def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ing
         "FROM candidates WHERE error_type IS NOT NULL"
     )
     _write_rejects(con, layout, landing_file, file_id, "all_rejects", ingested_at)
-    loaded = _write_examples(con, layout, config, landing_file.source, file_id, ingested_at)
+    loaded = _write_examples(
+        con, layout, config, landing_file.source, file_id, ingested_at, redelivery
+    )
     by_type = dict(
         con.execute("SELECT error_type, count(*) FROM all_rejects GROUP BY 1 ORDER BY 1").fetchall()
     )
@@ -335,7 +337,7 @@ def _mark_duplicates_within_file(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _write_examples(con, layout, config, source, file_id, ingested_at) -> int:
+def _write_examples(con, layout, config, source, file_id, ingested_at, redelivery) -> int:
     dataset = config.dataset
     q = quote_identifier
     group_key = q(dataset.group_column) if dataset.group_column else "_dedup_key"
@@ -343,7 +345,7 @@ def _write_examples(con, layout, config, source, file_id, ingested_at) -> int:
     # Rows already in the warehouse are left out, and a new revision names the file of the one
     # it replaces. Without any, candidates keeps the file's order (DuckDB preserves insertion
     # order), so no join and no sort; a join does not keep it, so then the rows are sorted.
-    redelivered = con.execute("SELECT count(*) FROM redelivered").fetchone()[0]
+    redelivered = redelivery.already_present + redelivery.updated
     rows, previous, order = "candidates WHERE error_type IS NULL", "CAST(NULL AS VARCHAR)", ""
     if redelivered:
         rows = (
@@ -363,7 +365,10 @@ def _write_examples(con, layout, config, source, file_id, ingested_at) -> int:
                {previous} AS previous_file_id
         FROM {rows} {order}
     """
-    loaded = con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
+    # Every row already present is a valid one (only refused changes were marked), so no join
+    # is needed to count what is written.
+    valid = con.execute("SELECT count(*) FROM candidates WHERE error_type IS NULL").fetchone()[0]
+    loaded = valid - redelivery.already_present
     if loaded:
         copy_to_parquet(con, query, layout.examples_dir / f"{file_id}.parquet")
     return loaded
