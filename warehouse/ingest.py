@@ -300,16 +300,16 @@ def _record_json_sql(config) -> str:
     return f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
 
 
+#: Distinct ids one GROUP BY counts when looking for repeated ids. One GROUP BY over the 67M
+#: ids of one landing file failed to allocate its hash table under the default memory cap
+#: (BENCHMARKS.md); passes over disjoint slices of the ids keep each table small.
+IDS_PER_PASS = 4_000_000
+
+
 def _mark_duplicates_within_file(con: duckdb.DuckDBPyConnection) -> None:
     # Find repeated ids with a bare count first: the per-id details below cost a string
     # aggregate per group, so they are computed only for the (usually no) repeated ids.
-    con.execute(
-        """
-        CREATE TEMP TABLE repeated_ids AS
-        SELECT _example_id FROM candidates WHERE error_type IS NULL
-        GROUP BY _example_id HAVING count(*) > 1
-        """
-    )
+    _find_repeated_ids(con)
     if not con.execute("SELECT count(*) FROM repeated_ids").fetchone()[0]:
         return
     con.execute(
@@ -335,6 +335,24 @@ def _mark_duplicates_within_file(con: duckdb.DuckDBPyConnection) -> None:
           AND (s.versions > 1 OR c._line > s.first_line)
         """
     )
+
+
+def _find_repeated_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table `repeated_ids`: the ids of more than one valid row of the file."""
+    valid = con.execute("SELECT count(*) FROM candidates WHERE error_type IS NULL").fetchone()[0]
+    passes = max(1, -(-valid // IDS_PER_PASS))
+    con.execute("CREATE TEMP TABLE repeated_ids (_example_id VARCHAR)")
+    for part in range(passes):
+        # DuckDB's hash() only divides the work of this one statement between passes; nothing
+        # it computes is stored, so that it changes between DuckDB versions does not matter.
+        in_part = f"AND hash(_example_id) % {passes} = {part}" if passes > 1 else ""
+        con.execute(
+            f"""
+            INSERT INTO repeated_ids
+            SELECT _example_id FROM candidates WHERE error_type IS NULL {in_part}
+            GROUP BY _example_id HAVING count(*) > 1
+            """
+        )
 
 
 def _write_examples(con, layout, config, source, file_id, ingested_at, redelivery) -> int:
