@@ -37,7 +37,9 @@ def warehouse_examples(context: dg.AssetExecutionContext, bayesline: BayeslineRe
         if result.status != "skipped":
             context.log.info(
                 f"{result.source}/{result.path.name}: {result.status}, "
-                f"{result.rows_loaded:,} loaded, {result.rows_rejected:,} rejected"
+                f"{result.rows_loaded:,} loaded ({result.rows_updated:,} updates), "
+                f"{result.rows_already_present:,} already present, "
+                f"{result.rows_rejected:,} rejected"
                 + (f" ({result.reason})" if result.reason else "")
             )
 
@@ -45,13 +47,25 @@ def warehouse_examples(context: dg.AssetExecutionContext, bayesline: BayeslineRe
     refresh_catalog(layout, config)
     new = summary.new_files
     files_table = markdown_table(
-        ["source", "file", "status", "loaded", "rejected", "read by", "reason"],
+        [
+            "source",
+            "file",
+            "status",
+            "loaded",
+            "updates",
+            "already present",
+            "rejected",
+            "read by",
+            "reason",
+        ],
         [
             (
                 f.source,
                 f.path.name,
                 f.status,
                 f.rows_loaded,
+                f.rows_updated,
+                f.rows_already_present,
                 f.rows_rejected,
                 f.read_path or "",
                 f.reason or f.fallback_reason or "",
@@ -64,6 +78,8 @@ def warehouse_examples(context: dg.AssetExecutionContext, bayesline: BayeslineRe
         metadata={
             "new_files": len(new),
             "rows_loaded": summary.rows_loaded,
+            "rows_updated": summary.rows_updated,
+            "rows_already_present": summary.rows_already_present,
             "files": files_table,
             "warehouse": dg.MetadataValue.path(str(layout.catalog_path)),
         },

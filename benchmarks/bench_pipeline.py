@@ -68,19 +68,25 @@ def bench_config() -> BayeslineConfig:
 def prepare(work_dir: Path, rows: int) -> None:
     """Synthetic landing files: two thirds training rows (web), a third target rows (app)."""
     landing = bench_layout(work_dir).ensure().landing
-    slices = ", ".join(f"'v' || (i * {k + 3} % {k + 4}) AS {name}" for k, name in enumerate(SLICES))
     bounds = {"web": (0, rows - rows // 3), "app": (rows - rows // 3, rows)}
     for source, _distribution in SOURCES:
         start, stop = bounds[source]
         (landing / source).mkdir(parents=True, exist_ok=True)
-        duckdb.execute(
-            f"""COPY (SELECT 'id' || i AS id, 'u' || (i // 4) AS user_id,
-                       CASE WHEN i % 3 = 0 THEN 'neg' ELSE 'pos' END AS label,
-                       'review number ' || i || ' says ' || (i % 97) AS text, {slices},
-                       i % 1000 AS f1, (i * 7) % 113 AS f2, i / 3.0 AS f3
-                FROM range({start}, {stop}) AS t(i))
-                TO '{landing / source / "part.csv"}' (HEADER)"""
-        )
+        write_landing_csv(landing / source / "part.csv", start, stop)
+
+
+def write_landing_csv(path: Path, start: int, stop: int, relabelled: str = "false") -> None:
+    """Rows `start` to `stop` of the synthetic export as a CSV file; rows matching the SQL
+    condition `relabelled` (on `i`) carry the other label, as if corrected upstream."""
+    slices = ", ".join(f"'v' || (i * {k + 3} % {k + 4}) AS {name}" for k, name in enumerate(SLICES))
+    duckdb.execute(
+        f"""COPY (SELECT 'id' || i AS id, 'u' || (i // 4) AS user_id,
+                   CASE WHEN (i % 3 = 0) <> ({relabelled}) THEN 'neg' ELSE 'pos' END AS label,
+                   'review number ' || i || ' says ' || (i % 97) AS text, {slices},
+                   i % 1000 AS f1, (i * 7) % 113 AS f2, i / 3.0 AS f3
+            FROM range({start}, {stop}) AS t(i))
+            TO '{path}' (HEADER)"""
+    )
 
 
 def ingest(work_dir: Path, rows: int) -> dict:

@@ -29,6 +29,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 GROUPS = {
     "pipeline": "benchmarks.bench_pipeline",
     "read_paths": "benchmarks.bench_read_paths",
+    "single_file": "benchmarks.bench_single_file",
+    "cumulative": "benchmarks.bench_cumulative",
     "evaluation": "benchmarks.bench_evaluation",
     "labeling": "benchmarks.bench_labeling",
     "dagster": "benchmarks.bench_dagster",

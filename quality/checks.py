@@ -18,6 +18,7 @@ from warehouse.batch_decisions import (
     EXCLUDE_COMMAND,
     EXCLUDED_FILE_IDS_SQL,
     REJECT_RATE_SQL,
+    ROWS_HELD_SQL,
     landing_name,
 )
 from warehouse.schema import example_columns
@@ -268,7 +269,7 @@ def _judge_ingested_files(run: CheckRun, max_reject_rate: float) -> Tally:
                 meta=rule_meta("file was readable (status loaded)", "files"),
             ),
             expect.ExpectColumnValuesToBeBetween(
-                column="rows_loaded",
+                column="rows_held",
                 min_value=1,
                 row_condition=loaded,
                 meta=rule_meta("loaded file has rows", "files"),
@@ -283,13 +284,13 @@ def _judge_ingested_files(run: CheckRun, max_reject_rate: float) -> Tally:
     )
     sql = f"""
         SELECT file_id, file_path, source, status, rows_read, rows_loaded, rows_rejected,
-               {REJECT_RATE_SQL} AS reject_rate, reason
+               {ROWS_HELD_SQL} AS rows_held, {REJECT_RATE_SQL} AS reject_rate, reason
         FROM ingested_files
         WHERE file_id NOT IN ({DECIDED_FILE_IDS_SQL})  -- a person decided: it blocks no more
         ORDER BY ingested_at, file_id
     """
     index = ["file_id", "file_path", "source", "status", "rows_read", "rows_loaded"]
-    index += ["rows_rejected", "reject_rate", "reason"]
+    index += ["rows_rejected", "rows_held", "reject_rate", "reason"]
     return run.judge_query(sql, suite, Tally(), shown_columns=index)
 
 

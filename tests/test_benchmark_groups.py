@@ -53,6 +53,27 @@ def test_the_evaluation_group_counts_the_same_slices_as_its_bare_group_by(tmp_pa
 
 
 @pytest.mark.slow
+def test_the_single_file_group_ingests_one_file_next_to_a_bare_copy(tmp_path):
+    stages = run_group(tmp_path, "single_file", rows=3_000)
+    assert set(stages) == {"single_file_reference", "ingest_single_file"}
+    ingest = stages["ingest_single_file"]
+    assert ingest["reference"] == "single_file_reference" and "ratio_to_reference" in ingest
+    assert (ingest["rows"], ingest["rows_loaded"], ingest["rows_already_present"]) == (
+        3_000,
+        3_000,
+        0,
+    )
+
+
+@pytest.mark.slow
+def test_the_cumulative_group_ingests_a_re_export_of_a_stored_file(tmp_path):
+    (stage,) = run_group(tmp_path, "cumulative", rows=3_000).values()
+    # 30 new rows (3007 among them), and rows 7, 1007 and 2007 corrected upstream.
+    assert (stage["rows"], stage["rows_loaded"], stage["rows_updated"]) == (3_030, 33, 3)
+    assert stage["rows_already_present"] == 2_997 and stage["rows_rejected"] == 0
+
+
+@pytest.mark.slow
 def test_the_dagster_group_loads_the_code_location_and_runs_the_whole_job(tmp_path):
     stages = run_group(tmp_path, "dagster", rows=1_500)
     assert set(stages) == {

@@ -80,6 +80,32 @@ def test_every_kind_of_bad_row_is_quarantined_with_its_line_and_reason(layout, s
     assert examples(layout, small_config) == [("w2",), ("w3",)]
 
 
+def test_repeated_ids_are_found_when_the_ids_are_counted_in_several_passes(
+    layout, small_config, monkeypatch
+):
+    from warehouse import ingest
+
+    monkeypatch.setattr(ingest, "IDS_PER_PASS", 2)  # 7 valid rows: four passes
+    rows = [
+        *GOOD,
+        GOOD[0],
+        ("w2", "u1", "neg", "other text", "web"),
+        ("w4", "u3", "pos", "ok", "web"),
+    ]
+    rows.append(GOOD[0])
+    write_csv(layout.landing / "web" / "a.csv", rows)
+    result = ingest_landing_files(layout, small_config).files[0]
+    found = [(line, kind) for line, _, kind, _ in rejected(layout, small_config)]
+    assert found == [
+        (3, "conflicting_duplicate"),
+        (5, "exact_duplicate"),
+        (6, "conflicting_duplicate"),
+        (8, "exact_duplicate"),
+    ]
+    assert (result.rows_loaded, result.rows_rejected) == (3, 4)
+    assert examples(layout, small_config) == [("w1",), ("w3",), ("w4",)]
+
+
 def test_a_rejected_row_keeps_its_raw_text_and_a_readable_reason(layout, small_config):
     path = write_csv(layout.landing / "web" / "a.csv", GOOD)
     with path.open("a") as handle:
@@ -91,13 +117,18 @@ def test_a_rejected_row_keeps_its_raw_text_and_a_readable_reason(layout, small_c
     assert raw_line == "w10,u3,pos,x,y,z"
 
 
-def test_a_conflicting_id_in_a_later_file_is_rejected_and_the_first_kept(layout, small_config):
+def test_an_id_another_source_holds_with_other_content_is_rejected_and_the_first_kept(
+    layout, small_config
+):
     write_csv(layout.landing / "web" / "a.csv", GOOD)
     ingest_landing_files(layout, small_config)
-    write_csv(layout.landing / "web" / "b.csv", [("w1", "u1", "neg", "rewritten", "web"), GOOD[1]])
-    ingest_landing_files(layout, small_config)
-    kinds = [kind for _, _, kind, _ in rejected(layout, small_config)]
-    assert sorted(kinds) == ["conflicting_duplicate", "exact_duplicate"]
+    # Same id from another source: identical is already present, different is a conflict.
+    write_csv(layout.landing / "app" / "b.csv", [("w1", "u1", "neg", "rewritten", "ios"), GOOD[1]])
+    (result,) = ingest_landing_files(layout, small_config).new_files
+    assert (result.rows_loaded, result.rows_already_present, result.rows_rejected) == (0, 1, 1)
+    ((line, _, kind, reason),) = rejected(layout, small_config)
+    assert (line, kind) == (2, "conflicting_duplicate")
+    assert "already in the warehouse from source web" in reason
     assert examples(layout, small_config, "example_id, text") == [
         ("w1", "great phone"),
         ("w2", "broke in a day"),

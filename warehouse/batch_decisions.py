@@ -22,15 +22,24 @@ from typing import Any
 
 import duckdb
 
+from warehouse.config import DatasetConfig
 from warehouse.hashing import quote_literal
 from warehouse.layout import WarehouseLayout
+from warehouse.revisions import current_examples_sql
 from warehouse.schema import BATCH_DECISION_COLUMNS
 from warehouse.storage import create_rows_table, write_records
 
 #: decision -> the batch's state while it is in force
 DECISION_STATES = {"exclude": "excluded", "accept": "accepted"}
 #: A batch's share of rejected rows, as the quality gate judges it and `batches` shows it.
-REJECT_RATE_SQL = "round(rows_rejected / nullif(rows_read, 0), 4)"
+#: Rows already in the warehouse (a cumulative export repeating yesterday's rows) are neither
+#: good nor bad news about a file: the rate is over the rows it delivered anew.
+REJECT_RATE_SQL = (
+    "round(rows_rejected / nullif(rows_read - coalesce(rows_already_present, 0), 0), 4)"
+)
+#: Rows of a batch that the warehouse holds: loaded, or identical to an example already stored
+#: (a cumulative export with nothing new still delivered good rows).
+ROWS_HELD_SQL = "rows_loaded + coalesce(rows_already_present, 0)"
 EXCLUDE_COMMAND = "bayesline batches exclude FILE --reason '...'"
 ACCEPT_COMMAND = "bayesline batches accept FILE --reason '...'"
 
@@ -83,7 +92,7 @@ def batches_view_sql(max_reject_rate: float) -> str:
         judged AS (
             SELECT *, {rate} AS reject_rate,
                    CASE WHEN status <> 'loaded' THEN 'unreadable: ' || coalesce(reason, status)
-                        WHEN rows_loaded < 1 THEN 'no rows loaded'
+                        WHEN {ROWS_HELD_SQL} < 1 THEN 'no rows loaded'
                         WHEN {rate} > {limit} THEN 'reject rate ' || {rate}
                              || ' is above max_batch_reject_rate ' || {limit}
                    END AS problem
@@ -211,17 +220,18 @@ def load_decided_batches(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout
     )
 
 
-def examples_in_force_sql(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> str:
-    """The lake's examples minus those of excluded batches, as a relation to select from.
+def examples_in_force_sql(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, dataset: DatasetConfig
+) -> str:
+    """The current revision of every example, leaving out excluded batches, as a relation.
 
-    Loads `decided_batches` on `con`, which `manifest_batch_decisions` reads afterwards.
+    An excluded batch's revisions count as never delivered: an example it updated keeps the
+    revision before it. Loads `decided_batches` on `con`, which `manifest_batch_decisions`
+    reads afterwards.
     """
     load_decided_batches(con, layout)
-    examples = quote_literal(str(layout.examples_dir / "*.parquet"))
-    return (
-        f"(SELECT * FROM read_parquet({examples}) WHERE file_id NOT IN "
-        "(SELECT file_id FROM decided_batches WHERE decision = 'exclude'))"
-    )
+    excluded = "SELECT file_id FROM decided_batches WHERE decision = 'exclude'"
+    return current_examples_sql(layout, dataset, excluding_file_ids_sql=excluded)
 
 
 def manifest_batch_decisions(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:

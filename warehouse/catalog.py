@@ -17,8 +17,9 @@ import duckdb
 
 from warehouse.batch_decisions import batches_view_sql
 from warehouse.config import BayeslineConfig
-from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.hashing import quote_identifier
 from warehouse.layout import WarehouseLayout
+from warehouse.revisions import current_examples_sql, example_revisions_sql, has_examples
 from warehouse.schema import (
     BATCH_DECISION_COLUMNS,
     CALIBRATION_COLUMNS,
@@ -39,11 +40,13 @@ from warehouse.schema import (
     SLICE_METRIC_COLUMNS,
     SPLIT_VERSION_COLUMNS,
     example_columns,
+    example_revision_columns,
 )
-from warehouse.storage import capped_connection
+from warehouse.storage import capped_connection, lake_table_sql
 
 WAREHOUSE_VIEWS = (
     "examples",
+    "example_revisions",
     "rejected_rows",
     "ingested_files",
     "batch_decisions",
@@ -70,7 +73,7 @@ WAREHOUSE_VIEWS = (
 def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config) -> None:
     """(Re)create the warehouse views on a connection."""
     columns = example_columns(config.dataset)
-    _create_parquet_view(con, "examples", layout.examples_dir / "*.parquet", columns)
+    _create_example_views(con, layout, config)
     _create_parquet_view(
         con, "rejected_rows", layout.rejected_dir / "*.parquet", REJECTED_ROW_COLUMNS
     )
@@ -97,6 +100,21 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config
     )
     _create_evaluation_views(con, layout)
     _create_labeling_views(con, layout)
+
+
+def _create_example_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config):
+    """`examples` holds the current revision of each example, `example_revisions` all of them."""
+    dataset = config.dataset
+    if not has_examples(layout):
+        _create_empty_view(con, "examples", example_columns(dataset))
+        _create_empty_view(con, "example_revisions", example_revision_columns(dataset))
+        return
+    con.execute(
+        f"CREATE OR REPLACE VIEW examples AS SELECT * FROM {current_examples_sql(layout, dataset)}"
+    )
+    con.execute(
+        f"CREATE OR REPLACE VIEW example_revisions AS {example_revisions_sql(layout, dataset)}"
+    )
 
 
 def _create_labeling_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
@@ -144,18 +162,21 @@ def _create_parquet_view(
     latest_by: tuple[str, str] | None = None,
 ) -> None:
     if glob.glob(str(pattern)):
-        source = f"read_parquet({quote_literal(str(pattern))}, union_by_name = true)"
-        body = f"SELECT {select_columns(con, source, columns)} FROM {source}"
+        body = f"SELECT * FROM {lake_table_sql(pattern, columns)}"
         if latest_by:
             key, newest = (quote_identifier(c) for c in latest_by)
             body += f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {newest} DESC) = 1"
         if order_by:
             body += f" ORDER BY {order_by}"
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
     else:
-        # An empty table still has its columns, so queries written today work tomorrow.
-        typed = ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(c)}" for c, t in columns.items())
-        body = f"SELECT {typed} WHERE false"
-    con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
+        _create_empty_view(con, name, columns)
+
+
+def _create_empty_view(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, str]):
+    # An empty table still has its columns, so queries written today work tomorrow.
+    typed = ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(c)}" for c, t in columns.items())
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {typed} WHERE false")
 
 
 def select_columns(con: duckdb.DuckDBPyConnection, source: str, columns: dict[str, str]) -> str:

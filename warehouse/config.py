@@ -15,6 +15,8 @@ SPLITS = ("train", "train_dev", "dev", "test")
 TARGET_SPLITS = ("train", "dev", "test")
 TRAINING_SPLITS = ("train", "train_dev")
 FRACTION_TOLERANCE = 1e-6
+#: What a later delivery of an id with other content does (see warehouse/revisions.py).
+CHANGED_ROW_POLICIES = ("update", "quarantine")
 
 
 class ConfigError(ValueError):
@@ -31,6 +33,9 @@ class DatasetConfig:
     id_column: str | None = None
     group_column: str | None = None
     slice_columns: tuple[str, ...] = ()
+    #: A later delivery of an id with other content: "update" (the latest delivery wins, the
+    #: earlier revision is kept) or "quarantine" (rejected, for someone to review).
+    on_changed_row: str = "update"
 
     @property
     def payload_columns(self) -> tuple[str, ...]:
@@ -118,6 +123,7 @@ _SCHEMA: dict[str, set[str]] = {
         "image_columns",
         "group_column",
         "slice_columns",
+        "on_changed_row",
     },
     "sources": {"target"},
     "splits": {"salt", "target", "training"},
@@ -256,7 +262,14 @@ def _parse_dataset(section: dict[str, Any], where: str) -> DatasetConfig:
         id_column=section.get("id_column") or None,
         group_column=section.get("group_column") or None,
         slice_columns=tuple(_string_list(section, "slice_columns", where, "dataset")),
+        on_changed_row=str(section.get("on_changed_row", "update")),
     )
+    if dataset.on_changed_row not in CHANGED_ROW_POLICIES:
+        raise ConfigError(
+            f"{where}: [dataset] on_changed_row is {dataset.on_changed_row!r}; use "
+            '"update" (the latest delivery of an id wins) or "quarantine" (changes are '
+            "rejected for review)."
+        )
     if not dataset.payload_columns:
         raise ConfigError(
             f"{where}: [dataset] needs at least one payload column in text_columns or "

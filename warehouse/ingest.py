@@ -21,6 +21,7 @@ from warehouse.hashing import fields_hash_sql, file_sha256, quote_identifier, qu
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
 from warehouse.readers import UnreadableFileError, stage_landing_file
+from warehouse.revisions import classify_redelivered_rows
 from warehouse.schema import INGESTED_FILE_COLUMNS
 from warehouse.storage import (
     copy_to_parquet,
@@ -53,6 +54,10 @@ class FileIngestResult:
     rejects_by_type: dict[str, int] = field(default_factory=dict)
     read_path: str | None = None  # "duckdb" or "line_parser" (see warehouse/readers.py)
     fallback_reason: str | None = None  # why DuckDB's reader was not enough
+    #: Rows identical to an example already stored: neither loaded nor rejected.
+    rows_already_present: int = 0
+    #: Loaded rows that are a new revision of an example already stored.
+    rows_updated: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,14 @@ class IngestSummary:
     @property
     def rows_rejected(self) -> int:
         return sum(f.rows_rejected for f in self.files)
+
+    @property
+    def rows_already_present(self) -> int:
+        return sum(f.rows_already_present for f in self.files)
+
+    @property
+    def rows_updated(self) -> int:
+        return sum(f.rows_updated for f in self.files)
 
     @property
     def files_rejected(self) -> list[FileIngestResult]:
@@ -193,7 +206,7 @@ def _reject_whole_file(con, layout, landing_file, file_id, reason, ingested_at):
 
 def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ingested_at):
     _mark_duplicates_within_file(con)
-    _mark_duplicates_of_existing(con, layout, file_id)
+    redelivery = classify_redelivered_rows(con, layout, config, landing_file.source, file_id)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE all_rejects AS "
         "SELECT line_number, raw, error_type, reason FROM parse_rejects UNION ALL "
@@ -201,7 +214,9 @@ def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ing
         "FROM candidates WHERE error_type IS NOT NULL"
     )
     _write_rejects(con, layout, landing_file, file_id, "all_rejects", ingested_at)
-    loaded = _write_examples(con, layout, config, landing_file.source, file_id, ingested_at)
+    loaded = _write_examples(
+        con, layout, config, landing_file.source, file_id, ingested_at, redelivery
+    )
     by_type = dict(
         con.execute("SELECT error_type, count(*) FROM all_rejects GROUP BY 1 ORDER BY 1").fetchall()
     )
@@ -214,6 +229,8 @@ def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ing
         rows_loaded=loaded,
         rows_rejected=sum(by_type.values()),
         rejects_by_type=by_type,
+        rows_already_present=redelivery.already_present,
+        rows_updated=redelivery.updated,
     )
 
 
@@ -317,16 +334,16 @@ def _record_json_sql(config) -> str:
     return f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
 
 
+#: Distinct ids one GROUP BY counts when looking for repeated ids. One GROUP BY over the 67M
+#: ids of one landing file failed to allocate its hash table under the default memory cap
+#: (BENCHMARKS.md); passes over disjoint slices of the ids keep each table small.
+IDS_PER_PASS = 4_000_000
+
+
 def _mark_duplicates_within_file(con: duckdb.DuckDBPyConnection) -> None:
     # Find repeated ids with a bare count first: the per-id details below cost a string
     # aggregate per group, so they are computed only for the (usually no) repeated ids.
-    con.execute(
-        """
-        CREATE TEMP TABLE repeated_ids AS
-        SELECT _example_id FROM candidates WHERE error_type IS NULL
-        GROUP BY _example_id HAVING count(*) > 1
-        """
-    )
+    _find_repeated_ids(con)
     if not con.execute("SELECT count(*) FROM repeated_ids").fetchone()[0]:
         return
     con.execute(
@@ -354,33 +371,41 @@ def _mark_duplicates_within_file(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _mark_duplicates_of_existing(con, layout: WarehouseLayout, file_id: str) -> None:
-    if not any(layout.examples_dir.glob("*.parquet")):
-        return
-    existing = quote_literal(str(layout.examples_dir / "*.parquet"))
-    # A crashed earlier attempt at this same file may have left its examples: ignore them.
-    con.execute(
-        f"""
-        UPDATE candidates AS c
-        SET error_type = CASE WHEN e.content_hash = c._content_hash THEN 'exact_duplicate'
-                              ELSE 'conflicting_duplicate' END,
-            reason = CASE WHEN e.content_hash = c._content_hash
-                THEN 'already in the warehouse (file ' || e.file_id || ', line '
-                     || e.line_number || ')'
-                ELSE 'id ' || c._example_id || ' is already in the warehouse with different '
-                     || 'content (file ' || e.file_id || ', line ' || e.line_number || ')' END
-        FROM (SELECT example_id, content_hash, file_id, line_number
-              FROM read_parquet({existing}) WHERE file_id <> {quote_literal(file_id)}) AS e
-        WHERE c.error_type IS NULL AND c._example_id = e.example_id
-        """
-    )
+def _find_repeated_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table `repeated_ids`: the ids of more than one valid row of the file."""
+    valid = con.execute("SELECT count(*) FROM candidates WHERE error_type IS NULL").fetchone()[0]
+    passes = max(1, -(-valid // IDS_PER_PASS))
+    con.execute("CREATE TEMP TABLE repeated_ids (_example_id VARCHAR)")
+    for part in range(passes):
+        # DuckDB's hash() only divides the work of this one statement between passes; nothing
+        # it computes is stored, so that it changes between DuckDB versions does not matter.
+        in_part = f"AND hash(_example_id) % {passes} = {part}" if passes > 1 else ""
+        con.execute(
+            f"""
+            INSERT INTO repeated_ids
+            SELECT _example_id FROM candidates WHERE error_type IS NULL {in_part}
+            GROUP BY _example_id HAVING count(*) > 1
+            """
+        )
 
 
-def _write_examples(con, layout, config, source, file_id, ingested_at) -> int:
+def _write_examples(con, layout, config, source, file_id, ingested_at, redelivery) -> int:
     dataset = config.dataset
     q = quote_identifier
     group_key = q(dataset.group_column) if dataset.group_column else "_dedup_key"
     payload_and_slices = ", ".join(q(c) for c in (*dataset.payload_columns, *dataset.slice_columns))
+    # Rows already in the warehouse are left out, and a new revision names the file of the one
+    # it replaces. Without any, candidates keeps the file's order (DuckDB preserves insertion
+    # order), so no join and no sort; a join does not keep it, so then the rows are sorted.
+    redelivered = redelivery.already_present + redelivery.updated
+    rows, previous, order = "candidates WHERE error_type IS NULL", "CAST(NULL AS VARCHAR)", ""
+    if redelivered:
+        rows = (
+            "candidates LEFT JOIN (SELECT _line, kind, previous_file_id FROM redelivered) "
+            "USING (_line) WHERE error_type IS NULL "
+            "AND kind IS DISTINCT FROM 'already_present'"
+        )
+        previous, order = "previous_file_id", "ORDER BY _line"
     query = f"""
         SELECT _example_id AS example_id, {quote_literal(source)} AS source,
                {quote_literal(config.distribution_of(source))} AS distribution,
@@ -388,11 +413,14 @@ def _write_examples(con, layout, config, source, file_id, ingested_at) -> int:
                {payload_and_slices},
                _content_hash AS content_hash, _dedup_key AS dedup_key,
                {quote_literal(file_id)} AS file_id, _line AS line_number,
-               TIMESTAMP '{ingested_at.isoformat(sep=" ")}' AS ingested_at
-        FROM candidates WHERE error_type IS NULL
+               TIMESTAMP '{ingested_at.isoformat(sep=" ")}' AS ingested_at,
+               {previous} AS previous_file_id
+        FROM {rows} {order}
     """
-    # candidates keeps the file's order (DuckDB preserves insertion order), so no sort.
-    loaded = con.execute("SELECT count(*) FROM candidates WHERE error_type IS NULL").fetchone()[0]
+    # Every row already present is a valid one (only refused changes were marked), so no join
+    # is needed to count what is written.
+    valid = con.execute("SELECT count(*) FROM candidates WHERE error_type IS NULL").fetchone()[0]
+    loaded = valid - redelivery.already_present
     if loaded:
         copy_to_parquet(con, query, layout.examples_dir / f"{file_id}.parquet")
     return loaded
@@ -430,5 +458,7 @@ def _write_ingested_record(layout, config, result, content_sha, ingested_at) -> 
         "ingested_at": ingested_at,
         "read_path": result.read_path,
         "fallback_reason": result.fallback_reason,
+        "rows_already_present": result.rows_already_present,
+        "rows_updated": result.rows_updated,
     }
     write_records(INGESTED_FILE_COLUMNS, [record], _ingested_record(layout, result.file_id))

@@ -260,24 +260,30 @@ def _collect_parse_rejects(con: duckdb.DuckDBPyConnection, error_table: str) -> 
 
 
 def _number_lines(con: duckdb.DuckDBPyConnection, table: str, first_record_line: int) -> None:
-    """Set `_line` of the parsed records in `table`, in file order (its rowid order): records
+    """Add `_line` to the parsed records in `table`, in file order (its rowid order): records
     fill, in order, the lines DuckDB did not reject (a record spanning several physical lines
-    counts as one, as in DuckDB)."""
-    con.execute(f"ALTER TABLE {table} ADD COLUMN _line BIGINT")
+    counts as one, as in DuckDB).
+
+    The table is copied with the column rather than updated in place: an UPDATE of every row
+    keeps its undo data in memory, and at 67M rows that alone left a later GROUP BY too little
+    of the default memory cap (BENCHMARKS.md). A copy is written block by block and spills.
+    """
     if not con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]:
-        # Nothing rejected: record n sits on line n + first_record_line - 1, no join needed.
-        con.execute(f"UPDATE {table} SET _line = rowid + {first_record_line}")
-        return
-    con.execute(
-        f"""
-        UPDATE {table} AS t SET _line = f._line
-        FROM (
-            SELECT l AS _line, row_number() OVER (ORDER BY l) - 1 AS _ordinal
-            FROM range({first_record_line},
-                       {first_record_line} + (SELECT count(*) FROM {table})
-                       + (SELECT count(*) FROM parse_rejects)) AS r(l)
-            WHERE l NOT IN (SELECT line_number FROM parse_rejects)
-        ) AS f
-        WHERE t.rowid = f._ordinal
+        # Nothing rejected: record n sits on line n + first_record_line - 1, no join needed,
+        # and the copy keeps the file's order.
+        numbered = f"SELECT *, rowid + {first_record_line} AS _line FROM {table}"
+    else:
+        numbered = f"""
+            SELECT t.*, f._line
+            FROM {table} AS t
+            JOIN (
+                SELECT l AS _line, row_number() OVER (ORDER BY l) - 1 AS _ordinal
+                FROM range({first_record_line},
+                           {first_record_line} + (SELECT count(*) FROM {table})
+                           + (SELECT count(*) FROM parse_rejects)) AS r(l)
+                WHERE l NOT IN (SELECT line_number FROM parse_rejects)
+            ) AS f ON t.rowid = f._ordinal
         """
-    )
+    con.execute(f"CREATE TEMP TABLE _numbered AS {numbered}")
+    con.execute(f"DROP TABLE {table}")
+    con.execute(f"ALTER TABLE _numbered RENAME TO {table}")

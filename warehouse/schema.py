@@ -6,7 +6,14 @@ from warehouse.config import DatasetConfig
 
 #: Columns every example carries besides the dataset's own payload and slice columns.
 EXAMPLE_KEY_COLUMNS = ("example_id", "source", "distribution", "group_key", "label")
-EXAMPLE_LINEAGE_COLUMNS = ("content_hash", "dedup_key", "file_id", "line_number", "ingested_at")
+EXAMPLE_LINEAGE_COLUMNS = (
+    "content_hash",
+    "dedup_key",
+    "file_id",
+    "line_number",
+    "ingested_at",
+    "previous_file_id",  # the file of the revision this one replaces; NULL for a first delivery
+)
 
 REJECTED_ROW_COLUMNS = {
     "file_id": "VARCHAR",
@@ -34,6 +41,10 @@ INGESTED_FILE_COLUMNS = {
     "ingested_at": "TIMESTAMP",
     "read_path": "VARCHAR",  # "duckdb", or "line_parser" where DuckDB's reader gave up
     "fallback_reason": "VARCHAR",
+    # Rows identical to an example already stored (not loaded again, not rejected), and rows
+    # loaded as a new revision of an example already stored (counted in rows_loaded too).
+    "rows_already_present": "BIGINT",
+    "rows_updated": "BIGINT",
 }
 
 #: One row per decision a person took about an ingested batch (landing file): kept forever,
@@ -291,9 +302,22 @@ def example_columns(dataset: DatasetConfig) -> dict[str, str]:
             "file_id": "VARCHAR",
             "line_number": "BIGINT",
             "ingested_at": "TIMESTAMP",
+            "previous_file_id": "VARCHAR",
         }
     )
     return columns
+
+
+def example_revision_columns(dataset: DatasetConfig) -> dict[str, str]:
+    """Columns of the `example_revisions` view: every delivery of every example, numbered."""
+    columns = example_columns(dataset)
+    return {
+        "example_id": columns.pop("example_id"),
+        "revision": "BIGINT",
+        "is_current": "BOOLEAN",
+        "replaced_by_file_id": "VARCHAR",
+        **columns,
+    }
 
 
 def split_columns(dataset: DatasetConfig) -> dict[str, str]:

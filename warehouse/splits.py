@@ -33,6 +33,7 @@ from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import BUCKETS, file_sha256, quote_literal, split_bucket_sql
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
+from warehouse.revisions import has_examples
 from warehouse.schema import SPLIT_VERSION_COLUMNS
 from warehouse.storage import (
     PARQUET_OPTIONS,
@@ -96,7 +97,7 @@ def publish_split_version(
     with writer_lock(layout), writer_connection(layout) as con:
         versions = published_versions(layout)
         parent = versions[-1] if versions else None
-        if not _load_examples(con, layout):
+        if not _load_examples(con, layout, config):
             raise ValueError(
                 f"The warehouse at {layout.home} has no examples yet: land files under "
                 f"{layout.landing}/<source>/ and ingest them before publishing splits."
@@ -116,10 +117,10 @@ def publish_split_version(
         )
 
 
-def _load_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> int:
-    if not any(layout.examples_dir.glob("*.parquet")):
+def _load_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config) -> int:
+    if not has_examples(layout):
         return 0
-    _create_corrected_examples(con, layout)
+    _create_corrected_examples(con, layout, config)
     con.execute(
         # Only what linking and assignment need: at 10M rows every column here costs memory.
         "CREATE TEMP TABLE ex AS SELECT example_id, distribution, group_key, dedup_key "
@@ -128,14 +129,14 @@ def _load_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> i
     return con.execute("SELECT count(*) FROM ex").fetchone()[0]
 
 
-def _create_corrected_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
-    """The examples with accepted label corrections applied (the newest per example wins),
-    leaving out the batches a person excluded.
+def _create_corrected_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config):
+    """The current revision of each example with accepted label corrections applied (the newest
+    correction per example wins), leaving out the batches a person excluded.
 
-    A corrected example keeps its id, so it keeps its split; its content hash changes, so the
-    next version lists it as changed.
+    A corrected or re-delivered example keeps its id, so it keeps its split; its content hash
+    changes, so the next version lists it as changed.
     """
-    examples = examples_in_force_sql(con, layout)
+    examples = examples_in_force_sql(con, layout, config.dataset)
     corrections_glob = layout.labeling_dir / "corrections" / "*.parquet"
     if not any(corrections_glob.parent.glob("*.parquet")):
         con.execute(f"CREATE OR REPLACE TEMP VIEW corrected_examples AS SELECT * FROM {examples}")

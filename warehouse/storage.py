@@ -101,6 +101,22 @@ def writer_connection(
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
 
 
+def lake_table_sql(pattern: Path, columns: dict[str, str]) -> str:
+    """A relation over the lake's Parquet files matching `pattern` (at least one must exist)
+    with exactly `columns` (name -> DuckDB type), in order.
+
+    A column added to a table's layout later is NULL in the files written before it: the empty
+    typed SELECT, unioned by name, brings it in even when no file has it yet.
+    """
+    typed = ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(c)}" for c, t in columns.items())
+    names = ", ".join(quote_identifier(c) for c in columns)
+    files = f"read_parquet({quote_literal(str(pattern))}, union_by_name = true)"
+    return (
+        f"(SELECT {names} FROM (SELECT * FROM {files} UNION ALL BY NAME "
+        f"SELECT {typed} WHERE false))"
+    )
+
+
 def staging_path(final: Path) -> Path:
     """A hidden sibling of `final` that no lake glob matches."""
     return final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
