@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -21,7 +22,7 @@ from warehouse.batch_decisions import BatchDecisionError, record_batch_decision
 from warehouse.catalog import open_reader
 from warehouse.config import load_config, parse_config
 from warehouse.ingest import ingest_landing_files
-from warehouse.splits import publish_split_version, published_versions
+from warehouse.splits import publish_split_version, published_versions, version_path
 from warehouse.versions import load_manifest
 
 runner = CliRunner()
@@ -256,3 +257,22 @@ def test_the_newest_decision_is_in_force_and_the_same_one_twice_records_nothing(
             "SELECT state FROM batches WHERE file_id = ?", [first.file_id]
         ).fetchone()
     assert history == [("exclude", True), ("accept", True)] and state == "accepted"
+
+
+def test_excluding_a_batch_of_updates_publishes_the_revisions_before_it(layout, small_config):
+    rows = [(f"a{i}", f"u{i}", "pos", f"app review {i}", "ios") for i in range(20)]
+    write_csv(layout.landing / "app" / "day1.csv", rows)
+    ingest_landing_files(layout, small_config)
+    # Day two relabels the first five upstream, by mistake.
+    relabelled = [(i, u, "neg", t, d) for i, u, _, t, d in rows[:5]] + rows[5:]
+    write_csv(layout.landing / "app" / "day2.csv", relabelled)
+    (day2,) = ingest_landing_files(layout, small_config).new_files
+    assert (day2.rows_updated, day2.rows_already_present) == (5, 15)
+
+    record_batch_decision(layout, "app/day2.csv", "exclude", "relabelled by a broken export")
+    v1 = publish_split_version(layout, small_config)
+    assert sum(v1.split_counts.values()) == 20
+    files = version_path(layout, 1) / "*.parquet"
+    labels = dict(duckdb.sql(f"SELECT example_id, label FROM read_parquet('{files}')").fetchall())
+    assert len(labels) == 20
+    assert {labels[f"a{i}"] for i in range(5)} == {"pos"}
