@@ -22,6 +22,7 @@ class RunEvent:
     explanation: str = ""  # a check's description: what held or failed, in one line
     remedy: str = ""  # a failed check's advice on what to do
     error_class: str = ""  # a failed step's root exception class, e.g. ConfigError
+    blocking: bool = False  # a check whose failure stops the assets downstream of it
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def _event(event: dg.DagsterEvent) -> RunEvent | None:
             data.severity.value,
             explanation=said.get("description", ""),
             remedy=said.get("what_to_do", ""),
+            blocking=bool(data.blocking),
         )
     if kind == "STEP_FAILURE":
         error_class, cause = _root_cause(event.event_specific_data.error)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bayesline.console import console, fail
+from bayesline.console import checked_config, console, fail
 from evaluation.champion import PromotionRefused, champion_history, current_champion, promote
 from evaluation.comparison import (
     Comparison,
@@ -20,7 +20,6 @@ from evaluation.comparison import (
 )
 from evaluation.diagnosis import GAP_NAMES
 from warehouse.catalog import open_reader, refresh_catalog
-from warehouse.config import ConfigError, load_config
 from warehouse.layout import WarehouseLayout
 from warehouse.versions import parse_version
 
@@ -29,10 +28,7 @@ SHOWN_ROWS = 20
 
 
 def _context():
-    try:
-        return WarehouseLayout.from_env(), load_config()
-    except ConfigError as exc:
-        raise fail(str(exc)) from exc
+    return WarehouseLayout.from_env(), checked_config()
 
 
 def _version(text: str | None) -> int | None:

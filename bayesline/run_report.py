@@ -58,7 +58,13 @@ def event_line(event: RunEvent) -> str:
     if event.kind == "check":
         if event.ok:
             return f"check {name}: [green]passed[/]"
-        verdict = "[yellow]warning[/]" if event.detail == "WARN" else "[red]failed[/] (blocking)"
+        verdict = (
+            "[yellow]warning[/]"
+            if event.detail == "WARN"
+            else "[red]failed[/] (blocking)"
+            if event.blocking
+            else "[red]failed[/]"
+        )
         return f"check {name}: {verdict}: {escape(event.explanation)}"
     if event.kind == "failed":
         return f"[red]step failed[/] {name}: {escape(failure_cause(event))}"
@@ -92,7 +98,9 @@ def run_problems(outcome: RunOutcome) -> list[str]:
 
 
 def _blocks(event: RunEvent) -> bool:
-    return event.kind == "check" and not event.ok and event.detail != "WARN"
+    """A failed blocking check fails the run; a failed non-blocking one (the promotion gate)
+    is a finding shown in its line, not a failure of the pipeline."""
+    return event.kind == "check" and not event.ok and event.detail != "WARN" and event.blocking
 
 
 def _wraps_a_check(event: RunEvent) -> bool:

@@ -19,7 +19,7 @@ from tests.conftest import REPO_ROOT, write_csv
 
 runner = CliRunner()
 #: Commands that never read bayesline.toml: the rest must refuse a broken one up front.
-NO_CONFIG = {"diagnose", "labelstudio"}
+NO_CONFIG = {"diagnose", "labelstudio", "runs"}  # runs: the Dagster instance only
 #: Arguments each config-reading command needs to get as far as reading the config.
 ARGUMENTS = {
     "materialize": [],
@@ -36,6 +36,9 @@ ARGUMENTS = {
     "batches list": [],
     "batches exclude": ["some.csv", "--reason", "why"],
     "batches accept": ["some.csv", "--reason", "why"],
+    "compare": ["model-a", "model-b"],
+    "models list": [],
+    "models promote": ["model-a"],
 }
 
 

@@ -96,7 +96,7 @@ def test_the_comparison_asset_and_its_check_name_the_regressing_challenger(layou
     result = bayesline("materialize", "--select", "model_comparison")
     assert "materialised model_comparison" in result.output
     assert "check challenger_does_not_regress_champion: failed" in result.output
-    run_id = re.search(r"Dagster run (\S+)", result.output).group(1)
+    run_id = re.search(r"Dagster run ([0-9a-f-]+)", result.output).group(1)
     evaluation = check_evaluation(run_id)
     regressing = evaluation.metadata["regressing"].value
     assert set(regressing) == {"ios-broken (v1)"}
