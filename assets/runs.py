@@ -52,6 +52,15 @@ def open_instance() -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
+def record_wait(run_id: str, message: str) -> None:
+    """Put what a CLI run waited for into its Dagster log: the run is recorded only once it
+    starts, so the wait is told in the terminal while it lasts and kept here afterwards."""
+    with open_instance() as instance:
+        run = instance.get_run_by_id(run_id)
+        if run is not None:
+            instance.report_engine_event(message, run)
+
+
 def launch_host_tags() -> dict[str, str]:
     """Job tags naming this host: where the default run launcher starts the job's run workers
     (the machine that loads the code location), so a launched run's process can be checked."""

@@ -58,7 +58,7 @@ def _materialize_in_turn(select, layout: WarehouseLayout, console: Console, mate
 
     Returns the outcome, or None when Ctrl-C came before Dagster could record one.
     """
-    from assets.runs import open_instance, process_tags
+    from assets.runs import open_instance, process_tags, record_wait
     from bayesline.pipeline_turn import pipeline_turn
 
     run_id = str(uuid.uuid4())
@@ -76,6 +76,8 @@ def _materialize_in_turn(select, layout: WarehouseLayout, console: Console, mate
                     outcome = materialize(select, run_id=run_id, tags=tags, log_level="CRITICAL")
             except KeyboardInterrupt:
                 outcome = None
+            if outcome is not None and turn.waited_for:
+                record_wait(run_id, f"Before starting, this run {turn.summary()}.")
             if outcome is None or outcome.interrupted:
                 with open_instance() as instance:
                     _cancel(instance, run_id, console)

@@ -18,10 +18,12 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from typer.testing import CliRunner
 
 from bayesline.cli import app
+from bayesline.runner import WAITED_TAG
 from labeling.server import api_token
 from tests.conftest import REPO_ROOT
 from tests.review_files import write_reviews
@@ -157,6 +159,10 @@ def test_two_materialisations_at_once_one_waits_and_both_complete(landed):
     waited = [out for out in outputs if "Waiting: " in out]
     assert len(waited) == 1, outputs
     assert "holds the warehouse writer" in waited[0]
+    with dg.DagsterInstance.get() as instance:
+        (waiter,) = [r for r in instance.get_runs() if WAITED_TAG in r.tags]
+        said = [entry.message for entry in instance.all_logs(waiter.run_id)]
+    assert any(m.startswith("Before starting, this run waited") for m in said), said
     assert_lake_whole(landed, versions=1)  # the second run found nothing new to publish
     assert assert_no_run_in_progress().count("SUCCESS") == 2
 
