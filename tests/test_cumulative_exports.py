@@ -39,7 +39,7 @@ test = 0.25
 train = 0.85
 train_dev = 0.15
 """
-DAYS = 6
+DAYS = 7  # a week of daily cumulative exports
 SELECTION = "key:examples or key:published_splits"
 
 
