@@ -193,6 +193,7 @@ def write_model_report(
         generated_at=datetime.now(UTC).replace(tzinfo=None),
         calibration_rows=calibration,
         versus_champion=versus,
+        min_slice_size=config.evaluation.min_slice_size,
     )
     path = output or layout.reports_dir / f"{_file_stem(model_version, split_version)}.html"
     return write_report(html_text, path)
