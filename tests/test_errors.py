@@ -19,7 +19,8 @@ from tests.conftest import REPO_ROOT, write_csv
 
 runner = CliRunner()
 #: Commands that never read bayesline.toml: the rest must refuse a broken one up front.
-NO_CONFIG = {"diagnose", "labelstudio"}
+#: (`diagnose` reads it when there is one, for [evaluation] material_gap_share.)
+NO_CONFIG = {"labelstudio"}
 #: Arguments each config-reading command needs to get as far as reading the config.
 ARGUMENTS = {
     "materialize": [],
@@ -36,6 +37,7 @@ ARGUMENTS = {
     "batches list": [],
     "batches exclude": ["some.csv", "--reason", "why"],
     "batches accept": ["some.csv", "--reason", "why"],
+    "diagnose": ["--human", "1", "--train", "8", "--dev", "10"],
 }
 
 

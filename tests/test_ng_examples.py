@@ -147,6 +147,9 @@ def test_the_diagnose_command_reads_the_configured_share(tmp_path, monkeypatch):
     assert "at least 25% of the largest gap" in configured["rule"]
     flag = CliRunner().invoke(app, [*args, "--material-gap-share", "0.9"])
     assert json.loads(flag.stdout)["problems"] == [BIAS]
+    # No config at all: the calculator still works, at the built-in half.
+    monkeypatch.setenv("BAYESLINE_CONFIG", str(tmp_path / "absent.toml"))
+    assert json.loads(CliRunner().invoke(app, args).stdout)["problems"] == [BIAS]
 
 
 def test_a_share_outside_0_to_1_is_refused_by_the_command():
