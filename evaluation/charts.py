@@ -65,7 +65,7 @@ def error_by_stage_figure(rows: list[dict], title: str, max_slices: int = 12) ->
     """The figure behind `error_by_stage_chart` (DIAGNOSIS_COLUMNS rows), for inspection."""
     from matplotlib.figure import Figure
 
-    slices, total = ranked_slices(rows, "dev_error", max_slices)
+    slices, total = ranked_by_lower_bound(rows, max_slices, "dev_error", "dev_n")
     overall = overall_row(rows)
     shown = ([overall] if overall else []) + slices
     stages = [s for s in STAGES if any(r.get(f"{s}_error") is not None for r in shown)]
@@ -156,17 +156,21 @@ def ranked_slices(rows: list[dict], key: str, limit: int | None = None) -> tuple
     return (slices if limit is None else slices[: max(limit, 0)]), len(slices)
 
 
-def ranked_by_lower_bound(rows: list[dict], limit: int) -> tuple[list[dict], int]:
+def ranked_by_lower_bound(
+    rows: list[dict], limit: int, rate_key: str = "error_rate", n_key: str = "n"
+) -> tuple[list[dict], int]:
     """Slice rows (never overall) by the lower end of their error interval, highest first,
     cut to `limit`; and how many there were. The error rate alone would put a slice of one
     example at 100% on top: its interval's lower end (21% at 95%) puts it where it belongs."""
     slices = [r for r in rows if not is_overall(r)]
 
     def lower_end(row: dict) -> float:
-        interval = _row_interval(row)
+        if rate_key == "error_rate" and row.get("ci_low") is not None:
+            return row["ci_low"]  # as stored in slice_metrics
+        interval = rate_interval(row.get(rate_key), row.get(n_key))
         return interval[0] if interval else -1.0  # no count, no evidence: last
 
-    slices.sort(key=lambda r: (-lower_end(r), -(r.get("error_rate") or 0.0), slice_label(r)))
+    slices.sort(key=lambda r: (-lower_end(r), -(r.get(rate_key) or 0.0), slice_label(r)))
     return slices[: max(limit, 0)], len(slices)
 
 
@@ -221,7 +225,8 @@ def _percent_axis(axis, set_limits) -> None:
 
 
 def _stage_subtitle(shown: int, total: int) -> str:
-    return f"Overall and {_top_words(shown, total)} by dev error; whiskers: 95% Wilson intervals"
+    ranked = "by the low end of their dev error interval"
+    return f"Overall and {_top_words(shown, total)} {ranked}; whiskers: 95% Wilson intervals"
 
 
 def _top_words(shown: int, total: int) -> str:

@@ -203,7 +203,7 @@ def _error_cells(error) -> list[str]:
 def _stage_chart_section(rows: list[dict]) -> str:
     if not rows:
         return _section("stages", "Error by stage", "<p class='muted'>No diagnosis rows.</p>")
-    png = error_by_stage_chart(rows, "Error by stage: overall and the slices with most dev error")
+    png = error_by_stage_chart(rows, "Error by stage: overall and the weakest slices on dev")
     alt = "Human-level, train, train-dev, dev and test error for overall and the worst slices"
     return _section("stages", "Error by stage", _figure(png, alt))
 

@@ -185,6 +185,20 @@ def test_error_by_stage_chart_shows_overall_then_the_top_slices_by_dev_error():
     assert "top 3 of 5 slices" in figure.axes[0].get_title(loc="left")
 
 
+def test_error_by_stage_chart_puts_a_one_example_slice_after_the_real_weak_ones():
+    # device = odd: 1 of 3 dev examples wrong, 33%, the highest dev error of all; but the
+    # lower end of its 95% interval is 6.1%, under android (15.3%), fr (13.0%), web (10.9%).
+    rows = [*diagnosis_rows(), diagnosis_row("device", "odd", 0.0, None, 1 / 3, None, 3)]
+    figure = error_by_stage_figure(rows, "Errors", max_slices=3)
+    assert tick_labels(figure.axes[0].get_xticklabels()) == [
+        "overall",
+        "channel = android",
+        "language = fr",
+        "channel = web",
+    ]
+    assert "by the low end of their dev error interval" in figure.axes[0].get_title(loc="left")
+
+
 def test_error_by_stage_chart_with_room_for_every_slice_says_all_slices():
     figure = error_by_stage_figure(diagnosis_rows(), "Errors", max_slices=12)
     assert len(figure.axes[0].get_xticks()) == 6
