@@ -10,6 +10,7 @@ from assets.resources import BayeslineResource
 from evaluation.baseline import train_baseline
 from evaluation.calibration import ece_by_split
 from evaluation.diagnosis_table import human_levels_from_config
+from evaluation.findings import in_reading_order, is_finding, reading_label
 from evaluation.landed_predictions import register_landed_predictions
 from evaluation.pipeline import (
     ModelEvaluation,
@@ -100,8 +101,12 @@ def slice_analysis(context: dg.AssetExecutionContext, bayesline: BayeslineResour
     def analyse(model_version: str, split_version: int) -> list[tuple[str, dict]]:
         humans = human_levels_for(layout, config, split_version)
         _, low = analyse_slices(layout, config, model_version, split_version, humans)
-        context.log.info(f"{model_version}: {len(low)} low-performing slice(s)")
-        return [(model_version, r) for r in low]
+        findings = sum(1 for r in low if is_finding(r))
+        context.log.info(
+            f"{model_version}: {findings} low-performing slice(s), "
+            f"{len(low) - findings} more shown under their parent"
+        )
+        return [(model_version, r) for r in in_reading_order(low)]
 
     pairs = model_versions_to_evaluate(layout)
     results, failures = evaluate_each(layout, pairs, "slice_metrics", analyse)
@@ -111,14 +116,15 @@ def slice_analysis(context: dg.AssetExecutionContext, bayesline: BayeslineResour
     yield dg.MaterializeResult(
         asset_key="low_performing_slices",
         metadata={
-            "flagged": len(flagged),
+            "flagged": sum(1 for _, r in flagged if is_finding(r)),
+            "nested_under_parent": sum(1 for _, r in flagged if not is_finding(r)),
             "slices": markdown_table(
                 ["model", "rank", "slice", "n", "dev error", "errors removable"],
                 [
                     (
                         model,
-                        r["rank"],
-                        f"{r['slice_column']} = {r['slice_value']}",
+                        r["rank"] if is_finding(r) else "",
+                        reading_label(r),
                         r["n"],
                         percent(r["error_rate"]),
                         f"{r['errors_removable']:.1f}",
@@ -251,15 +257,15 @@ def _evaluation_metadata(evaluation: ModelEvaluation) -> dict:
             ["rank", "slice", "n", "dev error", "gap", "errors removable", "p (Holm)"],
             [
                 (
-                    r["rank"],
-                    f"{r['slice_column']} = {r['slice_value']}",
+                    r["rank"] if is_finding(r) else "",
+                    reading_label(r),
                     r["n"],
                     percent(r["error_rate"]),
                     percent(r["gap"]),
                     f"{r['errors_removable']:.1f}",
                     f"{r['p_adjusted']:.2g}",
                 )
-                for r in evaluation.low_performing[:10]
+                for r in in_reading_order(evaluation.low_performing)[:10]
             ],
         ),
         "chart": dg.MetadataValue.md(f"![error by stage](data:image/png;base64,{chart})"),

@@ -9,7 +9,12 @@ from assets.ingest import WAREHOUSE_POOL
 from assets.metadata import markdown_table
 from assets.resources import BayeslineResource, LabelStudioResource
 from labeling.baselines import compute_human_baselines
-from labeling.queue import ImageServing, labeling_interface, select_baseline_examples
+from labeling.queue import (
+    ImageServing,
+    labeling_interface,
+    select_baseline_examples,
+    slices_to_label,
+)
 from labeling.review import find_probable_label_errors
 from labeling.simulate import simulate_annotations
 from labeling.sync import (
@@ -61,11 +66,7 @@ def labeling_queue(
         context.log.warning(labelstudio.not_running_message())
         return dg.MaterializeResult(metadata={"pushed": 0, "status": "Label Studio not running"})
     with open_reader(layout, config) as con:
-        slices = con.execute(
-            "SELECT slice_column, slice_value, max(errors_removable) FROM low_performing_slices "
-            "WHERE split_version = ? GROUP BY ALL",
-            [version],
-        ).fetchall()
+        slices = slices_to_label(con, version)
         queued = [r[0] for r in con.execute("SELECT example_id FROM labeling_queue").fetchall()]
         per_slice = con.execute(
             "SELECT slice_column, slice_value, count(*) FROM labeling_queue "

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bayesline.console import checked_config
 from evaluation.diagnosis import (
     GAP_KEYS,
     GAP_NAMES,
@@ -16,8 +17,10 @@ from evaluation.diagnosis import (
     Diagnosis,
     ErrorRate,
     Gap,
+    MaterialityRule,
     diagnose,
 )
+from warehouse.config import config_path_from_env
 
 JSON_DECIMALS = 9  # enough for any real rate; hides float noise such as 7.000000000000001
 
@@ -32,6 +35,12 @@ def _percent(value: float | None) -> float | None:
 def _count(value: int | None) -> int | None:
     if value is not None and value < 1:
         raise typer.BadParameter(f"{value} is not an example count: give a whole number >= 1.")
+    return value
+
+
+def _share(value: float | None) -> float | None:
+    if value is not None and not 0 <= value <= 1:
+        raise typer.BadParameter(f"{value:g} is not a share: give 0 to 1 (0.5 for half).")
     return value
 
 
@@ -54,6 +63,15 @@ def diagnose_command(
     n_train_dev: Annotated[int | None, _count_option("--n-train-dev", "train-dev")] = None,
     n_dev: Annotated[int | None, _count_option("--n-dev", "dev")] = None,
     n_test: Annotated[int | None, _count_option("--n-test", "test")] = None,
+    share: Annotated[
+        float | None,
+        typer.Option(
+            "--material-gap-share",
+            help="A gap is a problem when at least this share of the largest; default: "
+            "[evaluation] material_gap_share of bayesline.toml when there is one, else 0.5.",
+            callback=_share,
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Say which gap to work on next: avoidable bias, variance, data mismatch or dev overfitting.
@@ -73,11 +91,21 @@ def diagnose_command(
         train_dev=_rate(train_dev, n_train_dev),
         test=_rate(test, n_test),
         human_level_source="typed in",
+        rule=_rule(share),
     )
     if json_output:
         typer.echo(json.dumps(to_percent_dict(diagnosis), ensure_ascii=False, indent=2))
     else:
         print_diagnosis(diagnosis, Console())
+
+
+def _rule(share: float | None) -> MaterialityRule:
+    """The rule with this share, else the configured one (a config is optional here)."""
+    if share is not None:
+        return MaterialityRule(relative_share=share)
+    if config_path_from_env().is_file():
+        return MaterialityRule.from_config(checked_config().evaluation)
+    return MaterialityRule()
 
 
 def _rate(percent: float | None, n: int | None) -> ErrorRate | None:

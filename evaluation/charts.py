@@ -34,7 +34,8 @@ STAGE_MARKERS = {"human_level": "D", "train": "o", "train_dev": "s", "dev": "^",
 CONFIDENCE = 0.95  # whiskers are 95% Wilson intervals, like the intervals in the tables
 FIGSIZE = (10, 5)  # inches; at DPI this is 1000 x 500 px
 DPI = 100
-MAX_LABEL = 30  # longer slice labels are cut with an ellipsis so the axes keep their room
+MAX_LABEL = 40  # longer slice labels are cut with an ellipsis so the axes keep their room
+# (40 keeps a pair such as "device x region = scanner-b x south" whole: cut, pairs look alike)
 _STYLE = {
     "font.family": "DejaVu Sans",  # ships with matplotlib: the same glyphs on every machine
     "font.size": 9,
@@ -53,17 +54,18 @@ def error_by_stage_chart(rows: list[dict], title: str, max_slices: int = 12) -> 
         return _png(error_by_stage_figure(rows, title, max_slices))
 
 
-def slice_error_chart(rows: list[dict], split: str = "dev", top: int = 15) -> bytes:
-    """PNG of one split's error per slice, worst first, with the overall error as a line."""
+def slice_error_chart(rows: list[dict], split: str = "dev", top: int = 15, min_n: int = 1) -> bytes:
+    """PNG of one split's error per slice of at least `min_n` examples, highest lower
+    interval end first, with the overall error as a line."""
     with _style():
-        return _png(slice_error_figure(rows, split, top))
+        return _png(slice_error_figure(rows, split, top, min_n))
 
 
 def error_by_stage_figure(rows: list[dict], title: str, max_slices: int = 12) -> Figure:
     """The figure behind `error_by_stage_chart` (DIAGNOSIS_COLUMNS rows), for inspection."""
     from matplotlib.figure import Figure
 
-    slices, total = ranked_slices(rows, "dev_error", max_slices)
+    slices, total = ranked_by_lower_bound(rows, max_slices, "dev_error", "dev_n")
     overall = overall_row(rows)
     shown = ([overall] if overall else []) + slices
     stages = [s for s in STAGES if any(r.get(f"{s}_error") is not None for r in shown)]
@@ -89,12 +91,17 @@ def error_by_stage_figure(rows: list[dict], title: str, max_slices: int = 12) ->
     return fig
 
 
-def slice_error_figure(rows: list[dict], split: str = "dev", top: int = 15) -> Figure:
+def slice_error_figure(
+    rows: list[dict], split: str = "dev", top: int = 15, min_n: int = 1
+) -> Figure:
     """The figure behind `slice_error_chart` (SLICE_METRIC_COLUMNS rows), for inspection."""
     from matplotlib.figure import Figure
 
     in_split = [r for r in rows if r.get("split") == split and r.get("error_rate") is not None]
-    slices, total = ranked_slices(in_split, "error_rate", top)
+    # Slices too small to be tested for low performance are too small to chart as weak.
+    big_enough = [r for r in in_split if is_overall(r) or (r.get("n") or 0) >= min_n]
+    slices, total = ranked_by_lower_bound(big_enough, top)
+    left_out = len(in_split) - len(big_enough)
     overall = overall_row(in_split)
     name = STAGE_NAMES.get(split, split)  # 'train-dev', as in the tables
     with _style():
@@ -106,7 +113,7 @@ def slice_error_figure(rows: list[dict], split: str = "dev", top: int = 15) -> F
         colour = STAGE_COLOURS.get(split, "#777777")
         ax.barh(ys, rates, xerr=whiskers, color=colour, height=0.7, ecolor="#333333", capsize=2)
         ax.set_yticks(ys, [f"{_short(slice_label(r))} (n={r.get('n') or 0:,})" for r in slices])
-        ax.invert_yaxis()  # worst slice on top
+        ax.invert_yaxis()  # the slice surely worst on top
         if overall:
             rate = 100 * overall["error_rate"]
             label = f"overall {name} error {rate:.2f}%"
@@ -119,7 +126,9 @@ def slice_error_figure(rows: list[dict], split: str = "dev", top: int = 15) -> F
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
         fig.suptitle(f"{name.capitalize()} error by slice", x=0.01, ha="left")
-        subtitle = f"{_top_words(len(slices), total)}, worst first; whiskers: 95% Wilson intervals"
+        subtitle = f"{_top_words(len(slices), total)}, by the low end of the 95% interval"
+        if left_out:
+            subtitle += f"; {left_out} slice(s) under {min_n} examples left out"
         ax.set_title(subtitle, loc="left", color="#555555")
     return fig
 
@@ -145,6 +154,24 @@ def ranked_slices(rows: list[dict], key: str, limit: int | None = None) -> tuple
     # The label breaks ties so the same rows always give the same order (and the same PNG).
     slices.sort(key=lambda r: (r.get(key) is None, -(r.get(key) or 0.0), slice_label(r)))
     return (slices if limit is None else slices[: max(limit, 0)]), len(slices)
+
+
+def ranked_by_lower_bound(
+    rows: list[dict], limit: int, rate_key: str = "error_rate", n_key: str = "n"
+) -> tuple[list[dict], int]:
+    """Slice rows (never overall) by the lower end of their error interval, highest first,
+    cut to `limit`; and how many there were. The error rate alone would put a slice of one
+    example at 100% on top: its interval's lower end (21% at 95%) puts it where it belongs."""
+    slices = [r for r in rows if not is_overall(r)]
+
+    def lower_end(row: dict) -> float:
+        if rate_key == "error_rate" and row.get("ci_low") is not None:
+            return row["ci_low"]  # as stored in slice_metrics
+        interval = rate_interval(row.get(rate_key), row.get(n_key))
+        return interval[0] if interval else -1.0  # no count, no evidence: last
+
+    slices.sort(key=lambda r: (-lower_end(r), -(r.get(rate_key) or 0.0), slice_label(r)))
+    return slices[: max(limit, 0)], len(slices)
 
 
 def rate_interval(rate: float | None, n: int | None) -> tuple[float, float] | None:
@@ -198,7 +225,8 @@ def _percent_axis(axis, set_limits) -> None:
 
 
 def _stage_subtitle(shown: int, total: int) -> str:
-    return f"Overall and {_top_words(shown, total)} by dev error; whiskers: 95% Wilson intervals"
+    ranked = "by the low end of their dev error interval"
+    return f"Overall and {_top_words(shown, total)} {ranked}; whiskers: 95% Wilson intervals"
 
 
 def _top_words(shown: int, total: int) -> str:

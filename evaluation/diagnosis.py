@@ -23,9 +23,15 @@ Materiality rule. A gap is material, i.e. a problem worth working on now, when a
     whose human-level estimate often has no count, it comes from the Wilson interval of
     whichever side has one, the other side taken as exact. Gaps without counts are judged on
     size alone;
-(c) it is at least `relative_share` (a quarter by default) of the largest gap that passes (a)
+(c) it is at least `relative_share` (half by default) of the largest gap that passes (a)
     and (b). A gap small next to the largest is not the problem to work on now, and a large
     but noisy gap does not hide a smaller, real one.
+
+Why half. Ng's worked examples (Machine Learning Yearning, the "Nuts and bolts of applying
+deep learning" talk, the Deep Learning Specialization) call a gap of 1 point beside one of 4
+points, and of 2 beside 7, not the problem to work on, while gaps of 4 beside 5, 9 beside 10
+and 15 beside 15 are all called. Every share above 2/7 and at most 4/5 reproduces them all;
+half lies between, with room on both sides. tests/test_ng_examples.py holds each example.
 
 The largest gap that passes (a) and (b) always passes (c), so it is always listed first.
 Several gaps can be material at once. Negative gaps are never problems; some deserve caveats.
@@ -36,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evaluation.stats import difference_interval, one_sided_level, wilson_interval
+from warehouse.config import EvaluationConfig
 
 GAP_KEYS = ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting")
 _TOLERANCE = 1e-9  # products such as 0.3 * 0.07 carry float noise: a tie must stay a tie
@@ -119,9 +126,14 @@ class ErrorRate:
 class MaterialityRule:
     """Thresholds deciding which gaps are problems (see the module docstring)."""
 
-    relative_share: float = 0.25
+    relative_share: float = EvaluationConfig.material_gap_share  # one default, the config's
     absolute_floor: float = 0.005
     confidence: float = 0.95
+
+    @classmethod
+    def from_config(cls, evaluation: EvaluationConfig) -> MaterialityRule:
+        """The rule with the share set in `[evaluation] material_gap_share`."""
+        return cls(relative_share=evaluation.material_gap_share)
 
     def __post_init__(self) -> None:
         if not 0 <= self.relative_share <= 1:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from evaluation.diagnosis import Diagnosis, ErrorRate, diagnose
+from evaluation.diagnosis import Diagnosis, ErrorRate, MaterialityRule, diagnose
 
 STAGES = ("train", "train_dev", "dev", "test")
 OVERALL = ("overall", "all")
@@ -47,6 +47,7 @@ def diagnose_slices(
     model_version: str,
     split_version: int,
     computed_at: datetime,
+    rule: MaterialityRule | None = None,
 ) -> tuple[list[dict], Diagnosis]:
     """One DIAGNOSIS_COLUMNS row per slice (overall first) and the overall Diagnosis."""
     by_slice: dict[tuple[str, str], dict[str, ErrorRate]] = {}
@@ -70,6 +71,7 @@ def diagnose_slices(
             train_dev=stages.get("train_dev"),
             test=stages.get("test"),
             human_level_source=human.source,
+            rule=rule or MaterialityRule(),
         )
         if key == OVERALL:
             overall = result

@@ -11,7 +11,7 @@ from evaluation.calibration import calibration_rows
 from evaluation.champion import current_champion
 from evaluation.charts import error_by_stage_chart, reliability_chart
 from evaluation.comparison import ModelRef, sort_rows
-from evaluation.diagnosis import Diagnosis
+from evaluation.diagnosis import Diagnosis, MaterialityRule
 from evaluation.diagnosis_table import (
     OVERALL,
     HumanLevel,
@@ -111,6 +111,7 @@ def diagnose_model_version(
         model_version=model_version,
         split_version=split_version,
         computed_at=(now or datetime.now(UTC)).replace(tzinfo=None),
+        rule=MaterialityRule.from_config(config.evaluation),
     )
     stem = _file_stem(model_version, split_version)
     name = f"{model_version} on split v{split_version}"
@@ -179,6 +180,7 @@ def write_model_report(
         model_version=model_version,
         split_version=split_version,
         computed_at=diagnosis[0]["computed_at"],
+        rule=MaterialityRule.from_config(config.evaluation),
     )
     html_text = render_report(
         title=f"Bayesline diagnosis: {config.dataset.name}",
@@ -191,6 +193,7 @@ def write_model_report(
         generated_at=datetime.now(UTC).replace(tzinfo=None),
         calibration_rows=calibration,
         versus_champion=versus,
+        min_slice_size=config.evaluation.min_slice_size,
     )
     path = output or layout.reports_dir / f"{_file_stem(model_version, split_version)}.html"
     return write_report(html_text, path)

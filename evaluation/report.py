@@ -27,6 +27,7 @@ from evaluation.charts import (
 )
 from evaluation.comparison import verdict_words
 from evaluation.diagnosis import GAP_NAMES, MINUS, STAGE_NAMES, Diagnosis
+from evaluation.findings import in_reading_order, is_finding, reading_label
 
 DASH = "\N{EM DASH}"  # a value that was not measured
 EN_DASH = "\N{EN DASH}"
@@ -54,6 +55,7 @@ th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: lef
 th { background: var(--head); font-weight: 600; white-space: nowrap; }
 .num { text-align: right; white-space: nowrap; } .mid { text-align: center; }
 tr.material td { background: var(--bad-bg); } tr.overall td { font-weight: 600; }
+tr.nested td { color: var(--muted); } tr.nested td:nth-child(2) { padding-left: 22px; }
 .yes { color: var(--bad); font-weight: 700; }
 .chip { display: inline-block; padding: 0 7px; margin: 1px 2px 1px 0; border-radius: 10px;
   background: var(--bad-bg); color: var(--bad); border: 1px solid #fecdca; font-size: 12px; }
@@ -80,15 +82,17 @@ def render_report(
     generated_at: datetime,
     calibration_rows: list[dict] | None = None,
     versus_champion: tuple[dict, list[dict]] | None = None,
+    min_slice_size: int = 1,
 ) -> str:
-    """The whole report as one HTML document (rows follow evaluation.schema)."""
+    """The whole report as one HTML document (rows follow evaluation.schema); the dev error
+    chart leaves out slices under `min_slice_size` examples, as the slice tests do."""
     meta = f"Model <code>{_e(model_version)}</code> on split version {_e(split_version)}"
     sections = [
         f"<header><h1>{_e(title)}</h1><div class='muted'>{meta}</div></header>",
         _verdict(overall),
         _overall_section(overall),
         _stage_chart_section(diagnosis_rows),
-        _low_performing_section(low_performing_rows, slice_metric_rows),
+        _low_performing_section(low_performing_rows, slice_metric_rows, min_slice_size),
         _slice_diagnosis_section(diagnosis_rows),
         _calibration_section(calibration_rows or []),
         _versus_champion_section(versus_champion),
@@ -199,25 +203,30 @@ def _error_cells(error) -> list[str]:
 def _stage_chart_section(rows: list[dict]) -> str:
     if not rows:
         return _section("stages", "Error by stage", "<p class='muted'>No diagnosis rows.</p>")
-    png = error_by_stage_chart(rows, "Error by stage: overall and the slices with most dev error")
+    png = error_by_stage_chart(rows, "Error by stage: overall and the weakest slices on dev")
     alt = "Human-level, train, train-dev, dev and test error for overall and the worst slices"
     return _section("stages", "Error by stage", _figure(png, alt))
 
 
-def _low_performing_section(rows: list[dict], slice_metric_rows: list[dict]) -> str:
+def _low_performing_section(
+    rows: list[dict], slice_metric_rows: list[dict], min_slice_size: int
+) -> str:
     headers = ["Rank", "Slice", "n", "Error", f"{LEVEL} interval", "Gap", "Errors removable"]
     table_rows = [
-        [
-            _count(r.get("rank")),
-            slice_label(r),
-            _count(r.get("n")),
-            _pct(r.get("error_rate")),
-            _interval(None if r.get("ci_low") is None else (r["ci_low"], r["ci_high"])),
-            _pp(r.get("gap")),
-            DASH if r.get("errors_removable") is None else f"{r['errors_removable']:,.1f}",
-            _p(r.get("p_adjusted")),
-        ]
-        for r in sorted(rows, key=lambda r: (r.get("rank") is None, r.get("rank") or 0))
+        (
+            [
+                _count(r.get("rank")) if is_finding(r) else "",
+                reading_label(r),
+                _count(r.get("n")),
+                _pct(r.get("error_rate")),
+                _interval(None if r.get("ci_low") is None else (r["ci_low"], r["ci_high"])),
+                _pp(r.get("gap")),
+                DASH if r.get("errors_removable") is None else f"{r['errors_removable']:,.1f}",
+                _p(r.get("p_adjusted")),
+            ],
+            "" if is_finding(r) else "nested",
+        )
+        for r in in_reading_order(rows)
     ]
     if table_rows:
         body = _table([*headers, "p adjusted"], "rlrrrrrr", table_rows)
@@ -226,11 +235,18 @@ def _low_performing_section(rows: list[dict], slice_metric_rows: list[dict]) -> 
             "adjusted one-sided test), ranked by errors removable: gap &times; n, the dev errors "
             "gone if the slice did as well as overall.</p>"
         )
+        nested = sum(1 for r in rows if not is_finding(r))
+        if nested:
+            body += (
+                f"<p class='note'>{nested} pair(s) marked &#8627; are weak only as their parent "
+                "(the finding above) is: not significantly worse than it, so not findings of "
+                "their own, and not queued for labeling.</p>"
+            )
     else:
         body = "<p class='muted'>No dev slice is significantly worse than overall dev error.</p>"
     if any(r.get("split") == "dev" for r in slice_metric_rows):
-        alt = "Dev error per slice, worst first, with 95% intervals and the overall dev error"
-        body += _figure(slice_error_chart(slice_metric_rows, "dev"), alt)
+        alt = "Dev error per slice, ranked by the lower end of the 95% interval, with the overall"
+        body += _figure(slice_error_chart(slice_metric_rows, "dev", min_n=min_slice_size), alt)
     return _section("low-performing", "Low-performing slices", body)
 
 

@@ -25,6 +25,8 @@ with 95% Wilson intervals computed in SQL.
   people too is not where the model has room to improve.
 - Flagged slices are ranked by errors removable, gap x n: the dev errors that would go if the
   slice were brought to the overall error rate.
+- A flagged pair of slice values that is not significantly worse than a flagged parent is
+  shown under that parent, not as a finding of its own (evaluation/findings.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import duckdb
 
+from evaluation.findings import PAIR_SEPARATOR, in_reading_order, nest_under_parents
 from evaluation.predictions import predictions_path, safe_model_version
 from evaluation.schema import LOW_PERFORMING_SLICE_COLUMNS, SLICE_METRIC_COLUMNS
 from evaluation.stats import holm_adjust, two_proportion_p_value, z_for
@@ -45,7 +48,6 @@ from warehouse.storage import copy_to_parquet, create_rows_table, writer_lock
 
 OVERALL = ("overall", "all")
 MISSING = "(missing)"
-PAIR_SEPARATOR = " x "
 METRICS_TABLE = "slice_metrics_result"
 LOW_TABLE = "low_performing_slices_result"
 HumanLevel = dict[tuple[str, str], float]
@@ -202,12 +204,10 @@ def find_low_performing_slices(
     `slice_metrics_result`, which `compute_slice_metrics` must have built for this pair."""
     dev = _dev_metrics(con, model_version, split_version)
     overall = dev.pop(OVERALL, None)
-    rows = _flagged(config, dev, overall, human_level or {}) if overall else []
-    rows.sort(
-        key=lambda r: (-r["errors_removable"], r["p_value"], r["slice_column"], r["slice_value"])
-    )
-    for rank, row in enumerate(rows, start=1):
-        row.update(model_version=model_version, split_version=split_version, rank=rank)
+    flagged = _flagged(config, dev, overall, human_level or {}) if overall else []
+    rows = in_reading_order(nest_under_parents(flagged, config.evaluation.alpha))
+    for row in rows:
+        row.update(model_version=model_version, split_version=split_version)
     create_rows_table(con, LOW_TABLE, LOW_PERFORMING_SLICE_COLUMNS, rows)
 
 

@@ -1,10 +1,11 @@
 """Which examples people should label next, and how Label Studio shows them.
 
 Baseline tasks measure human-level error where the model is weakest: for each low-performing
-slice (and a sample of all of dev/test, for the overall figure), examples are drawn from dev and
-test, stratified by split and gold label, capped per slice, and prioritised by the errors the
-slice could remove. Sampling order comes from sha256(salt, example id), so the same warehouse
-queues the same examples on any machine. Tasks are blind: no prediction, no gold label.
+slice that is a finding (not a pair shown under its parent), and a sample of all of dev/test
+for the overall figure, examples are drawn from dev and test, stratified by split and gold
+label, capped per slice, and prioritised by the errors the slice could remove. Sampling order
+comes from sha256(salt, example id), so the same warehouse queues the same examples on any
+machine. Tasks are blind: no prediction, no gold label.
 """
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ def labeling_interface(config: BayeslineConfig) -> str:
         f'required="true">{choices}</Choices>'
         "</View>"
     )
+
+
+def slices_to_label(
+    con: duckdb.DuckDBPyConnection, split_version: int
+) -> list[tuple[str, str, float]]:
+    """(slice column, slice value, errors removable) of every low-performing slice that is a
+    finding for some model on this split version. A pair shown under its flagged parent is
+    left out: its parent's tasks already measure human-level error where it is weak."""
+    return con.execute(
+        "SELECT slice_column, slice_value, max(errors_removable) FROM low_performing_slices "
+        "WHERE split_version = ? AND parent_slice_column IS NULL GROUP BY ALL "
+        "ORDER BY 3 DESC, 1, 2",
+        [split_version],
+    ).fetchall()
 
 
 def select_baseline_examples(

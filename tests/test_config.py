@@ -80,3 +80,13 @@ def test_the_baseline_training_cap_defaults_and_must_be_positive():
     raw["evaluation"] = {"baseline_max_train_rows": 0}
     with pytest.raises(ConfigError, match="baseline_max_train_rows must be at least 1"):
         parse_config(raw)
+
+
+def test_the_material_gap_share_defaults_to_half_and_must_be_a_fraction():
+    assert parse_config(small()).evaluation.material_gap_share == 0.5
+    assert (
+        parse_config(small(evaluation__material_gap_share=0.3)).evaluation.material_gap_share == 0.3
+    )
+    for bad in (25, -0.1, "half", True):
+        with pytest.raises(ConfigError, match=r"material_gap_share is a fraction in \[0, 1\]"):
+            parse_config(small(evaluation__material_gap_share=bad))

@@ -19,7 +19,9 @@ from tests.conftest import REPO_ROOT, write_csv
 
 runner = CliRunner()
 #: Commands that never read bayesline.toml: the rest must refuse a broken one up front.
-NO_CONFIG = {"diagnose", "labelstudio", "runs"}  # runs: the Dagster instance only
+#: (`diagnose` reads it when there is one, for [evaluation] material_gap_share; `runs`
+#: reads only the Dagster instance.)
+NO_CONFIG = {"labelstudio", "runs"}
 #: Arguments each config-reading command needs to get as far as reading the config.
 ARGUMENTS = {
     "materialize": [],
@@ -39,6 +41,7 @@ ARGUMENTS = {
     "compare": ["model-a", "model-b"],
     "models list": [],
     "models promote": ["model-a"],
+    "diagnose": ["--human", "1", "--train", "8", "--dev", "10"],
 }
 
 

@@ -185,6 +185,20 @@ def test_error_by_stage_chart_shows_overall_then_the_top_slices_by_dev_error():
     assert "top 3 of 5 slices" in figure.axes[0].get_title(loc="left")
 
 
+def test_error_by_stage_chart_puts_a_one_example_slice_after_the_real_weak_ones():
+    # device = odd: 1 of 3 dev examples wrong, 33%, the highest dev error of all; but the
+    # lower end of its 95% interval is 6.1%, under android (15.3%), fr (13.0%), web (10.9%).
+    rows = [*diagnosis_rows(), diagnosis_row("device", "odd", 0.0, None, 1 / 3, None, 3)]
+    figure = error_by_stage_figure(rows, "Errors", max_slices=3)
+    assert tick_labels(figure.axes[0].get_xticklabels()) == [
+        "overall",
+        "channel = android",
+        "language = fr",
+        "channel = web",
+    ]
+    assert "by the low end of their dev error interval" in figure.axes[0].get_title(loc="left")
+
+
 def test_error_by_stage_chart_with_room_for_every_slice_says_all_slices():
     figure = error_by_stage_figure(diagnosis_rows(), "Errors", max_slices=12)
     assert len(figure.axes[0].get_xticks()) == 6
@@ -218,6 +232,35 @@ def test_slice_error_chart_draws_the_worst_slices_of_the_split_and_the_overall_l
     [line] = [line for line in axes.get_lines() if line.get_gid() == "overall"]
     assert list(line.get_xdata()) == [12.0, 12.0]  # the overall dev error, in percent
     assert png_size(slice_error_chart(rows, "dev", top=2)) == (1000, 500)
+
+
+def dev_slice(value: str, errors: int, n: int) -> dict:
+    low, high = wilson_interval(errors, n)
+    return {**slice_metric_rows()[1], "slice_column": "device", "slice_value": value, "n": n,
+            "errors": errors, "error_rate": errors / n, "ci_low": low, "ci_high": high}  # fmt: skip
+
+
+def test_the_slice_chart_ranks_by_the_low_end_of_the_interval_not_the_error_rate():
+    # Error rates: one 100% (1 of 1), d 35%, a 30%, b 25%. Lower ends of the 95% Wilson
+    # intervals: d 26.4%, a 21.9%, b 21.0%, one 20.7%: the single example goes last.
+    rows = [
+        slice_metric_rows()[0],  # overall
+        dev_slice("a", 30, 100),
+        dev_slice("b", 100, 400),
+        dev_slice("one", 1, 1),
+        dev_slice("d", 35, 100),
+    ]
+    axes = slice_error_figure(rows, "dev").axes[0]
+    assert tick_labels(axes.get_yticklabels()) == [
+        "device = d (n=100)",
+        "device = a (n=100)",
+        "device = b (n=400)",
+        "device = one (n=1)",
+    ]
+    # Below min_slice_size it is not drawn at all, and the subtitle says so.
+    axes = slice_error_figure(rows, "dev", min_n=30).axes[0]
+    assert "device = one (n=1)" not in tick_labels(axes.get_yticklabels())
+    assert "1 slice(s) under 30 examples left out" in axes.get_title(loc="left")
 
 
 def test_slice_labels_with_dollar_signs_are_drawn_as_text_not_math():

@@ -74,6 +74,10 @@ class EvaluationConfig:
     slice_pairs: bool = False
     #: Family-wise error rate for flagging low-performing slices (Holm's method).
     alpha: float = 0.05
+    #: A gap (bias, variance, mismatch, dev overfitting) is a problem to work on only when it
+    #: is at least this share of the largest real gap; half reproduces Ng's worked examples
+    #: (see evaluation/diagnosis.py).
+    material_gap_share: float = 0.5
     #: The built-in baseline trains on at most this many train examples (a sample fixed by
     #: md5 of the example id): a yardstick model gains little beyond it, and memory stays flat.
     baseline_max_train_rows: int = 200_000
@@ -135,6 +139,7 @@ _SCHEMA: dict[str, set[str]] = {
         "min_slice_size",
         "slice_pairs",
         "alpha",
+        "material_gap_share",
         "baseline_max_train_rows",
     },
     "labeling": {
@@ -221,6 +226,12 @@ def _parse_evaluation(section: dict[str, Any], where: str) -> EvaluationConfig:
         )
     if not 0 < evaluation.alpha < 1:
         raise ConfigError(f"{where}: [evaluation] alpha must lie in (0, 1).")
+    share = evaluation.material_gap_share
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        raise ConfigError(
+            f"{where}: [evaluation] material_gap_share is a fraction in [0, 1] (0.5: a gap is "
+            f"a problem when at least half the largest), not {share!r}."
+        )
     if evaluation.baseline_max_train_rows < 1:
         raise ConfigError(f"{where}: [evaluation] baseline_max_train_rows must be at least 1.")
     return evaluation

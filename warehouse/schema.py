@@ -169,7 +169,7 @@ SLICE_METRIC_COLUMNS = {
     "ci_high": "DOUBLE",
 }
 
-#: Dev slices significantly worse than the overall dev error, ranked by errors removable.
+#: Dev slices significantly worse than the overall dev error; findings ranked by errors removable.
 LOW_PERFORMING_SLICE_COLUMNS = {
     "model_version": "VARCHAR",
     "split_version": "INTEGER",
@@ -187,6 +187,11 @@ LOW_PERFORMING_SLICE_COLUMNS = {
     "p_value": "DOUBLE",  # one-sided two-proportion z test, slice vs the rest of dev
     "p_adjusted": "DOUBLE",  # Holm-adjusted across every slice tested
     "human_level_error": "DOUBLE",  # on this slice, once human baselines exist
+    # A pair not significantly worse than a flagged parent is shown under it (rank NULL);
+    # NULL for a finding of its own. p_vs_parent: Holm-adjusted, the largest over its parents.
+    "parent_slice_column": "VARCHAR",
+    "parent_slice_value": "VARCHAR",
+    "p_vs_parent": "DOUBLE",
 }
 
 #: One row per model version x split version x slice: the bias / variance / mismatch verdict.
