@@ -1,5 +1,6 @@
 """People in the loop: the Label Studio queue, annotation sync, human baselines, label review."""
 
+import os
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -252,10 +253,20 @@ def label_review(context: dg.AssetExecutionContext, bayesline: BayeslineResource
     )
 
 
+#: How often the annotation sensor polls Label Studio; BAYESLINE_ANNOTATION_POLL_S overrides
+#: it (a team labeling live may want it sooner; the browser tests use a few seconds).
+ANNOTATION_POLL_S = 60
+
+
+def annotation_poll_seconds() -> int:
+    value = os.environ.get("BAYESLINE_ANNOTATION_POLL_S", "")
+    return int(value) if value.isdigit() and int(value) > 0 else ANNOTATION_POLL_S
+
+
 def build_annotation_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(
         job=job,
-        minimum_interval_seconds=60,
+        minimum_interval_seconds=annotation_poll_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Polls Label Studio for new or edited annotations and syncs them.",
     )

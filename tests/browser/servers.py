@@ -82,6 +82,7 @@ def start_dagster_ui(
         BAYESLINE_CONFIG=str(config),
         DAGSTER_HOME=str(dagster_home),
         GX_ANALYTICS_ENABLED="false",
+        BAYESLINE_ANNOTATION_POLL_S="10",  # the labeler path waits for ticks: not a minute each
         **(extra_env or {}),
     )
     port = free_local_port()

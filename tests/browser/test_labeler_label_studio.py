@@ -16,7 +16,7 @@ LABELER = "labeler@bayesline.test"
 PASSWORD = "blind-labeler-42"  # a throwaway account on a temporary server
 TASKS_TO_LABEL = 3
 SENSOR = "label_studio_annotations_sensor"
-SYNC_TIMEOUT_S = 240  # the sensor ticks every 60 s, then the sync run starts and finishes
+SYNC_TIMEOUT_S = 240  # the sensor ticks every 10 s here, then the sync run starts and finishes
 
 
 def log_in(page: Page, url: str) -> None:
