@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -35,6 +36,28 @@ SMALL_CONFIG = {
     "quality": {"min_examples_per_split": 1},
 }
 SMALL_HEADER = ["id", "user", "label", "text", "device"]
+
+
+def small_config_toml(**sections: dict | None) -> str:
+    """SMALL_CONFIG as a bayesline.toml, for the paths that read a file (CLI, Dagster).
+
+    Each keyword updates that section's keys (`splits={"salt": "s"}`); None leaves the
+    section out.
+    """
+    merged = {name: dict(body) for name, body in SMALL_CONFIG.items()}
+    for name, changes in sections.items():
+        if changes is None:
+            merged.pop(name, None)
+        else:
+            merged.setdefault(name, {}).update(changes)
+    return "\n".join(_toml_table(name, body) for name, body in merged.items())
+
+
+def _toml_table(name: str, body: dict) -> str:
+    lines = [f"[{name}]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in body.items() if not isinstance(v, dict)]
+    tables = [_toml_table(f"{name}.{k}", v) for k, v in body.items() if isinstance(v, dict)]
+    return "\n".join(lines) + "\n" + "".join(f"\n{t}" for t in tables)
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from bayesline.runner import ensure_dagster_home
 from evaluation.baseline import baseline_model_version
 from evaluation.diagnosis import GAP_KEYS, ErrorRate, diagnose
 from evaluation.predictions import register_predictions
+from tests.conftest import small_config_toml
 from tests.test_predictions import (
     build_warehouse,
     simple_rows,
@@ -25,32 +26,6 @@ from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import SPLITS, load_config
 
 SUBSETS = [s for r in range(1, 5) for s in itertools.combinations(SPLITS, r)]
-SMALL_TOML = """
-[dataset]
-name = "subsets"
-id_column = "id"
-label_column = "label"
-labels = ["neg", "pos"]
-text_columns = ["text"]
-group_column = "user"
-slice_columns = ["device"]
-
-[sources]
-target = ["app"]
-
-[splits]
-salt = "subset-salt"
-[splits.target]
-train = 0.4
-dev = 0.3
-test = 0.3
-[splits.training]
-train = 0.8
-train_dev = 0.2
-
-[quality]
-min_examples_per_split = 1
-"""
 runner = CliRunner()
 
 
@@ -81,7 +56,9 @@ def model_name(subset: tuple[str, ...]) -> str:
 def small_warehouse(layout, tmp_path, monkeypatch):
     """A small hand-written dataset published as split version 1, with its own config."""
     config_path = tmp_path / "subsets.toml"
-    config_path.write_text(SMALL_TOML)
+    config_path.write_text(
+        small_config_toml(dataset={"name": "subsets"}, splits={"salt": "subset-salt"})
+    )
     monkeypatch.setenv("BAYESLINE_CONFIG", str(config_path))
     config = load_config(config_path)
     ensure_dagster_home(layout)

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from tests.conftest import small_config_toml
 from warehouse import line_parser
 from warehouse.catalog import open_reader
 from warehouse.ingest import ingest_landing_files
@@ -511,33 +512,6 @@ def test_the_read_path_and_why_are_in_sql(layout, small_config):
     assert path == "line_parser" and why.startswith("DuckDB's reader")
 
 
-SMALL_TOML = """
-[dataset]
-name = "faults"
-id_column = "id"
-label_column = "label"
-labels = ["neg", "pos"]
-text_columns = ["text"]
-group_column = "user"
-slice_columns = ["device"]
-
-[sources]
-target = ["app"]
-
-[splits]
-salt = "faults"
-
-[splits.target]
-train = 0.4
-dev = 0.3
-test = 0.3
-
-[splits.training]
-train = 0.8
-train_dev = 0.2
-"""
-
-
 @pytest.mark.slow
 def test_messy_files_through_the_cli_and_dagster_keep_their_good_rows(
     layout, tmp_path, monkeypatch
@@ -547,7 +521,9 @@ def test_messy_files_through_the_cli_and_dagster_keep_their_good_rows(
     from bayesline.cli import app
 
     config = tmp_path / "faults.toml"
-    config.write_text(SMALL_TOML)
+    config.write_text(
+        small_config_toml(dataset={"name": "faults"}, splits={"salt": "faults"}, quality=None)
+    )
     monkeypatch.setenv("BAYESLINE_CONFIG", str(config))
     (layout.landing / "web").mkdir(parents=True)
     (layout.landing / "app").mkdir(parents=True)

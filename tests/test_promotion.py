@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from bayesline.cli import app
 from bayesline.runner import ensure_dagster_home
-from tests.conftest import write_csv
+from tests.conftest import small_config_toml, write_csv
 from tests.test_model_comparison import DEVICES, champion_wrong, device_of, predictions
 from tests.test_predictions import split_examples, write_predictions_csv
 from warehouse.catalog import fetch_dicts, open_reader
@@ -20,32 +20,6 @@ from warehouse.splits import publish_split_version
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
-TOML = """
-[dataset]
-name = "promotion"
-id_column = "id"
-label_column = "label"
-labels = ["neg", "pos"]
-text_columns = ["text"]
-group_column = "user"
-slice_columns = ["device"]
-
-[sources]
-target = ["app"]
-
-[splits]
-salt = "test-salt"
-[splits.target]
-train = 0.4
-dev = 0.3
-test = 0.3
-[splits.training]
-train = 0.8
-train_dev = 0.2
-
-[quality]
-min_examples_per_split = 1
-"""
 
 
 def bayesline(*args: str):
@@ -56,7 +30,7 @@ def bayesline(*args: str):
 def registered(layout, tmp_path, monkeypatch):
     """A champion registered first, then three challengers, all through the CLI."""
     config_path = tmp_path / "promotion.toml"
-    config_path.write_text(TOML)
+    config_path.write_text(small_config_toml(dataset={"name": "promotion"}))
     monkeypatch.setenv("BAYESLINE_CONFIG", str(config_path))
     config = load_config(config_path)
     ensure_dagster_home(layout)
