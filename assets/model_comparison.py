@@ -94,17 +94,7 @@ def _detail(c: Comparison) -> dict:
     png = comparison_chart(c.rows, f"{c.b.label} against champion {c.a.label}: dev error")
     chart = base64.b64encode(png).decode()
     table = markdown_table(
-        [
-            "split",
-            "slice",
-            "n",
-            "champion",
-            "challenger",
-            "B - A",
-            "95% interval",
-            "p (Holm)",
-            "verdict",
-        ],
+        COMPARISON_COLUMNS,
         [
             (
                 r["split"],
