@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bayesline.demo.records import COLUMNS
 from tests.conftest import write_csv
 
-REVIEW_HEADER = [
-    "review_id",
-    "user_id",
-    "sentiment",
-    "text",
-    "channel",
-    "product_category",
-    "length_bucket",
-    "language",
-]
+#: The bundled bayesline.toml's columns (the demo's); the rows below are written here.
+REVIEW_HEADER = list(COLUMNS)
 CHANNELS = ("ios", "android", "web")
 CATEGORIES = ("toys", "books", "garden", "kitchen")
 WORDS = ("sturdy", "flimsy", "bright", "late", "quiet", "sharp", "soft", "cheap", "odd")

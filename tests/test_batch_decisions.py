@@ -18,6 +18,7 @@ from assets.definitions import defs
 from bayesline.cli import app
 from bayesline.runner import ensure_dagster_home
 from tests.conftest import write_csv
+from tests.review_files import REVIEW_HEADER
 from warehouse.batch_decisions import BatchDecisionError, record_batch_decision
 from warehouse.catalog import open_reader
 from warehouse.config import load_config, parse_config
@@ -26,16 +27,6 @@ from warehouse.splits import publish_split_version, published_versions, version_
 from warehouse.versions import load_manifest
 
 runner = CliRunner()
-HEADER = [
-    "review_id",
-    "user_id",
-    "sentiment",
-    "text",
-    "channel",
-    "product_category",
-    "length_bucket",
-    "language",
-]
 GATE = "key:examples or key:published_splits"
 WORDS = ("kettle", "lamp", "bike", "novel", "printer", "tent", "drill", "scarf", "piano", "mug")
 
@@ -98,14 +89,14 @@ def decide_in_dagster(file: str, decision: str, reason: str, by: str) -> bool:
 def test_a_bad_batch_blocks_until_excluded_or_accepted_and_the_decisions_are_kept(layout):
     ensure_dagster_home(layout)
     landing = layout.landing
-    write_csv(landing / "app_reviews" / "day1.csv", reviews("app1", 100), header=HEADER)
-    write_csv(landing / "web_reviews" / "day1.csv", reviews("web1", 100), header=HEADER)
+    write_csv(landing / "app_reviews" / "day1.csv", reviews("app1", 100), header=REVIEW_HEADER)
+    write_csv(landing / "web_reviews" / "day1.csv", reviews("web1", 100), header=REVIEW_HEADER)
     assert bayesline("materialize", "--select", GATE).exit_code == 0
     assert published_versions(layout) == [1]
 
     # Day 2: clean new target data, and three bad batches beside it.
-    write_csv(landing / "app_reviews" / "day2.csv", reviews("app2", 30), header=HEADER)
-    write_csv(landing / "web_reviews" / "mostly_bad.csv", reviews("bad", 10, bad=6), HEADER)
+    write_csv(landing / "app_reviews" / "day2.csv", reviews("app2", 30), header=REVIEW_HEADER)
+    write_csv(landing / "web_reviews" / "mostly_bad.csv", reviews("bad", 10, bad=6), REVIEW_HEADER)
     (landing / "web_reviews" / "notes.docx").write_bytes(b"PK\x03\x04 a Word file, not data")
     truncated_parquet(landing / "partner_feed" / "export.parquet")
     blocked = bayesline("materialize", "--select", GATE)
@@ -151,7 +142,9 @@ def test_a_bad_batch_blocks_until_excluded_or_accepted_and_the_decisions_are_kep
     assert excluded_batches["web_reviews/mostly_bad.csv"]["reason"] == "labels from a test tool"
 
     # A noisy batch whose good rows are wanted: accepted, they go into the next version.
-    write_csv(landing / "web_reviews" / "noisy.csv", reviews("noisy", 10, bad=3), header=HEADER)
+    write_csv(
+        landing / "web_reviews" / "noisy.csv", reviews("noisy", 10, bad=3), header=REVIEW_HEADER
+    )
     again = bayesline("materialize", "--select", GATE)
     assert again.exit_code == 1 and published_versions(layout) == [1, 2]
     error = one_line(again.stderr)
