@@ -21,13 +21,13 @@ from urllib.parse import quote
 import duckdb
 
 from evaluation.schema import PREDICTION_COLUMNS
-from warehouse.catalog import select_columns
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.splits import published_versions, version_path
 from warehouse.storage import (
     copy_to_parquet,
+    lake_table_sql,
     writer_connection,
     writer_lock,
 )
@@ -135,10 +135,8 @@ def create_predictions_view(con: duckdb.DuckDBPyConnection, layout: WarehouseLay
     """A `predictions` view over every registered predictions file (empty but typed if none)."""
     files = _prediction_files(layout)
     if files:
-        listing = ", ".join(quote_literal(str(p)) for p in files)
         # Files registered before a column existed (immutable) read it as NULL.
-        source = f"read_parquet([{listing}], union_by_name = true)"
-        body = f"SELECT {select_columns(con, source, PREDICTION_COLUMNS)} FROM {source}"
+        body = f"SELECT * FROM {lake_table_sql(files, PREDICTION_COLUMNS)}"
     else:
         typed = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in PREDICTION_COLUMNS.items())
         body = f"SELECT {typed} WHERE false"
@@ -449,10 +447,8 @@ def _coverage(con) -> tuple[dict[str, int], dict[str, int]]:
 
 def _same_content(con, existing: Path) -> bool:
     columns = "SELECT example_id, predicted_label, score, CAST(probs AS VARCHAR) AS probs FROM"
-    source = f"read_parquet({quote_literal(str(existing))})"
     # A file stored before probabilities existed reads them as NULL.
-    typed = select_columns(con, source, PREDICTION_COLUMNS)
-    stored = f"({columns} (SELECT {typed} FROM {source}))"
+    stored = f"({columns} {lake_table_sql([existing], PREDICTION_COLUMNS)})"
     fresh = f"({columns} incoming)"
     differing = con.execute(
         f"SELECT (SELECT count(*) FROM ({fresh} EXCEPT {stored})) "

@@ -179,16 +179,6 @@ def _create_empty_view(con: duckdb.DuckDBPyConnection, name: str, columns: dict[
     con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {typed} WHERE false")
 
 
-def select_columns(con: duckdb.DuckDBPyConnection, source: str, columns: dict[str, str]) -> str:
-    """The columns to select; one that no file has yet (files written before the column was
-    added, such as immutable predictions) reads as a typed NULL."""
-    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-    return ", ".join(
-        quote_identifier(c) if c in present else f"CAST(NULL AS {t}) AS {quote_identifier(c)}"
-        for c, t in columns.items()
-    )
-
-
 def fetch_dicts(
     con: duckdb.DuckDBPyConnection, query: str, params: list | None = None
 ) -> list[dict]:

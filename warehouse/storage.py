@@ -101,16 +101,20 @@ def writer_connection(
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
 
 
-def lake_table_sql(pattern: Path, columns: dict[str, str]) -> str:
-    """A relation over the lake's Parquet files matching `pattern` (at least one must exist)
-    with exactly `columns` (name -> DuckDB type), in order.
+def lake_table_sql(pattern: Path | list[Path], columns: dict[str, str]) -> str:
+    """A relation over the lake's Parquet files matching `pattern` (a glob, or a list of files;
+    at least one must exist) with exactly `columns` (name -> DuckDB type), in order.
 
     A column added to a table's layout later is NULL in the files written before it: the empty
     typed SELECT, unioned by name, brings it in even when no file has it yet.
     """
     typed = ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(c)}" for c, t in columns.items())
     names = ", ".join(quote_identifier(c) for c in columns)
-    files = f"read_parquet({quote_literal(str(pattern))}, union_by_name = true)"
+    if isinstance(pattern, list):
+        listing = "[" + ", ".join(quote_literal(str(p)) for p in pattern) + "]"
+    else:
+        listing = quote_literal(str(pattern))
+    files = f"read_parquet({listing}, union_by_name = true)"
     return (
         f"(SELECT {names} FROM (SELECT * FROM {files} UNION ALL BY NAME "
         f"SELECT {typed} WHERE false))"
