@@ -22,7 +22,7 @@ help: ## Show the targets
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
 	touch $@
 
 install: $(BIN)/.installed ## Create .venv and install Bayesline with its dev tools

@@ -2,8 +2,7 @@
 
 Split assignment never uses DuckDB's `hash()` or Python's `hash()`: both change between
 versions. A split bucket is the first 8 hex digits of sha256(salt + US + key), read as an
-unsigned integer, modulo BUCKETS. In Spark: `conv(substr(sha2(concat(salt, '\\x1f', key), 256),
-1, 8), 16, 10) % 10000`.
+unsigned integer, modulo BUCKETS. The same rule is written here for Python, DuckDB and Spark SQL.
 """
 
 from __future__ import annotations
@@ -25,6 +24,15 @@ def split_bucket_sql(salt_sql: str, key_sql: str) -> str:
     return (
         f"(('0x' || substr(sha256({salt_sql} || chr(31) || {key_sql}), 1, 8))::UBIGINT % {BUCKETS})"
     )
+
+
+def split_bucket_spark_sql(salt_sql: str, key_sql: str) -> str:
+    """The Spark SQL expression computing `split_bucket` from two Spark string expressions."""
+    # Spark SQL reads '\x1f' as the three characters x1f, not the unit separator: chr(31) is
+    # the one spelling that agrees with Python and DuckDB. conv() returns a string and the
+    # modulo a double unless ANSI mode is on, hence the casts.
+    hex_prefix = f"substr(sha2(concat({salt_sql}, chr(31), {key_sql}), 256), 1, 8)"
+    return f"(CAST(conv({hex_prefix}, 16, 10) AS BIGINT) % {BUCKETS})"
 
 
 def fields_hash_sql(expressions: list[str] | tuple[str, ...]) -> str:
