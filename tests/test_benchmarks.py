@@ -24,9 +24,23 @@ def _quiet(_message: str) -> None:
     pass
 
 
-def test_the_pipeline_group_measures_every_stage_next_to_its_reference(tmp_path):
-    out = run_suite(3_000, tmp_path / "work", tmp_path / "results", ["pipeline"], _quiet)
-    report = json.loads(out.read_text())
+@pytest.fixture(scope="module")
+def suite_results(tmp_path_factory):
+    """Three tiny pipeline runs into one results folder: 2,000 rows twice (over an earlier
+    labeling result that must survive) and 3,000 rows once. The tests below read them."""
+    root = tmp_path_factory.mktemp("bench")
+    results = root / "results"
+    results.mkdir()
+    queued = {"group": "labeling", "stage": "labelstudio_queue", "seconds": 2.1, "rows": 2_000}
+    earlier = {"rows": 2_000, "stages": [{**queued, "rows_per_s": 952, "peak_rss_mib": 310}]}
+    (results / "bench-2000.json").write_text(json.dumps(earlier))
+    for run, rows in enumerate((2_000, 3_000, 2_000)):
+        run_suite(rows, root / f"w{run}", results, ["pipeline"], _quiet)
+    return root
+
+
+def test_the_pipeline_group_measures_every_stage_next_to_its_reference(suite_results):
+    report = json.loads((suite_results / "results" / "bench-3000.json").read_text())
     stages = {s["stage"]: s for s in report["stages"]}
     assert set(stages) == PIPELINE_STAGES
     assert not [s for s in stages.values() if "failed" in s]
@@ -39,14 +53,21 @@ def test_the_pipeline_group_measures_every_stage_next_to_its_reference(tmp_path)
     assert report["rows"] == 3_000 and report["machine"]["cores"] >= 1
 
 
-def test_benchmarks_md_has_a_table_per_run_size_and_judges_the_targets(tmp_path):
-    for rows in (2_000, 3_000):
-        run_suite(rows, tmp_path / f"w{rows}", tmp_path / "results", ["pipeline"], _quiet)
-    page = render_benchmarks(tmp_path / "results", tmp_path / "no-profiles")
+def test_benchmarks_md_has_a_table_per_run_size_and_judges_the_targets(suite_results):
+    page = render_benchmarks(suite_results / "results", suite_results / "no-profiles")
     assert page.index("## 2,000 rows") < page.index("## 3,000 rows")
     stage_rows = [line for line in page.splitlines() if line.startswith("| ingest |")]
     assert len(stage_rows) == 2
     assert "pandas + scikit-learn way" in page and "cores" in page
+
+
+def test_a_run_of_some_groups_keeps_the_other_groups_results(suite_results):
+    stages = json.loads((suite_results / "results" / "bench-2000.json").read_text())["stages"]
+    names = [s["stage"] for s in stages]
+    groups = [s["group"] for s in stages]
+    # Run twice at 2,000 rows: the pipeline stages replaced, the earlier labeling one kept.
+    assert names.count("ingest") == 1 and "labelstudio_queue" in names
+    assert groups == sorted(groups, key=list(GROUPS).index)  # in the order the suite runs them
 
 
 def test_a_stage_over_its_target_is_reported_as_missed():
@@ -79,16 +100,3 @@ def test_a_stage_that_outgrows_its_memory_cap_reports_why(tmp_path):
     spec = StageSpec("hog", "tests.test_benchmarks:hog_memory", memory_limit_gib=1)
     result = run_stage(spec, tmp_path, 1)
     assert result["failed"].startswith("MemoryError"), result
-
-
-def test_a_run_of_some_groups_keeps_the_other_groups_results(tmp_path):
-    results = tmp_path / "results"
-    results.mkdir()
-    earlier = {"rows": 2_000, "stages": [{"group": "labeling", "stage": "labelstudio_queue"}]}
-    (results / "bench-2000.json").write_text(json.dumps(earlier))
-    for attempt in range(2):
-        out = run_suite(2_000, tmp_path / f"w{attempt}", results, ["pipeline"], _quiet)
-    groups = [s["group"] for s in json.loads(out.read_text())["stages"]]
-    names = [s["stage"] for s in json.loads(out.read_text())["stages"]]
-    assert names.count("ingest") == 1 and "labelstudio_queue" in names
-    assert groups == sorted(groups, key=list(GROUPS).index)  # in the order the suite runs them
