@@ -166,6 +166,10 @@ def test_a_bad_batch_blocks_until_excluded_or_accepted_and_the_decisions_are_kep
             ).fetchall()
         )
         kept = con.execute(
+            "SELECT count(*), count(*) FILTER (is_current) FROM example_revisions "
+            "WHERE example_id LIKE 'bad-%'"
+        ).fetchone()
+        in_force = con.execute(
             "SELECT count(*) FROM examples WHERE example_id LIKE 'bad-%'"
         ).fetchone()[0]
     assert in_v3 == {
@@ -176,7 +180,8 @@ def test_a_bad_batch_blocks_until_excluded_or_accepted_and_the_decisions_are_kep
         "export.parquet": 0,
         "noisy.csv": 7,
     }
-    assert kept == 4  # the excluded batch's good rows stay in examples: nothing is deleted
+    # The excluded batch's good rows are kept (nothing is deleted) but are not in force.
+    assert kept == (4, 0) and in_force == 0
     as_json = bayesline(
         "sql",
         "SELECT decision, reason, decided_by FROM batch_decisions ORDER BY decided_at",
@@ -190,6 +195,23 @@ def test_a_bad_batch_blocks_until_excluded_or_accepted_and_the_decisions_are_kep
         ("exclude", "cut off"),
         ("accept", "7 good rows"),
     ]
+
+    # Upstream fixes the bad labels and sends the whole batch again: its 4 rows that were
+    # already good repeat rows of the excluded batch, and must count as new, not as present.
+    fixed = reviews("bad", 10)
+    write_csv(landing / "web_reviews" / "mostly_bad_fixed.csv", fixed, header=REVIEW_HEADER)
+    assert bayesline("materialize", "--select", GATE).exit_code == 0
+    assert published_versions(layout) == [1, 2, 3, 4]
+    assert load_manifest(layout, 4)["changes_vs_parent"]["added"] == 10
+    with open_reader(layout, load_config()) as con:
+        resent = con.execute(
+            "SELECT count(*), count(DISTINCT example_id) FROM examples "
+            "WHERE example_id LIKE 'bad-%'"
+        ).fetchone()
+        current_revisions = con.execute(
+            "SELECT count(*) FROM example_revisions WHERE is_current AND example_id LIKE 'bad-%'"
+        ).fetchone()[0]
+    assert resent == (10, 10) and current_revisions == 10
 
 
 def test_the_newest_decision_is_in_force_and_the_same_one_twice_records_nothing(layout):

@@ -229,9 +229,15 @@ def examples_in_force_sql(
     revision before it. Loads `decided_batches` on `con`, which `manifest_batch_decisions`
     reads afterwards.
     """
+    return current_examples_sql(
+        layout, dataset, excluding_file_ids_sql=excluded_batches_sql(con, layout)
+    )
+
+
+def excluded_batches_sql(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> str:
+    """A query for the file ids of the batches excluded now (loads `decided_batches`)."""
     load_decided_batches(con, layout)
-    excluded = "SELECT file_id FROM decided_batches WHERE decision = 'exclude'"
-    return current_examples_sql(layout, dataset, excluding_file_ids_sql=excluded)
+    return "SELECT file_id FROM decided_batches WHERE decision = 'exclude'"
 
 
 def manifest_batch_decisions(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:

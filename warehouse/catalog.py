@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.batch_decisions import batches_view_sql
+from warehouse.batch_decisions import EXCLUDED_FILE_IDS_SQL, batches_view_sql
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier
 from warehouse.layout import WarehouseLayout
@@ -73,19 +73,19 @@ WAREHOUSE_VIEWS = (
 def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config) -> None:
     """(Re)create the warehouse views on a connection."""
     columns = example_columns(config.dataset)
-    _create_example_views(con, layout, config)
-    _create_parquet_view(
-        con, "rejected_rows", layout.rejected_dir / "*.parquet", REJECTED_ROW_COLUMNS
-    )
-    _create_parquet_view(
-        con, "ingested_files", layout.ingested_files_dir / "*.parquet", INGESTED_FILE_COLUMNS
-    )
     _create_parquet_view(
         con,
         "batch_decisions",
         layout.batch_decisions_dir / "*.parquet",
         BATCH_DECISION_COLUMNS,
         order_by="decided_at, file_id",
+    )
+    _create_example_views(con, layout, config)
+    _create_parquet_view(
+        con, "rejected_rows", layout.rejected_dir / "*.parquet", REJECTED_ROW_COLUMNS
+    )
+    _create_parquet_view(
+        con, "ingested_files", layout.ingested_files_dir / "*.parquet", INGESTED_FILE_COLUMNS
     )
     batches = batches_view_sql(config.quality.max_batch_reject_rate)
     con.execute(f"CREATE OR REPLACE VIEW batches AS {batches}")
@@ -103,18 +103,20 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config
 
 
 def _create_example_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config):
-    """`examples` holds the current revision of each example, `example_revisions` all of them."""
+    """`examples` holds the current revision of each example, `example_revisions` all of them.
+
+    A batch a person excluded counts as never delivered: its rows are in `example_revisions`
+    (never current) and not in `examples`, which is what the next split version holds.
+    """
     dataset = config.dataset
     if not has_examples(layout):
         _create_empty_view(con, "examples", example_columns(dataset))
         _create_empty_view(con, "example_revisions", example_revision_columns(dataset))
         return
-    con.execute(
-        f"CREATE OR REPLACE VIEW examples AS SELECT * FROM {current_examples_sql(layout, dataset)}"
-    )
-    con.execute(
-        f"CREATE OR REPLACE VIEW example_revisions AS {example_revisions_sql(layout, dataset)}"
-    )
+    current = current_examples_sql(layout, dataset, excluding_file_ids_sql=EXCLUDED_FILE_IDS_SQL)
+    con.execute(f"CREATE OR REPLACE VIEW examples AS SELECT * FROM {current}")
+    revisions = example_revisions_sql(layout, dataset, excluding_file_ids_sql=EXCLUDED_FILE_IDS_SQL)
+    con.execute(f"CREATE OR REPLACE VIEW example_revisions AS {revisions}")
 
 
 def _create_labeling_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:

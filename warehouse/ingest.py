@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.batch_decisions import excluded_batches_sql
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import fields_hash_sql, file_sha256, quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
@@ -206,7 +207,10 @@ def _reject_whole_file(con, layout, landing_file, file_id, reason, ingested_at):
 
 def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ingested_at):
     _mark_duplicates_within_file(con)
-    redelivery = classify_redelivered_rows(con, layout, config, landing_file.source, file_id)
+    excluded = excluded_batches_sql(con, layout)
+    redelivery = classify_redelivered_rows(
+        con, layout, config, landing_file.source, file_id, excluding_file_ids_sql=excluded
+    )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE all_rejects AS "
         "SELECT line_number, raw, error_type, reason FROM parse_rejects UNION ALL "

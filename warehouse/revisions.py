@@ -64,19 +64,27 @@ def current_examples_sql(
         USING (example_id, file_id))"""
 
 
-def example_revisions_sql(layout: WarehouseLayout, dataset: DatasetConfig) -> str:
+def example_revisions_sql(
+    layout: WarehouseLayout, dataset: DatasetConfig, excluding_file_ids_sql: str | None = None
+) -> str:
     """Every revision, numbered per example in the order they arrived, with the file of the
-    revision that replaced it (NULL for the current one)."""
+    revision that replaced it (NULL for the current one).
+
+    A revision from a batch `excluding_file_ids_sql` selects is never current and replaces
+    nothing, as in `current_examples_sql`.
+    """
     revisions = revisions_sql(layout, dataset)
+    in_force = f"file_id NOT IN ({excluding_file_ids_sql})" if excluding_file_ids_sql else "true"
     return f"""
         SELECT r.example_id,
                row_number() OVER (PARTITION BY r.example_id ORDER BY r.ingested_at, r.file_id)
                    AS revision,
-               n.file_id IS NULL AS is_current, n.file_id AS replaced_by_file_id,
+               n.file_id IS NULL AND r.{in_force} AS is_current,
+               n.file_id AS replaced_by_file_id,
                r.* EXCLUDE (example_id)
         FROM {revisions} AS r
         LEFT JOIN (SELECT example_id, previous_file_id, file_id FROM {revisions}
-                   WHERE previous_file_id IS NOT NULL) AS n
+                   WHERE previous_file_id IS NOT NULL AND {in_force}) AS n
         ON n.example_id = r.example_id AND n.previous_file_id = r.file_id
     """
 
@@ -95,8 +103,13 @@ def classify_redelivered_rows(
     config: BayeslineConfig,
     source: str,
     file_id: str,
+    excluding_file_ids_sql: str | None = None,
 ) -> Redelivery:
     """Match the valid staged rows in `candidates` against the current examples.
+
+    Rows of the batches `excluding_file_ids_sql` selects count as never delivered: a row that
+    repeats one of them is new (or an update of the revision before it), not already present,
+    so a batch re-sent after its first delivery was excluded is not lost.
 
     Leaves temp table `redelivered` (_line, kind, previous_file_id) and marks as rejects, in
     `candidates`, the rows whose change is refused: an id another source already holds with
@@ -110,7 +123,12 @@ def classify_redelivered_rows(
             "(_line BIGINT, kind VARCHAR, previous_file_id VARCHAR)"
         )
         return Redelivery()
-    current = current_examples_sql(layout, config.dataset, ignoring_file_id=file_id)
+    current = current_examples_sql(
+        layout,
+        config.dataset,
+        ignoring_file_id=file_id,
+        excluding_file_ids_sql=excluding_file_ids_sql,
+    )
     policy = quote_literal(config.dataset.on_changed_row)
     con.execute(
         f"""
