@@ -20,6 +20,7 @@ import duckdb
 
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.image_files import image_path_under
 
 OVERALL_SLICE = ("overall", "all")
 QUEUE_SALT = "bayesline-labeling-queue"
@@ -69,15 +70,7 @@ class ImageServing:
 
     def relative(self, path: str) -> Path:
         """The image's path under the root; refused when Label Studio could not serve it."""
-        root = self.root.resolve()
-        absolute = (root / path).resolve()
-        if not absolute.is_relative_to(root) or len(absolute.relative_to(root).parts) < 2:
-            raise ValueError(
-                f"image {path} is not in a folder under {self.root}: Label Studio serves local "
-                "files only from subfolders of BAYESLINE_HOME; copy the images there (e.g. "
-                "under images/)"
-            )
-        return absolute.relative_to(root)
+        return image_path_under(self.root, path)
 
     def url(self, path: str) -> str:
         return f"/data/local-files/?d={quote(str(self.relative(path)))}"

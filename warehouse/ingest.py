@@ -19,6 +19,7 @@ import duckdb
 from warehouse.batch_decisions import excluded_batches_sql
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import fields_hash_sql, file_sha256, quote_identifier, quote_literal
+from warehouse.image_files import quarantine_unreadable_images
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
 from warehouse.readers import UnreadableFileError, stage_landing_file
@@ -206,6 +207,7 @@ def _reject_whole_file(con, layout, landing_file, file_id, reason, ingested_at):
 
 
 def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ingested_at):
+    quarantine_unreadable_images(con, layout.home, config.dataset.image_columns)
     _mark_duplicates_within_file(con)
     excluded = excluded_batches_sql(con, layout)
     redelivery = classify_redelivered_rows(
