@@ -36,9 +36,8 @@ def up() -> None:
     console.print(f"Dagster keeps its runs in PostgreSQL {settings.describe()}: {dagster_home}")
     console.print(
         "Next: `bayesline materialize` (or `make team-demo`) runs on it; `make ui` shows its "
-        "runs; `bayesline team down` stops it. Teammates set "
-        f"{POSTGRES_URL_ENV}=postgresql://{settings.user}@<this host>:{settings.port}/"
-        f"{settings.database} and the password from {settings.passfile}."
+        "runs; `bayesline team down` stops it. This server listens on 127.0.0.1 only: on a "
+        f"real team, set {POSTGRES_URL_ENV} on every machine to your team's server instead."
     )
 
 
