@@ -225,3 +225,14 @@ def test_team_up_and_down_are_idempotent_and_keep_postgresql_on_loopback(monkeyp
     assert dropped.exit_code == 0 and cluster_state(cluster) is None
     assert not cluster.passfile.exists() and not cluster.settings_path.exists()
     assert laptop_yaml == (REPO_ROOT / "dagster.yaml").read_text()
+
+
+@pytest.mark.skipif(postgres_missing() is not None, reason=str(postgres_missing()))
+def test_team_up_where_the_postgres_user_cannot_reach_says_which_folder(layout):
+    blocked = next(p for p in layout.home.parents if p.stat().st_mode & 0o001 == 0)
+
+    done = invoke("team", "up")
+
+    assert done.exit_code == 1
+    assert f"cannot enter {blocked}" in done.stderr and "set BAYESLINE_HOME" in done.stderr
+    assert cluster_state(TeamCluster(layout.home)) is None

@@ -128,3 +128,27 @@ def test_team_up_without_debian_postgresql_says_how_to_install_it(layout, tmp_pa
     assert "apt-get install postgresql" in done.stderr
     assert not (layout.home / "team").exists()
     assert ensure_dagster_home(layout) == Path(layout.home / "dagster").resolve()
+
+
+def test_the_team_url_wins_over_the_cluster_team_up_recorded(layout, monkeypatch):
+    recorded = layout.home / "team" / "postgres.json"
+    recorded.parent.mkdir(parents=True)
+    recorded.write_text('{"url": "postgresql://bayesline@127.0.0.1:5999/dagster", "passfile": ""}')
+    monkeypatch.setenv(POSTGRES_URL_ENV, "postgresql://ana@db.team.example/warehouse")
+
+    settings = postgres_settings(layout.home)
+
+    assert (settings.host, settings.user, settings.database) == (
+        "db.team.example",
+        "ana",
+        "warehouse",
+    )
+
+
+def test_a_damaged_record_of_team_up_says_to_run_it_again(layout):
+    recorded = layout.home / "team" / "postgres.json"
+    recorded.parent.mkdir(parents=True)
+    recorded.write_text('{"url": "postgresql://bayes')
+
+    with pytest.raises(DeploymentError, match=r"damaged .*run `bayesline team up`"):
+        postgres_settings(layout.home)
