@@ -51,12 +51,9 @@ def advisory_lock(
                 raise busy or AdvisoryLockTimeout(
                     f"advisory lock {name!r} still held after {timeout_s:.0f} s"
                 )
-            try:
-                yield
-            finally:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        yield
     finally:
-        con.close()
+        con.close()  # ends the session, which releases its lock (never masks the block's error)
 
 
 def _acquire(cursor, key: int, timeout_s: float) -> bool:

@@ -22,12 +22,13 @@ from typer.testing import CliRunner
 
 from bayesline.cli import app
 from deployment.cluster import TeamCluster, cluster_state
+from deployment.postgres import advisory_lock
 from deployment.settings import POSTGRES_URL_ENV
 from tests.conftest import REPO_ROOT
 from tests.postgres_fixtures import connect, postgres_missing, traversable_tmp_dir
 from tests.review_files import write_reviews
 from warehouse.pause_points import PAUSE_AT_ENV, PAUSE_MARKER_ENV
-from warehouse.storage import WRITER_LOCK_NAME
+from warehouse.storage import WRITER_LOCK_NAME, WriterBusyError, writer_lock
 
 pytestmark = pytest.mark.slow
 
@@ -236,3 +237,16 @@ def test_team_up_where_the_postgres_user_cannot_reach_says_which_folder(layout):
     assert done.exit_code == 1
     assert f"cannot enter {blocked}" in done.stderr and "set BAYESLINE_HOME" in done.stderr
     assert cluster_state(TeamCluster(layout.home)) is None
+
+
+def test_a_writer_that_waits_past_its_timeout_says_who_holds_the_lake(team_database, layout):
+    with (
+        advisory_lock(team_database, WRITER_LOCK_NAME, timeout_s=5),
+        pytest.raises(WriterBusyError) as busy,
+        writer_lock(layout, timeout_s=1),
+    ):
+        pytest.fail("the lake was written while another session held its lock")
+
+    assert f"It holds the lock in {team_database.describe()}" in str(busy.value)
+    with writer_lock(layout, timeout_s=1):  # released with its session
+        assert lock_holders(team_database) == [(WRITER_LOCK_NAME, True)]
