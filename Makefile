@@ -14,7 +14,7 @@ export BAYESLINE_LABELSTUDIO_PORT ?= $(LABELSTUDIO_PORT)
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo ui test lint format bench bench-quick bench-single-file dagster-home \
-	clean stop \
+	clean stop team-demo team-down \
 	labelstudio-install labelstudio labelstudio-stop screenshots
 
 help: ## Show the targets
@@ -27,11 +27,19 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed ## Create .venv and install Bayesline with its dev tools
 
-dagster-home:
-	@mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+# dagster.yaml into DAGSTER_HOME, with PostgreSQL storage in a team deployment (README: For teams).
+dagster-home: install
+	@$(BIN)/bayesline team status
 
 demo: install dagster-home ## Generate the demo data and run the whole pipeline on it
 	$(BIN)/bayesline demo
+
+team-demo: install ## The demo on a private PostgreSQL (`bayesline team up`; needs Debian's postgresql)
+	$(BIN)/bayesline team up
+	$(BIN)/bayesline demo
+
+team-down: install ## Stop the private PostgreSQL of `make team-demo` (its data stays)
+	$(BIN)/bayesline team down
 
 ui: install dagster-home ## Start the Dagster UI on http://127.0.0.1:$(UI_PORT)
 	$(BIN)/dagster dev -m assets.definitions --host 127.0.0.1 --port $(UI_PORT)
@@ -71,7 +79,9 @@ labelstudio-stop: install ## Stop Label Studio
 	$(BIN)/bayesline labelstudio stop
 
 stop: labelstudio-stop ## Stop everything the demo started
+	-$(BIN)/bayesline team down
 
-clean: ## Stop Label Studio and remove the data directory (landing files, lake, Dagster history)
+clean: ## Stop Label Studio, delete the team PostgreSQL, remove the data directory (lake, history)
 	-$(BIN)/bayesline labelstudio stop
+	-$(BIN)/bayesline team down --drop
 	rm -rf "$(BAYESLINE_HOME)"

@@ -22,6 +22,8 @@ from bayesline.labelstudio_commands import (
 )
 from bayesline.models_commands import compare_command, models_app
 from bayesline.runs_commands import runs_app
+from bayesline.team_commands import team_app
+from deployment.settings import DeploymentError
 from warehouse.catalog import (
     WAREHOUSE_VIEWS,
     ReadOnlyQueryError,
@@ -56,6 +58,7 @@ app.command("compare")(compare_command)
 app.add_typer(models_app, name="models")
 app.add_typer(batches_app, name="batches")
 app.add_typer(runs_app, name="runs")
+app.add_typer(team_app, name="team")
 
 
 _config = checked_config
@@ -313,6 +316,9 @@ def main() -> None:
     try:
         app()
     except MemoryCapError as exc:  # any command that writes: say how to raise the cap
+        fail(str(exc))
+        raise SystemExit(1) from exc
+    except DeploymentError as exc:  # any command, in a team deployment whose server is away
         fail(str(exc))
         raise SystemExit(1) from exc
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -11,6 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bayesline.console import print_error
+from deployment.instance import write_instance_yaml
+from deployment.postgres import check_reachable
+from deployment.settings import DeploymentError, postgres_settings
 from warehouse.catalog import open_reader
 from warehouse.config import SPLITS, load_config
 from warehouse.layout import WarehouseLayout
@@ -23,15 +25,17 @@ CANCEL_REASON = "Canceled with Ctrl-C in `bayesline materialize`."
 
 
 def ensure_dagster_home(layout: WarehouseLayout) -> Path:
-    """Point DAGSTER_HOME inside the data directory (unless set) and give it our dagster.yaml."""
+    """Point DAGSTER_HOME inside the data directory (unless set) and give it the instance
+    config of this deployment: our dagster.yaml, plus PostgreSQL storage for a team.
+
+    Raises DeploymentError, in one line, when the team's PostgreSQL does not answer.
+    """
     home = Path(os.environ.get("DAGSTER_HOME") or layout.home / "dagster").resolve()
     home.mkdir(parents=True, exist_ok=True)
-    template = PROJECT_ROOT / "dagster.yaml"
-    instance_yaml = home / "dagster.yaml"
-    if template.is_file() and (
-        not instance_yaml.is_file() or instance_yaml.read_bytes() != template.read_bytes()
-    ):
-        shutil.copyfile(template, instance_yaml)
+    team = postgres_settings(layout.home)
+    if team is not None:
+        check_reachable(team)
+    write_instance_yaml(home, PROJECT_ROOT / "dagster.yaml", team)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -42,7 +46,11 @@ def run_pipeline(select: str | None, console: Console) -> bool:
     from bayesline.run_report import report_run
 
     layout = WarehouseLayout.from_env()
-    ensure_dagster_home(layout)
+    try:
+        ensure_dagster_home(layout)
+    except DeploymentError as exc:
+        print_error(str(exc))
+        return False
     try:
         outcome = _materialize_in_turn(select, layout, console, materialize_pipeline)
     except UnknownSelectionError as exc:

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bayesline.console import console
+from bayesline.console import console, fail
 from bayesline.runner import ensure_dagster_home
+from deployment.settings import DeploymentError
 from warehouse.layout import WarehouseLayout
 
 runs_app = typer.Typer(
@@ -35,7 +36,7 @@ def runs_list(
         return
     from assets.runs import list_runs, open_instance
 
-    ensure_dagster_home(WarehouseLayout.from_env())
+    _prepare_instance()
     with open_instance() as instance:
         runs = list_runs(instance, limit=limit)
     if not runs:
@@ -75,7 +76,7 @@ def runs_clean(
     """
     from assets.runs import free_run, list_runs, open_instance, stale_reason
 
-    ensure_dagster_home(WarehouseLayout.from_env())
+    _prepare_instance()
     freed_by = f"`bayesline runs clean` (pid {os.getpid()})"
     freed = 0
     with open_instance() as instance:
@@ -93,3 +94,11 @@ def runs_clean(
             freed += 1
     if not freed:
         console.print("Nothing to clean: no run holds the pipeline with its process gone.")
+
+
+def _prepare_instance() -> None:
+    """DAGSTER_HOME and its instance config, or the deployment's error in one line."""
+    try:
+        ensure_dagster_home(WarehouseLayout.from_env())
+    except DeploymentError as exc:
+        raise fail(str(exc)) from exc

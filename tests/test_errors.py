@@ -20,8 +20,8 @@ from tests.conftest import REPO_ROOT, write_csv
 runner = CliRunner()
 #: Commands that never read bayesline.toml: the rest must refuse a broken one up front.
 #: (`diagnose` reads it when there is one, for [evaluation] material_gap_share; `runs`
-#: reads only the Dagster instance.)
-NO_CONFIG = {"labelstudio", "runs"}
+#: reads only the Dagster instance; `team` only the deployment settings.)
+NO_CONFIG = {"labelstudio", "runs", "team"}
 #: Arguments each config-reading command needs to get as far as reading the config.
 ARGUMENTS = {
     "materialize": [],

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from deployment.postgres import advisory_lock
+from deployment.settings import postgres_settings
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
@@ -25,9 +27,34 @@ class MemoryCapError(MemoryError):
     """DuckDB ran out of memory under Bayesline's cap; the message says how to raise it."""
 
 
+#: The advisory lock every lake writer of a team deployment takes (one lake per database).
+WRITER_LOCK_NAME = "bayesline lake writer"
+
+
 @contextmanager
 def writer_lock(layout: WarehouseLayout, timeout_s: float = 600.0) -> Iterator[None]:
-    """Hold the warehouse's single-writer lock; readers never need it."""
+    """Hold the warehouse's single-writer lock; readers never need it.
+
+    On a laptop it is a file lock in BAYESLINE_HOME. In a team deployment (deployment/settings)
+    machines share the lake, and a file lock on one of them binds none of the others: the lock
+    is a PostgreSQL advisory lock instead, dropped by the server when its holder dies.
+    """
+    team = postgres_settings(layout.home)
+    busy = (
+        f"Another Bayesline run has been writing to {layout.home} for over {timeout_s:.0f} s; "
+        "wait for it to finish, then run again."
+    )
+    if team is None:
+        with _file_lock(layout, timeout_s, busy):
+            yield
+        return
+    team_busy = WriterBusyError(f"{busy} It holds the lock in {team.describe()}.")
+    with advisory_lock(team, WRITER_LOCK_NAME, timeout_s, busy=team_busy):
+        yield
+
+
+@contextmanager
+def _file_lock(layout: WarehouseLayout, timeout_s: float, busy: str) -> Iterator[None]:
     layout.home.mkdir(parents=True, exist_ok=True)
     with open(layout.writer_lock_path, "a+") as handle:
         deadline = time.monotonic() + timeout_s
@@ -37,10 +64,7 @@ def writer_lock(layout: WarehouseLayout, timeout_s: float = 600.0) -> Iterator[N
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise WriterBusyError(
-                        f"Another Bayesline run has been writing to {layout.home} for over "
-                        f"{timeout_s:.0f} s; wait for it to finish, then run again."
-                    ) from None
+                    raise WriterBusyError(busy) from None
                 time.sleep(0.2)
         try:
             yield
