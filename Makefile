@@ -22,10 +22,10 @@ help: ## Show the targets
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,hf]'
 	touch $@
 
-install: $(BIN)/.installed ## Create .venv and install Bayesline with its dev tools
+install: $(BIN)/.installed ## Create .venv and install Bayesline with its dev tools and the hf extra
 
 dagster-home:
 	@mkdir -p "$(DAGSTER_HOME)" && cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
