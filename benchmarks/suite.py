@@ -33,6 +33,7 @@ GROUPS = {
     "cumulative": "benchmarks.bench_cumulative",
     "evaluation": "benchmarks.bench_evaluation",
     "labeling": "benchmarks.bench_labeling",
+    "handoff": "benchmarks.bench_handoff",
     "dagster": "benchmarks.bench_dagster",
 }
 

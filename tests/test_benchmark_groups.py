@@ -74,6 +74,22 @@ def test_the_cumulative_group_ingests_a_re_export_of_a_stored_file(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_handoff_group_streams_loads_and_exports_the_same_train_split(tmp_path):
+    pytest.importorskip("datasets")
+    stages = run_group(tmp_path, "handoff", rows=3_000)
+    assert set(stages) == {
+        "load_split_whole",
+        "stream_split_batches",
+        "stream_split_hf",
+        "export_parquet",
+    }
+    whole, streamed = stages["load_split_whole"], stages["stream_split_batches"]
+    assert streamed["reference"] == "load_split_whole" and "ratio_to_reference" in streamed
+    assert 0 < whole["rows"] == streamed["rows"] == stages["stream_split_hf"]["rows"]
+    assert stages["export_parquet"]["rows"] == 3_000
+
+
+@pytest.mark.slow
 def test_the_dagster_group_loads_the_code_location_and_runs_the_whole_job(tmp_path):
     stages = run_group(tmp_path, "dagster", rows=1_500)
     assert set(stages) == {
