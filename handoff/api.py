@@ -77,10 +77,8 @@ def load_splits(
     _check_format(as_, streaming)
     pinned = pin_version(_layout(home), version)
     if as_ == "hf":
-        dataset = _config(config).dataset
-        return hf.to_dataset_dict(
-            pinned, list(SPLITS), dataset.label_column, dataset.labels, streaming
-        )
+        labels = _config(config).dataset.labels
+        return hf.to_dataset_dict(pinned, list(SPLITS), labels, streaming)
     return {split: _convert(pinned, split, as_, streaming, config) for split in SPLITS}
 
 
@@ -98,9 +96,8 @@ def iter_split_batches(
 
 def _convert(pinned: PinnedVersion, split: str, as_: str, streaming: bool, config) -> Any:
     if as_ == "hf":
-        dataset = _config(config).dataset
         convert = hf.to_iterable_dataset if streaming else hf.to_dataset
-        return convert(pinned, split, dataset.label_column, dataset.labels)
+        return convert(pinned, split, _config(config).dataset.labels)
     if streaming:
         return SplitBatches(pinned, split)
     table = read_split_table(pinned, split)

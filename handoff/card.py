@@ -10,6 +10,7 @@ import pyarrow as pa
 import yaml
 
 from handoff.card_facts import CardFacts
+from handoff.hf import LABEL
 from warehouse.config import SPLITS
 from warehouse.hashing import BUCKETS
 from warehouse.splits import version_dir_name
@@ -29,10 +30,9 @@ def hf_dtype(arrow_type: pa.DataType) -> str:
 
 def yaml_header(facts: CardFacts, schema: pa.Schema, files: dict[str, dict]) -> dict:
     """`configs` (which file is which split) and `dataset_info` (features, split sizes)."""
-    label = facts.config.dataset.label_column
     features = []
     for field in schema:
-        if field.name == label:
+        if field.name == LABEL:
             names = {str(i): name for i, name in enumerate(facts.config.dataset.labels)}
             features.append({"name": field.name, "dtype": {"class_label": {"names": names}}})
         else:
@@ -95,8 +95,8 @@ splits = load_dataset("path/to/this/folder")  # train, train_dev, dev, test
 train = splits["train"].with_format("torch")   # for a PyTorch DataLoader
 ```
 
-The label, `{facts.config.dataset.label_column}`, is a `ClassLabel`:
-{_class_ids(facts)}."""
+The label (`{facts.config.dataset.label_column}` in the landing files) is the `{LABEL}` column,
+a `ClassLabel`: {_class_ids(facts)}."""
 
 
 def _class_ids(facts: CardFacts) -> str:

@@ -132,7 +132,7 @@ def _write_hf_parquet(config, pinned: PinnedVersion, split: str, target: Path) -
     from datasets.table import table_cast
 
     batches = SplitBatches(pinned, split)
-    features = hf_features(batches.schema, config.dataset.label_column, config.dataset.labels)
+    features = hf_features(batches.schema, config.dataset.labels)
     schema = features.arrow_schema
     rows = 0
     with pq.ParquetWriter(target, schema, compression="zstd") as writer:

@@ -14,6 +14,8 @@ import pyarrow as pa
 from handoff.loading import read_split_table
 from handoff.pinning import PinnedVersion
 
+#: Split files hold the label as `label`, whatever the landing files call it (warehouse/schema.py).
+LABEL = "label"
 INSTALL_HINT = (
     "loading as Hugging Face datasets needs the `datasets` package: "
     "pip install 'bayesline[hf]' (or pip install datasets)"
@@ -28,12 +30,12 @@ def import_datasets() -> Any:
     return datasets
 
 
-def hf_features(schema: pa.Schema, label_column: str, labels: tuple[str, ...]) -> Any:
+def hf_features(schema: pa.Schema, labels: tuple[str, ...]) -> Any:
     """The split files' columns as `datasets` Features, the label a ClassLabel over `labels`
     (the config's order, so class ids are the same in every version)."""
     datasets = import_datasets()
     features = datasets.Features.from_arrow_schema(schema.remove_metadata())
-    features[label_column] = datasets.ClassLabel(names=list(labels))
+    features[LABEL] = datasets.ClassLabel(names=list(labels))
     return features
 
 
@@ -49,9 +51,9 @@ def _info(pinned: PinnedVersion, split: str, features: Any) -> Any:
     )
 
 
-def _check_labels(table: pa.Table, label_column: str, labels: tuple[str, ...], where: str):
+def _check_labels(table: pa.Table, labels: tuple[str, ...], where: str):
     """A label outside the config's label set would become a cryptic cast error."""
-    present = set(table.column(label_column).unique().to_pylist()) - {None}
+    present = set(table.column(LABEL).unique().to_pylist()) - {None}
     unknown = sorted(present - set(labels))
     if unknown:
         raise ValueError(
@@ -60,14 +62,14 @@ def _check_labels(table: pa.Table, label_column: str, labels: tuple[str, ...], w
         )
 
 
-def to_dataset(pinned: PinnedVersion, split: str, label_column: str, labels: tuple[str, ...]):
+def to_dataset(pinned: PinnedVersion, split: str, labels: tuple[str, ...]):
     """One split as an in-memory `datasets.Dataset`."""
     datasets = import_datasets()
     from datasets.table import InMemoryTable, table_cast
 
     table = read_split_table(pinned, split)
-    _check_labels(table, label_column, labels, f"v{pinned.version} {split}")
-    features = hf_features(table.schema, label_column, labels)
+    _check_labels(table, labels, f"v{pinned.version} {split}")
+    features = hf_features(table.schema, labels)
     cast = table_cast(table.replace_schema_metadata(None), features.arrow_schema)
     return datasets.Dataset(
         InMemoryTable(cast),
@@ -77,15 +79,13 @@ def to_dataset(pinned: PinnedVersion, split: str, label_column: str, labels: tup
     )
 
 
-def to_iterable_dataset(
-    pinned: PinnedVersion, split: str, label_column: str, labels: tuple[str, ...]
-):
+def to_iterable_dataset(pinned: PinnedVersion, split: str, labels: tuple[str, ...]):
     """One split as a streaming `datasets.IterableDataset`: read a row group at a time."""
     import pyarrow.parquet as pq
 
     datasets = import_datasets()
     path = pinned.split_file(split)
-    features = hf_features(pq.read_schema(path), label_column, labels)
+    features = hf_features(pq.read_schema(path), labels)
     stream = datasets.load_dataset(
         "parquet",
         data_files={split: str(path)},
@@ -101,12 +101,11 @@ def to_iterable_dataset(
 def to_dataset_dict(
     pinned: PinnedVersion,
     splits: list[str],
-    label_column: str,
     labels: tuple[str, ...],
     streaming: bool = False,
 ):
     """Every split of a version: a DatasetDict (or an IterableDatasetDict when streaming)."""
     datasets = import_datasets()
     convert = to_iterable_dataset if streaming else to_dataset
-    parts = {split: convert(pinned, split, label_column, labels) for split in splits}
+    parts = {split: convert(pinned, split, labels) for split in splits}
     return datasets.IterableDatasetDict(parts) if streaming else datasets.DatasetDict(parts)

@@ -36,6 +36,7 @@ from warehouse.storage import write_records
 datasets = pytest.importorskip("datasets")
 runner = CliRunner()
 SPLIT_NAMES = ["train", "train_dev", "dev", "test"]
+HEADER = ["id", "user", "verdict", "text", "device"]
 
 
 def bayesline(*args: str):
@@ -45,7 +46,9 @@ def bayesline(*args: str):
 @pytest.fixture
 def config(tmp_path, monkeypatch):
     path = tmp_path / "bayesline.toml"
-    path.write_text(small_config_toml(dataset={"name": "reviews"}, splits={"salt": "export-salt"}))
+    # The landing files call the label `verdict`: the warehouse stores it as `label`.
+    dataset = {"name": "reviews", "label_column": "verdict"}
+    path.write_text(small_config_toml(dataset=dataset, splits={"salt": "export-salt"}))
     monkeypatch.setenv("BAYESLINE_CONFIG", str(path))
     return load_config(path)
 
@@ -53,11 +56,12 @@ def config(tmp_path, monkeypatch):
 @pytest.fixture
 def warehouse(layout, config):
     """v1 from two sources; v2 adds a later delivery."""
-    write_csv(layout.landing / "app" / "first.csv", review_rows("app", 90, "ios"))
-    write_csv(layout.landing / "web" / "first.csv", review_rows("web", 60, "desktop"))
+    write_csv(layout.landing / "app" / "first.csv", review_rows("app", 90, "ios"), HEADER)
+    write_csv(layout.landing / "web" / "first.csv", review_rows("web", 60, "desktop"), HEADER)
     ingest_landing_files(layout, config)
     assert publish_split_version(layout, config).version == 1
-    write_csv(layout.landing / "app" / "later.csv", review_rows("late", 30, "android", "neg"))
+    later = review_rows("late", 30, "android", "neg")
+    write_csv(layout.landing / "app" / "later.csv", later, HEADER)
     ingest_landing_files(layout, config)
     assert publish_split_version(layout, config).version == 2
     return layout
@@ -233,3 +237,20 @@ def test_predictions_come_back_against_the_version_the_card_names(warehouse, con
     older.write_text("example_id,predicted_label\n" + "".join(f"{i},neg\n" for i in late_ids))
     not_in_v1 = bayesline("predictions", "add", older, "-m", "trained-on-export", "-s", "1")
     assert not_in_v1.exit_code == 1 and "are not in split version 1" in not_in_v1.stderr
+
+
+def test_the_loader_and_the_export_agree_whatever_the_landing_files_call_the_label(
+    warehouse, config, tmp_path
+):
+    from bayesline import load_splits
+
+    loaded = load_splits(2)  # the config from BAYESLINE_CONFIG, like a training script
+    assert bayesline("export", "-v", "2", "-o", tmp_path / "same").exit_code == 0
+    exported = datasets.load_dataset(str(tmp_path / "same"))
+    for name in SPLIT_NAMES:
+        assert loaded[name].features["label"] == exported[name].features["label"]
+        pairs = [
+            sorted(zip(part["example_id"], part["label"], strict=True))
+            for part in (loaded[name], exported[name])
+        ]
+        assert pairs[0] == pairs[1]
