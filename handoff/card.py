@@ -92,11 +92,16 @@ the version's manifest has sha256 `{facts.manifest_sha256}`.
 from datasets import load_dataset
 
 splits = load_dataset("path/to/this/folder")  # train, train_dev, dev, test
-train = splits["train"].with_format("torch")   # for a PyTorch DataLoader
+train = splits["train"].with_format("torch", columns={_torch_columns(facts)})
 ```
 
 The label (`{facts.config.dataset.label_column}` in the landing files) is the `{LABEL}` column,
 a `ClassLabel`: {_class_ids(facts)}."""
+
+
+def _torch_columns(facts: CardFacts) -> str:
+    """The payload and the label: a DataLoader batches them (timestamps it cannot)."""
+    return json.dumps([*facts.config.dataset.payload_columns, LABEL])
 
 
 def _class_ids(facts: CardFacts) -> str:
