@@ -34,6 +34,7 @@ def export_command(
         result = export_version(WarehouseLayout.from_env(), config, version, out, format, force)
     except (
         ExportError,
+        ImportError,
         TamperedVersionError,
         UnknownSplitError,
         UnknownVersionError,

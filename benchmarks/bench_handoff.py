@@ -41,18 +41,32 @@ def prepare(work_dir: Path, rows: int) -> None:
         bench_pipeline.publish(work_dir, rows)
 
 
+def rss_mib() -> int:
+    """This process's resident memory now: the peak minus this is what reading added."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024)
+    return 0
+
+
 def load_split_whole(work_dir: Path, rows: int) -> dict:
     from handoff.api import load_split
 
     layout = bench_layout(work_dir)
+    before = rss_mib()
     table = load_split(newest_version(layout), SPLIT, home=layout.home, config=bench_config())
-    return {"rows": table.num_rows, "split_arrow_mib": round(table.nbytes / 2**20)}
+    return {
+        "rows": table.num_rows,
+        "split_arrow_mib": round(table.nbytes / 2**20),
+        "rss_before_mib": before,
+    }
 
 
 def stream_split_batches(work_dir: Path, rows: int) -> dict:
     from handoff.api import iter_split_batches
 
     layout = bench_layout(work_dir)
+    before = rss_mib()
     batches = iter_split_batches(newest_version(layout), SPLIT, home=layout.home)
     seen, arrow_bytes, largest = 0, 0, 0
     for batch in batches:
@@ -63,6 +77,7 @@ def stream_split_batches(work_dir: Path, rows: int) -> dict:
         "rows": seen,
         "split_arrow_mib": round(arrow_bytes / 2**20),
         "largest_batch_mib": round(largest / 2**20, 1),
+        "rss_before_mib": before,
     }
 
 

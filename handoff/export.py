@@ -129,10 +129,10 @@ def _copy_with_duckdb(layout: WarehouseLayout, source: Path, target: Path, fmt: 
 
 def _write_hf_parquet(config, pinned: PinnedVersion, split: str, target: Path) -> int:
     """Row group by row group: the label cast to its class id, the features in the schema."""
+    batches = SplitBatches(pinned, split)
+    features = hf_features(batches.schema, config.dataset.labels)  # says how to install it
     from datasets.table import table_cast
 
-    batches = SplitBatches(pinned, split)
-    features = hf_features(batches.schema, config.dataset.labels)
     schema = features.arrow_schema
     rows = 0
     with pq.ParquetWriter(target, schema, compression="zstd") as writer:
