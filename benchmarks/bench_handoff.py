@@ -69,11 +69,16 @@ def stream_split_batches(work_dir: Path, rows: int) -> dict:
     before = rss_mib()
     batches = iter_split_batches(newest_version(layout), SPLIT, home=layout.home)
     seen, arrow_bytes, largest = 0, 0, 0
+    tenth = max(1, batches.num_rows // 10)
+    rss_by_tenth = []  # flat after the first batches: memory does not follow the split
     for batch in batches:
+        if (seen + batch.num_rows) // tenth > seen // tenth:
+            rss_by_tenth.append(rss_mib())
         seen += batch.num_rows
         arrow_bytes += batch.nbytes
         largest = max(largest, batch.nbytes)
     return {
+        "rss_by_tenth_mib": rss_by_tenth,
         "rows": seen,
         "split_arrow_mib": round(arrow_bytes / 2**20),
         "largest_batch_mib": round(largest / 2**20, 1),

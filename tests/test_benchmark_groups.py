@@ -12,6 +12,7 @@ import pytest
 from benchmarks import bench_labeling
 from benchmarks.bench_dagster import toml_text
 from benchmarks.bench_pipeline import BENCH_CONFIG, bench_config
+from benchmarks.handoff_chart import write_handoff_chart
 from benchmarks.measure import StageSpec, with_ratios
 from benchmarks.suite import run_suite
 from labeling.server import api_token, connect
@@ -87,6 +88,9 @@ def test_the_handoff_group_streams_loads_and_exports_the_same_train_split(tmp_pa
     assert streamed["reference"] == "load_split_whole" and "ratio_to_reference" in streamed
     assert 0 < whole["rows"] == streamed["rows"] == stages["stream_split_hf"]["rows"]
     assert stages["export_parquet"]["rows"] == 3_000
+    chart = write_handoff_chart(tmp_path / "results", tmp_path / "handoff.png")
+    assert chart is not None and chart.read_bytes()[:4] == b"\x89PNG"
+    assert write_handoff_chart(tmp_path / "no-results", tmp_path / "none.png") is None
 
 
 @pytest.mark.slow
