@@ -58,7 +58,10 @@ def resolve_version(layout: WarehouseLayout, version: int | str) -> int:
                 "materialize` first (or point BAYESLINE_HOME at your warehouse)"
             )
         return versions[-1]
-    number = parse_version(version)
+    try:
+        number = parse_version(version)
+    except ValueError as exc:
+        raise ValueError(f"{exc}, or {LATEST} for the newest") from exc
     if number not in versions:
         load_manifest(layout, number)  # raises, listing the published versions
     return number

@@ -174,6 +174,8 @@ def test_unknown_versions_splits_and_formats_say_what_exists(warehouse, small_co
         load_split(1, "train-dev", config=small_config)
     with pytest.raises(UnknownSplitError, match="a version has train, train_dev, dev, test"):
         iter_split_batches(1, "validation")
+    with pytest.raises(ValueError, match="such as 3 or v0003, or latest for the newest"):
+        load_split("newest", "dev", config=small_config)
     with pytest.raises(ValueError, match="use one of arrow, pandas, polars, hf"):
         load_split(1, "dev", as_="torch", config=small_config)
 
