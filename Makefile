@@ -22,10 +22,10 @@ help: ## Show the targets
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark,hf]'
 	touch $@
 
-install: $(BIN)/.installed ## Create .venv and install Bayesline with its dev tools
+install: $(BIN)/.installed ## Create .venv and install Bayesline with its dev tools and the spark and hf extras
 
 # dagster.yaml into DAGSTER_HOME, with PostgreSQL storage in a team deployment (README: For teams).
 dagster-home: install

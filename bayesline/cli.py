@@ -15,6 +15,7 @@ from rich.table import Table
 from bayesline.batches_commands import batches_app
 from bayesline.console import checked_config, console, fail
 from bayesline.diagnose_command import diagnose_command
+from bayesline.export_command import export_command
 from bayesline.labelstudio_commands import (
     labelstudio_app,
     labelstudio_install,
@@ -53,6 +54,7 @@ app.add_typer(predictions_app, name="predictions")
 review_app = typer.Typer(help="Probable label errors found by annotators.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 app.command("diagnose")(diagnose_command)
+app.command("export")(export_command)
 app.add_typer(labelstudio_app, name="labelstudio")
 app.command("compare")(compare_command)
 app.add_typer(models_app, name="models")

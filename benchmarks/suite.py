@@ -33,6 +33,7 @@ GROUPS = {
     "cumulative": "benchmarks.bench_cumulative",
     "evaluation": "benchmarks.bench_evaluation",
     "labeling": "benchmarks.bench_labeling",
+    "handoff": "benchmarks.bench_handoff",
     "dagster": "benchmarks.bench_dagster",
 }
 
@@ -114,6 +115,10 @@ def main() -> None:
 
     if chart := write_read_paths_chart():
         print(f"read paths chart: {chart}")
+    from benchmarks.handoff_chart import write_handoff_chart
+
+    if chart := write_handoff_chart():
+        print(f"handoff memory chart: {chart}")
 
 
 if __name__ == "__main__":

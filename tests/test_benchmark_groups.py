@@ -12,6 +12,7 @@ import pytest
 from benchmarks import bench_labeling
 from benchmarks.bench_dagster import toml_text
 from benchmarks.bench_pipeline import BENCH_CONFIG, bench_config
+from benchmarks.handoff_chart import write_handoff_chart
 from benchmarks.measure import StageSpec, with_ratios
 from benchmarks.suite import run_suite
 from labeling.server import api_token, connect
@@ -71,6 +72,25 @@ def test_the_cumulative_group_ingests_a_re_export_of_a_stored_file(tmp_path):
     # 30 new rows (3007 among them), and rows 7, 1007 and 2007 corrected upstream.
     assert (stage["rows"], stage["rows_loaded"], stage["rows_updated"]) == (3_030, 33, 3)
     assert stage["rows_already_present"] == 2_997 and stage["rows_rejected"] == 0
+
+
+@pytest.mark.slow
+def test_the_handoff_group_streams_loads_and_exports_the_same_train_split(tmp_path):
+    pytest.importorskip("datasets")
+    stages = run_group(tmp_path, "handoff", rows=3_000)
+    assert set(stages) == {
+        "load_split_whole",
+        "stream_split_batches",
+        "stream_split_hf",
+        "export_parquet",
+    }
+    whole, streamed = stages["load_split_whole"], stages["stream_split_batches"]
+    assert streamed["reference"] == "load_split_whole" and "ratio_to_reference" in streamed
+    assert 0 < whole["rows"] == streamed["rows"] == stages["stream_split_hf"]["rows"]
+    assert stages["export_parquet"]["rows"] == 3_000
+    chart = write_handoff_chart(tmp_path / "results", tmp_path / "handoff.png")
+    assert chart is not None and chart.read_bytes()[:4] == b"\x89PNG"
+    assert write_handoff_chart(tmp_path / "no-results", tmp_path / "none.png") is None
 
 
 @pytest.mark.slow

@@ -121,12 +121,18 @@ def find_split_violations(con: duckdb.DuckDBPyConnection, version: int) -> dict[
     }
 
 
-def changed_files(layout: WarehouseLayout, version: int) -> list[str]:
-    """Split files whose bytes no longer match the sha256 in the version's manifest."""
+def changed_files(
+    layout: WarehouseLayout, version: int, names: list[str] | None = None
+) -> list[str]:
+    """Split files whose bytes no longer match the sha256 in the version's manifest (only
+    `names`, when given), or that are gone."""
     manifest = load_manifest(layout, version)
     directory = version_path(layout, version)
     return [
         name
         for name, recorded in manifest["files"].items()
-        if not (directory / name).is_file() or file_sha256(directory / name) != recorded["sha256"]
+        if (names is None or name in names)
+        and (
+            not (directory / name).is_file() or file_sha256(directory / name) != recorded["sha256"]
+        )
     ]

@@ -1,0 +1,110 @@
+"""Pin a split version: resolve `latest`, check the split names, verify the files' sha256s.
+
+Every reader of a version for training (the loader, the stream, the export) goes through
+`pin_version`, so none of them ever hands over bytes the manifest does not vouch for.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from warehouse.config import SPLITS
+from warehouse.layout import WarehouseLayout
+from warehouse.splits import published_versions, version_dir_name, version_path
+from warehouse.versions import UnknownVersionError, changed_files, load_manifest, parse_version
+
+LATEST = "latest"
+
+
+class UnknownSplitError(LookupError):
+    """A split name that no version has; the message lists the ones that exist."""
+
+
+class TamperedVersionError(RuntimeError):
+    """A published file no longer matches its manifest: the version is not loaded."""
+
+
+@dataclass(frozen=True)
+class PinnedVersion:
+    """A published version whose files (those read) matched their manifest's sha256s."""
+
+    version: int
+    directory: Path
+    manifest: dict
+    #: sha256 of _meta/manifest.json: it covers every file's sha256, so it names the content.
+    manifest_sha256: str
+
+    def split_file(self, split: str) -> Path:
+        return self.directory / f"{split}.parquet"
+
+    def fingerprint(self, split: str) -> str:
+        """A `datasets` fingerprint keyed on the version's content and the split."""
+        return hashlib.sha256(f"{self.manifest_sha256}:{split}".encode()).hexdigest()[:16]
+
+
+def resolve_version(layout: WarehouseLayout, version: int | str) -> int:
+    """A version number from 3, '3', 'v0003' or 'latest' (the newest published version)."""
+    versions = published_versions(layout)
+    if str(version).strip().lower() == LATEST:
+        if not versions:
+            raise UnknownVersionError(
+                f"no split version is published in {layout.home} yet: run `bayesline "
+                "materialize` first (or point BAYESLINE_HOME at your warehouse)"
+            )
+        return versions[-1]
+    try:
+        number = parse_version(version)
+    except ValueError as exc:
+        raise ValueError(f"{exc}, or {LATEST} for the newest") from exc
+    if number not in versions:
+        load_manifest(layout, number)  # raises, listing the published versions
+    return number
+
+
+def check_split_names(splits: list[str]) -> list[str]:
+    """The names as given, or UnknownSplitError naming the closest real split."""
+    for split in splits:
+        if split not in SPLITS:
+            close = difflib.get_close_matches(split.replace("-", "_"), SPLITS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UnknownSplitError(
+                f"no split named '{split}'{hint}: a version has {', '.join(SPLITS)}"
+            )
+    return splits
+
+
+def pin_version(
+    layout: WarehouseLayout, version: int | str, splits: list[str] | None = None
+) -> PinnedVersion:
+    """Resolve `version` and verify the manifest and the files of `splits` (default: all)."""
+    number = resolve_version(layout, version)
+    names = check_split_names(list(splits or SPLITS))
+    directory = version_path(layout, number)
+    manifest_bytes = (directory / "_meta" / "manifest.json").read_bytes()
+    manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
+    if manifest_sha256 != _recorded_manifest_sha256(directory):
+        raise _tampered(number, "_meta/manifest.json")
+    changed = changed_files(layout, number, [f"{split}.parquet" for split in names])
+    if changed:
+        raise _tampered(number, changed[0])
+    return PinnedVersion(number, directory, json.loads(manifest_bytes), manifest_sha256)
+
+
+def _recorded_manifest_sha256(directory: Path) -> str | None:
+    row = pq.read_table(directory / "_meta" / "version.parquet", columns=["manifest_sha256"])
+    return row.column("manifest_sha256")[0].as_py()
+
+
+def _tampered(version: int, name: str) -> TamperedVersionError:
+    path = f"splits/{version_dir_name(version)}/{name}"
+    return TamperedVersionError(
+        f"{path} does not match the sha256 its version recorded: it changed after publishing, "
+        f"so v{version} is not loaded. Restore the file from a backup or copy of the lake, or "
+        "train on another version (`bayesline splits list`)"
+    )
