@@ -2,8 +2,9 @@
 
 Split assignment never uses DuckDB's `hash()` or Python's `hash()`: both change between
 versions. A split bucket is the first 8 hex digits of sha256(salt + US + key), read as an
-unsigned integer, modulo BUCKETS. In Spark: `conv(substr(sha2(concat(salt, '\\x1f', key), 256),
-1, 8), 16, 10) % 10000`.
+unsigned integer, modulo BUCKETS; the next 8 hex digits give a second, independent draw. In
+Spark: `conv(substr(sha2(concat(salt, '\\x1f', key), 256), 1, 8), 16, 10) % 10000` (the second
+draw: `substr(..., 9, 8)`).
 """
 
 from __future__ import annotations
@@ -14,17 +15,21 @@ BUCKETS = 10_000
 FIELD_SEPARATOR = "\x1f"  # ASCII unit separator: cannot appear in a field by accident
 
 
-def split_bucket(salt: str, key: str) -> int:
-    """The bucket in [0, BUCKETS) of one group key under a salt."""
+def split_bucket(salt: str, key: str, part: int = 0) -> int:
+    """The bucket in [0, BUCKETS) of one group key under a salt.
+
+    `part` 1 reads the next 8 hex digits of the same digest: a second draw, independent of the
+    first, for a choice the first bucket already constrains (dev or test for a component whose
+    training examples were published in train_dev by the first).
+    """
     digest = hashlib.sha256(f"{salt}{FIELD_SEPARATOR}{key}".encode()).hexdigest()
-    return int(digest[:8], 16) % BUCKETS
+    return int(digest[8 * part : 8 * part + 8], 16) % BUCKETS
 
 
-def split_bucket_sql(salt_sql: str, key_sql: str) -> str:
+def split_bucket_sql(salt_sql: str, key_sql: str, part: int = 0) -> str:
     """The DuckDB expression computing `split_bucket` from two SQL string expressions."""
-    return (
-        f"(('0x' || substr(sha256({salt_sql} || chr(31) || {key_sql}), 1, 8))::UBIGINT % {BUCKETS})"
-    )
+    digits = f"substr(sha256({salt_sql} || chr(31) || {key_sql}), {1 + 8 * part}, 8)"
+    return f"(('0x' || {digits})::UBIGINT % {BUCKETS})"
 
 
 def fields_hash_sql(expressions: list[str] | tuple[str, ...]) -> str:
