@@ -87,7 +87,8 @@ def _fraction_metadata(manifest: dict) -> dict:
         "fractions_chart": dg.MetadataValue.md(f"![split fractions](data:image/png;base64,{png})"),
         "fractions_why": dg.MetadataValue.md(
             "\n".join(why)
-            or f"Every split is within {fractions['tolerance']:.0%} of its configured share."
+            or f"Every split is within {100 * fractions['tolerance']:g} points of its configured "
+            "share."
         ),
     }
 
@@ -117,7 +118,8 @@ def splits_are_leakage_free(bayesline: BayeslineResource) -> dg.AssetCheckResult
 @dg.asset_check(
     asset=published_splits,
     description="Warning: each split's realised share of its distribution is within "
-    f"{FRACTION_TOLERANCE:.0%} of the configured fraction; otherwise says by how much and why.",
+    f"{100 * FRACTION_TOLERANCE:g} points of the configured fraction; otherwise says by how much "
+    "and why.",
 )
 def splits_follow_configured_fractions(bayesline: BayeslineResource) -> dg.AssetCheckResult:
     layout = bayesline.layout()

@@ -153,7 +153,7 @@ def test_the_check_passes_within_tolerance_and_says_when_fractions_were_not_reco
         publish_split_version(layout2, small_config)
         verdict = judge_split_fractions(load_manifest(layout2, 1))
     assert verdict.passed, verdict.description
-    assert "every split is within 5%" in verdict.description
+    assert "every split is within 5 points" in verdict.description
     assert {(d, split) for d, split, *_ in verdict.rows} == {
         ("target", "train"),
         ("target", "dev"),

@@ -24,9 +24,9 @@ import duckdb
 
 from warehouse.config import TARGET_SPLITS, TRAINING_SPLITS, BayeslineConfig
 
-#: Largest gap, in fraction points, between a split's realised and configured share of its
-#: distribution before the check warns. Five points: a team that asks for 30% dev notices 25%,
-#: and with 400 equal components hashing alone stays within it about 95% of the time.
+#: Largest gap, in percentage points (0.05: 5 points), between a split's realised and configured
+#: share of its distribution before the check warns. Five points: a team that asks for 30% dev
+#: notices 25%, and with 400 equal components hashing alone stays within it about 95% of the time.
 FRACTION_TOLERANCE = 0.05
 #: Hashing noise below this (one point) is not worth giving as a reason.
 MIN_WOBBLE_WORTH_SAYING = 0.01
@@ -143,7 +143,8 @@ def _reasons(distribution: str, report: dict, wobble: float) -> list[str]:
                 wobble,
                 f"the {total:,} {distribution} examples fall in {report['components']:,} "
                 f"components, as lumpy as {report['effective_components']:,.0f} equal ones: "
-                f"hashing whole components moves a share by up to about {wobble:.1%} by chance",
+                f"hashing whole components moves a share by about ±{100 * wobble:.1f} points "
+                "by chance (two standard deviations)",
             )
         )
     if not found:
@@ -173,7 +174,7 @@ def judge_split_fractions(manifest: dict) -> FractionsVerdict:
         )
     rows = fraction_rows(fractions)
     off = [d for d in DISTRIBUTION_SPLITS if not fractions[d]["within_tolerance"]]
-    tolerance = f"{fractions['tolerance']:.0%}"
+    tolerance = f"{100 * fractions['tolerance']:g} points"
     if not off:
         return FractionsVerdict(
             True,
