@@ -16,7 +16,11 @@ from assets.model_comparison import challenger_does_not_regress_champion, model_
 from assets.quality import examples_quality_gate
 from assets.resources import BayeslineResource, LabelStudioResource
 from assets.runs import launch_host_tags
-from assets.splits import published_splits, splits_are_leakage_free
+from assets.splits import (
+    published_splits,
+    splits_are_leakage_free,
+    splits_follow_configured_fractions,
+)
 
 pipeline_job = dg.define_asset_job(
     "bayesline_pipeline",
@@ -49,6 +53,7 @@ defs = dg.Definitions(
     asset_checks=[
         examples_quality_gate,
         splits_are_leakage_free,
+        splits_follow_configured_fractions,
         challenger_does_not_regress_champion,
     ],
     jobs=[pipeline_job, annotations_job, batch_decision_job],

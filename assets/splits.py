@@ -1,12 +1,20 @@
 """`published_splits`: versioned train / train-dev / dev / test splits, and their invariants."""
 
+import base64
+
 import dagster as dg
 
 from assets.ingest import WAREHOUSE_POOL
-from assets.metadata import markdown_table
+from assets.metadata import markdown_table, percent
 from assets.resources import BayeslineResource
+from evaluation.charts import split_fractions_chart
 from warehouse.catalog import open_reader, refresh_catalog
 from warehouse.config import SPLITS
+from warehouse.split_fractions import (
+    FRACTION_TOLERANCE,
+    fraction_rows,
+    judge_split_fractions,
+)
 from warehouse.splits import publish_split_version, published_versions
 from warehouse.versions import find_split_violations, load_manifest
 
@@ -51,6 +59,7 @@ def published_splits(
                     for r in manifest["counts_by_split_source_label"]
                 ],
             ),
+            **_fraction_metadata(manifest),
             "sql": dg.MetadataValue.md(
                 f"```sql\nSELECT * FROM splits WHERE version = {version} AND split = 'dev'\n```"
             ),
@@ -60,10 +69,35 @@ def published_splits(
     )
 
 
+def _fraction_metadata(manifest: dict) -> dict:
+    """Each split's realised share of its distribution beside the configured one, as a table
+    and a chart, and why they differ (versions published before fractions were recorded have
+    none)."""
+    fractions = manifest.get("fractions")
+    if fractions is None:
+        return {}
+    rows = fraction_rows(fractions)
+    png = base64.b64encode(split_fractions_chart(list(rows), "Split fractions")).decode()
+    why = [f"- {d}: {reason}" for d in ("target", "training") for reason in fractions[d]["why"]]
+    return {
+        "fractions": markdown_table(
+            ["distribution", "split", "configured", "realised", "n"],
+            [(d, split, percent(c, 1), percent(r, 1), n) for d, split, c, r, n in rows],
+        ),
+        "fractions_chart": dg.MetadataValue.md(f"![split fractions](data:image/png;base64,{png})"),
+        "fractions_why": dg.MetadataValue.md(
+            "\n".join(why)
+            or f"Every split is within {100 * fractions['tolerance']:g} points of its configured "
+            "share."
+        ),
+    }
+
+
 @dg.asset_check(
     asset=published_splits,
-    description="The newest version has no training rows in dev/test and no group or "
-    "duplicate spanning two splits.",
+    description="The newest version has no training rows in dev/test, no target rows in "
+    "train-dev, and no group or near-duplicate in train beside another split or in both dev "
+    "and test.",
 )
 def splits_are_leakage_free(bayesline: BayeslineResource) -> dg.AssetCheckResult:
     layout, config = bayesline.layout(), bayesline.config()
@@ -78,4 +112,32 @@ def splits_are_leakage_free(bayesline: BayeslineResource) -> dg.AssetCheckResult
             "version": versions[-1],
             **{name: dg.MetadataValue.json(rows) for name, rows in violations.items()},
         },
+    )
+
+
+@dg.asset_check(
+    asset=published_splits,
+    description="Warning: each split's realised share of its distribution is within "
+    f"{100 * FRACTION_TOLERANCE:g} points of the configured fraction; otherwise says by how much "
+    "and why.",
+)
+def splits_follow_configured_fractions(bayesline: BayeslineResource) -> dg.AssetCheckResult:
+    layout = bayesline.layout()
+    versions = published_versions(layout)
+    if not versions:
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"description": "no split version published yet"},
+        )
+    verdict = judge_split_fractions(load_manifest(layout, versions[-1]))
+    metadata = {
+        "version": versions[-1],
+        "description": verdict.description,
+        "fractions": dg.MetadataValue.json([list(row) for row in verdict.rows]),
+    }
+    if verdict.remedy:
+        metadata["what_to_do"] = verdict.remedy
+    return dg.AssetCheckResult(
+        passed=verdict.passed, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
     )

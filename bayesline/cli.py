@@ -161,7 +161,8 @@ def splits_list() -> None:
 
 @splits_app.command("show")
 def splits_show(version: str) -> None:
-    """A version's manifest: counts by split, source and label, files and their sha256."""
+    """A version's manifest: counts by split, source and label, realised split fractions and
+    why they differ from the configured ones, files and their sha256."""
     _, layout = _reader()
     try:
         manifest = load_manifest(layout, parse_version(version))

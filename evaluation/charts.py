@@ -1,4 +1,5 @@
-"""PNG charts for the evaluation report: error per stage per slice, and error per slice.
+"""PNG charts for the evaluation report (error per stage per slice, error per slice, calibration,
+model comparison) and for the split versions (configured and realised split fractions).
 
 matplotlib is imported inside the functions: the Dagster code location imports this module and
 loading matplotlib there would slow every start. Figures use the object API (no pyplot), so no
@@ -356,3 +357,46 @@ def comparison_figure(rows: list[dict], title: str, split: str = "dev", top: int
 
 def _verdict_mark(verdict: str) -> str:
     return {"improved": "  ▼", "regressed": "  ▲"}.get(verdict, "")
+
+
+def split_fractions_chart(rows: list[tuple], title: str) -> bytes:
+    """PNG of each split's configured and realised share of its distribution, one panel per
+    distribution; `rows` are (distribution, split, configured, realised, n)."""
+    with _style():
+        return _png(split_fractions_figure(rows, title))
+
+
+def split_fractions_figure(rows: list[tuple], title: str) -> Figure:
+    """The figure behind `split_fractions_chart`, for inspection."""
+    from matplotlib.figure import Figure
+
+    distributions = list(dict.fromkeys(row[0] for row in rows))
+    with _style():
+        fig = Figure(figsize=(8, 3.5), dpi=DPI, layout="constrained")
+        axes = fig.subplots(1, max(len(distributions), 1), squeeze=False)[0]
+        for ax, distribution in zip(axes, distributions, strict=False):
+            mine = [row for row in rows if row[0] == distribution]
+            xs = range(len(mine))
+            for name, column, offset, colour, hatch in (
+                ("configured", 2, -0.2, "#BBBBBB", "//"),
+                ("realised", 3, 0.2, "#0072B2", ""),
+            ):
+                heights = [100 * (row[column] or 0) for row in mine]
+                bars = ax.bar(
+                    [x + offset for x in xs],
+                    heights,
+                    width=0.4,
+                    color=colour,
+                    hatch=hatch,
+                    edgecolor="#555555",
+                    label=name,
+                    gid=f"{distribution}_{name}",
+                )
+                ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
+            ax.set_xticks(list(xs), [f"{row[1]}\n(n {row[4]:,})" for row in mine])
+            ax.set_ylim(0, 105)
+            ax.yaxis.set_major_formatter("{x:.0f}%")
+            ax.set_title(f"{distribution} examples", loc="left")
+        fig.suptitle(title, x=0.01, ha="left")
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", frameon=False)
+    return fig

@@ -75,6 +75,7 @@ def test_the_definitions_load_with_the_expected_asset_graph():
     assert checks == {
         **{name: "examples" for name in CHECK_NAMES},
         "splits_are_leakage_free": "published_splits",
+        "splits_follow_configured_fractions": "published_splits",
         "challenger_does_not_regress_champion": "model_comparison",
     }
     blocking = {

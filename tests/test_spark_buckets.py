@@ -86,15 +86,32 @@ def test_python_duckdb_and_spark_put_every_key_in_the_same_bucket(key_file, spar
     ]
     rows = (
         spark.read.parquet(str(path))
-        .selectExpr("row", f"{split_bucket_spark_sql('salt', 'key')} AS bucket")
+        .selectExpr(
+            "row",
+            f"{split_bucket_spark_sql('salt', 'key')} AS bucket",
+            f"{split_bucket_spark_sql('salt', 'key', part=1)} AS second",
+        )
         .orderBy("row")
         .collect()
     )
     in_spark = [r["bucket"] for r in rows]
+    second_in_python = [split_bucket(s, k, part=1) for s, k in zip(salts, keys, strict=True)]
+    second_in_duckdb = [
+        bucket
+        for (bucket,) in duckdb.connect()
+        .execute(
+            f"SELECT {split_bucket_sql('salt', 'key', part=1)} "
+            f"FROM read_parquet('{path}') ORDER BY row"
+        )
+        .fetchall()
+    ]
 
     assert len(in_python) == len(keys) > 100_000
     assert in_duckdb == in_python
     assert in_spark == in_python
+    # The second draw (the next 8 hex digits) agrees too, and is not the first one again.
+    assert [r["second"] for r in rows] == second_in_python == second_in_duckdb
+    assert sum(a == b for a, b in zip(in_python, second_in_python, strict=True)) < len(keys) / 100
     # The keys really are awkward: NUL, the separator and astral-plane characters all occur.
     assert any("\x00" in k for k in keys) and any("\x1f" in k for k in keys)
     assert any(ord(c) > 0xFFFF for k in keys for c in k)

@@ -2,7 +2,8 @@
 
 Split assignment never uses DuckDB's `hash()` or Python's `hash()`: both change between
 versions. A split bucket is the first 8 hex digits of sha256(salt + US + key), read as an
-unsigned integer, modulo BUCKETS. The same rule is written here for Python, DuckDB and Spark SQL.
+unsigned integer, modulo BUCKETS; the next 8 hex digits give a second, independent draw. The
+same rule is written here for Python, DuckDB and Spark SQL.
 """
 
 from __future__ import annotations
@@ -13,25 +14,30 @@ BUCKETS = 10_000
 FIELD_SEPARATOR = "\x1f"  # ASCII unit separator: cannot appear in a field by accident
 
 
-def split_bucket(salt: str, key: str) -> int:
-    """The bucket in [0, BUCKETS) of one group key under a salt."""
+def split_bucket(salt: str, key: str, part: int = 0) -> int:
+    """The bucket in [0, BUCKETS) of one group key under a salt.
+
+    `part` 1 reads the next 8 hex digits of the same digest: a second draw, independent of the
+    first, for a choice the first bucket already constrains (dev or test for a component whose
+    training examples were published in train_dev by the first).
+    """
     digest = hashlib.sha256(f"{salt}{FIELD_SEPARATOR}{key}".encode()).hexdigest()
-    return int(digest[:8], 16) % BUCKETS
+    return int(digest[8 * part : 8 * part + 8], 16) % BUCKETS
 
 
-def split_bucket_sql(salt_sql: str, key_sql: str) -> str:
+def split_bucket_sql(salt_sql: str, key_sql: str, part: int = 0) -> str:
     """The DuckDB expression computing `split_bucket` from two SQL string expressions."""
-    return (
-        f"(('0x' || substr(sha256({salt_sql} || chr(31) || {key_sql}), 1, 8))::UBIGINT % {BUCKETS})"
-    )
+    digits = f"substr(sha256({salt_sql} || chr(31) || {key_sql}), {1 + 8 * part}, 8)"
+    return f"(('0x' || {digits})::UBIGINT % {BUCKETS})"
 
 
-def split_bucket_spark_sql(salt_sql: str, key_sql: str) -> str:
+def split_bucket_spark_sql(salt_sql: str, key_sql: str, part: int = 0) -> str:
     """The Spark SQL expression computing `split_bucket` from two Spark string expressions."""
     # Spark SQL reads '\x1f' as the three characters x1f, not the unit separator: chr(31) is
     # the one spelling that agrees with Python and DuckDB. conv() returns a string and the
     # modulo a double unless ANSI mode is on, hence the casts.
-    hex_prefix = f"substr(sha2(concat({salt_sql}, chr(31), {key_sql}), 256), 1, 8)"
+    digest = f"sha2(concat({salt_sql}, chr(31), {key_sql}), 256)"
+    hex_prefix = f"substr({digest}, {1 + 8 * part}, 8)"
     return f"(CAST(conv({hex_prefix}, 16, 10) AS BIGINT) % {BUCKETS})"
 
 

@@ -2,15 +2,23 @@
 
 Assignment rules (documented in the README, enforced by property tests):
 - Examples are linked into components: the same group key, or the same normalised payload
-  (`dedup_key`), puts two examples in one component. A component never spans two splits.
+  (`dedup_key`), puts two examples in one component.
 - A component seen for the first time gets its split from a salted sha256 bucket of its key
-  (the smallest group key in it): target-only components divide among dev, test and train,
-  training-only ones between train and train-dev, and mixed ones go to train, because dev
-  and test hold target-distribution data only.
+  (the smallest group key in it). Training-only components divide between train and train-dev
+  by the training fractions. A component holding target examples divides among dev, test and
+  train by the target fractions, and its target examples go there; its training examples go
+  to train when that split is train, and are held out in train-dev when it is dev or test.
+  Dev and test so get their share of target data even when most groups have both kinds of
+  record, and no group is both trained on and evaluated: a group may sit in train-dev and one
+  of dev or test (train-dev is never trained on), never in train beside another split.
 - Assignment is sticky: an example keeps its split in every later version. A new example
-  joining an already-published component takes that component's split when its
-  distribution allows it; otherwise (or when it would bridge two splits) it is excluded from
-  the version, with the reason recorded, rather than leak.
+  joining a published component takes the split of the component's published examples of its
+  distribution; when there are none, the split the rule pairs with the other distribution's:
+  train beside train, train-dev beside dev or test, and dev or test (by a second, independent
+  bucket) beside train-dev. So a component an earlier rule published wholly in train stays
+  there. A new example whose component's published examples sit in splits the rule never pairs
+  (it bridged components published apart) is excluded, with the reason recorded, rather than
+  leak.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
 from warehouse.revisions import has_examples
 from warehouse.schema import SPLIT_VERSION_COLUMNS
+from warehouse.split_fractions import measure_split_fractions
 from warehouse.storage import (
     PARQUET_OPTIONS,
     write_records,
@@ -44,7 +53,6 @@ from warehouse.storage import (
 
 VERSION_DIR = re.compile(r"^v(\d+)$")
 MAX_COMPONENT_ROUNDS = 100
-ALLOWED_SPLITS = {"target": ("train", "dev", "test"), "training": ("train", "train_dev")}
 
 
 @dataclass(frozen=True)
@@ -225,55 +233,101 @@ def _propagate_min_labels(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _assign_splits(con: duckdb.DuckDBPyConnection, config: BayeslineConfig) -> None:
+    """Give every example a split, or NULL and the reason it is excluded (table `assigned`)."""
+    _plan_components(con, config)
     con.execute(
         f"""
         CREATE TEMP TABLE assigned AS
-        WITH members AS (
-            SELECT ex.example_id, ex.distribution, comp.comp, r.split AS existing_split
-            FROM ex JOIN comp ON ex.group_key = comp.node
-            LEFT JOIN registry AS r USING (example_id)
-        ),
-        components AS (
-            SELECT comp,
-                   count(DISTINCT existing_split) AS n_existing,
-                   any_value(existing_split) FILTER (existing_split IS NOT NULL) AS existing,
-                   bool_or(distribution = 'training') AND bool_or(distribution = 'target')
-                       AS mixed,
-                   any_value(distribution) AS distribution,
-                   {split_bucket_sql(quote_literal(config.splits.salt), "comp")} AS bucket
-            FROM members GROUP BY comp
-        ),
-        decided AS (
-            SELECT m.example_id, m.comp, m.distribution, m.existing_split, c.n_existing,
-                   c.existing,
-                   CASE WHEN c.mixed THEN 'train'
-                        WHEN c.distribution = 'target' THEN {_target_split_case(config)}
-                        ELSE {_training_split_case(config)} END AS fresh_split
-            FROM members AS m JOIN components AS c USING (comp)
-        )
-        SELECT example_id, comp,
-               CASE WHEN existing_split IS NOT NULL THEN existing_split
-                    WHEN n_existing = 0 THEN fresh_split
-                    WHEN n_existing = 1 AND {_allowed_sql("existing")} THEN existing
-                    END AS split,
-               CASE WHEN existing_split IS NOT NULL OR n_existing = 0 THEN NULL
-                    WHEN n_existing > 1 THEN 'joins examples already published in different '
-                         || 'splits; assigning it anywhere would leak'
-                    WHEN NOT {_allowed_sql("existing")} THEN 'joins a component published in '
-                         || existing || ', which cannot hold ' || distribution || ' examples'
-                    END AS excluded_reason
-        FROM decided
+        SELECT m.example_id, m.comp, {MEMBER_SPLIT_SQL} AS split,
+               CASE WHEN m.published IS NULL THEN p.excluded_reason END AS excluded_reason
+        FROM ({MEMBERS_SQL}) AS m JOIN component_plan AS p USING (comp)
+        """
+    )
+    # The same, counted per component, distribution and split: what the fraction report needs.
+    con.execute(
+        f"""
+        CREATE TEMP TABLE component_outcomes AS
+        SELECT comp, is_target, split, n,
+               coalesce(split <> CASE WHEN is_target THEN fresh_target ELSE fresh_training END,
+                        false) AS off_rule,
+               NOT is_target AND has_target AND split = 'train_dev' AS held_out_with_group
+        FROM (SELECT m.*, p.*, {MEMBER_SPLIT_SQL} AS split
+              FROM component_members AS m JOIN component_plan AS p USING (comp))
         """
     )
 
 
-def _allowed_sql(split_sql: str) -> str:
-    target = ", ".join(quote_literal(s) for s in ALLOWED_SPLITS["target"])
-    training = ", ".join(quote_literal(s) for s in ALLOWED_SPLITS["training"])
-    return (
-        f"(CASE WHEN distribution = 'target' THEN {split_sql} IN ({target}) "
-        f"ELSE {split_sql} IN ({training}) END)"
+def _plan_components(con: duckdb.DuckDBPyConnection, config: BayeslineConfig) -> None:
+    """Per component: where its new target and training examples go, what today's rule would
+    give it were it new (`fresh_*`, for the fraction report), and why it takes nothing new when
+    its published examples already sit in splits that would leak (`excluded_reason`)."""
+    # Members counted per (component, distribution, published split): the plan and the
+    # fraction report need no more, and this stays small where a row per example would not.
+    con.execute(
+        "CREATE TEMP TABLE component_members AS "
+        f"SELECT comp, is_target, published, count(*) AS n FROM ({MEMBERS_SQL}) GROUP BY ALL"
     )
+    target_case = _target_split_case(config)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE component_plan AS
+        WITH facts AS (
+            SELECT comp,
+                   {split_bucket_sql(quote_literal(config.splits.salt), "comp")} AS bucket,
+                   bool_or(is_target) AS has_target,
+                   count(DISTINCT published) FILTER (is_target) AS n_target_splits,
+                   count(DISTINCT published) FILTER (NOT is_target) AS n_training_splits,
+                   any_value(published) FILTER (is_target AND published IS NOT NULL)
+                       AS target_published,
+                   any_value(published) FILTER (NOT is_target AND published IS NOT NULL)
+                       AS training_published
+            FROM component_members GROUP BY comp
+        ),
+        fresh AS (
+            SELECT *,
+                   CASE WHEN has_target THEN {target_case} END AS fresh_target,
+                   CASE WHEN NOT has_target THEN {_training_split_case(config)}
+                        WHEN {target_case} = 'train' THEN 'train'
+                        ELSE 'train_dev' END AS fresh_training
+            FROM facts
+        )
+        SELECT comp, has_target, fresh_target, fresh_training,
+               CASE WHEN target_published IS NOT NULL THEN target_published
+                    WHEN training_published = 'train' THEN 'train'
+                    WHEN training_published = 'train_dev' THEN {_held_out_target_case(config)}
+                    ELSE fresh_target END AS target_split,
+               CASE WHEN training_published IS NOT NULL THEN training_published
+                    WHEN target_published IS NULL THEN fresh_training
+                    WHEN target_published = 'train' THEN 'train'
+                    ELSE 'train_dev' END AS training_split,
+               {_CONFLICT_REASON_SQL} AS excluded_reason
+        FROM fresh
+        """
+    )
+
+
+#: An example of the component being assigned (`comp`), its distribution and its published split.
+MEMBERS_SQL = """
+    SELECT ex.example_id, ex.distribution = 'target' AS is_target, comp.comp,
+           r.split AS published
+    FROM ex JOIN comp ON ex.group_key = comp.node LEFT JOIN registry AS r USING (example_id)
+"""
+#: A member's split (`m`, joined to its component's plan `p`): the published one if it has one;
+#: else the plan's split for its distribution, unless the component takes nothing new (NULL).
+MEMBER_SPLIT_SQL = """coalesce(m.published, CASE WHEN p.excluded_reason IS NULL THEN
+    CASE WHEN m.is_target THEN p.target_split ELSE p.training_split END END)"""
+# Published examples fit the rule when each distribution sits in one split and the two splits
+# are a pair the rule makes: both train, or train_dev beside dev or test. Anything else (two
+# components published apart, then linked; or a [sources] change) would leak through a new one.
+_CONFLICT_REASON_SQL = """(CASE
+    WHEN n_target_splits > 1 OR n_training_splits > 1
+         OR (target_published = 'train') <> (training_published = 'train')
+    THEN 'joins examples already published in different splits; assigning it anywhere would leak'
+    WHEN target_published NOT IN ('train', 'dev', 'test')
+         OR training_published NOT IN ('train', 'train_dev')
+    THEN 'joins examples published in a split their distribution cannot use (was [sources] '
+         || 'target changed?); assigning it anywhere could leak'
+    END)"""
 
 
 def _cut_points(fractions: dict[str, float], order: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -285,8 +339,8 @@ def _cut_points(fractions: dict[str, float], order: tuple[str, ...]) -> list[tup
     return cuts
 
 
-def _bucket_case(cuts: list[tuple[str, int]]) -> str:
-    whens = " ".join(f"WHEN bucket < {bound} THEN '{name}'" for name, bound in cuts[:-1])
+def _bucket_case(cuts: list[tuple[str, int]], bucket_sql: str = "bucket") -> str:
+    whens = " ".join(f"WHEN {bucket_sql} < {bound} THEN '{name}'" for name, bound in cuts[:-1])
     return f"(CASE {whens} ELSE '{cuts[-1][0]}' END)"
 
 
@@ -296,6 +350,15 @@ def _target_split_case(config: BayeslineConfig) -> str:
 
 def _training_split_case(config: BayeslineConfig) -> str:
     return _bucket_case(_cut_points(config.splits.training, ("train", "train_dev")))
+
+
+def _held_out_target_case(config: BayeslineConfig) -> str:
+    """Dev or test, in the ratio of their target fractions (both are positive), from the
+    component's second bucket: its first put it in train_dev, so it says nothing here."""
+    dev, test = config.splits.target["dev"], config.splits.target["test"]
+    shares = {"dev": dev / (dev + test), "test": test / (dev + test)}
+    second = split_bucket_sql(quote_literal(config.splits.salt), "comp", part=1)
+    return _bucket_case(_cut_points(shares, ("dev", "test")), second)
 
 
 def _diff_against_parent(con, layout: WarehouseLayout, parent: int | None) -> dict[str, int]:
@@ -443,8 +506,12 @@ def _manifest(con, config, version, parent, changes, files, created_at) -> dict:
                 "training": config.splits.training,
             },
             "sticky": "examples published before keep their split",
+            "groups_with_both_distributions": "split from the target fractions: their target "
+            "examples go there, their training examples to train if it is train, else to "
+            "train_dev",
         },
         "counts": _split_counts(con),
+        "fractions": measure_split_fractions(con, config),
         "counts_by_split_source_label": [
             {"split": s, "source": src, "label": lab, "n": n} for s, src, lab, n in breakdown
         ],

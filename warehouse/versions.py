@@ -101,6 +101,14 @@ def diff_versions(con: duckdb.DuckDBPyConnection, old: int, new: int, sample: in
     )
 
 
+#: A group or near-duplicate leaks when it sits in train and in any other split (the model
+#: would be scored on what it learnt from), or in both dev and test. Train-dev beside one of
+#: dev or test is allowed: a group's training examples are held out there when its target
+#: examples are in dev or test, and train-dev is never trained on.
+_LEAKS_ACROSS_SPLITS = """(bool_or(split = 'train') AND count(DISTINCT split) > 1)
+                          OR (bool_or(split = 'dev') AND bool_or(split = 'test'))"""
+
+
 def find_split_violations(con: duckdb.DuckDBPyConnection, version: int) -> dict[str, list]:
     """Rows that break a split invariant in a version: empty lists mean it is sound."""
     checks = {
@@ -108,12 +116,16 @@ def find_split_violations(con: duckdb.DuckDBPyConnection, version: int) -> dict[
             SELECT example_id, split, source FROM splits
             WHERE version = $v AND split IN ('dev', 'test') AND distribution <> 'target'
             LIMIT 20""",
-        "groups_spanning_splits": """
-            SELECT group_key, list(DISTINCT split) FROM splits WHERE version = $v
-            GROUP BY group_key HAVING count(DISTINCT split) > 1 LIMIT 20""",
-        "duplicates_spanning_splits": """
-            SELECT dedup_key, list(DISTINCT split) FROM splits WHERE version = $v
-            GROUP BY dedup_key HAVING count(DISTINCT split) > 1 LIMIT 20""",
+        "target_rows_in_train_dev": """
+            SELECT example_id, split, source FROM splits
+            WHERE version = $v AND split = 'train_dev' AND distribution = 'target'
+            LIMIT 20""",
+        "groups_leaking_across_splits": f"""
+            SELECT group_key, list(DISTINCT split ORDER BY split) FROM splits
+            WHERE version = $v GROUP BY group_key HAVING {_LEAKS_ACROSS_SPLITS} LIMIT 20""",
+        "duplicates_leaking_across_splits": f"""
+            SELECT dedup_key, list(DISTINCT split ORDER BY split) FROM splits
+            WHERE version = $v GROUP BY dedup_key HAVING {_LEAKS_ACROSS_SPLITS} LIMIT 20""",
     }
     return {
         name: [list(row) for row in con.execute(sql, {"v": version}).fetchall()]

@@ -42,7 +42,7 @@ CHECKS = {
         "examples_have_no_cross_source_duplicates",
         "label_balance_is_stable_across_batches",
     ),
-    "published_splits": ("splits_are_leakage_free",),
+    "published_splits": ("splits_are_leakage_free", "splits_follow_configured_fractions"),
 }
 SPLITS = ("train", "train_dev", "dev", "test")
 
