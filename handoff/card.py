@@ -12,7 +12,7 @@ import yaml
 from handoff.card_facts import CardFacts
 from handoff.hf import LABEL
 from warehouse.config import SPLITS
-from warehouse.hashing import BUCKETS
+from warehouse.hashing import BUCKETS, split_bucket_spark_sql
 from warehouse.splits import version_dir_name
 
 MAX_SLICE_ROWS = 15  # diagnosis slices shown with a problem; the rest are in SQL
@@ -158,7 +158,9 @@ def _recipe_section(facts: CardFacts) -> str:
 Salt `{salt}`; fractions for new examples: target {_fractions(fractions["target"])}, training
 {_fractions(fractions["training"])}. Hash rule: {assignment["hash"]}. A component (examples
 sharing a group key, or a normalised text across groups) goes whole to one split; its key is
-its smallest group key; a component mixing both distributions goes to train. Cut points over
+its smallest group key. A component of training examples only takes its split from the training
+fractions; one holding target examples takes dev, test or train from the target fractions, and
+its training examples go to train beside train, to train-dev beside dev or test. Cut points over
 the {BUCKETS:,} buckets ({cuts}). Assignment is sticky: an example keeps the split it was
 first published in, whatever the fractions or salt say later.
 
@@ -172,10 +174,16 @@ import hashlib
 
 CUTS = {python_cuts}
 
-def split_of(group_key: str, distribution: str, salt: str = {json.dumps(salt)}) -> str:
+def split_of(
+    group_key: str, distribution: str, group_has_target: bool, salt: str = {json.dumps(salt)}
+) -> str:
     digest = hashlib.sha256(f"{{salt}}\\x1f{{group_key}}".encode()).hexdigest()
     bucket = int(digest[:8], 16) % {BUCKETS}
-    return next(split for split, bound in CUTS[distribution] if bucket < bound)
+    cuts = CUTS["target" if group_has_target else "training"]
+    split = next(split for split, bound in cuts if bucket < bound)
+    if distribution == "training" and split in ("dev", "test"):
+        return "train_dev"  # held out beside its group's dev or test examples
+    return split
 ```
 
 ```sql
@@ -183,8 +191,7 @@ def split_of(group_key: str, distribution: str, salt: str = {json.dumps(salt)}) 
 SELECT ('0x' || substr(sha256({_sql_text(salt)} || chr(31) || group_key), 1, 8))::UBIGINT
        % {BUCKETS} AS bucket FROM read_parquet('data/*.parquet');
 -- Spark
-SELECT conv(substr(sha2(concat({_sql_text(salt)}, '\\x1f', group_key), 256), 1, 8), 16, 10)
-       % {BUCKETS} AS bucket FROM examples;
+SELECT {split_bucket_spark_sql(_sql_text(salt), "group_key")} AS bucket FROM examples;
 ```"""
 
 

@@ -17,11 +17,10 @@ from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_literal, split_bucket_sql
 from warehouse.layout import WarehouseLayout
-from warehouse.splits import _bucket_case, _cut_points
+from warehouse.splits import CUT_ORDER, bucket_case_sql, cut_points
 from warehouse.storage import capped_connection
 
 #: Bucket order of the cut points, as warehouse/splits.py assigns a new component.
-CUT_ORDER = {"target": ("dev", "test", "train"), "training": ("train", "train_dev")}
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def gather_facts(
     layout: WarehouseLayout, config: BayeslineConfig, pinned: PinnedVersion
 ) -> CardFacts:
     fractions = pinned.manifest["assignment"]["fractions_for_new_examples"]
-    cuts = {d: _cut_points(fractions[d], order) for d, order in CUT_ORDER.items()}
+    cuts = {d: cut_points(fractions[d], order) for d, order in CUT_ORDER.items()}
     with capped_connection(layout.scratch) as con:
         con.execute(f"CREATE VIEW version_rows AS SELECT * FROM {_files_sql(pinned)}")
         sources = fetch_dicts(
@@ -85,13 +84,20 @@ def _files_sql(pinned: PinnedVersion) -> str:
 
 def _reproduced_by_rule(con: duckdb.DuckDBPyConnection, salt: str, cuts) -> int:
     """Examples whose split is the bucket rule applied to their own group key: all but those
-    linked to another group by a shared text, and those published under other fractions."""
+    linked to another group by a shared text, those that joined a group published earlier,
+    and those published under other fractions or an earlier rule."""
     bucket = split_bucket_sql(quote_literal(salt), "group_key")
+    target_split = bucket_case_sql(cuts["target"])
     return con.execute(
         f"""
-        SELECT count(*) FROM (SELECT split, distribution, {bucket} AS bucket FROM version_rows)
-        WHERE split = CASE WHEN distribution = 'target' THEN {_bucket_case(cuts["target"])}
-                           ELSE {_bucket_case(cuts["training"])} END
+        SELECT count(*) FROM (
+            SELECT split, distribution, {bucket} AS bucket,
+                   bool_or(distribution = 'target') OVER (PARTITION BY group_key) AS has_target
+            FROM version_rows)
+        WHERE split = CASE
+            WHEN NOT has_target THEN {bucket_case_sql(cuts["training"])}
+            WHEN distribution = 'target' OR {target_split} = 'train' THEN {target_split}
+            ELSE 'train_dev' END
         """
     ).fetchone()[0]
 

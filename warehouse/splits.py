@@ -330,7 +330,11 @@ _CONFLICT_REASON_SQL = """(CASE
     END)"""
 
 
-def _cut_points(fractions: dict[str, float], order: tuple[str, ...]) -> list[tuple[str, int]]:
+#: The order in which each distribution's fractions fill the buckets.
+CUT_ORDER = {"target": ("dev", "test", "train"), "training": ("train", "train_dev")}
+
+
+def cut_points(fractions: dict[str, float], order: tuple[str, ...]) -> list[tuple[str, int]]:
     """Cumulative integer bucket bounds, so every engine compares integers, not floats."""
     cuts, total = [], 0.0
     for name in order:
@@ -339,17 +343,17 @@ def _cut_points(fractions: dict[str, float], order: tuple[str, ...]) -> list[tup
     return cuts
 
 
-def _bucket_case(cuts: list[tuple[str, int]], bucket_sql: str = "bucket") -> str:
+def bucket_case_sql(cuts: list[tuple[str, int]], bucket_sql: str = "bucket") -> str:
     whens = " ".join(f"WHEN {bucket_sql} < {bound} THEN '{name}'" for name, bound in cuts[:-1])
     return f"(CASE {whens} ELSE '{cuts[-1][0]}' END)"
 
 
 def _target_split_case(config: BayeslineConfig) -> str:
-    return _bucket_case(_cut_points(config.splits.target, ("dev", "test", "train")))
+    return bucket_case_sql(cut_points(config.splits.target, CUT_ORDER["target"]))
 
 
 def _training_split_case(config: BayeslineConfig) -> str:
-    return _bucket_case(_cut_points(config.splits.training, ("train", "train_dev")))
+    return bucket_case_sql(cut_points(config.splits.training, CUT_ORDER["training"]))
 
 
 def _held_out_target_case(config: BayeslineConfig) -> str:
@@ -358,7 +362,7 @@ def _held_out_target_case(config: BayeslineConfig) -> str:
     dev, test = config.splits.target["dev"], config.splits.target["test"]
     shares = {"dev": dev / (dev + test), "test": test / (dev + test)}
     second = split_bucket_sql(quote_literal(config.splits.salt), "comp", part=1)
-    return _bucket_case(_cut_points(shares, ("dev", "test")), second)
+    return bucket_case_sql(cut_points(shares, ("dev", "test")), second)
 
 
 def _diff_against_parent(con, layout: WarehouseLayout, parent: int | None) -> dict[str, int]:
