@@ -54,7 +54,9 @@ class TrainMeasure:
     """Train error on one slice, the target-in-train error beside it, and how they were chosen."""
 
     error: ErrorRate | None  # None: the model was fit on none of the predicted examples
-    target_in_train: ErrorRate | None  # fitted target examples; None when there are none
+    # Fitted target examples; None when there are none, or when they are the train error
+    # itself (train held no fitted training-distribution example).
+    target_in_train: ErrorRate | None
     measured_on: str  # one sentence: on which examples, chosen how
     assumed: bool  # no record of what the model saw: every train example is assumed seen
 
