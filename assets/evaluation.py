@@ -205,6 +205,7 @@ def _models_table(evaluations: list[ModelEvaluation]) -> dg.MetadataValue:
                 *(percent(_rate(overall, stage)) for stage in STAGE_COLUMNS[1:]),
                 ", ".join(overall.problems) or "nothing material",
                 "; ".join(overall.not_assessed.values()) or "—",
+                overall.train_measured_on or "—",
                 ", ".join(
                     f"{split} {percent(ece)}"
                     for split, _, ece in ece_by_split(evaluation.calibration)
@@ -213,7 +214,14 @@ def _models_table(evaluations: list[ModelEvaluation]) -> dg.MetadataValue:
             )
         )
     header = ["model", "split", "predicted on", "train", "train-dev", "dev", "test"]
-    return markdown_table([*header, "work on", "not assessed", "ECE"], rows)
+    return markdown_table([*header, "work on", "not assessed", "train error on", "ECE"], rows)
+
+
+def _target_in_train(overall) -> str:
+    target = overall.target_in_train
+    if target is None:
+        return "no fitted target example in train"
+    return f"{percent(target.rate)} on {target.n:,} examples (context: no gap uses it)"
 
 
 def _rate(overall, stage: str) -> float | None:
@@ -250,6 +258,8 @@ def _evaluation_metadata(evaluation: ModelEvaluation) -> dict:
         "work_on": ", ".join(overall.problems),
         "not_assessed": "; ".join(overall.not_assessed.values()) or "every gap is assessed",
         "human_level_source": overall.human_level_source,
+        "train_error_measured_on": overall.train_measured_on or "no train error",
+        "target_in_train_error": _target_in_train(overall),
         "diagnosis": markdown_table(
             ["slice", "human", "train", "train-dev", "dev", "test", "problems"], stage_rows
         ),

@@ -22,6 +22,10 @@ from evaluation.diagnosis import (
 )
 from warehouse.config import config_path_from_env
 
+TYPED_TRAIN = (
+    "the examples you measured it on (--train, typed in: Bayesline cannot see which); measure "
+    "it on the examples the model was fit on, from the distribution train-dev is drawn from"
+)
 JSON_DECIMALS = 9  # enough for any real rate; hides float noise such as 7.000000000000001
 
 
@@ -92,6 +96,7 @@ def diagnose_command(
         test=_rate(test, n_test),
         human_level_source="typed in",
         rule=_rule(share),
+        train_measured_on=None if train is None else TYPED_TRAIN,
     )
     if json_output:
         typer.echo(json.dumps(to_percent_dict(diagnosis), ensure_ascii=False, indent=2))
@@ -125,6 +130,7 @@ def _warn_if_fractions(*percents: float | None) -> None:
 def to_percent_dict(diagnosis: Diagnosis) -> dict:
     """The diagnosis with rates and gaps in percent, as `--json` prints it."""
     gaps = {g.key: g for g in diagnosis.gaps}
+    target = diagnosis.target_in_train
     return {
         "errors": {
             stage: None if e is None else _pct(e.rate) for stage, e in diagnosis.errors.items()
@@ -140,6 +146,8 @@ def to_percent_dict(diagnosis: Diagnosis) -> dict:
         "not_assessed": dict(diagnosis.not_assessed),
         "human_level_source": diagnosis.human_level_source,
         "rule": diagnosis.rule,
+        "train_measured_on": diagnosis.train_measured_on,
+        "target_in_train": None if target is None else {"error": _pct(target.rate), "n": target.n},
     }
 
 
@@ -158,6 +166,8 @@ def print_diagnosis(diagnosis: Diagnosis, console: Console) -> None:
     """Errors, gaps with verdicts, problems with remedies, then caveats and the rule."""
     level = f"{diagnosis.interval_level * 100:g}%"
     console.print(_errors_table(diagnosis, level))
+    if diagnosis.train_measured_on:
+        console.print(f"Train error: on {diagnosis.train_measured_on}.")
     console.print(_gaps_table(diagnosis, level))
     _print_problems(diagnosis, console)
     for key, todo in diagnosis.not_assessed.items():

@@ -113,7 +113,7 @@ def print_summary(console: Console) -> None:
         versions = list_versions(con)
         overall = con.execute(
             "SELECT model_version, human_level_source, human_level_error, train_error, "
-            "train_dev_error, dev_error, test_error, problems FROM diagnosis "
+            "train_dev_error, dev_error, test_error, problems, train_measured_on FROM diagnosis "
             "WHERE slice_column = 'overall' "
             "ORDER BY split_version DESC, computed_at DESC LIMIT 1"
         ).fetchone()
@@ -128,7 +128,7 @@ def print_summary(console: Console) -> None:
         for split in SPLITS:
             table.add_row(f"  {split}", f"{latest[f'n_{split}']:,}")
     if overall:
-        model, human_source, *errors, problems = overall
+        model, human_source, *errors, problems, _ = overall
         table.add_row("model", model)
         table.add_row("human-level from", human_source)
         for stage, error in zip(
@@ -137,6 +137,8 @@ def print_summary(console: Console) -> None:
             table.add_row(f"  {stage} error", "-" if error is None else f"{error:.1%}")
         table.add_row("work on", (problems or "nothing material").replace("_", " "))
     console.print(table)
+    if overall and overall[-1]:
+        console.print(f"Train error: on {overall[-1]}.")
     if overall:
         report = write_model_report(layout, config)
         console.print(f"Diagnosis report: {report}")

@@ -1,10 +1,11 @@
 """The built-in baseline model: TF-IDF word 1-2 grams and logistic regression.
 
 A first model to measure every split against before anyone brings their own: trained on the
-`train` split of a split version, it predicts all four splits and its predictions are
-registered like any user's, as model version `baseline-tfidf-logreg-vNNNN`. Being registered,
-they are immutable, so a baseline already registered for a split version is reused, not
-retrained.
+`train` split of a split version (at most `baseline_max_train_rows` of it, a sample by md5 of
+the id), it predicts all four splits and its predictions are registered like any user's, each
+saying whether the model was fit on that example (`in_training_set`), as model version
+`baseline-tfidf-logreg-vNNNN`. Being registered, they are immutable, so a baseline already
+registered for a split version is reused, not retrained.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from evaluation.predictions import (
+    FIT_COLUMN,
     PROB_PREFIX,
     PredictionsSummary,
     predictions_path,
@@ -96,10 +98,11 @@ def train_baseline(
             # no-op that still reports coverage, and nothing is retrained.
             summary = register_predictions(layout, config, stored, model_version, split_version)
         else:
-            model, n_fit = _fit(con, layout, config, split_version, seed)
+            model, fitted = _fit(con, layout, config, split_version, seed)
+            n_fit = len(fitted)
             with tempfile.TemporaryDirectory(dir=layout.scratch) as tmp:
                 staged = Path(tmp) / "predictions.parquet"
-                _predict_all(con, layout, config, split_version, model, staged)
+                _predict_all(con, layout, config, split_version, (model, fitted), staged)
                 summary = register_predictions(layout, config, staged, model_version, split_version)
         accuracy = _accuracy(con, layout, model_version, split_version)
     return BaselineResult(model_version, split_version, n_train, accuracy, summary, n_fit)
@@ -154,7 +157,8 @@ def _training_sample_query(layout, config: BayeslineConfig, split_version: int) 
 
 def _fit(
     con, layout, config: BayeslineConfig, split_version: int, seed: int
-) -> tuple[Pipeline, int]:
+) -> tuple[Pipeline, set[str]]:
+    """The fitted model and the ids of the train examples it was fit on."""
     rows = con.execute(_training_sample_query(layout, config, split_version)).fetchall()
     labels = [label for _, label, _ in rows]
     if len(set(labels)) < 2:
@@ -169,17 +173,22 @@ def _fit(
         raise BaselineError(
             f"the baseline could not be trained on v{split_version}: {exc}"
         ) from exc
-    return model, len(rows)
+    return model, {example_id for example_id, _, _ in rows}
 
 
-def _predict_all(con, layout, config, split_version: int, model: Pipeline, target: Path) -> None:
+def _predict_all(
+    con, layout, config, split_version: int, fit: tuple[Pipeline, set[str]], target: Path
+) -> None:
     """Predict every split in batches, streaming them into one Parquet file with a
-    probability per label (prob_<label>; 0 for a label train never showed the model)."""
+    probability per label (prob_<label>; 0 for a label train never showed the model) and
+    whether the model was fit on the example."""
+    model, fitted = fit
     labels = config.dataset.labels
     prob_columns = [f"{PROB_PREFIX}{label}" for label in labels]
     schema = pa.schema(
         [("example_id", pa.string()), ("predicted_label", pa.string()), ("score", pa.float64())]
         + [(column, pa.float64()) for column in prob_columns]
+        + [(FIT_COLUMN, pa.bool_())]
     )
     known = {str(label): i for i, label in enumerate(model.classes_)}
     with pq.ParquetWriter(target, schema) as writer:
@@ -196,6 +205,7 @@ def _predict_all(con, layout, config, split_version: int, model: Pipeline, targe
                 for label, column in zip(labels, prob_columns, strict=True):
                     i = known.get(label)
                     columns[column] = [0.0] * len(batch) if i is None else proba[:, i].tolist()
+                columns[FIT_COLUMN] = [example_id in fitted for example_id in columns["example_id"]]
                 writer.write_table(pa.table(columns, schema=schema))
 
 

@@ -21,17 +21,27 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-STAGES = ("human_level", "train", "train_dev", "dev", "test")
+# Target-in-train error sits beside train error for context (evaluation/train_error.py).
+STAGES = ("human_level", "train", "target_in_train", "train_dev", "dev", "test")
+STAGE_LABELS = {**STAGE_NAMES, "target_in_train": "target in train (context)"}
 # Okabe-Ito colours stay distinguishable with the common colour-vision deficiencies; the
 # markers differ too, so a greyscale print still tells the stages apart.
 STAGE_COLOURS = {
     "human_level": "#000000",
     "train": "#0072B2",
+    "target_in_train": "#009E73",
     "train_dev": "#56B4E9",
     "dev": "#E69F00",
     "test": "#D55E00",
 }
-STAGE_MARKERS = {"human_level": "D", "train": "o", "train_dev": "s", "dev": "^", "test": "v"}
+STAGE_MARKERS = {
+    "human_level": "D",
+    "train": "o",
+    "target_in_train": "P",
+    "train_dev": "s",
+    "dev": "^",
+    "test": "v",
+}
 CONFIDENCE = 0.95  # whiskers are 95% Wilson intervals, like the intervals in the tables
 FIGSIZE = (10, 5)  # inches; at DPI this is 1000 x 500 px
 DPI = 100
@@ -193,7 +203,7 @@ def _draw_stage(ax: Axes, rows: list[dict], stage: str, offset: float) -> None:
     ]
     style = {"color": STAGE_COLOURS[stage], "marker": STAGE_MARKERS[stage]}
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    ax.plot(xs, ys, linestyle="none", markersize=6, label=STAGE_NAMES[stage], gid=stage, **style)
+    ax.plot(xs, ys, linestyle="none", markersize=6, label=STAGE_LABELS[stage], gid=stage, **style)
     known = [p for p in points if p[2] is not None]
     if known:
         whiskers = _whiskers([p[1] for p in known], [p[2] for p in known])

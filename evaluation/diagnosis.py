@@ -8,6 +8,11 @@ gaps say where the remaining error comes from:
 - data mismatch = dev - train-dev: the target distribution differs from the training one;
 - overfitting to dev = test - dev: the dev set has been tuned on too often.
 
+Train error is the error on the examples the model was fit on, from the distribution
+train-dev is drawn from (evaluation/train_error.py chooses them): `train_measured_on` says
+which, and when the predictions do not say what the model saw, a caveat says that train error
+assumes it saw every train example.
+
 Any non-empty subset of the four splits can be diagnosed: teams often predict only dev and
 test. Each gap needs the errors on both of its sides; one that cannot be measured is listed in
 `not_assessed` with the predictions that would make it assessable. Without a train-dev error,
@@ -199,6 +204,8 @@ class Diagnosis:
     rule: str
     interval_level: float = 0.9  # two-sided level of the reported intervals
     not_assessed: dict[str, str] = field(default_factory=dict)  # gap -> what would assess it
+    train_measured_on: str | None = None  # which examples train error is on, chosen how
+    target_in_train: ErrorRate | None = None  # fitted target-distribution examples: context only
 
     def gap(self, key: str) -> Gap | None:
         """The gap with this key, or None when it was not assessed."""
@@ -218,6 +225,8 @@ class Diagnosis:
             "caveats": list(self.caveats),
             "not_assessed": dict(self.not_assessed),
             "rule": self.rule,
+            "train_measured_on": self.train_measured_on,
+            "target_in_train": _error_dict(self.target_in_train, self.interval_level),
         }
 
     @property
@@ -235,6 +244,9 @@ def diagnose(
     test: ErrorRate | None = None,
     human_level_source: str = "configured",
     rule: MaterialityRule = MaterialityRule(),
+    train_measured_on: str | None = None,
+    train_assumed: bool = False,
+    target_in_train: ErrorRate | None = None,
 ) -> Diagnosis:
     """Say which gaps between error rates are problems to work on, largest first.
 
@@ -249,6 +261,11 @@ def diagnose(
             assessed.
         human_level_source: Where the human-level estimate came from, for the report.
         rule: Thresholds deciding which gaps are material.
+        train_measured_on: Which examples train error was measured on and how they were chosen.
+        train_assumed: The predictions do not say which train examples the model saw, so train
+            error assumes it saw them all (a caveat says so).
+        target_in_train: Error on the fitted target-distribution train examples, shown beside
+            train error for context; no gap uses it.
 
     At least one of train, train-dev, dev and test is needed; any subset of them works.
 
@@ -276,10 +293,12 @@ def diagnose(
         gaps=gaps,
         problems=problems,
         remedies={key: _remedies(key, train_dev is None) for key in problems},
-        caveats=_caveats(errors, gaps),
+        caveats=_caveats(errors, gaps, train_assumed),
         rule=rule.describe(),
         interval_level=rule.interval_level,
         not_assessed=_not_assessed(errors, {g.key for g in gaps}),
+        train_measured_on=train_measured_on,
+        target_in_train=target_in_train,
     )
 
 
@@ -432,9 +451,13 @@ def _remedies(key: str, no_train_dev: bool) -> list[str]:
     return remedies
 
 
-def _caveats(errors: dict[str, ErrorRate | None], gaps: list[Gap]) -> list[str]:
+def _caveats(
+    errors: dict[str, ErrorRate | None], gaps: list[Gap], train_assumed: bool = False
+) -> list[str]:
     caveats: list[str] = []
     by_key = {g.key: g for g in gaps}
+    if train_assumed and errors["train"] is not None:
+        caveats.append(TRAIN_ASSUMED)
     if "avoidable_bias" in by_key and by_key["avoidable_bias"].value < 0:
         caveats.append(
             "Train error is below the human-level estimate: the model may be overfitting the "
@@ -447,7 +470,7 @@ def _caveats(errors: dict[str, ErrorRate | None], gaps: list[Gap]) -> list[str]:
             f"No train-dev error: dev {MINUS} train is read as variance, but if dev comes from a "
             f"different distribution than train it also includes data mismatch. {CARVE_TRAIN_DEV}"
         )
-    if variance is not None and variance.value < 0:
+    if variance is not None and _below_beyond_noise(variance):
         caveats.append(_below_train_caveat(errors["train_dev"] is not None))
     if "data_mismatch" in by_key and by_key["data_mismatch"].value < 0:
         caveats.append(
@@ -459,6 +482,22 @@ def _caveats(errors: dict[str, ErrorRate | None], gaps: list[Gap]) -> list[str]:
         caveats.append("No test error: overfitting to the dev set is not assessed.")
     caveats.extend(_count_caveats(errors, gaps))
     return caveats
+
+
+TRAIN_ASSUMED = (
+    "Train error assumes the model saw every train example: its train predictions do not say "
+    "which it was fit on. If it was fit on a sample, train error is partly held-out error, "
+    "which overstates avoidable bias and hides variance: mark the fitted examples "
+    "(in_training_set) in the predictions file."
+)
+
+
+def _below_beyond_noise(gap: Gap) -> bool:
+    """Negative, and with counts, below zero by more than noise: a held-out error a little
+    under train error is what a model that does not overfit shows half the time."""
+    if gap.interval is None:
+        return gap.value < 0
+    return gap.interval[1] < 0
 
 
 def _below_train_caveat(has_train_dev: bool) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from evaluation.diagnosis import Diagnosis, ErrorRate, MaterialityRule, diagnose
+from evaluation.train_error import TrainMeasure
 
 STAGES = ("train", "train_dev", "dev", "test")
 OVERALL = ("overall", "all")
@@ -48,8 +49,14 @@ def diagnose_slices(
     split_version: int,
     computed_at: datetime,
     rule: MaterialityRule | None = None,
+    train_measures: Mapping[tuple[str, str], TrainMeasure] | None = None,
 ) -> tuple[list[dict], Diagnosis]:
-    """One DIAGNOSIS_COLUMNS row per slice (overall first) and the overall Diagnosis."""
+    """One DIAGNOSIS_COLUMNS row per slice (overall first) and the overall Diagnosis.
+
+    With `train_measures` (evaluation.train_error), train error is theirs: on the examples the
+    model was fit on, from train-dev's distribution. Without, it is the slice metrics' error
+    over every train prediction.
+    """
     by_slice: dict[tuple[str, str], dict[str, ErrorRate]] = {}
     for row in slice_metric_rows:
         key = (row["slice_column"], row["slice_value"])
@@ -62,7 +69,12 @@ def diagnose_slices(
         )
     rows, overall = [], None
     for key in sorted(by_slice, key=lambda k: (k != OVERALL, k)):
-        stages, human = by_slice[key], _human_level_for(key, human_levels)
+        stages, human = dict(by_slice[key]), _human_level_for(key, human_levels)
+        measure = (train_measures or {}).get(key)
+        if train_measures is not None:
+            stages.pop("train", None)
+            if measure is not None and measure.error is not None:
+                stages["train"] = measure.error
         # Any subset of splits gets a row: the gaps it allows, and what would assess the rest.
         result = diagnose(
             human_level=ErrorRate(human.rate, human.n),
@@ -72,6 +84,9 @@ def diagnose_slices(
             test=stages.get("test"),
             human_level_source=human.source,
             rule=rule or MaterialityRule(),
+            train_measured_on=measure.measured_on if measure else None,
+            train_assumed=measure.assumed if measure else False,
+            target_in_train=measure.target_in_train if measure else None,
         )
         if key == OVERALL:
             overall = result
@@ -81,6 +96,7 @@ def diagnose_slices(
 
 def _row(key, human, stages, result: Diagnosis, model_version, split_version, computed_at):
     gaps = {gap.key: gap.value for gap in result.gaps}
+    target = result.target_in_train
     row = {
         "model_version": model_version,
         "split_version": split_version,
@@ -104,6 +120,9 @@ def _row(key, human, stages, result: Diagnosis, model_version, split_version, co
             "caveats": json.dumps(result.caveats),
             "not_assessed": json.dumps(result.not_assessed),
             "computed_at": computed_at,
+            "train_measured_on": result.train_measured_on,
+            "target_in_train_error": target.rate if target else None,
+            "target_in_train_n": target.n if target else None,
         }
     )
     return row

@@ -27,6 +27,7 @@ from evaluation.slices import (
     find_low_performing_slices,
     write_evaluation_tables,
 )
+from evaluation.train_error import measure_train_error
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
@@ -105,6 +106,7 @@ def diagnose_model_version(
         where = "WHERE model_version = ? AND split_version = ?"
         metrics = fetch_dicts(con, f"SELECT * FROM slice_metrics {where}", params)
         low = fetch_dicts(con, f"SELECT * FROM low_performing_slices {where} ORDER BY rank", params)
+        train = measure_train_error(con, layout, config, model_version, split_version)
     rows, overall = diagnose_slices(
         metrics,
         human_levels,
@@ -112,6 +114,7 @@ def diagnose_model_version(
         split_version=split_version,
         computed_at=(now or datetime.now(UTC)).replace(tzinfo=None),
         rule=MaterialityRule.from_config(config.evaluation),
+        train_measures=train,
     )
     stem = _file_stem(model_version, split_version)
     name = f"{model_version} on split v{split_version}"
@@ -174,6 +177,7 @@ def write_model_report(
         metrics = fetch_dicts(con, f"SELECT * FROM slice_metrics {where}", params)
         calibration = fetch_dicts(con, f"SELECT * FROM calibration {where}", params)
         versus = _versus_champion(con, layout, config, model_version, split_version)
+        train = measure_train_error(con, layout, config, model_version, split_version)
     _, overall = diagnose_slices(
         metrics,
         _human_levels_of(diagnosis),
@@ -181,6 +185,7 @@ def write_model_report(
         split_version=split_version,
         computed_at=diagnosis[0]["computed_at"],
         rule=MaterialityRule.from_config(config.evaluation),
+        train_measures=train,
     )
     html_text = render_report(
         title=f"Bayesline diagnosis: {config.dataset.name}",

@@ -3,8 +3,8 @@
 Users bring their own model: a Parquet, CSV or JSON lines file with `example_id`,
 `predicted_label`, an optional `score` (the model's probability for its predicted label) and
 optionally one probability per label, as `prob_<label>` columns or, in JSON lines, a `probs`
-object. Probabilities are stored as one `probs` map (label -> probability). DuckDB reads and
-checks it
+object, and optionally `in_training_set` (was the model fit on this train example?).
+Probabilities are stored as one `probs` map (label -> probability). DuckDB reads and checks it
 (never pandas) against the split version and the label set, and it is written to
 lake/predictions/<model version>__v<NNNN>.parquet. A model version + split version pair is
 immutable: the same content again is a no-op, different content is refused, so every number
@@ -33,6 +33,8 @@ from warehouse.storage import (
 )
 
 REQUIRED_COLUMNS = ("example_id", "predicted_label")
+FIT_COLUMN = "in_training_set"
+FIT_VALUES = {"true": True, "1": True, "false": False, "0": False}  # as written, lower-cased
 PROB_PREFIX = "prob_"
 SUM_TOLERANCE = 1e-6  # a row's probabilities must sum to 1 within this
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -59,6 +61,7 @@ class PredictionsSummary:
     error: str | None = None  # a landed file that was not registered, and why
     with_probs: bool = False  # the file gave a probability per label
     not_argmax: int = 0  # predictions that are not their row's most probable label
+    fitted_train: int | None = None  # train predictions marked in_training_set; None: not said
 
     @property
     def message(self) -> str:
@@ -73,6 +76,11 @@ class PredictionsSummary:
             f"{done} {self.model_version} on split v{self.split_version}: "
             f"{self.rows:,} predictions{probs} (covered: {coverage})"
         )
+        if self.fitted_train is not None:
+            message += (
+                f"; the model was fit on {self.fitted_train:,} of its "
+                f"{self.covered.get('train', 0):,} train predictions (in_training_set)"
+            )
         if self.not_argmax:
             message += (
                 f"; {self.not_argmax:,} predicted label(s) are not the most probable one, so "
@@ -165,7 +173,7 @@ def stage_predictions_file(con: duckdb.DuckDBPyConnection, source: Path) -> list
         raise PredictionsError(
             f"{source.name}: unsupported file type '{suffix}'; give a Parquet (.parquet), CSV "
             "(.csv) or JSON lines (.jsonl) file with columns example_id, predicted_label and "
-            "optionally score and prob_<label>"
+            "optionally score, prob_<label> and in_training_set"
         )
     if source.stat().st_size == 0:
         raise PredictionsError(f"{source.name} is empty: it holds no predictions")
@@ -224,6 +232,8 @@ def register_staged_predictions(
     _validate(con, config, source, split_version)
     if prob_columns:
         _validate_probs(con, source)
+    if FIT_COLUMN in columns:
+        _validate_training_marks(con, source)
     rows = con.execute("SELECT count(*) FROM incoming").fetchone()[0]
     covered, sizes = _coverage(con)
     final = predictions_path(layout, model_version, split_version)
@@ -247,6 +257,7 @@ def register_staged_predictions(
         source,
         with_probs=bool(prob_columns),
         not_argmax=_not_argmax(con) if prob_columns else 0,
+        fitted_train=_fitted_train(con) if FIT_COLUMN in columns else None,
     )
 
 
@@ -311,13 +322,20 @@ def _normalise(con: duckdb.DuckDBPyConnection, columns: list[str], probs: dict[s
     score_text, score = "CAST(NULL AS VARCHAR)", "CAST(NULL AS DOUBLE)"
     if "score" in columns:
         score_text, score = "nullif(trim(CAST(score AS VARCHAR)), '')", "TRY_CAST(score AS DOUBLE)"
+    fit_text = "CAST(NULL AS VARCHAR)"
+    if FIT_COLUMN in columns:
+        fit_text = f"nullif(lower(trim(CAST({FIT_COLUMN} AS VARCHAR))), '')"
+    fit_cases = " ".join(
+        f"WHEN {quote_literal(k)} THEN {str(v).lower()}" for k, v in FIT_VALUES.items()
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE incoming AS
         SELECT rowid + 1 AS _row,
                nullif(trim(CAST(example_id AS VARCHAR)), '') AS example_id,
                nullif(trim(CAST(predicted_label AS VARCHAR)), '') AS predicted_label,
-               {score_text} AS score_text, {score} AS score, {_probs_sql(probs)}
+               {score_text} AS score_text, {score} AS score, {_probs_sql(probs)},
+               {fit_text} AS fit_text, CASE {fit_text} {fit_cases} END AS in_training_set
         FROM incoming_raw
         """
     )
@@ -427,6 +445,47 @@ def _validate_probs(con, source: Path) -> None:
     _raise_first(con, source.name, checks)
 
 
+def _validate_training_marks(con, source: Path) -> None:
+    """in_training_set is true, false or empty; true only on train examples (a model fit on a
+    held-out example cannot be measured on it); on train, given for all or none."""
+    marked_train = (
+        "SELECT count(*) FROM incoming JOIN split_ids USING (example_id) "
+        "WHERE split = 'train' AND in_training_set IS NOT NULL"
+    )
+    checks = [
+        (
+            "SELECT example_id || ' -> ' || fit_text FROM incoming "
+            "WHERE fit_text IS NOT NULL AND in_training_set IS NULL",
+            "in_training_set value(s) are not true or false",
+            "give true (the model was fit on the example), false, or leave it empty (unknown)",
+        ),
+        (
+            "SELECT example_id || ' (' || split || ')' FROM incoming "
+            "JOIN split_ids USING (example_id) WHERE split <> 'train' AND in_training_set",
+            "prediction(s) outside train are marked in_training_set = true",
+            "a model fit on train-dev, dev or test examples cannot be measured on them: refit "
+            "it on train only (the `splits` view, split = 'train') or leave those predictions out",
+        ),
+        (
+            "SELECT example_id FROM incoming JOIN split_ids USING (example_id) "
+            f"WHERE split = 'train' AND in_training_set IS NULL AND ({marked_train}) > 0",
+            "train prediction(s) have an empty in_training_set while others have one",
+            "mark every train prediction true or false, or leave the column empty for all "
+            "(then train error assumes the model saw every train example)",
+        ),
+    ]
+    _raise_first(con, source.name, checks)
+
+
+def _fitted_train(con) -> int | None:
+    """Train predictions marked in_training_set = true; None when train's are not marked."""
+    marked, fitted = con.execute(
+        "SELECT count(in_training_set), count_if(in_training_set) FROM incoming "
+        "JOIN split_ids USING (example_id) WHERE split = 'train'"
+    ).fetchone()
+    return fitted if marked else None
+
+
 def _not_argmax(con) -> int:
     """Predictions whose label is not the most probable one (a model with its own threshold)."""
     return con.execute(
@@ -446,8 +505,11 @@ def _coverage(con) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def _same_content(con, existing: Path) -> bool:
-    columns = "SELECT example_id, predicted_label, score, CAST(probs AS VARCHAR) AS probs FROM"
-    # A file stored before probabilities existed reads them as NULL.
+    columns = (
+        "SELECT example_id, predicted_label, score, CAST(probs AS VARCHAR) AS probs, "
+        f"{FIT_COLUMN} FROM"
+    )
+    # A file stored before probabilities (or in_training_set) existed reads them as NULL.
     stored = f"({columns} {lake_table_sql([existing], PREDICTION_COLUMNS)})"
     fresh = f"({columns} incoming)"
     differing = con.execute(
@@ -463,8 +525,8 @@ def _write(con, final: Path, model_version: str, split_version: int) -> None:
         con,
         f"SELECT CAST({quote_literal(model_version)} AS VARCHAR) AS model_version, "
         f"CAST({split_version} AS INTEGER) AS split_version, example_id, predicted_label, "
-        f"score, CAST({quote_literal(registered_at)} AS TIMESTAMP) AS registered_at, probs "
-        "FROM incoming ORDER BY example_id",
+        f"score, CAST({quote_literal(registered_at)} AS TIMESTAMP) AS registered_at, probs, "
+        f"{FIT_COLUMN} FROM incoming ORDER BY example_id",
         final,
     )
     final.chmod(0o444)  # immutable once written

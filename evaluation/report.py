@@ -162,7 +162,13 @@ def _coverage(overall: Diagnosis) -> str:
     if overall.not_assessed:
         todo = "; ".join(overall.not_assessed.values())
         text += f" Not assessed: {_e(todo)}."
-    return text + "</p>"
+    text += "</p>"
+    if overall.train_measured_on:
+        text += (
+            f"<p class='muted' id='train-measured-on'>Train error: on "
+            f"{_e(overall.train_measured_on)}.</p>"
+        )
+    return text
 
 
 def _overall_section(overall: Diagnosis | None) -> str:
@@ -171,6 +177,8 @@ def _overall_section(overall: Diagnosis | None) -> str:
     errors = [
         [STAGE_NAMES[stage], *_error_cells(overall.errors.get(stage))] for stage in STAGE_NAMES
     ]
+    if overall.target_in_train is not None:  # beside train, for context: no gap uses it
+        errors.insert(2, ["target in train (context)", *_error_cells(overall.target_in_train)])
     error_table = _table(["Stage", "Error", "n", "Errors", f"{LEVEL} interval"], "lrrrr", errors)
     level = f"{overall.interval_level * 100:g}%"
     gap_rows = [

@@ -399,6 +399,19 @@ def test_train_dev_below_train_gets_a_leakage_caveat():
     assert any("Train-dev error is below train error" in c for c in d.caveats)
 
 
+def test_train_dev_a_little_below_train_within_noise_raises_no_leakage_caveat():
+    # 5.0% on 1,600 train vs 4.7% on 400 train-dev: what a model that does not overfit shows.
+    d = run(1, 5, 15, train_dev=4.7, n_train=1600, n_train_dev=400, n_dev=400)
+    assert d.gap("variance").value < 0 and d.gap("variance").interval[1] > 0
+    assert not any("leakage" in c for c in d.caveats)
+
+
+def test_train_dev_below_train_beyond_noise_with_counts_gets_the_leakage_caveat():
+    d = run(1, 10, 15, train_dev=4, n_train=2000, n_train_dev=1000, n_dev=400)
+    assert d.gap("variance").interval[1] < 0
+    assert any("Train-dev error is below train error: check for leakage" in c for c in d.caveats)
+
+
 def test_test_below_dev_is_fine_and_raises_no_caveat():
     d = run(1, 5, 6, train_dev=5.5, test=5)
     assert verdicts(d)["dev_overfitting"] is False

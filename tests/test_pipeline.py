@@ -192,7 +192,8 @@ train_dev = 0.1
         trailing = con.execute(
             "SELECT count(*) FROM examples WHERE reviews <> trim(reviews)"
         ).fetchone()
-        # The diagnosis recomputed by hand: one SQL query over predictions and splits.
+        # The diagnosis recomputed by hand: one SQL query over predictions and splits. Train
+        # error is on the fitted examples of train-dev's (the training) distribution.
         by_hand = dict(
             con.execute(
                 """
@@ -200,6 +201,7 @@ train_dev = 0.1
                 FROM predictions AS p
                 JOIN splits AS s ON s.example_id = p.example_id AND s.version = p.split_version
                 WHERE p.model_version = 'baseline-tfidf-logreg-v0001'
+                  AND (s.split <> 'train' OR (p.in_training_set AND s.distribution = 'training'))
                 GROUP BY s.split
                 """
             ).fetchall()

@@ -216,6 +216,15 @@ def test_error_by_stage_chart_does_not_draw_missing_values():
     assert markers == {"human_level": 1, "train": 6, "dev": 6, "test": 5}
 
 
+def test_error_by_stage_chart_draws_target_in_train_error_where_the_diagnosis_has_it():
+    rows = diagnosis_rows()
+    rows[0] |= {"target_in_train_error": 0.2, "target_in_train_n": 150}
+    axes = error_by_stage_figure(rows, "Errors").axes[0]
+    [line] = [line for line in axes.get_lines() if line.get_gid() == "target_in_train"]
+    assert list(line.get_ydata()) == [pytest.approx(20.0)]
+    assert line.get_label() == "target in train (context)"
+
+
 def test_the_same_rows_give_the_same_chart_bytes():
     first, second = (error_by_stage_chart(diagnosis_rows(), "E") for _ in range(2))
     assert first == second

@@ -86,6 +86,8 @@ PREDICTION_COLUMNS = {
     "score": "DOUBLE",  # the model's probability for predicted_label, when it gives one
     "registered_at": "TIMESTAMP",
     "probs": "MAP(VARCHAR, DOUBLE)",  # label -> probability (every label), when given
+    # Whether the model was fit on this example (train only; false elsewhere); NULL: not said.
+    "in_training_set": "BOOLEAN",
 }
 
 #: Model B against model A on the examples both predicted, per split and slice (B - A).
@@ -219,6 +221,11 @@ DIAGNOSIS_COLUMNS = {
     "caveats": "VARCHAR",  # JSON list
     "computed_at": "TIMESTAMP",
     "not_assessed": "VARCHAR",  # JSON object: gap -> the predictions that would assess it
+    # Which train examples train_error is on and how they were chosen (evaluation/train_error.py);
+    # the fitted target-distribution train examples are measured apart, for context.
+    "train_measured_on": "VARCHAR",
+    "target_in_train_error": "DOUBLE",
+    "target_in_train_n": "BIGINT",
 }
 
 #: Whether each model version's evaluation step succeeded, and why not (one row per step).

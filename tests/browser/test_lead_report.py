@@ -69,8 +69,16 @@ def test_the_report_loads_cleanly_and_matches_the_diagnosis_table(
     )
     assert len(rows) == 1, rows
     shown = overall_table(page)
+    # Beside train, for context: the fitted target examples (the demo puts target data in train).
+    context = shown.pop("target in train (context)")
+    assert context[:2] == [
+        percent(rows[0]["target_in_train_error"]),
+        count(rows[0]["target_in_train_n"]),
+    ]
     assert set(shown) == set(STAGES)
     for label, stage in STAGES.items():
         assert shown[label][0] == percent(rows[0][f"{stage}_error"]), label
         if stage != "human_level":
             assert shown[label][1] == count(rows[0][f"{stage}_n"]), label
+    train_note = page.locator("#train-measured-on").inner_text()
+    assert train_note == f"Train error: on {rows[0]['train_measured_on']}."
