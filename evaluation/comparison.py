@@ -36,7 +36,7 @@ from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import MODEL_COMPARISON_COLUMNS, MODEL_COMPARISON_SUMMARY_COLUMNS
-from warehouse.slice_bins import slice_columns_of_version
+from warehouse.slice_bins import slice_columns_of_version, slice_label
 from warehouse.splits import version_path
 from warehouse.storage import copy_to_parquet, create_rows_table, writer_connection, writer_lock
 
@@ -349,10 +349,10 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
 
 
 def slice_name(row: dict) -> str:
-    """'dev: overall' or 'test: channel = ios'."""
+    """'dev: overall', 'test: channel = ios' or 'test: age in [45, 65)'."""
     if row["slice_column"] == "overall":
         return f"{row['split']}: overall"
-    return f"{row['split']}: {row['slice_column']} = {row['slice_value']}"
+    return f"{row['split']}: {slice_label(row['slice_column'], row['slice_value'])}"
 
 
 def verdict_words(row: dict) -> str:

@@ -16,7 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bayesline.cli import app
+from labeling.queue import select_baseline_examples
 from tests.conftest import write_csv
+from warehouse.catalog import open_reader
+from warehouse.config import load_config
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -124,7 +127,7 @@ def sql(query: str) -> list[dict]:
 
 
 def test_number_and_date_columns_become_a_handful_of_ranges_with_one_set_of_edges(landed):
-    landed(config_toml())
+    layout = landed(config_toml())
     assert bayesline("materialize", "--select", "*slice_metrics").exit_code == 0
     bins = sql("SELECT * FROM slice_bins WHERE split_version = 1")
     kinds = {b["slice_column"]: b["kind"] for b in bins}
@@ -178,6 +181,21 @@ def test_number_and_date_columns_become_a_handful_of_ranges_with_one_set_of_edge
     age_ranges = {b["slice_value"] for b in bins if b["slice_column"] == "customer_age"}
     assert pairs and {p.split(" x ")[0] for p in pairs} <= age_ranges | {"(missing)"}
     assert {p.split(" x ")[1] for p in pairs} == {"free", "pro", "team"}
+
+    # The labeling queue picks a range's examples by the same edges.
+    top = [b for b in bins if b["slice_column"] == "customer_age"][-1]
+    config = load_config()
+    with open_reader(layout, config) as con:
+        queued = select_baseline_examples(
+            con, config, 1, [("customer_age", top["slice_value"], 1.0)], 1_000, overall_cap=0
+        )
+        in_range = con.execute(
+            "SELECT example_id FROM splits WHERE version = 1 AND split IN ('dev', 'test') "
+            "AND CAST(customer_age AS INTEGER) BETWEEN ? AND ?",
+            [int(top["lower"]), int(top["upper"])],
+        ).fetchall()
+    assert {e.example_id for e in queued} == {row[0] for row in in_range}
+    assert {e.slice_label for e in queued} == {f"customer_age in {top['slice_value']}"}
 
 
 def test_edges_given_in_the_config_are_the_ranges_every_split_uses(landed):

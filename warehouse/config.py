@@ -274,7 +274,7 @@ def _slice_edges(column: str, values: Any, where: str) -> SliceEdges:
         raise ConfigError(f"{hint}; {exc}.") from exc
     kinds = {kind for kind, _ in parsed}
     if len(kinds) > 1:
-        raise ConfigError(f"{hint}; it mixes {' and '.join(sorted(kinds))}s.")
+        raise ConfigError(f"{hint}; it mixes {' and '.join(sorted(k + 's' for k in kinds))}.")
     points = [point for _, point in parsed]
     if any(b <= a for a, b in itertools.pairwise(points)):
         raise ConfigError(f"{hint}; {values!r} is not strictly increasing.")
