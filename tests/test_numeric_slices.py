@@ -3,23 +3,29 @@
 A support-ticket dataset of our own (not the demo's): customer_age (whole numbers, some
 missing), tenure_days (decimals), signup_date (dates), n_seats (three values), plan (text).
 It is landed as a user would land it and run through Dagster with `bayesline materialize`.
+Sensor readings (half of them exactly 0) with timestamps test ties and times of day.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
 from bayesline.cli import app
 from labeling.queue import select_baseline_examples
-from tests.conftest import write_csv
+from tests.conftest import SMALL_CONFIG, write_csv
 from warehouse.catalog import open_reader
-from warehouse.config import load_config
+from warehouse.config import load_config, parse_config
+from warehouse.ingest import ingest_landing_files
+from warehouse.slice_bins import SliceColumnError, slice_columns_of_version
+from warehouse.splits import publish_split_version, version_path
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -244,3 +250,69 @@ def test_a_text_slice_column_with_too_many_values_is_refused_with_what_to_do(lan
     assert "bin it" in output and "map it to fewer values before landing" in output
     assert "drop it from [dataset] slice_columns" in output
     assert sql("SELECT count(*) AS n FROM slice_metrics") == [{"n": "0"}]
+
+
+def publish_readings(layout, rows: list[list[str]], **slices) -> tuple:
+    """Land `rows` (id, reading, taken_at, label) as a user would, publish, and return the
+    config and the version's slice columns by name."""
+    raw = copy.deepcopy(SMALL_CONFIG)
+    raw["dataset"]["slice_columns"] = ["reading", "taken_at"]
+    raw["evaluation"] = {"min_slice_size": 10}
+    raw["slices"] = slices
+    config = parse_config(raw)
+    header = ["id", "user", "label", "text", "reading", "taken_at"]
+    landed = [[f"r{i}", f"u{i}", label, f"text {i}", *values] for i, *values, label in rows]
+    write_csv(layout.landing / "app" / "readings.csv", landed, header)
+    ingest_landing_files(layout, config)
+    version = publish_split_version(layout, config).version
+    with duckdb.connect() as con:
+        columns = slice_columns_of_version(con, config, version, version_path(layout, version))
+    return config, version, {c.name: c for c in columns}
+
+
+def readings(n: int) -> list[tuple]:
+    """Half the readings are exactly 0 (a sensor at rest); times spread over one day."""
+    start = datetime(2024, 5, 1, 6, 0)
+    return [
+        (
+            i,
+            "0" if i % 2 else f"{i / 7:.3f}",
+            (start + timedelta(minutes=7 * i)).isoformat(sep=" "),
+            "neg" if i % 3 else "pos",
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_pile_of_equal_values_merges_edges_and_timestamps_bin_by_time_of_day(layout):
+    config, version, columns = publish_readings(layout, readings(400))
+    reading, taken_at = columns["reading"], columns["taken_at"]
+    assert (reading.kind, taken_at.kind) == ("number", "timestamp")
+    # Five quantile bins were asked for; zeros fill the lower half, so fewer edges remain,
+    # the first range is the zeros and their neighbours, and no range is empty.
+    assert 2 <= len(reading.bins()) < 5
+    assert reading.bins()[0][0].startswith("[0, ")
+    assert len(set(reading.edges)) == len(reading.edges)
+    assert taken_at.bins()[0][0].startswith("[2024-05-01 06:00:00, ")
+    with open_reader(layout, config) as con:
+        counts = con.execute(
+            f"SELECT {reading.value_sql()} AS v, count(*) FROM splits "
+            f"WHERE version = {version} AND split = 'dev' GROUP BY v"
+        ).fetchall()
+    assert {v for v, _ in counts} == {label for label, *_ in reading.bins()}
+    assert all(n >= 10 for _, n in counts)
+
+
+def test_a_version_published_without_a_record_is_binned_the_same_on_first_use(layout):
+    config, version, recorded = publish_readings(layout, readings(300))
+    record = version_path(layout, version) / "_meta" / "slice_bins.parquet"
+    record.chmod(0o644)
+    record.unlink()  # as a version published before slice_bins existed
+    with duckdb.connect() as con:
+        measured = slice_columns_of_version(con, config, version, version_path(layout, version))
+    assert {c.name: c for c in measured} == recorded
+
+
+def test_a_column_of_codes_in_by_value_over_the_limit_says_to_bin_it(layout):
+    with pytest.raises(SliceColumnError, match=r"slice column reading has \d+ distinct values"):
+        publish_readings(layout, readings(300), by_value=["reading"], max_distinct_values=10)
