@@ -12,6 +12,7 @@ import copy
 import csv
 import io
 import random
+import re
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -245,7 +246,8 @@ def test_a_text_slice_column_with_too_many_values_is_refused_with_what_to_do(lan
     result = bayesline("materialize", "--select", "*slice_metrics")
     assert result.exit_code != 0
     output = " ".join(result.output.split())
-    assert "slice column subject has 1,400 distinct values in split version 1" in output
+    # 1,400 subjects, one per ticket: far over the limit, so estimated (HyperLogLog).
+    assert re.search(r"slice column subject has about 1,[34]\d\d distinct values in split", output)
     assert "max_distinct_values = 50" in output
     assert "bin it" in output and "map it to fewer values before landing" in output
     assert "drop it from [dataset] slice_columns" in output
@@ -314,5 +316,6 @@ def test_a_version_published_without_a_record_is_binned_the_same_on_first_use(la
 
 
 def test_a_column_of_codes_in_by_value_over_the_limit_says_to_bin_it(layout):
-    with pytest.raises(SliceColumnError, match=r"slice column reading has \d+ distinct values"):
+    over = r"slice column reading has about 15\d distinct values .* bin it \(remove it from"
+    with pytest.raises(SliceColumnError, match=over):
         publish_readings(layout, readings(300), by_value=["reading"], max_distinct_values=10)

@@ -170,32 +170,69 @@ def measure_slice_columns(
     examples_sql: str,
     names: tuple[str, ...] | list[str],
 ) -> dict[str, SliceColumn]:
-    """Each column's kind and distinct values in one pass, then quantile edges for the
-    numbers and dates with more distinct values than `quantile_bins`."""
+    """Each column's kind and distinct values, then quantile edges for the numbers and dates
+    with more distinct values than `quantile_bins`.
+
+    The first pass measures every column cheaply; a second one casts only the columns whose
+    every value looks like an ISO date (a failing cast to TIMESTAMP costs 15 times a count)
+    and counts distinct values exactly only where a limit could turn on the count: far above
+    every limit, HyperLogLog's estimate (within a few percent) says as much at a third of the
+    cost of an exact count over a continuous column.
+    """
     if not names:
         return {}
     parts = []
     for name in names:
         c = quote_identifier(name)
-        stamp = f"TRY_CAST({c} AS TIMESTAMP)"
         parts += [
             f"count({c})",
             f"count_if(isfinite(TRY_CAST({c} AS DOUBLE)))",
-            f"count({stamp})",
-            f"count_if({stamp} <> CAST(TRY_CAST({c} AS DATE) AS TIMESTAMP))",
-            f"count(DISTINCT {c})",
+            f"count_if({c} LIKE '____-__-__%')",
+            f"approx_count_distinct({c})",
             f"count_if(split = 'dev' AND {c} IS NOT NULL)",
         ]
     row = con.execute(f"SELECT {', '.join(parts)} FROM {examples_sql}").fetchone()
-    measured = {}
-    for i, name in enumerate(names):
-        present, numbers, stamps, with_time, distinct, in_dev = row[6 * i : 6 * i + 6]
-        kind = _kind(present, numbers, stamps, with_time)
-        column = SliceColumn(name, kind, distinct)
-        if kind != "text" and distinct > config.slices.quantile_bins:
-            column = _with_quantile_edges(con, config, examples_sql, column, in_dev)
+    counts = {name: row[5 * i : 5 * i + 5] for i, name in enumerate(names)}
+    near = _counted_exactly_up_to(config)
+    date_like = [n for n, (present, _, like, _, _) in counts.items() if present and like == present]
+    exact = [n for n, (_, _, _, approx, _) in counts.items() if approx <= near]
+    stamps, distinct = _second_pass(con, examples_sql, date_like, exact)
+    measured, to_bin = {}, []
+    for name, (present, numbers, _, approx, in_dev) in counts.items():
+        kind = _kind(present, numbers, *stamps.get(name, (0, 0)))
+        column = SliceColumn(name, kind, distinct.get(name, approx))
         measured[name] = column
+        if column.kind != "text" and column.n_distinct > config.slices.quantile_bins:
+            to_bin.append((column, in_dev))
+    if to_bin:
+        binned = _with_quantile_edges(con, config, examples_sql, to_bin)
+        measured.update((column.name, column) for column in binned)
     return measured
+
+
+def _second_pass(con, examples_sql: str, date_like: list[str], exact: list[str]) -> tuple:
+    """{column: (values read as timestamps, of which with a time of day)} for `date_like`,
+    and {column: exact distinct values} for `exact`."""
+    parts = []
+    for name in date_like:
+        c = quote_identifier(name)
+        stamp = f"TRY_CAST({c} AS TIMESTAMP)"
+        parts += [
+            f"count({stamp})",
+            f"count_if({stamp} <> CAST(TRY_CAST({c} AS DATE) AS TIMESTAMP))",
+        ]
+    parts += [f"count(DISTINCT {quote_identifier(name)})" for name in exact]
+    if not parts:
+        return {}, {}
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {examples_sql}").fetchone()
+    stamps = {name: row[2 * i : 2 * i + 2] for i, name in enumerate(date_like)}
+    distinct = dict(zip(exact, row[2 * len(date_like) :], strict=True))
+    return stamps, distinct
+
+
+def _counted_exactly_up_to(config: BayeslineConfig) -> int:
+    """Distinct values are counted exactly up to here, estimated beyond (far above a limit)."""
+    return 2 * max(config.slices.max_distinct_values, config.slices.quantile_bins)
 
 
 def _kind(present: int, numbers: int, stamps: int, with_time: int) -> str:
@@ -206,22 +243,33 @@ def _kind(present: int, numbers: int, stamps: int, with_time: int) -> str:
     return "text"
 
 
-def _with_quantile_edges(con, config, examples_sql: str, column: SliceColumn, in_dev: int):
-    """Quantile cuts over dev (all splits if dev has no value), between the version's ends."""
-    bins = min(config.slices.quantile_bins, max(1, in_dev // config.evaluation.min_slice_size))
-    value = f"TRY_CAST({quote_identifier(column.name)} AS {CASTS[column.kind]})"
-    dev = "split = 'dev'" if in_dev else "true"
-    probabilities = [i / bins for i in range(1, bins)] or [0.5]
-    low, high, cuts = con.execute(
-        f"SELECT min({value}), max({value}), "
-        f"(SELECT quantile_disc({value}, {probabilities}) FROM {examples_sql} WHERE {dev}) "
-        f"FROM {examples_sql}"
-    ).fetchone()
-    inner = sorted({cut for cut in (cuts if bins > 1 else []) if low < cut <= high})
-    # A top cut equal to the maximum leaves a last bin of that one value, [max, max]: a
-    # capped column's pile at its cap is a slice worth seeing.
-    edges = tuple(format_edge(column.kind, e) for e in [low, *inner, high])
-    return replace(column, edges=edges, edges_from="quantiles")
+def _with_quantile_edges(
+    con, config, examples_sql: str, columns: list[tuple[SliceColumn, int]]
+) -> list[SliceColumn]:
+    """Quantile cuts over dev (all splits if dev has no value), between the version's ends,
+    for every (column, its values in dev) in one pass."""
+    parts, bins_of = [], []
+    for column, in_dev in columns:
+        bins = min(config.slices.quantile_bins, max(1, in_dev // config.evaluation.min_slice_size))
+        value = f"TRY_CAST({quote_identifier(column.name)} AS {CASTS[column.kind]})"
+        dev = "split = 'dev'" if in_dev else "true"
+        probabilities = [i / bins for i in range(1, bins)] or [0.5]
+        parts += [
+            f"min({value})",
+            f"max({value})",
+            f"quantile_disc({value}, {probabilities}) FILTER (WHERE {dev})",
+        ]
+        bins_of.append(bins)
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {examples_sql}").fetchone()
+    binned = []
+    for i, ((column, _), bins) in enumerate(zip(columns, bins_of, strict=True)):
+        low, high, cuts = row[3 * i : 3 * i + 3]
+        inner = sorted({cut for cut in (cuts if bins > 1 else []) if low < cut <= high})
+        # A top cut equal to the maximum leaves a last bin of that one value, [max, max]: a
+        # capped column's pile at its cap is a slice worth seeing.
+        edges = tuple(format_edge(column.kind, e) for e in [low, *inner, high])
+        binned.append(replace(column, edges=edges, edges_from="quantiles"))
+    return binned
 
 
 def _as_configured(column: SliceColumn, config: BayeslineConfig) -> SliceColumn:
@@ -251,8 +299,9 @@ def _refuse_too_many_values(column: SliceColumn, config: BayeslineConfig, versio
     fix = (
         f"{binning}, map it to fewer values before landing, or drop it from [dataset] slice_columns"
     )
+    about = "about " if column.n_distinct > _counted_exactly_up_to(config) else ""
     raise SliceColumnError(
-        f"slice column {column.name} has {column.n_distinct:,} distinct values in split "
+        f"slice column {column.name} has {about}{column.n_distinct:,} distinct values in split "
         f"version {version}, more than [slices] max_distinct_values = {limit} (one slice "
         f"each): {fix}."
     )
