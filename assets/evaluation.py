@@ -15,6 +15,7 @@ from evaluation.landed_predictions import register_landed_predictions
 from evaluation.pipeline import (
     ModelEvaluation,
     analyse_slices,
+    check_slice_columns,
     diagnose_model_version,
     model_versions_to_evaluate,
 )
@@ -108,6 +109,7 @@ def slice_analysis(context: dg.AssetExecutionContext, bayesline: BayeslineResour
         )
         return [(model_version, r) for r in in_reading_order(low)]
 
+    check_slice_columns(layout, config)
     pairs = model_versions_to_evaluate(layout)
     results, failures = evaluate_each(layout, pairs, "slice_metrics", analyse)
     flagged = [row for rows in results for row in rows]

@@ -33,6 +33,7 @@ from labeling.tasks import (
 )
 from warehouse.catalog import open_reader, refresh_catalog
 from warehouse.schema import HUMAN_BASELINE_COLUMNS, LABEL_REVIEW_COLUMNS, LABELING_QUEUE_COLUMNS
+from warehouse.slice_bins import slice_label
 from warehouse.splits import published_versions
 from warehouse.storage import write_records
 
@@ -206,7 +207,7 @@ def human_baselines(
                 ["slice", "examples", "consensus error", "typical annotator", "alpha"],
                 [
                     (
-                        f"{r['slice_column']} = {r['slice_value']}",
+                        slice_label(r["slice_column"], r["slice_value"]),
                         r["n_examples"],
                         f"{r['consensus_error']:.2%}",
                         "—"

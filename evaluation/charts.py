@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from evaluation.diagnosis import STAGE_NAMES
 from evaluation.stats import wilson_interval
+from warehouse.slice_bins import slice_label as reading
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -149,10 +150,10 @@ def is_overall(row: dict) -> bool:
 
 
 def slice_label(row: dict) -> str:
-    """'channel = ios', or 'overall' for the overall row."""
+    """'channel = ios', 'age in [45, 65)', or 'overall' for the overall row."""
     if is_overall(row):
         return "overall"
-    return f"{row.get('slice_column')} = {row.get('slice_value')}"
+    return reading(str(row.get("slice_column")), str(row.get("slice_value")))
 
 
 def overall_row(rows: list[dict]) -> dict | None:

@@ -36,6 +36,7 @@ from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import MODEL_COMPARISON_COLUMNS, MODEL_COMPARISON_SUMMARY_COLUMNS
+from warehouse.slice_bins import slice_columns_of_version, slice_label
 from warehouse.splits import version_path
 from warehouse.storage import copy_to_parquet, create_rows_table, writer_connection, writer_lock
 
@@ -149,7 +150,10 @@ def _paired_counts(con, config, layout, a: ModelRef, b: ModelRef) -> list[dict]:
     pred_a, split_a = _files(layout, a)
     pred_b, split_b = _files(layout, b)
     newer = split_b if b.split_version >= a.split_version else split_a
-    grouping = slice_grouping(config, "s")
+    # The newer version's slices (and bin edges), as its examples are the ones joined.
+    newest = max(a.split_version, b.split_version)
+    columns = slice_columns_of_version(con, config, newest, version_path(layout, newest))
+    grouping = slice_grouping(config, "s", columns)
     same_split = ""
     if a.split_version != b.split_version:
         older = split_a if newer == split_b else split_b
@@ -345,10 +349,10 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
 
 
 def slice_name(row: dict) -> str:
-    """'dev: overall' or 'test: channel = ios'."""
+    """'dev: overall', 'test: channel = ios' or 'test: age in [45, 65)'."""
     if row["slice_column"] == "overall":
         return f"{row['split']}: overall"
-    return f"{row['split']}: {row['slice_column']} = {row['slice_value']}"
+    return f"{row['split']}: {slice_label(row['slice_column'], row['slice_value'])}"
 
 
 def verdict_words(row: dict) -> str:

@@ -20,8 +20,8 @@ flagged parents; otherwise it is shown under its parent.
 from __future__ import annotations
 
 from evaluation.stats import holm_adjust, two_proportion_p_value
+from warehouse.slice_bins import PAIR_SEPARATOR, slice_label
 
-PAIR_SEPARATOR = " x "  # joins the columns (and the values) of a pair of slice columns
 NESTED_MARK = "\N{DOWNWARDS ARROW WITH TIP RIGHTWARDS}"  # a row shown under the row above
 
 
@@ -57,8 +57,9 @@ def is_finding(row: dict) -> bool:
 
 
 def reading_label(row: dict) -> str:
-    """'device = scanner-b', or '↳ device x region = scanner-b x north' for a nested pair."""
-    label = f"{row['slice_column']} = {row['slice_value']}"
+    """'device = scanner-b', 'age in [45, 65)', or '↳ device x region = scanner-b x north' for a
+    nested pair."""
+    label = slice_label(row["slice_column"], row["slice_value"])
     return label if is_finding(row) else f"{NESTED_MARK} {label}"
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from evaluation.calibration import calibration_rows
 from evaluation.champion import current_champion
 from evaluation.charts import error_by_stage_chart, reliability_chart
@@ -32,7 +34,8 @@ from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import CALIBRATION_COLUMNS, DIAGNOSIS_COLUMNS
-from warehouse.splits import published_versions
+from warehouse.slice_bins import slice_columns_of_version
+from warehouse.splits import published_versions, version_path
 from warehouse.storage import (
     copy_to_parquet,
     create_rows_table,
@@ -150,6 +153,16 @@ def diagnose_model_version(
         calibration,
         reliability_path,
     )
+
+
+def check_slice_columns(layout: WarehouseLayout, config: BayeslineConfig) -> None:
+    """Refuse, before any model is evaluated, a slice column the newest split version cannot
+    be sliced by (SliceColumnError, saying what to change): it is the config's problem, the
+    same for every model, not one model's failure."""
+    versions = published_versions(layout)
+    if versions:
+        with duckdb.connect() as con:
+            slice_columns_of_version(con, config, versions[-1], version_path(layout, versions[-1]))
 
 
 def model_versions_to_evaluate(layout: WarehouseLayout) -> list[tuple[str, int]]:

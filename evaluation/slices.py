@@ -1,8 +1,9 @@
 """Error rates per split and slice, and the dev slices where a model is clearly worse.
 
 `compute_slice_metrics` counts examples and errors per split, overall and per value of every
-slice column (and every pair of slice columns when `slice_pairs` is on), in one DuckDB pass,
-with 95% Wilson intervals computed in SQL.
+slice column (per range of a number or date column, with the same edges for every split of a
+version: warehouse/slice_bins.py), and every pair of slice columns when `slice_pairs` is on, in
+one DuckDB pass, with 95% Wilson intervals computed in SQL.
 
 `find_low_performing_slices` tests each dev slice against the rest of dev:
 
@@ -43,11 +44,11 @@ from evaluation.stats import holm_adjust, two_proportion_p_value, z_for
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
+from warehouse.slice_bins import SliceColumn, slice_columns_of_version
 from warehouse.splits import version_path
 from warehouse.storage import copy_to_parquet, create_rows_table, writer_lock
 
 OVERALL = ("overall", "all")
-MISSING = "(missing)"
 METRICS_TABLE = "slice_metrics_result"
 LOW_TABLE = "low_performing_slices_result"
 HumanLevel = dict[tuple[str, str], float]
@@ -82,7 +83,9 @@ def compute_slice_metrics(
     `evaluation.predictions.create_predictions_view`).
     """
     predictions, splits = _sources(con, model_version, split_version, layout)
-    grouping = slice_grouping(config, "s")
+    version_dir = version_path(layout, split_version) if layout is not None else None
+    columns = slice_columns_of_version(con, config, split_version, version_dir)
+    grouping = slice_grouping(config, "s", columns)
     low, high = wilson_sql("errors", "n")
     split_order = ", ".join(quote_literal(s) for s in SPLITS)
     con.execute(
@@ -119,18 +122,19 @@ class SliceGrouping:
     value: str  # CASE giving slice_value for a grouped row
 
 
-def slice_grouping(config: BayeslineConfig, alias: str) -> SliceGrouping:
-    """The grouping for the dataset's slice columns, read from table alias `alias`.
+def slice_grouping(
+    config: BayeslineConfig, alias: str, slice_columns: list[SliceColumn]
+) -> SliceGrouping:
+    """The grouping for a version's slice columns (`slice_columns_of_version`), read from
+    table alias `alias`.
 
-    Slice values are read once per example, as _s0, _s1...; a missing value is a slice too.
-    One GROUPING SETS pass counts every slice at once and GROUPING_ID tells which set a row
-    belongs to (an unnest of one row per slice and example was three times slower).
+    Slice values are read once per example, as _s0, _s1...: a value, or a range for a binned
+    column; a missing value is a slice too. One GROUPING SETS pass counts every slice at once
+    and GROUPING_ID tells which set a row belongs to (an unnest of one row per slice and
+    example was three times slower).
     """
     columns = config.dataset.slice_columns
-    values = "".join(
-        f", coalesce({alias}.{quote_identifier(c)}, {quote_literal(MISSING)}) AS _s{i}"
-        for i, c in enumerate(columns)
-    )
+    values = "".join(f", {c.value_sql(alias)} AS _s{i}" for i, c in enumerate(slice_columns))
     groups = _slice_groups(config)
     grouped = ", ".join(f"_s{i}" for i in range(len(columns)))
     group_id = f"GROUPING_ID({grouped})" if columns else "0"

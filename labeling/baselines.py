@@ -28,17 +28,16 @@ import numpy as np
 from evaluation.diagnosis_table import OVERALL, HumanLevel
 from evaluation.stats import wilson_interval
 from warehouse.config import BayeslineConfig
+from warehouse.slice_bins import PAIR_SEPARATOR, slice_columns_of_version
 
 if TYPE_CHECKING:
     import pandas as pd
-from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.hashing import quote_literal
 
 METHODS = ("dawid_skene", "majority_vote")
 MIN_ANNOTATIONS_PER_EXAMPLE = 2
 MIN_ANNOTATIONS_PER_ANNOTATOR = 10  # fewer: an annotator's error rate is mostly noise
 DAWID_SKENE_ITERATIONS = 100
-MISSING = "(missing)"  # as evaluation.slices names a NULL slice value
-PAIR_SEPARATOR = " x "  # as evaluation.slices names pairs of slice columns
 SOURCE = "human_baselines"
 
 
@@ -62,7 +61,8 @@ def load_annotations(
                          annotation_id DESC) = 1
         ),
         joined AS (
-            SELECT a.*, s.split, s.label AS gold_label, [{_slice_structs(config)}] AS slices
+            SELECT a.*, s.split, s.label AS gold_label,
+                   [{_slice_structs(con, config, split_version)}] AS slices
             FROM latest AS a
             JOIN (SELECT * FROM splits WHERE version = ?) AS s USING (example_id)
             QUALIFY count(*) OVER (PARTITION BY example_id) >= {MIN_ANNOTATIONS_PER_EXAMPLE}
@@ -76,21 +76,20 @@ def load_annotations(
     ).df()
 
 
-def _slice_structs(config: BayeslineConfig | None) -> str:
-    """SQL struct items {c: slice column, v: slice value}, one per slice an example is in."""
-
-    def value(column: str) -> str:
-        return f"coalesce(CAST(s.{quote_identifier(column)} AS VARCHAR), {quote_literal(MISSING)})"
-
+def _slice_structs(con, config: BayeslineConfig | None, split_version: int) -> str:
+    """SQL struct items {c: slice column, v: slice value}, one per slice an example is in:
+    the version's slices, binned as slice_metrics bins them."""
+    slice_columns = slice_columns_of_version(con, config, split_version) if config else []
+    value = {c.name: c.value_sql("s") for c in slice_columns}
     items = [f"{{'c': {quote_literal(OVERALL[0])}, 'v': {quote_literal(OVERALL[1])}}}"]
     columns = config.dataset.slice_columns if config else ()
-    items += [f"{{'c': {quote_literal(c)}, 'v': {value(c)}}}" for c in columns]
+    items += [f"{{'c': {quote_literal(c)}, 'v': {value[c]}}}" for c in columns]
     if config and config.evaluation.slice_pairs:  # so every slice the diagnosis has gets a level
         sep = quote_literal(PAIR_SEPARATOR)
         for i, a in enumerate(columns):
             for b in columns[i + 1 :]:
                 name = quote_literal(f"{a}{PAIR_SEPARATOR}{b}")
-                items.append(f"{{'c': {name}, 'v': {value(a)} || {sep} || {value(b)}}}")
+                items.append(f"{{'c': {name}, 'v': {value[a]} || {sep} || {value[b]}}}")
     return ", ".join(items)
 
 

@@ -21,10 +21,10 @@ import duckdb
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.image_files import image_path_under
+from warehouse.slice_bins import PAIR_SEPARATOR, SliceColumn, slice_columns_of_version, slice_label
 
 OVERALL_SLICE = ("overall", "all")
 QUEUE_SALT = "bayesline-labeling-queue"
-PAIR_SEPARATOR = " x "  # as evaluation.slices writes pairs of slice columns
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class QueuedExample:
 
     @property
     def slice_label(self) -> str:
-        return f"{self.slice_column} = {self.slice_value}"
+        return slice_label(self.slice_column, self.slice_value)
 
     def task(self, split_version: int, images: ImageServing | None = None) -> dict:
         """A Label Studio task: the payload to show, and what we need to map it back."""
@@ -154,7 +154,9 @@ def select_baseline_examples(
 def _sample_slice(con, config, split_version, column, value, priority, cap):
     payload = config.dataset.payload_columns
     payload_sql = ", ".join(quote_identifier(c) for c in payload)
-    where, params = _slice_condition(column, value)
+    where, params = _slice_condition(
+        slice_columns_of_version(con, config, split_version), column, value
+    )
     # Round-robin over (split, gold label) strata in hash order: stratified and reproducible.
     rows = con.execute(
         f"""
@@ -179,14 +181,16 @@ def _sample_slice(con, config, split_version, column, value, priority, cap):
     ]
 
 
-def _slice_condition(column: str, value: str) -> tuple[str, list[str]]:
-    """SQL selecting one slice; pairs read 'a x b' = 'va x vb', as in slice_metrics."""
+def _slice_condition(
+    slice_columns: list[SliceColumn], column: str, value: str
+) -> tuple[str, list[str]]:
+    """SQL selecting one slice, read as slice_metrics reads it (a value, or a range of a
+    binned column, with the version's edges); pairs read 'a x b' = 'va x vb'."""
     if (column, value) == OVERALL_SLICE:
         return "", []
     columns, values = column.split(PAIR_SEPARATOR), value.split(PAIR_SEPARATOR)
-    if len(columns) != len(values):
-        raise ValueError(f"cannot read slice {column} = {value}")
-    tests = " AND ".join(
-        f"coalesce(CAST({quote_identifier(c)} AS VARCHAR), '(missing)') = ?" for c in columns
-    )
+    by_name = {c.name: c for c in slice_columns}
+    if len(columns) != len(values) or any(c not in by_name for c in columns):
+        raise ValueError(f"cannot read slice {column} = {value}: not a slice of this version")
+    tests = " AND ".join(f"{by_name[c].value_sql()} = ?" for c in columns)
     return f"AND {tests}", values

@@ -1,9 +1,10 @@
 import copy
+from datetime import date
 
 import pytest
 
-from tests.conftest import REPO_ROOT, SMALL_CONFIG
-from warehouse.config import ConfigError, load_config, parse_config
+from tests.conftest import REPO_ROOT, SMALL_CONFIG, small_config_toml
+from warehouse.config import ConfigError, SliceConfig, SliceEdges, load_config, parse_config
 
 
 def small(**changes):
@@ -90,3 +91,65 @@ def test_the_material_gap_share_defaults_to_half_and_must_be_a_fraction():
     for bad in (25, -0.1, "half", True):
         with pytest.raises(ConfigError, match=r"material_gap_share is a fraction in \[0, 1\]"):
             parse_config(small(evaluation__material_gap_share=bad))
+
+
+def sliced(**slices):
+    raw = small(dataset__slice_columns=["device", "age", "signup"])
+    raw["slices"] = slices
+    return raw
+
+
+def test_slice_edges_are_numbers_or_dates_in_increasing_order_for_a_slice_column():
+    config = parse_config(
+        sliced(
+            quantile_bins=4,
+            max_distinct_values=20,
+            by_value=["device"],
+            edges={"age": [18, 30.5, 65], "signup": [date(2024, 1, 1), "2024-07-01"]},
+        )
+    )
+    assert config.slices.quantile_bins == 4 and config.slices.max_distinct_values == 20
+    assert config.slices.by_value == ("device",)
+    assert config.slices.edges["age"] == SliceEdges("number", ("18", "30.5", "65"))
+    assert config.slices.edges["signup"] == SliceEdges("date", ("2024-01-01", "2024-07-01"))
+    assert parse_config(small()).slices == SliceConfig()  # defaults: 5 bins, 50 values
+
+
+@pytest.mark.parametrize(
+    ("slices", "message"),
+    [
+        ({"edges": {"age": [30, 18]}}, r"\[slices.edges\] age .* is not strictly increasing"),
+        ({"edges": {"age": [18, "2024-01-01"]}}, r"age .* it mixes dates and numbers"),
+        ({"edges": {"age": ["young", "old"]}}, r"'young' is neither a number nor an ISO date"),
+        ({"edges": {"age": []}}, r"age must be a list of increasing cut points"),
+        ({"edges": {"plan": [1, 2]}}, r"edges names plan, not in \[dataset\] slice_columns"),
+        ({"by_value": ["zip"]}, r"by_value names zip, not in \[dataset\] slice_columns"),
+        ({"by_value": ["age"], "edges": {"age": [1]}}, r"age is both in by_value and given"),
+        ({"quantile_bins": 1}, r"quantile_bins must be a whole number of at least 2"),
+        ({"max_distinct_values": "many"}, r"max_distinct_values must be a whole number"),
+        ({"edges": 5}, r"edges is a table of column = \[cut points\]"),
+        ({"quantile_bin": 3}, r"in \[slices\]: quantile_bin \(did you mean quantile_bins\?\)"),
+    ],
+)
+def test_a_wrong_slices_section_says_what_to_change_in_one_line(slices, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        parse_config(sliced(**slices))
+    assert "\n" not in str(raised.value)
+
+
+def test_slice_edges_written_as_toml_dates_load_from_a_file(tmp_path):
+    path = tmp_path / "bayesline.toml"
+    path.write_text(
+        small_config_toml(dataset={"slice_columns": ["device", "opened"]})
+        + "\n[slices.edges]\nopened = [2024-03-01, 2024-03-01T12:00:00]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="mixes dates and timestamps"):
+        load_config(path)
+    path.write_text(
+        small_config_toml(dataset={"slice_columns": ["device", "opened"]})
+        + "\n[slices.edges]\nopened = [2024-03-01T08:00:00, 2024-03-01T12:30:00]\n",
+        encoding="utf-8",
+    )
+    edges = load_config(path).slices.edges["opened"]
+    assert edges == SliceEdges("timestamp", ("2024-03-01 08:00:00", "2024-03-01 12:30:00"))

@@ -37,6 +37,7 @@ from warehouse.schema import (
     MODEL_COMPARISON_SUMMARY_COLUMNS,
     PREDICTION_COLUMNS,
     REJECTED_ROW_COLUMNS,
+    SLICE_BIN_COLUMNS,
     SLICE_METRIC_COLUMNS,
     SPLIT_VERSION_COLUMNS,
     example_columns,
@@ -53,6 +54,7 @@ WAREHOUSE_VIEWS = (
     "batches",
     "splits",
     "split_versions",
+    "slice_bins",
     "predictions",
     "slice_metrics",
     "low_performing_slices",
@@ -97,6 +99,13 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config
         layout.splits_dir / "v*" / "_meta" / "version.parquet",
         SPLIT_VERSION_COLUMNS,
         order_by="version",
+    )
+    _create_parquet_view(
+        con,
+        "slice_bins",
+        layout.splits_dir / "v*" / "_meta" / "slice_bins.parquet",
+        SLICE_BIN_COLUMNS,
+        order_by="split_version, slice_column, bin",
     )
     _create_evaluation_views(con, layout)
     _create_labeling_views(con, layout)

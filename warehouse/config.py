@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import json
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,33 @@ class LabelingConfig:
     simulated_annotators: dict[str, float] = field(default_factory=dict)
 
 
+#: What the edges of a numeric slice column are: numbers, dates or timestamps.
+EDGE_KINDS = ("number", "date", "timestamp")
+
+
+@dataclass(frozen=True)
+class SliceEdges:
+    """Cut points a user gives for one slice column (warehouse/slice_bins.py bins by them)."""
+
+    kind: str  # one of EDGE_KINDS
+    #: Strictly increasing, as SQL-ready text: "18", "0.5", "2024-01-01", "2024-01-01 08:00:00".
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SliceConfig:
+    """How slice columns become slices (see warehouse/slice_bins.py)."""
+
+    #: Numeric and date slice columns are cut into at most this many quantile bins.
+    quantile_bins: int = 5
+    #: A text slice column with more distinct values than this is refused: bin, map or drop it.
+    max_distinct_values: int = 50
+    #: Numeric-looking columns (codes, ids) to slice by their values instead of binning.
+    by_value: tuple[str, ...] = ()
+    #: Column -> the user's own cut points, used instead of quantiles.
+    edges: dict[str, SliceEdges] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class BayeslineConfig:
     dataset: DatasetConfig
@@ -105,6 +134,7 @@ class BayeslineConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
     source_path: Path | None = None
+    slices: SliceConfig = field(default_factory=SliceConfig)
 
     def distribution_of(self, source: str) -> str:
         return "target" if source in self.target_sources else "training"
@@ -117,7 +147,7 @@ class BayeslineConfig:
 
 
 _SCHEMA: dict[str, set[str]] = {
-    "": {"dataset", "sources", "splits", "quality", "evaluation", "labeling"},
+    "": {"dataset", "sources", "splits", "quality", "evaluation", "labeling", "slices"},
     "dataset": {
         "name",
         "id_column",
@@ -142,6 +172,7 @@ _SCHEMA: dict[str, set[str]] = {
         "material_gap_share",
         "baseline_max_train_rows",
     },
+    "slices": {"quantile_bins", "max_distinct_values", "by_value", "edges"},
     "labeling": {
         "project_title",
         "overlap",
@@ -188,9 +219,98 @@ def parse_config(raw: dict[str, Any], source_path: Path | None = None) -> Bayesl
     quality = _parse_quality(raw.get("quality", {}), where)
     evaluation = _parse_evaluation(raw.get("evaluation", {}), where)
     labeling = _parse_labeling(raw.get("labeling", {}), where)
+    slices = _parse_slices(raw.get("slices", {}), dataset, where)
     return BayeslineConfig(
-        dataset, target_sources, splits, quality, evaluation, labeling, source_path
+        dataset, target_sources, splits, quality, evaluation, labeling, source_path, slices
     )
+
+
+def _parse_slices(section: dict[str, Any], dataset: DatasetConfig, where: str) -> SliceConfig:
+    for key in ("quantile_bins", "max_distinct_values"):
+        value = section.get(key, 2)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+            raise ConfigError(f"{where}: [slices] {key} must be a whole number of at least 2.")
+    by_value = tuple(_string_list(section, "by_value", where, "slices"))
+    edges_table = section.get("edges", {})
+    if not isinstance(edges_table, dict):
+        raise ConfigError(
+            f"{where}: [slices] edges is a table of column = [cut points], e.g. "
+            "[slices.edges] customer_age = [18, 30, 45, 65]."
+        )
+    named = {"by_value": by_value, "edges": tuple(edges_table)}
+    for key, columns in named.items():
+        unknown = [c for c in columns if c not in dataset.slice_columns]
+        if unknown:
+            raise ConfigError(
+                f"{where}: [slices] {key} names {', '.join(unknown)}, not in [dataset] "
+                "slice_columns; add it there or remove it here."
+            )
+    both = sorted(set(by_value) & set(edges_table))
+    if both:
+        raise ConfigError(
+            f"{where}: [slices] {', '.join(both)} is both in by_value and given edges; "
+            "keep one: values or bins."
+        )
+    edges = {c: _slice_edges(c, v, where) for c, v in edges_table.items()}
+    return SliceConfig(
+        quantile_bins=section.get("quantile_bins", SliceConfig.quantile_bins),
+        max_distinct_values=section.get("max_distinct_values", SliceConfig.max_distinct_values),
+        by_value=by_value,
+        edges=edges,
+    )
+
+
+def _slice_edges(column: str, values: Any, where: str) -> SliceEdges:
+    """Validated cut points: all numbers, all dates or all timestamps, strictly increasing."""
+    hint = (
+        f"{where}: [slices.edges] {column} must be a list of increasing cut points, all numbers "
+        "(customer_age = [18, 30, 45, 65]) or all dates (signup = [2024-01-01, 2024-07-01])"
+    )
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"{hint}, not {values!r}.")
+    try:
+        parsed = [_edge_value(v) for v in values]
+    except ValueError as exc:
+        raise ConfigError(f"{hint}; {exc}.") from exc
+    kinds = {kind for kind, _ in parsed}
+    if len(kinds) > 1:
+        raise ConfigError(f"{hint}; it mixes {' and '.join(sorted(k + 's' for k in kinds))}.")
+    points = [point for _, point in parsed]
+    if any(b <= a for a, b in itertools.pairwise(points)):
+        raise ConfigError(f"{hint}; {values!r} is not strictly increasing.")
+    kind = kinds.pop()
+    return SliceEdges(kind, tuple(format_edge(kind, point) for point in points))
+
+
+def _edge_value(value: Any) -> tuple[str, Any]:
+    """(kind, comparable value) of one cut point: a TOML number, date or datetime, or an ISO
+    date or timestamp written as a string."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a cut point")
+    if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a finite number")
+        return "number", value
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is neither a number nor an ISO date") from None
+    if isinstance(value, datetime):
+        return "timestamp", value.replace(tzinfo=None)
+    if isinstance(value, date):
+        return "date", value
+    raise ValueError(f"{value!r} is not a cut point")
+
+
+def format_edge(kind: str, value: Any) -> str:
+    """An edge as slice values show it and SQL reads it: 45, 0.25, 2024-01-01."""
+    if kind == "number":
+        number = float(value)
+        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+    if kind == "timestamp":
+        return value.isoformat(sep=" ")
+    return value.isoformat()
 
 
 def _parse_quality(section: dict[str, Any], where: str) -> QualityConfig:

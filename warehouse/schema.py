@@ -76,6 +76,21 @@ SPLIT_VERSION_COLUMNS = {
 }
 
 
+#: One row per range of each binned slice column of a split version (one row, bin NULL, for a
+#: column sliced by value), recorded at publish: lake/splits/vNNNN/_meta/slice_bins.parquet.
+SLICE_BIN_COLUMNS = {
+    "split_version": "INTEGER",
+    "slice_column": "VARCHAR",
+    "kind": "VARCHAR",  # "number", "date", "timestamp" or "text", read from the values
+    "n_distinct": "BIGINT",  # distinct present values in the version
+    "edges_from": "VARCHAR",  # "quantiles", or NULL for a column sliced by value
+    "bin": "INTEGER",  # 0, 1, ... in order of the values
+    "slice_value": "VARCHAR",  # as slice_metrics shows it: '[45, 65)', the last '[65, 90]'
+    "lower": "VARCHAR",  # the edges as SQL reads them: CAST(lower AS DOUBLE) (or DATE)
+    "upper": "VARCHAR",
+    "upper_closed": "BOOLEAN",  # true for the last bin: its upper edge is in it
+}
+
 # Evaluation tables: the lake stores them, evaluation/ computes them.
 #: One row per (model version, example): what a model predicted on a published split version.
 PREDICTION_COLUMNS = {

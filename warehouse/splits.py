@@ -43,6 +43,7 @@ from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
 from warehouse.revisions import has_examples
 from warehouse.schema import SPLIT_VERSION_COLUMNS
+from warehouse.slice_bins import write_slice_bins
 from warehouse.split_fractions import measure_split_fractions
 from warehouse.storage import (
     PARQUET_OPTIONS,
@@ -423,6 +424,7 @@ def _write_version(con, layout, config, version, parent, changes, now) -> Path:
     try:
         files = _write_split_files(con, layout, staging, version)
         _write_meta_tables(con, staging, version)
+        write_slice_bins(con, config, "published", version, staging / "_meta")
         manifest = _manifest(con, config, version, parent, changes, files, created_at)
         manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
         (staging / "_meta" / "manifest.json").write_bytes(manifest_bytes)
