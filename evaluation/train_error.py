@@ -30,6 +30,7 @@ from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import PREDICTION_COLUMNS
+from warehouse.slice_bins import slice_columns_of_version
 from warehouse.splits import version_path
 from warehouse.storage import lake_table_sql
 
@@ -80,8 +81,10 @@ def train_counts(
     predictions = lake_table_sql(
         [predictions_path(layout, model_version, split_version)], PREDICTION_COLUMNS
     )
-    train = quote_literal(str(version_path(layout, split_version) / "train.parquet"))
-    grouping = slice_grouping(config, "s")
+    version_dir = version_path(layout, split_version)
+    train = quote_literal(str(version_dir / "train.parquet"))
+    columns = slice_columns_of_version(con, config, split_version, version_dir)
+    grouping = slice_grouping(config, "s", columns)
     # Not marked (NULL) counts as fitted: without a record every train example is assumed seen.
     seen = "coalesce(p.in_training_set, true)"
     rows = con.execute(
