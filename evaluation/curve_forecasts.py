@@ -1,8 +1,9 @@
 """From measured learning curves to fitted curves, intervals and forecasts.
 
 Curves, one per slice (overall first):
-- `train`, `train_dev`, `dev`: the error at each training-set size; train error rises towards
-  its floor (a model memorises less of a bigger set), the others fall to theirs.
+- `train`, `train_dev`, `dev`: the error at each training-set size; train-dev and dev error
+  fall to their floor, train error mostly rises to it (a model memorises less of a bigger set)
+  but may fall too (a model that memorises nothing).
 - `variance`: train-dev minus train error, the variance gap, which more data shrinks.
 
 Each is fitted as c + a * n^(-b) (evaluation/power_law.py). Intervals come from a cluster
@@ -36,6 +37,7 @@ BOOTSTRAP_REPS = 200
 BOOTSTRAP_SEED = 17  # fixed: the same lake gives the same intervals
 BOOTSTRAP_CHUNK = 25  # resamples weighed at once: bounds the weight matrix at 25 x rows
 MIN_POINTS = 4  # sizes with examples of the slice needed to fit a curve
+CURVE_SHAPES = {"train": "any", "train_dev": "falling", "dev": "falling"}
 MIN_VARIANCE_GAP = 0.005  # the diagnosis's half-point floor: a smaller gap is not worth halving
 
 
@@ -82,13 +84,13 @@ class Curve:
     rate: np.ndarray
     sigma: np.ndarray
     boot: np.ndarray
-    rising: bool = False
+    shape: str = "falling"  # see power_law.fit_power_law
 
     def fit(self) -> tuple[PowerLaw, list[PowerLaw]]:
         boot = np.where(np.isnan(self.boot), self.rate[None, :], self.boot)
-        law = fit_power_laws(self.sizes, self.rate[None, :], self.sigma[None, :], self.rising)[0]
+        law = fit_power_laws(self.sizes, self.rate[None, :], self.sigma[None, :], self.shape)[0]
         sigma = np.broadcast_to(self.sigma, boot.shape)
-        return law, fit_power_laws(self.sizes, boot, sigma, self.rising)
+        return law, fit_power_laws(self.sizes, boot, sigma, self.shape)
 
 
 def point_rows(
@@ -140,7 +142,7 @@ def forecast_rows(
     rows, fitted = [], {}
     for s, key in enumerate(slices):
         curves = {
-            stage: _curve(sizes_array, *counts[stage], boot[stage], s, stage == "train")
+            stage: _curve(sizes_array, *counts[stage], boot[stage], s, CURVE_SHAPES[stage])
             for stage in outcomes
         }
         curves["variance"] = _gap(curves.get("train_dev"), curves.get("train"))
@@ -167,12 +169,12 @@ def forecast_rows(
     return rows, fitted
 
 
-def _curve(sizes, errors, examples, boot, s: int, rising: bool) -> Curve | None:
+def _curve(sizes, errors, examples, boot, s: int, shape: str) -> Curve | None:
     measured = examples[s] > 0
     if measured.sum() < MIN_POINTS:
         return None
     k, n = errors[s, measured], examples[s, measured]
-    return Curve(sizes[measured], k / n, binomial_sigma(k, n), boot[:, s, measured], rising)
+    return Curve(sizes[measured], k / n, binomial_sigma(k, n), boot[:, s, measured], shape)
 
 
 def _gap(train_dev: Curve | None, train: Curve | None) -> Curve | None:

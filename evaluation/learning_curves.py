@@ -85,6 +85,11 @@ def measure_learning_curves(
 ) -> LearningCurves:
     """Train at every size, measure, fit, forecast, and store the tables and the chart."""
     split_version = _resolve_version(layout, split_version)
+    if config.evaluation.training_command is None and not config.dataset.text_columns:
+        raise LearningCurveError(
+            "the built-in baseline needs a text payload: set [evaluation] training_command "
+            "in bayesline.toml to draw learning curves for your own model"
+        )
     learner_name, learner = learner_for(config, layout.scratch)
     model_version = (
         baseline_model_version(split_version)
@@ -132,6 +137,53 @@ def measure_learning_curves(
     )
 
 
+def variance_line(forecasts: list[dict]) -> str | None:
+    """The diagnosis's line for variance, from the overall variance forecast."""
+    for row in forecasts:
+        if row["curve"] == "variance" and (row["slice_column"], row["slice_value"]) == OVERALL:
+            return f"Variance: {row['verdict']}."
+    return None
+
+
+def forecast_summary(forecasts: list[dict]) -> list[tuple[str, ...]]:
+    """The forecasts people read (dev and variance curves), as table cells: slice, curve,
+    fitted error now, floor with its interval, target, more examples with their interval,
+    verdict."""
+    rows = []
+    for r in forecasts:
+        if r["curve"] not in ("dev", "variance"):
+            continue
+        more = "—" if r["more_examples"] is None else f"{r['more_examples']:,}"
+        if r["more_examples"] is not None:
+            high = r["more_examples_high"]
+            more += f" ({r['more_examples_low']:,} to {'∞' if high is None else f'{high:,}'})"
+        rows.append(
+            (
+                "overall"
+                if (r["slice_column"], r["slice_value"]) == OVERALL
+                else f"{r['slice_column']} = {r['slice_value']}",
+                "dev error" if r["curve"] == "dev" else "variance gap",
+                f"{r['error_at_largest']:.1%} at {r['n_largest']:,}",
+                f"{r['floor']:.1%} ({r['floor_low']:.1%} to {r['floor_high']:.1%})",
+                "—" if r["target_error"] is None else f"{r['target_error']:.1%}",
+                more,
+                r["verdict"],
+            )
+        )
+    return rows
+
+
+FORECAST_SUMMARY_HEADER = (
+    "slice",
+    "curve",
+    "now (fitted)",
+    "floor c (95%)",
+    "target",
+    "more examples (95%)",
+    "verdict",
+)
+
+
 def _resolve_version(layout: WarehouseLayout, split_version: int | None) -> int:
     versions = published_versions(layout)
     if not versions:
@@ -176,8 +228,8 @@ def _load_splits(
 def _ordered_sample_sql(
     layout, config: BayeslineConfig, split_version: int, split: str, cap: int
 ) -> str:
-    """A split's examples in the fixed order of their groups, whole groups up to `cap` rows;
-    `rows_before` is the number of examples of the groups ahead of each one."""
+    """A split's examples in the fixed order of their groups, the whole groups that fit in
+    `cap` rows (at least the first); `rows_before` counts the examples of the groups ahead."""
     dataset = config.dataset
     columns = ", ".join(
         quote_identifier(c) for c in (*dataset.payload_columns, *dataset.slice_columns)
@@ -193,13 +245,13 @@ def _ordered_sample_sql(
         ),
         g AS (SELECT group_key, {draw} AS draw, count(*) AS n FROM s GROUP BY group_key),
         o AS (
-            SELECT group_key,
+            SELECT group_key, n,
                    sum(n) OVER (ORDER BY draw, group_key ROWS UNBOUNDED PRECEDING) - n
                        AS rows_before
             FROM g
         )
         SELECT s.*, o.rows_before FROM s JOIN o USING (group_key)
-        WHERE o.rows_before < {int(cap)}
+        WHERE o.rows_before + o.n <= {int(cap)} OR o.rows_before = 0
         ORDER BY o.rows_before, s.example_id
     """
 

@@ -23,6 +23,7 @@ import numpy as np
 B_BOUNDS = (0.02, 3.0)  # slower than n^-0.02 is flat; faster than n^-3 no real model learns
 B_GRID = np.geomspace(*B_BOUNDS, 48)
 REFINEMENTS = 3  # each narrows the step in b eightfold around the best grid point
+SHAPE_SIGNS = {"falling": 1.0, "rising": -1.0, "any": 0.0}  # the sign a * sign >= 0 holds to
 #: A forecast beyond this many examples is reported as unreachable: no team collects it.
 MAX_FORECAST_N = 1e12
 
@@ -51,24 +52,26 @@ class PowerLaw:
 
 
 def fit_power_law(
-    n: np.ndarray, error: np.ndarray, sigma: np.ndarray | None = None, rising: bool = False
+    n: np.ndarray, error: np.ndarray, sigma: np.ndarray | None = None, shape: str = "falling"
 ) -> PowerLaw:
-    """Weighted least-squares fit of c + a * (n/n_ref)^-b with c >= 0 and a >= 0 (a <= 0 for a
-    `rising` curve such as training error, which grows as the model can memorise less).
+    """Weighted least-squares fit of c + a * (n/n_ref)^-b with c >= 0 and a of the `shape`'s
+    sign.
 
     Args:
         n: training-set sizes, at least three distinct.
         error: the error measured at each size.
         sigma: each point's standard error (weights are 1 / sigma^2); None weighs them alike.
-        rising: fit a curve that grows towards its floor instead of falling to it.
+        shape: "falling" (a >= 0: dev error), "rising" (a <= 0) or "any" (training error,
+            which rises as a model memorises less of a bigger set, and falls for a model
+            that memorises nothing).
     """
     error = np.asarray(error, dtype=float)[None, :]
     sigma = None if sigma is None else np.asarray(sigma, dtype=float)[None, :]
-    return fit_power_laws(n, error, sigma, rising)[0]
+    return fit_power_laws(n, error, sigma, shape)[0]
 
 
 def fit_power_laws(
-    n: np.ndarray, errors: np.ndarray, sigma: np.ndarray | None = None, rising: bool = False
+    n: np.ndarray, errors: np.ndarray, sigma: np.ndarray | None = None, shape: str = "falling"
 ) -> list[PowerLaw]:
     """`fit_power_law` for many curves measured at the same sizes (one row of `errors` and
     `sigma` per curve, such as the bootstrap's resamples), all fitted at once."""
@@ -78,7 +81,7 @@ def fit_power_laws(
     n_ref = float(n.max())
     x, y = n / n_ref, np.asarray(errors, dtype=float)
     w = np.ones_like(y) if sigma is None else 1.0 / np.maximum(sigma, 1e-6) ** 2
-    sign = -1.0 if rising else 1.0
+    sign = SHAPE_SIGNS[shape]
     grid = np.broadcast_to(B_GRID, (len(y), len(B_GRID)))
     for _ in range(REFINEMENTS + 1):
         losses, c, a = _profile(grid, x, y, w, sign)
