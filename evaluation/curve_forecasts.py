@@ -232,6 +232,9 @@ def _forecast_columns(
         verdict = "no human-level error: set [evaluation] human_level_error to forecast"
         return empty | {"verdict": verdict if name == "dev" else empty["verdict"]}
     goal, goals = target
+    if name == "variance" and 2 * goal < MIN_VARIANCE_GAP:
+        at_largest = f"{_pct(2 * goal)} at {int(law.n_ref):,} examples"
+        return empty | {"verdict": f"no variance gap to halve ({at_largest})"}
     train_law, train_laws = train_fit or (None, [None] * len(laws))
     needed = _n_reaching(law, goal, train_law)
     boot = np.array([_n_reaching(b, g, t) for b, g, t in zip(laws, goals, train_laws, strict=True)])
@@ -260,8 +263,6 @@ def _n_reaching(law: PowerLaw, goal: float, train_law: PowerLaw | None) -> float
 def _verdict(name, law: PowerLaw, goal, forecast, n_available: int, train_law) -> str:
     needed, low, high = forecast
     at_largest = float(law(law.n_ref))
-    if name == "variance" and 2 * goal < MIN_VARIANCE_GAP:
-        return f"no variance gap to halve ({_pct(2 * goal)} at {int(law.n_ref):,} examples)"
     if name == "dev" and at_largest <= goal:
         return f"at human-level error ({_pct(goal)}) already"
     if math.isinf(needed):

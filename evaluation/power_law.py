@@ -116,7 +116,8 @@ def _profile(
     with np.errstate(divide="ignore", invalid="ignore"):
         a_free = (sw * szy - sz * sy) / det
         candidates = [
-            (np.broadcast_to(sy / sw, sz.shape), np.zeros_like(sz), np.ones_like(sz, bool)),
+            # The best flat line with c >= 0: the weighted mean, or 0 below it.
+            (np.broadcast_to(np.maximum(sy / sw, 0), sz.shape), np.zeros_like(sz), True),
             (np.zeros_like(sz), szy / szz, sign * szy / szz >= 0),
         ]
         c_free = (sy - a_free * sz) / sw
@@ -126,7 +127,7 @@ def _profile(
     best_c, best_a = np.zeros(sz.shape), np.zeros(sz.shape)
     for c, a, feasible in candidates:
         loss = syy - 2 * c * sy - 2 * a * szy + c * c * sw + 2 * c * a * sz + a * a * szz
-        better = feasible & np.isfinite(loss) & (loss < best_loss)
+        better = np.asarray(feasible) & np.isfinite(loss) & (loss < best_loss)
         best_loss = np.where(better, loss, best_loss)
         best_c, best_a = np.where(better, c, best_c), np.where(better, a, best_a)
     return best_loss, best_c, best_a

@@ -349,7 +349,8 @@ def _learning_curves_section(points: list[dict], forecasts: list[dict]) -> str:
     if not forecasts:
         return ""
     first = forecasts[0]
-    table = _table(list(FORECAST_SUMMARY_HEADER), "llrrrrl", forecast_summary(forecasts))
+    rows = [list(cells) for cells in forecast_summary(forecasts)]  # a tuple means (cells, class)
+    table = _table(list(FORECAST_SUMMARY_HEADER), "llrrrrl", rows)
     note = (
         f"<p class='note'>{_e(first['learner'])} retrained on nested parts of train of split "
         f"version {_e(first['split_version'])}, each fitted as error(n) = c + a·n^-b. "

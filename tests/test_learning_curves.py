@@ -6,20 +6,25 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import random
 import sys
 import textwrap
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
+from assets.run import materialize_pipeline
+from bayesline.runner import ensure_dagster_home
 from evaluation.diagnosis_table import human_levels_from_config
 from evaluation.learning_curves import measure_learning_curves
+from evaluation.pipeline import write_model_report
 from evaluation.power_law import PowerLaw
 from evaluation.training_hook import TrainingCommandError
-from tests.conftest import SMALL_CONFIG, write_csv
+from tests.conftest import SMALL_CONFIG, small_config_toml, write_csv
 from warehouse.catalog import open_reader
-from warehouse.config import ConfigError, parse_config
+from warehouse.config import ConfigError, load_config, parse_config
 from warehouse.ingest import ingest_landing_files
 from warehouse.splits import publish_split_version, version_path
 
@@ -193,3 +198,64 @@ def test_a_training_command_without_its_three_files_is_refused_on_load(command, 
     message = str(raised.value)
     assert complaint in message and "\n" not in message
     assert "python my_model.py {train} {predict} {output}" in message
+
+
+POSITIVE = ("great", "love", "excellent", "happy", "sturdy", "works")
+NEGATIVE = ("awful", "hate", "broken", "sad", "flimsy", "fails")
+NEUTRAL = ("the", "item", "arrived", "today", "box", "colour", "size", "price", "my", "it")
+
+
+def land_noisy_reviews(layout, seed: int = 5) -> None:
+    """Reviews whose words point to their label only most of the time; on the target's `web`
+    device less often, so that slice is weak and gets flagged."""
+    rng = random.Random(seed)
+
+    def review(i: int, prefix: str) -> tuple:
+        label, device = rng.choice(("pos", "neg")), rng.choice(("ios", "android", "web"))
+        agree = 0.62 if prefix == "a" and device == "web" else 0.8
+        own, other = (POSITIVE, NEGATIVE) if label == "pos" else (NEGATIVE, POSITIVE)
+        words = [rng.choice(own if rng.random() < agree else other) for _ in range(3)]
+        words += [*rng.sample(NEUTRAL, 4), f"{prefix}{i}"]
+        rng.shuffle(words)
+        return (f"{prefix}{i}", f"{prefix}u{i // 2}", label, " ".join(words), device)
+
+    write_csv(layout.landing / "web" / "reviews.csv", [review(i, "w") for i in range(1600)])
+    write_csv(layout.landing / "app" / "reviews.csv", [review(i, "a") for i in range(1400)])
+
+
+@pytest.mark.slow
+def test_a_dagster_run_draws_the_curves_for_each_flagged_slice_and_the_report_shows_them(
+    layout, tmp_path, monkeypatch
+):
+    config_path = tmp_path / "bayesline.toml"
+    config_path.write_text(small_config_toml(evaluation={"human_level_error": 0.02}))
+    monkeypatch.setenv("BAYESLINE_CONFIG", str(config_path))
+    ensure_dagster_home(layout)
+    land_noisy_reviews(layout)
+    outcome = materialize_pipeline()
+    assert outcome.success, outcome.events
+    assert "learning_curves" in {e.name for e in outcome.events if e.kind == "materialized"}
+    config = load_config(config_path)
+    with open_reader(layout, config) as con:
+        flagged = con.execute(
+            "SELECT DISTINCT slice_column, slice_value FROM low_performing_slices "
+            "WHERE parent_slice_column IS NULL"
+        ).fetchall()
+        with_dev_curve = con.execute(
+            "SELECT slice_column, slice_value FROM learning_curve_forecasts WHERE curve = 'dev'"
+        ).fetchall()
+        stages = con.execute(
+            "SELECT stage, count(DISTINCT n_train) FROM learning_curves "
+            "WHERE slice_column = 'overall' GROUP BY 1"
+        ).fetchall()
+    assert ("device", "web") in flagged
+    assert set(with_dev_curve) == {("overall", "all"), *flagged}
+    assert dict(stages) == {"train": 6, "train_dev": 6, "dev": 6}
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("learning_curves"))
+        metadata = event.asset_materialization.metadata
+    assert metadata["variance"].value.startswith("Variance: ")
+    assert "device = web" in metadata["forecasts"].value
+    assert metadata["chart"].value.startswith("![learning curves](data:image/png;base64,")
+    html_text = write_model_report(layout, config).read_text()
+    assert "What more data buys" in html_text and "device = web" in html_text

@@ -97,3 +97,11 @@ def test_training_error_rising_above_human_level_says_it_is_avoidable_bias():
     assert row["n_needed"] is None
     assert "training error rises towards" in row["verdict"]
     assert "avoidable bias" in row["verdict"]
+
+
+def test_a_curve_below_zero_is_fitted_flat_at_zero_not_at_a_negative_floor():
+    # A variance gap can dip below zero by chance; no floor of an error gap is negative.
+    fitted = fit_power_law(
+        np.array(SIZES), np.array([-0.01, -0.012, -0.008, -0.01, -0.011, -0.009])
+    )
+    assert (fitted.c, fitted.a) == (0.0, 0.0)
