@@ -97,7 +97,7 @@ def measure_learning_curves(
         else COMMAND_MODEL
     )
     slices = [OVERALL, *_flagged_slices(layout, config, split_version)]
-    tables, n_available = _load_splits(layout, config, split_version)
+    tables, n_available = load_ordered_splits(layout, config, split_version)
     sizes = _nested_sizes(tables["train"])
     outcomes, trained, skipped = _train_at_sizes(tables, sizes, learner, slices, config)
     if len(trained) < MIN_SIZES:
@@ -208,7 +208,7 @@ def _flagged_slices(layout, config: BayeslineConfig, split_version: int) -> list
     return [(r["slice_column"], r["slice_value"]) for r in rows]
 
 
-def _load_splits(
+def load_ordered_splits(
     layout: WarehouseLayout, config: BayeslineConfig, split_version: int
 ) -> tuple[dict[str, pa.Table], int]:
     """Train, train-dev and dev, each in the fixed group order and capped; and train's size."""
