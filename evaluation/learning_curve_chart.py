@@ -62,8 +62,7 @@ def learning_curve_figure(points: list[dict], forecasts: list[dict], title: str)
             _human_line(axes[1], forecasts, OVERALL)
             _finish(axes[1], "Dev error of the flagged slices", points, slices)
         fig.suptitle(
-            f"{title}\nLines: the fitted c + a·n^-b, carried on to the forecast; "
-            "whiskers: 95% Wilson intervals",
+            f"{title}\nLines: fitted c + a·n^-b, carried on; whiskers: 95% intervals",
             x=0.01,
             ha="left",
         )

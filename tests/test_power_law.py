@@ -105,3 +105,27 @@ def test_a_curve_below_zero_is_fitted_flat_at_zero_not_at_a_negative_floor():
         np.array(SIZES), np.array([-0.01, -0.012, -0.008, -0.01, -0.011, -0.009])
     )
     assert (fitted.c, fitted.a) == (0.0, 0.0)
+
+
+def test_the_chart_draws_each_stage_on_a_log_axis_with_its_fit_and_human_level():
+    from evaluation.curve_forecasts import point_rows
+    from evaluation.learning_curve_chart import learning_curve_figure
+
+    truth = PowerLaw(0.02, 0.08, 0.8, 6000)
+    weak = ("device", "web")
+    outcome = nested_outcomes(truth, 2000, seed=4)
+    with_slice = StageOutcomes(
+        outcome.wrong,
+        outcome.present,
+        outcome.groups,
+        np.vstack([outcome.slice_masks, np.arange(2000) % 4 == 0]),
+    )
+    outcomes = {"train_dev": with_slice, "dev": with_slice}
+    slices, humans = [OVERALL, weak], {OVERALL: 0.05, weak: 0.05}
+    points = point_rows(outcomes, SIZES, slices, COMMON)
+    forecasts, _ = forecast_rows(outcomes, SIZES, slices, humans, 6000, COMMON)
+    overall, by_slice = learning_curve_figure(points, forecasts, "planted").axes
+    assert overall.get_xscale() == by_slice.get_xscale() == "log"
+    drawn = {line.get_gid() for line in overall.get_lines()}
+    assert {"fit-dev", "fit-train_dev", "human_level"} <= drawn
+    assert "device = web" in [t.get_text() for t in by_slice.get_legend().get_texts()]
