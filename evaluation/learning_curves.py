@@ -29,7 +29,7 @@ from evaluation.findings import PAIR_SEPARATOR
 from evaluation.learning_curve_chart import learning_curve_chart
 from evaluation.predictions import safe_model_version
 from evaluation.slices import MISSING, OVERALL
-from evaluation.training_hook import TrainingCommandError, learner_for
+from evaluation.training_hook import learner_for
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import fields_hash_sql, quote_identifier, quote_literal
@@ -264,9 +264,11 @@ def _nested_sizes(train: pa.Table) -> list[int]:
 
 
 def _train_at_sizes(tables, sizes, learner, slices, config) -> tuple[dict, list[int], list[str]]:
-    """Train on each prefix of train and predict it, train-dev and dev: per-example outcomes."""
-    train, train_dev, dev = (tables[s] for s in STAGES)
-    eval_rows = pa.concat_tables([train_dev, dev])
+    """Train on each prefix of train and predict it, train-dev and dev: per-example outcomes,
+    the sizes trained and why any size could not be."""
+    train, train_dev = tables["train"], tables["train_dev"]
+    eval_rows = pa.concat_tables([train_dev, tables["dev"]])
+    eval_labels = np.asarray(eval_rows.column("label").to_pylist(), dtype=object)
     wrong = {stage: [] for stage in STAGES}
     trained, skipped = [], []
     for size in sizes:
@@ -274,21 +276,18 @@ def _train_at_sizes(tables, sizes, learner, slices, config) -> tuple[dict, list[
         if len(set(subset.column("label").to_pylist())) < 2:
             skipped.append(f"{size:,}: one label only")
             continue
-        try:
-            predicted = learner(subset, pa.concat_tables([subset, eval_rows]))
-        except TrainingCommandError:
-            raise
+        try:  # a training command's own failure is raised: the user asked for it
+            predicted = np.asarray(learner(subset, pa.concat_tables([subset, eval_rows])))
         except ValueError as exc:  # the baseline on too few words: no vocabulary left
             skipped.append(f"{size:,}: {exc}")
             continue
-        is_wrong = np.asarray(predicted) != np.asarray(
-            pa.concat_tables([subset, eval_rows]).column("label").to_pylist(), dtype=object
-        )
-        padded = np.zeros(len(train), dtype=bool)
-        padded[:size] = is_wrong[:size]
-        wrong["train"].append(padded)
-        wrong["train_dev"].append(is_wrong[size : size + len(train_dev)])
-        wrong["dev"].append(is_wrong[size + len(train_dev) :])
+        labels = np.asarray(subset.column("label").to_pylist(), dtype=object)
+        on_train = np.zeros(len(train), dtype=bool)
+        on_train[:size] = predicted[:size] != labels
+        on_eval = predicted[size:] != eval_labels
+        wrong["train"].append(on_train)
+        wrong["train_dev"].append(on_eval[: len(train_dev)])
+        wrong["dev"].append(on_eval[len(train_dev) :])
         trained.append(size)
     outcomes = {
         stage: StageOutcomes(
