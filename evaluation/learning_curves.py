@@ -99,6 +99,7 @@ def measure_learning_curves(
     slices = [OVERALL, *_flagged_slices(layout, config, split_version)]
     tables, n_available = load_ordered_splits(layout, config, split_version)
     sizes = _nested_sizes(tables["train"])
+    tables = {split: t.drop_columns(["rows_before"]) for split, t in tables.items()}
     outcomes, trained, skipped = _train_at_sizes(tables, sizes, learner, slices, config)
     if len(trained) < MIN_SIZES:
         raise LearningCurveError(
