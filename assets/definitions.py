@@ -12,6 +12,7 @@ from assets.labeling import (
     label_review,
     labeling_queue,
 )
+from assets.learning_curves import learning_curves
 from assets.model_comparison import challenger_does_not_regress_champion, model_comparison
 from assets.quality import examples_quality_gate
 from assets.resources import BayeslineResource, LabelStudioResource
@@ -44,6 +45,7 @@ defs = dg.Definitions(
         landed_predictions,
         slice_analysis,
         diagnosis,
+        learning_curves,
         model_comparison,
         labeling_queue,
         human_annotations,

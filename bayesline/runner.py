@@ -117,6 +117,12 @@ def print_summary(console: Console) -> None:
             "WHERE slice_column = 'overall' "
             "ORDER BY split_version DESC, computed_at DESC LIMIT 1"
         ).fetchone()
+        more_data = con.execute(
+            "SELECT curve, verdict FROM learning_curve_forecasts "
+            "WHERE slice_column = 'overall' AND curve IN ('dev', 'variance') "
+            "QUALIFY rank() OVER (ORDER BY split_version DESC, computed_at DESC) = 1 "
+            "ORDER BY curve DESC"
+        ).fetchall()
     table = Table(title="Bayesline summary")
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -136,6 +142,9 @@ def print_summary(console: Console) -> None:
         ):
             table.add_row(f"  {stage} error", "-" if error is None else f"{error:.1%}")
         table.add_row("work on", (problems or "nothing material").replace("_", " "))
+    for curve, verdict in more_data:  # the learning curves' forecasts
+        what = "to halve variance" if curve == "variance" else "to reach human-level"
+        table.add_row(f"more data {what}", verdict)
     console.print(table)
     if overall and overall[-1]:
         console.print(f"Train error: on {overall[-1]}.")

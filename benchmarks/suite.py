@@ -32,6 +32,7 @@ GROUPS = {
     "single_file": "benchmarks.bench_single_file",
     "cumulative": "benchmarks.bench_cumulative",
     "evaluation": "benchmarks.bench_evaluation",
+    "learning_curves": "benchmarks.bench_learning_curves",
     "labeling": "benchmarks.bench_labeling",
     "handoff": "benchmarks.bench_handoff",
     "dagster": "benchmarks.bench_dagster",

@@ -191,6 +191,7 @@ def write_model_report(
         calibration = fetch_dicts(con, f"SELECT * FROM calibration {where}", params)
         versus = _versus_champion(con, layout, config, model_version, split_version)
         train = measure_train_error(con, layout, config, model_version, split_version)
+        curves = _learning_curves_of(con, split_version)
     _, overall = diagnose_slices(
         metrics,
         _human_levels_of(diagnosis),
@@ -212,6 +213,7 @@ def write_model_report(
         calibration_rows=calibration,
         versus_champion=versus,
         min_slice_size=config.evaluation.min_slice_size,
+        learning_curves=curves,
     )
     path = output or layout.reports_dir / f"{_file_stem(model_version, split_version)}.html"
     return write_report(html_text, path)
@@ -237,6 +239,24 @@ def _versus_champion(con, layout, config, model_version: str, split_version: int
         [*params, summary[0]["computed_at"]],
     )
     return summary[0], sort_rows(rows)
+
+
+def _learning_curves_of(con, split_version: int) -> tuple[list[dict], list[dict]]:
+    """The newest learning curves on a split version: (points, forecasts). They describe the
+    data and the learner, so every model's report on that version shows them."""
+    newest = (
+        "SELECT model_version, computed_at FROM learning_curve_forecasts "
+        "WHERE split_version = ? ORDER BY computed_at DESC LIMIT 1"
+    )
+    found = con.execute(newest, [split_version]).fetchone()
+    if found is None:
+        return [], []
+    where = "WHERE split_version = ? AND model_version = ? AND computed_at = ?"
+    params = [split_version, *found]
+    return (
+        fetch_dicts(con, f"SELECT * FROM learning_curves {where}", params),
+        fetch_dicts(con, f"SELECT * FROM learning_curve_forecasts {where}", params),
+    )
 
 
 def _pick_evaluated(con, model_version: str | None, split_version: int | None) -> tuple[str, int]:

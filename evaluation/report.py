@@ -28,6 +28,8 @@ from evaluation.charts import (
 from evaluation.comparison import verdict_words
 from evaluation.diagnosis import GAP_NAMES, MINUS, STAGE_NAMES, Diagnosis
 from evaluation.findings import in_reading_order, is_finding, reading_label
+from evaluation.learning_curve_chart import learning_curve_chart
+from evaluation.learning_curves import FORECAST_SUMMARY_HEADER, forecast_summary, variance_line
 
 DASH = "\N{EM DASH}"  # a value that was not measured
 EN_DASH = "\N{EN DASH}"
@@ -83,19 +85,23 @@ def render_report(
     calibration_rows: list[dict] | None = None,
     versus_champion: tuple[dict, list[dict]] | None = None,
     min_slice_size: int = 1,
+    learning_curves: tuple[list[dict], list[dict]] | None = None,
 ) -> str:
     """The whole report as one HTML document (rows follow evaluation.schema); the dev error
-    chart leaves out slices under `min_slice_size` examples, as the slice tests do."""
+    chart leaves out slices under `min_slice_size` examples, as the slice tests do.
+    `learning_curves` is (LEARNING_CURVE_COLUMNS rows, LEARNING_CURVE_FORECAST_COLUMNS rows)."""
+    points, forecasts = learning_curves or ([], [])
     meta = f"Model <code>{_e(model_version)}</code> on split version {_e(split_version)}"
     sections = [
         f"<header><h1>{_e(title)}</h1><div class='muted'>{meta}</div></header>",
-        _verdict(overall),
+        _verdict(overall, variance_line(forecasts)),
         _overall_section(overall),
         _stage_chart_section(diagnosis_rows),
         _low_performing_section(low_performing_rows, slice_metric_rows, min_slice_size),
         _slice_diagnosis_section(diagnosis_rows),
         _calibration_section(calibration_rows or []),
         _versus_champion_section(versus_champion),
+        _learning_curves_section(points, forecasts),
         _rule_section(overall),
         _footer(model_version, split_version, generated_at),
     ]
@@ -135,7 +141,7 @@ def headline(overall: Diagnosis) -> str:
     return "Work on: " + ", then ".join(GAP_NAMES[k].lower() for k in overall.problems)
 
 
-def _verdict(overall: Diagnosis | None) -> str:
+def _verdict(overall: Diagnosis | None, more_data: str | None = None) -> str:
     if overall is None:
         return _section("verdict", "Verdict", "<p class='muted'>No overall diagnosis yet.</p>")
     parts = [f"<p class='headline'>{_e(headline(overall))}</p>", _coverage(overall)]
@@ -149,6 +155,8 @@ def _verdict(overall: Diagnosis | None) -> str:
         gap = overall.gap(key)
         parts.append(f"<h3>{rank}. {_e(gap.label if gap else GAP_NAMES[key])}</h3>")
         parts.append(_list(overall.remedies.get(key, [])))
+        if key == "variance" and more_data:  # the learning curves' forecast for this gap
+            parts.append(f"<p id='more-data'>{_e(more_data)}</p>")
     if overall.caveats:
         parts.append(f"<div class='caveats'><strong>Caveats</strong>{_list(overall.caveats)}</div>")
     kind = "verdict" if overall.problems else "verdict clear"
@@ -343,6 +351,24 @@ def _versus_champion_section(versus: tuple[dict, list[dict]] | None) -> str:
     alt = "Dev error per slice of the champion and this model, with 95% intervals"
     parts.append(_figure(comparison_chart(rows, f"Dev error against the champion {champion}"), alt))
     return _section("versus-champion", "Versus champion", "".join(parts))
+
+
+def _learning_curves_section(points: list[dict], forecasts: list[dict]) -> str:
+    if not forecasts:
+        return ""
+    first = forecasts[0]
+    rows = [list(cells) for cells in forecast_summary(forecasts)]  # a tuple means (cells, class)
+    table = _table(list(FORECAST_SUMMARY_HEADER), "llrrrrl", rows)
+    note = (
+        f"<p class='note'>{_e(first['learner'])} retrained on nested parts of train of split "
+        f"version {_e(first['split_version'])}, each fitted as error(n) = c + a·n^-b. "
+        "More examples are of the same mix as train; intervals are 95% (group bootstrap of "
+        "the evaluation sets and the fit).</p>"
+    )
+    title = f"Learning curves: {first['model_version']}"
+    alt = "Train, train-dev and dev error against training-set size on a log axis, with fits"
+    body = table + note + _figure(learning_curve_chart(points, forecasts, title), alt)
+    return _section("learning-curves", "What more data buys", body)
 
 
 def _rule_section(overall: Diagnosis | None) -> str:

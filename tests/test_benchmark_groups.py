@@ -54,6 +54,17 @@ def test_the_evaluation_group_counts_the_same_slices_as_its_bare_group_by(tmp_pa
 
 
 @pytest.mark.slow
+def test_the_learning_curves_group_trains_at_every_size_next_to_one_fit(tmp_path):
+    stages = run_group(tmp_path, "learning_curves", rows=3_000)
+    assert set(stages) == {"learning_curves", "baseline_fit_reference"}
+    curves, one_fit = stages["learning_curves"], stages["baseline_fit_reference"]
+    assert curves["reference"] == "baseline_fit_reference" and "ratio_to_reference" in curves
+    # The largest part is the very sample the one fit uses; six sizes, four curves overall.
+    assert curves["largest_training_set"] == one_fit["largest_training_set"] > 1_000
+    assert curves["sizes"] == 6 and curves["curves"] >= 4
+
+
+@pytest.mark.slow
 def test_the_single_file_group_ingests_one_file_next_to_a_bare_copy(tmp_path):
     stages = run_group(tmp_path, "single_file", rows=3_000)
     assert set(stages) == {"single_file_reference", "ingest_single_file"}

@@ -32,6 +32,7 @@ ALL_ASSETS = (
     "human_baselines",
     "label_review",
     "diagnosis",
+    "learning_curves",
     "model_comparison",
 )
 
@@ -70,6 +71,7 @@ def test_the_definitions_load_with_the_expected_asset_graph():
         "label_review": {"human_annotations"},
         "diagnosis": {"slice_metrics", "low_performing_slices", "human_baselines"},
         "model_comparison": {"baseline_predictions", "landed_predictions"},
+        "learning_curves": {"low_performing_slices", "human_baselines"},
     }
     checks = {key.name: key.asset_key.to_user_string() for key in graph.asset_check_keys}
     assert checks == {

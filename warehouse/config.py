@@ -7,6 +7,8 @@ import hashlib
 import itertools
 import json
 import os
+import shlex
+import string
 import tomllib
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -83,6 +85,10 @@ class EvaluationConfig:
     #: The built-in baseline trains on at most this many train examples (a sample fixed by
     #: md5 of the example id): a yardstick model gains little beyond it, and memory stays flat.
     baseline_max_train_rows: int = 200_000
+    #: Your own model for the learning curves: a command run once per training-set size, with
+    #: {train}, {predict} and {output} replaced by file paths (see evaluation/training_hook.py).
+    #: None: the built-in baseline.
+    training_command: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,7 @@ _SCHEMA: dict[str, set[str]] = {
         "alpha",
         "material_gap_share",
         "baseline_max_train_rows",
+        "training_command",
     },
     "slices": {"quantile_bins", "max_distinct_values", "by_value", "edges"},
     "labeling": {
@@ -354,7 +361,43 @@ def _parse_evaluation(section: dict[str, Any], where: str) -> EvaluationConfig:
         )
     if evaluation.baseline_max_train_rows < 1:
         raise ConfigError(f"{where}: [evaluation] baseline_max_train_rows must be at least 1.")
+    if evaluation.training_command is not None:
+        _check_training_command(evaluation.training_command, where)
     return evaluation
+
+
+TRAINING_COMMAND_FIELDS = ("train", "predict", "output")
+
+
+def _check_training_command(command: object, where: str) -> None:
+    """A command line with {train}, {predict} and {output}, each once, and no other field."""
+    example = 'training_command = "python my_model.py {train} {predict} {output}"'
+    if not isinstance(command, str) or not command.strip():
+        raise ConfigError(f"{where}: [evaluation] training_command is a command line: {example}.")
+    try:
+        words = shlex.split(command)
+        fields = [name for _, name, _, _ in string.Formatter().parse(command) if name is not None]
+    except ValueError as exc:
+        raise ConfigError(
+            f"{where}: [evaluation] training_command cannot be read ({exc}); write it like "
+            f"{example}."
+        ) from exc
+    unknown = sorted(set(fields) - set(TRAINING_COMMAND_FIELDS))
+    missing = [f for f in TRAINING_COMMAND_FIELDS if f not in fields]
+    if unknown or missing or len(fields) != len(set(fields)) or not words:
+        problem = "; ".join(
+            part
+            for part in (
+                f"unknown field(s) {', '.join('{' + f + '}' for f in unknown)}" if unknown else "",
+                f"missing {', '.join('{' + f + '}' for f in missing)}" if missing else "",
+                "a field given twice" if len(fields) != len(set(fields)) else "",
+            )
+            if part
+        )
+        raise ConfigError(
+            f"{where}: [evaluation] training_command needs {{train}}, {{predict}} and "
+            f"{{output}} once each ({problem or 'it is empty'}); for example {example}."
+        )
 
 
 def _reject_unknown_keys(table: dict[str, Any], prefix: str, where: str) -> None:

@@ -171,6 +171,58 @@ CALIBRATION_COLUMNS = {
     "ece": "DOUBLE",  # the split's expected calibration error (the same on each of its rows)
 }
 
+#: Learning curves: one row per slice x stage (train, train_dev, dev) x training-set size, for
+#: a model retrained on nested parts of train (evaluation/learning_curves.py).
+LEARNING_CURVE_COLUMNS = {
+    "model_version": "VARCHAR",  # the baseline's name, or 'training-command' for your own
+    "split_version": "INTEGER",
+    "learner": "VARCHAR",  # 'built-in baseline' or the training command run
+    "slice_column": "VARCHAR",
+    "slice_value": "VARCHAR",
+    "stage": "VARCHAR",
+    "n_train": "BIGINT",  # examples the model was trained on
+    "share_of_train": "DOUBLE",  # of the largest training set measured
+    "n": "BIGINT",  # examples the error is measured on
+    "errors": "BIGINT",
+    "error_rate": "DOUBLE",
+    "ci_low": "DOUBLE",  # 95% Wilson interval
+    "ci_high": "DOUBLE",
+    "fitted_error": "DOUBLE",  # the fitted power law at n_train
+    "fitted_low": "DOUBLE",  # its 95% bootstrap band
+    "fitted_high": "DOUBLE",
+    "computed_at": "TIMESTAMP",
+}
+
+#: One row per slice x curve (train, train_dev, dev, variance): the fitted
+#: error(n) = floor + scale_a * (n / n_largest)^(-exponent_b) and what more data buys. NULL
+#: sizes mean never reached by more data of this kind (see `verdict`).
+LEARNING_CURVE_FORECAST_COLUMNS = {
+    "model_version": "VARCHAR",
+    "split_version": "INTEGER",
+    "learner": "VARCHAR",
+    "slice_column": "VARCHAR",
+    "slice_value": "VARCHAR",
+    "curve": "VARCHAR",  # variance: train_dev - train error
+    "n_largest": "BIGINT",  # the largest training set measured
+    "n_train_available": "BIGINT",  # the train split's size (the largest set is capped)
+    "error_at_largest": "DOUBLE",  # fitted
+    "floor": "DOUBLE",  # c: the error more data of this kind tends to
+    "floor_low": "DOUBLE",  # 95% bootstrap interval
+    "floor_high": "DOUBLE",
+    "scale_a": "DOUBLE",
+    "exponent_b": "DOUBLE",
+    "target_error": "DOUBLE",  # dev: human-level error; variance: half the gap at n_largest
+    "n_needed": "BIGINT",  # training-set size at which the curve reaches the target
+    "n_needed_low": "BIGINT",
+    "n_needed_high": "BIGINT",  # NULL: the interval's upper end is never reached
+    "more_examples": "BIGINT",  # n_needed - n_largest (0: reached already)
+    "more_examples_low": "BIGINT",
+    "more_examples_high": "BIGINT",
+    "share_reachable": "DOUBLE",  # of bootstrap fits whose floor lies below the target
+    "verdict": "VARCHAR",
+    "computed_at": "TIMESTAMP",
+}
+
 #: Error per split, overall (slice_column = 'overall', slice_value = 'all') and per slice.
 #: Pairs of slice columns read 'channel x language' / 'ios x en'.
 SLICE_METRIC_COLUMNS = {
