@@ -28,13 +28,14 @@ from evaluation.diagnosis_table import HumanLevel
 from evaluation.findings import PAIR_SEPARATOR
 from evaluation.learning_curve_chart import learning_curve_chart
 from evaluation.predictions import safe_model_version
-from evaluation.slices import MISSING, OVERALL
+from evaluation.slices import OVERALL
 from evaluation.training_hook import learner_for
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import fields_hash_sql, quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import LEARNING_CURVE_COLUMNS, LEARNING_CURVE_FORECAST_COLUMNS
+from warehouse.slice_bins import MISSING, SliceColumn, slice_columns_of_version
 from warehouse.splits import published_versions, version_path
 from warehouse.storage import (
     copy_to_parquet,
@@ -215,9 +216,11 @@ def load_ordered_splits(
     """Train, train-dev and dev, each in the fixed group order and capped; and train's size."""
     cap = config.evaluation.baseline_max_train_rows
     with writer_connection(layout) as con:
+        version_dir = version_path(layout, split_version)
+        slice_columns = slice_columns_of_version(con, config, split_version, version_dir)
         tables = {
             stage: con.sql(
-                _ordered_sample_sql(layout, config, split_version, stage, cap)
+                _ordered_sample_sql(layout, config, split_version, stage, cap, slice_columns)
             ).to_arrow_table()
             for stage in STAGES
         }
@@ -227,13 +230,21 @@ def load_ordered_splits(
 
 
 def _ordered_sample_sql(
-    layout, config: BayeslineConfig, split_version: int, split: str, cap: int
+    layout,
+    config: BayeslineConfig,
+    split_version: int,
+    split: str,
+    cap: int,
+    slice_columns: list[SliceColumn],
 ) -> str:
     """A split's examples in the fixed order of their groups, the whole groups that fit in
     `cap` rows (at least the first); `rows_before` counts the examples of the groups ahead."""
     dataset = config.dataset
+    # Slice columns as the version slices them (a range for a binned number or date), so that
+    # a flagged slice's rows are found by its value.
     columns = ", ".join(
-        quote_identifier(c) for c in (*dataset.payload_columns, *dataset.slice_columns)
+        [quote_identifier(c) for c in dataset.payload_columns]
+        + [f"{c.value_sql()} AS {quote_identifier(c.name)}" for c in slice_columns]
     )
     path = quote_literal(str(version_path(layout, split_version) / f"{split}.parquet"))
     draw = fields_hash_sql(
