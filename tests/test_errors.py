@@ -42,6 +42,7 @@ ARGUMENTS = {
     "models list": [],
     "models promote": ["model-a"],
     "diagnose": ["--human", "1", "--train", "8", "--dev", "10"],
+    "export": ["--version", "1", "--out", "exported"],
 }
 
 
