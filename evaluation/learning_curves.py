@@ -25,7 +25,6 @@ import pyarrow as pa
 from evaluation.baseline import baseline_model_version
 from evaluation.curve_forecasts import StageOutcomes, forecast_rows, point_rows
 from evaluation.diagnosis_table import HumanLevel
-from evaluation.findings import PAIR_SEPARATOR
 from evaluation.learning_curve_chart import learning_curve_chart
 from evaluation.predictions import safe_model_version
 from evaluation.slices import OVERALL
@@ -35,7 +34,7 @@ from warehouse.config import BayeslineConfig
 from warehouse.hashing import fields_hash_sql, quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import LEARNING_CURVE_COLUMNS, LEARNING_CURVE_FORECAST_COLUMNS
-from warehouse.slice_bins import MISSING, SliceColumn, slice_columns_of_version
+from warehouse.slice_bins import PAIR_SEPARATOR, SliceColumn, slice_columns_of_version
 from warehouse.splits import published_versions, version_path
 from warehouse.storage import (
     copy_to_parquet,
@@ -336,10 +335,8 @@ def _slice_mask(table: pa.Table, key: tuple[str, str], config: BayeslineConfig) 
     for column, value in zip(columns, values, strict=True):
         if column not in config.dataset.slice_columns:
             return np.zeros(len(table), dtype=bool)
-        cells = np.asarray(
-            [MISSING if v is None else v for v in table.column(column).to_pylist()], dtype=object
-        )
-        mask &= cells == value
+        # The SQL gave every row its slice value, (missing) included: no None to map here.
+        mask &= np.asarray(table.column(column).to_pylist(), dtype=object) == value
     return mask
 
 
