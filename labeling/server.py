@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,6 +35,12 @@ from labeling.accounts import (
     new_admin_credentials,
     save_credentials,
     signup_with_invite,
+)
+from labeling.empty_database import (
+    EmptyDatabaseError,
+    empty_database_path,
+    prepare_empty_database,
+    seed_data_dir,
 )
 from warehouse.layout import WarehouseLayout
 
@@ -173,32 +180,43 @@ def _run_logged(command: list[str], log: Path) -> None:
 def ensure_installed(
     settings: LabelStudioSettings, progress: Callable[[str], None] = print
 ) -> Path:
-    """Create the Label Studio venv and install the pinned requirements unless already done."""
+    """Install the pinned requirements and migrate an empty database, unless already done."""
     digest = _requirements_digest(settings)
-    if _is_installed(settings, digest):
+    if _is_installed(settings, digest) and empty_database_path(settings.venv).is_file():
         return settings.executable
     settings.venv.mkdir(parents=True, exist_ok=True)
     with _locked(settings.venv / ".install.lock"):
-        if _is_installed(settings, digest):
-            return settings.executable
-        log = settings.venv / "install.log"
-        log.write_text("", encoding="utf-8")
-        python = settings.venv / "bin" / "python"
-        if not python.exists():
-            progress(f"Creating the Label Studio virtual environment {settings.venv}")
-            _run_logged([sys.executable, "-m", "venv", str(settings.venv)], log)
-        progress(
-            f"Installing {settings.requirements.name} into {settings.venv} "
-            "(about a minute, only when the pins change)"
-        )
-        started = time.monotonic()
-        pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"]
-        _run_logged([*pip, str(settings.requirements)], log)
-        if not settings.executable.exists():
-            raise LabelStudioInstallError(f"{settings.executable} is missing after install")
-        (settings.venv / _MARKER).write_text(digest + "\n", encoding="utf-8")
-        progress(f"Label Studio installed in {time.monotonic() - started:.0f} s")
+        if not _is_installed(settings, digest):
+            _install(settings, digest, progress)
+        base_env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+        try:
+            prepare_empty_database(settings.venv, base_env, progress)
+        except EmptyDatabaseError as exc:
+            raise LabelStudioInstallError(str(exc)) from exc
     return settings.executable
+
+
+def _install(settings: LabelStudioSettings, digest: str, progress: Callable[[str], None]) -> None:
+    """Create the venv and pip-install the requirements into it; the caller holds the lock."""
+    # A database migrated by the previous pins may not suit the new ones.
+    shutil.rmtree(empty_database_path(settings.venv).parent, ignore_errors=True)
+    log = settings.venv / "install.log"
+    log.write_text("", encoding="utf-8")
+    python = settings.venv / "bin" / "python"
+    if not python.exists():
+        progress(f"Creating the Label Studio virtual environment {settings.venv}")
+        _run_logged([sys.executable, "-m", "venv", str(settings.venv)], log)
+    progress(
+        f"Installing {settings.requirements.name} into {settings.venv} "
+        "(about a minute, only when the pins change)"
+    )
+    started = time.monotonic()
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"]
+    _run_logged([*pip, str(settings.requirements)], log)
+    if not settings.executable.exists():
+        raise LabelStudioInstallError(f"{settings.executable} is missing after install")
+    (settings.venv / _MARKER).write_text(digest + "\n", encoding="utf-8")
+    progress(f"Label Studio installed in {time.monotonic() - started:.0f} s")
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -423,7 +441,9 @@ def _spawn(settings: LabelStudioSettings, bootstrap: Credentials | None) -> subp
 
 def start(
     settings: LabelStudioSettings,
-    timeout_s: float = 360,  # a first start runs migrations: minutes on a busy 2-core machine
+    # A data directory seeded with the install's empty database starts in seconds; one that
+    # Label Studio must migrate itself takes minutes on a busy 2-core machine.
+    timeout_s: float = 360,
     progress: Callable[[str], None] = _quiet,
 ) -> ServerState:
     """Start the server in the background (or return the running one) with an API token."""
@@ -451,6 +471,7 @@ def start(
                     "program; set BAYESLINE_LABELSTUDIO_PORT to a free port"
                 )
             progress(f"Starting Label Studio on {settings.url} (log: {settings.log_path})")
+            seed_data_dir(settings.venv, settings.data_dir)
             process = _spawn(settings, credentials if admin_created else None)
             _wait_healthy(settings, process, timeout_s)
             pid = process.pid

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
 import time
@@ -21,6 +22,7 @@ from labeling.accounts import (
     new_admin_credentials,
     signup_with_invite,
 )
+from labeling.empty_database import DATABASE_NAME, empty_database_path, seed_data_dir
 from labeling.server import (
     LabelStudioError,
     LabelStudioSettings,
@@ -233,6 +235,29 @@ def test_labeler_logs_in_and_is_not_admin(labelstudio: Server) -> None:
     # Other tests share this server and add their own (simulated) users.
     assert {admin.username, "labeler@example.com"} <= emails
     assert "weak@example.com" not in emails
+
+
+@pytest.mark.labelstudio
+def test_a_new_data_dir_starts_from_the_installs_migrated_empty_database(
+    labelstudio: Server, tmp_path: Path
+) -> None:
+    settings, _ = labelstudio
+    template = empty_database_path(settings.venv)
+    with sqlite3.connect(f"file:{template}?mode=ro", uri=True) as db:
+        assert db.execute("SELECT count(*) FROM django_migrations").fetchone()[0] > 100
+        assert db.execute("SELECT count(*) FROM htx_user").fetchone() == (0,)
+    # Label Studio prints this when it has migrations to apply: the session's server had none.
+    assert "Initializing database" not in settings.log_path.read_text(errors="replace")
+    assert (settings.data_dir / DATABASE_NAME).stat().st_size > 0
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert seed_data_dir(settings.venv, fresh) is True
+    assert (fresh / DATABASE_NAME).read_bytes() == template.read_bytes()
+    (fresh / DATABASE_NAME).write_bytes(b"a team's own database")
+    assert seed_data_dir(settings.venv, fresh) is False
+    assert (fresh / DATABASE_NAME).read_bytes() == b"a team's own database"
+    assert [p.name for p in fresh.iterdir()] == [DATABASE_NAME]
 
 
 @pytest.mark.labelstudio
