@@ -11,6 +11,8 @@ LABELSTUDIO_PORT ?= 8089
 # default cap: make bench-single-file).
 BIG_MEMORY_LIMIT ?= 8GB
 export BAYESLINE_LABELSTUDIO_PORT ?= $(LABELSTUDIO_PORT)
+# pytest-xdist workers for `make test`; each test module stays on one (tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo ui test lint format bench bench-quick bench-single-file dagster-home \
@@ -45,7 +47,7 @@ ui: install dagster-home ## Start the Dagster UI on http://127.0.0.1:$(UI_PORT)
 	$(BIN)/dagster dev -m assets.definitions --host 127.0.0.1 --port $(UI_PORT)
 
 test: install lint labelstudio-install ## Lint, then run the whole test suite (real Label Studio included)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 screenshots: install labelstudio-install ## Walk the UIs in Chromium; refresh docs/screenshots/*.png
 	BAYESLINE_SCREENSHOTS_TO_DOCS=1 BAYESLINE_REQUIRE_BROWSER=1 $(BIN)/pytest -m browser tests/browser

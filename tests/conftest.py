@@ -60,6 +60,22 @@ def _toml_table(name: str, body: dict) -> str:
     return "\n".join(lines) + "\n" + "".join(f"\n{t}" for t in tables)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each test module on one pytest-xdist worker (`make test` runs two).
+
+    Module- and package-scoped fixtures build warehouses and start servers: split across
+    workers, each worker would build them again. The browser tests share one Dagster UI and
+    one run in the UI between their modules, so they form one group.
+    """
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        module = item.path.relative_to(REPO_ROOT).as_posix()
+        group = "browser" if module.startswith("tests/browser/") else module
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No test reads or writes the developer's ./data or Dagster home."""
