@@ -192,6 +192,7 @@ def write_model_report(
         versus = _versus_champion(con, layout, config, model_version, split_version)
         train = measure_train_error(con, layout, config, model_version, split_version)
         curves = _learning_curves_of(con, split_version)
+        shift = _distribution_shift_of(con, split_version)
     _, overall = diagnose_slices(
         metrics,
         _human_levels_of(diagnosis),
@@ -214,6 +215,7 @@ def write_model_report(
         versus_champion=versus,
         min_slice_size=config.evaluation.min_slice_size,
         learning_curves=curves,
+        distribution_shift=shift,
     )
     path = output or layout.reports_dir / f"{_file_stem(model_version, split_version)}.html"
     return write_report(html_text, path)
@@ -256,6 +258,25 @@ def _learning_curves_of(con, split_version: int) -> tuple[list[dict], list[dict]
     return (
         fetch_dicts(con, f"SELECT * FROM learning_curves {where}", params),
         fetch_dicts(con, f"SELECT * FROM learning_curve_forecasts {where}", params),
+    )
+
+
+def _distribution_shift_of(con, split_version: int) -> tuple[dict, list[dict], list[dict]] | None:
+    """The newest mismatch explainer on a split version: (summary, slice rows, features)."""
+    summary = fetch_dicts(
+        con,
+        "SELECT * FROM distribution_shift WHERE split_version = ? "
+        "ORDER BY computed_at DESC LIMIT 1",
+        [split_version],
+    )
+    if not summary:
+        return None
+    params = [split_version, summary[0]["computed_at"]]
+    where = "WHERE split_version = ? AND computed_at = ?"
+    return (
+        summary[0],
+        fetch_dicts(con, f"SELECT * FROM slice_shift {where}", params),
+        fetch_dicts(con, f"SELECT * FROM shift_features {where} ORDER BY direction, rank", params),
     )
 
 
