@@ -58,6 +58,9 @@ from warehouse.storage import (
 SAMPLE_NAMESPACE = "distribution-shift"
 ROLES = ("training", "target", "candidate")  # train-dev, dev, train's training distribution
 SHOWN_UNDER_COVERED = 3  # target slices named in the remedy line
+#: Below this share of train-dev as effective sample size, the weighted error leans on a few
+#: examples, and the verdict says so.
+LOW_OVERLAP = 0.1
 
 
 class DistributionShiftError(ValueError):
@@ -158,6 +161,13 @@ def shift_verdict(summary: dict) -> str:
             f"{_pp(summary['residual'])} ({_pp(summary['residual_low'])} to "
             f"{_pp(summary['residual_high'])}) unexplained"
         )
+        ess = summary["effective_sample_size"]
+        if ess is not None and ess < LOW_OVERLAP * summary["n_training"]:
+            text += (
+                f"; but the reweighted train-dev rests on about {ess:,.0f} of its "
+                f"{summary['n_training']:,} examples (the two distributions overlap little), "
+                "so that split is rough: collecting target-like data is the surer remedy"
+            )
     return text
 
 
@@ -178,6 +188,28 @@ def mismatch_line(summary: dict, slices: list[dict]) -> str:
             "(train examples, most target-like first)."
         )
     return text
+
+
+def stored_distribution_shift(
+    con, split_version: int
+) -> tuple[dict, list[dict], list[dict]] | None:
+    """The newest stored explainer on a split version, read through the catalog views:
+    (its distribution_shift row, its slice_shift rows, its shift_features rows)."""
+    summary = fetch_dicts(
+        con,
+        "SELECT * FROM distribution_shift WHERE split_version = ? "
+        "ORDER BY computed_at DESC LIMIT 1",
+        [split_version],
+    )
+    if not summary:
+        return None
+    params = [split_version, summary[0]["computed_at"]]
+    where = "WHERE split_version = ? AND computed_at = ?"
+    return (
+        summary[0],
+        fetch_dicts(con, f"SELECT * FROM slice_shift {where}", params),
+        fetch_dicts(con, f"SELECT * FROM shift_features {where} ORDER BY direction, rank", params),
+    )
 
 
 def _resolve_version(layout: WarehouseLayout, split_version: int | None) -> int:

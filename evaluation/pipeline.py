@@ -20,6 +20,7 @@ from evaluation.diagnosis_table import (
     diagnose_slices,
     human_levels_from_config,
 )
+from evaluation.distribution_shift import stored_distribution_shift
 from evaluation.predictions import list_model_versions, safe_model_version
 from evaluation.report import render_report, write_report
 from evaluation.slices import (
@@ -192,7 +193,7 @@ def write_model_report(
         versus = _versus_champion(con, layout, config, model_version, split_version)
         train = measure_train_error(con, layout, config, model_version, split_version)
         curves = _learning_curves_of(con, split_version)
-        shift = _distribution_shift_of(con, split_version)
+        shift = stored_distribution_shift(con, split_version)
     _, overall = diagnose_slices(
         metrics,
         _human_levels_of(diagnosis),
@@ -258,25 +259,6 @@ def _learning_curves_of(con, split_version: int) -> tuple[list[dict], list[dict]
     return (
         fetch_dicts(con, f"SELECT * FROM learning_curves {where}", params),
         fetch_dicts(con, f"SELECT * FROM learning_curve_forecasts {where}", params),
-    )
-
-
-def _distribution_shift_of(con, split_version: int) -> tuple[dict, list[dict], list[dict]] | None:
-    """The newest mismatch explainer on a split version: (summary, slice rows, features)."""
-    summary = fetch_dicts(
-        con,
-        "SELECT * FROM distribution_shift WHERE split_version = ? "
-        "ORDER BY computed_at DESC LIMIT 1",
-        [split_version],
-    )
-    if not summary:
-        return None
-    params = [split_version, summary[0]["computed_at"]]
-    where = "WHERE split_version = ? AND computed_at = ?"
-    return (
-        summary[0],
-        fetch_dicts(con, f"SELECT * FROM slice_shift {where}", params),
-        fetch_dicts(con, f"SELECT * FROM shift_features {where} ORDER BY direction, rank", params),
     )
 
 

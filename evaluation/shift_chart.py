@@ -59,13 +59,13 @@ def _shares(ax, slices: list[dict]) -> None:
     ax.set_yticks(list(ys), labels)
     ax.set_xlabel("share of examples (%)")
     ax.set_title("Slice values whose share differs most (▲ under-covered)", loc="left")
-    ax.legend(loc="lower right", frameon=False)
+    ax.legend(loc="center right", frameon=False)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
 
 
 def _gap(ax, summary: dict) -> None:
-    parts = [(f"dev {MINUS} train-dev", "gap"), ("explained by the mix", "explained")]
+    parts = [(f"gap:\ndev {MINUS} train-dev", "gap"), ("explained\nby the mix", "explained")]
     parts.append(("residual", "residual"))
     if summary.get("gap") is None:
         ax.text(0.5, 0.5, "no train-dev and dev predictions:\nthe gap is not split", ha="center")
@@ -81,7 +81,7 @@ def _gap(ax, summary: dict) -> None:
     ax.set_xticks(range(3), [name for name, _ in parts])
     ax.set_ylabel("percentage points")
     ess = summary.get("effective_sample_size")
-    note = "" if ess is None else f"; weighted train-dev rests on ~{ess:,.0f} examples"
-    ax.set_title(f"The mismatch gap, split (95% intervals{note})", loc="left")
+    note = "" if ess is None else f"\nweighted train-dev rests on ~{ess:,.0f} examples"
+    ax.set_title(f"The mismatch gap, split (95% intervals){note}", loc="left")
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
