@@ -82,22 +82,18 @@ def measure_distribution_shift(
     config: BayeslineConfig,
     split_version: int | None = None,
     now: datetime | None = None,
+    model_version: str | None = None,
 ) -> DistributionShift:
-    """Measure, store the four tables and draw the chart."""
+    """Measure, store the four tables and draw the chart. The errors are `model_version`'s,
+    by default the model of the newest diagnosis on the version."""
     split_version = _resolve_version(layout, split_version)
     if not config.dataset.text_columns:
         raise DistributionShiftError(
             "the domain classifier reads the text payload, and this dataset has none "
             "(text_columns is empty): compare slice shares with the slice_metrics table instead"
         )
-    model_version = _evaluated_model(layout, config, split_version)
-    with writer_connection(layout) as con:
-        version_dir = version_path(layout, split_version)
-        columns = slice_columns_of_version(con, config, split_version, version_dir)
-        slices = slice_shift_rows(con, layout, config, split_version, columns)
-        sample = con.sql(
-            _sample_sql(layout, config, split_version, columns, model_version)
-        ).to_arrow_table()
+    model_version = model_version or _evaluated_model(layout, config, split_version)
+    sample, columns, slices = load_shift_sample(layout, config, split_version, model_version)
     roles = np.asarray(sample.column("role").to_pylist(), dtype=object)
     fitted = _refuse_too_few(roles == "training", roles == "target", split_version)
     fit_rows = _take(sample, fitted)
@@ -142,6 +138,19 @@ def measure_distribution_shift(
     return DistributionShift(
         split_version, summary, slices, domain.features, len(ranked), chart_path
     )
+
+
+def load_shift_sample(
+    layout: WarehouseLayout, config: BayeslineConfig, split_version: int, model_version: str | None
+) -> tuple[pa.Table, list[SliceColumn], list[dict]]:
+    """The classifier's sample (role, text, slice values, fold, prediction), the version's
+    slice columns, and the slice-share rows counted over every example."""
+    with writer_connection(layout) as con:
+        version_dir = version_path(layout, split_version)
+        columns = slice_columns_of_version(con, config, split_version, version_dir)
+        slices = slice_shift_rows(con, layout, config, split_version, columns)
+        sql = _sample_sql(layout, config, split_version, columns, model_version)
+        return con.sql(sql).to_arrow_table(), columns, slices
 
 
 def shift_verdict(summary: dict) -> str:
