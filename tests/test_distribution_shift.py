@@ -109,7 +109,7 @@ def test_a_planted_shift_is_found_explained_and_its_target_like_examples_ranked_
     # (a) a shift, and an explained part of the gap whose interval excludes zero.
     assert row["shift_detected"] and row["auc_low"] > 0.6
     assert web[2] and web[3] and web[0] < 0.15 < 0.35 < web[1]
-    assert row["gap"] > 0 and row["explained_low"] > 0
+    assert row["gap"] > 0 and row["explained_low"] > 0 and row["explained"] > 0.5 * row["gap"]
     assert row["weighted_train_dev_error"] > row["train_dev_error"]
     assert 0 < row["effective_sample_size"] < row["n_training"]
     assert word is not None and word[0] <= 3  # the target's own word separates them
