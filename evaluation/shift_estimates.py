@@ -62,6 +62,11 @@ def importance_weights(p_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(odds, MAX_WEIGHT), odds > MAX_WEIGHT
 
 
+def auc(scores: np.ndarray, is_target: np.ndarray) -> float:
+    """The Mann-Whitney AUC of scores for target against training examples (ties half)."""
+    return _AucRanks(scores, is_target)(np.ones(len(scores)))
+
+
 def estimate_shift(
     p_target: np.ndarray, is_target: np.ndarray, groups: np.ndarray, errors: np.ndarray
 ) -> ShiftEstimates:
