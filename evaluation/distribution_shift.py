@@ -25,7 +25,13 @@ import numpy as np
 import pyarrow as pa
 
 from evaluation.diagnosis import MINUS
-from evaluation.domain_classifier import FOLDS, MIN_PER_SIDE, Examples, fit_domain_classifier
+from evaluation.domain_classifier import (
+    FOLDS,
+    MIN_PER_SIDE,
+    Examples,
+    component_folds,
+    fit_domain_classifier,
+)
 from evaluation.predictions import predictions_path
 from evaluation.shift_chart import shift_chart
 from evaluation.shift_estimates import (
@@ -37,7 +43,7 @@ from evaluation.shift_estimates import (
 from evaluation.slice_shift import slice_shift_rows, under_covered
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
-from warehouse.hashing import fields_hash_sql, quote_identifier, quote_literal, split_bucket_sql
+from warehouse.hashing import fields_hash_sql, quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import (
     DISTRIBUTION_SHIFT_COLUMNS,
@@ -98,16 +104,19 @@ def measure_distribution_shift(
     fitted = _refuse_too_few(roles == "training", roles == "target", split_version)
     fit_rows = _take(sample, fitted)
     is_target = np.asarray(fit_rows.column("role").to_pylist(), dtype=object) == "target"
+    folds, components = component_folds(
+        config.splits.salt,
+        fit_rows.column("group_key").to_pylist(),
+        fit_rows.column("dedup_key").to_pylist(),
+    )
     try:
-        domain = fit_domain_classifier(
-            _examples(fit_rows, columns), is_target, _column(fit_rows, "fold")
-        )
+        domain = fit_domain_classifier(_examples(fit_rows, columns), is_target, folds)
     except ValueError as exc:  # e.g. no word in two examples: min_df leaves no vocabulary
         raise DistributionShiftError(
             f"the domain classifier could not be fitted on v{split_version}: {exc}"
         ) from exc
     errors = _errors(fit_rows)
-    estimates = estimate_shift(domain.out_of_fold, is_target, _group_codes(fit_rows), errors)
+    estimates = estimate_shift(domain.out_of_fold, is_target, components, errors, folds)
     has_errors = not np.isnan(errors[~is_target]).all() and not np.isnan(errors[is_target]).all()
     computed_at = (now or datetime.now(UTC)).replace(tzinfo=None)
     summary = _summary(
@@ -143,7 +152,7 @@ def measure_distribution_shift(
 def load_shift_sample(
     layout: WarehouseLayout, config: BayeslineConfig, split_version: int, model_version: str | None
 ) -> tuple[pa.Table, list[SliceColumn], list[dict]]:
-    """The classifier's sample (role, text, slice values, fold, prediction), the version's
+    """The classifier's sample (role, text, slice values, keys, prediction), the version's
     slice columns, and the slice-share rows counted over every example."""
     with writer_connection(layout) as con:
         version_dir = version_path(layout, split_version)
@@ -252,13 +261,12 @@ def _sample_sql(
     model_version: str | None,
 ) -> str:
     """Train-dev, dev and train's training-distribution examples, each a sample by hash,
-    with the text, the slice values, the fold of the group and the model's prediction."""
+    with the text, the slice values, the group and payload keys and the model's prediction."""
     dataset, cap = config.dataset, config.evaluation.baseline_max_train_rows
     text = ", ".join(quote_identifier(c) for c in dataset.text_columns)
     values = "".join(f", {c.value_sql()} AS {quote_identifier(c.name)}" for c in columns)
     salt, namespace = quote_literal(config.splits.salt), quote_literal(SAMPLE_NAMESPACE)
     draw = fields_hash_sql([salt, namespace, "example_id"])
-    fold = split_bucket_sql(salt, f"{namespace} || group_key")
     files = quote_literal(str(version_path(layout, split_version) / "*.parquet"))
     prediction = "CAST(NULL AS VARCHAR)"
     joined = ""
@@ -271,6 +279,7 @@ def _sample_sql(
     return f"""
         WITH s AS (
             SELECT example_id, source, label, coalesce(group_key, example_id) AS group_key,
+                   coalesce(dedup_key, example_id) AS dedup_key,
                    coalesce(concat_ws(' ', {text}), '') AS text {values},
                    CASE split WHEN 'train_dev' THEN 'training' WHEN 'dev' THEN 'target'
                         ELSE 'candidate' END AS role
@@ -278,7 +287,7 @@ def _sample_sql(
             WHERE split IN ('train_dev', 'dev')
                OR (split = 'train' AND distribution <> 'target')
         )
-        SELECT s.*, {prediction} AS predicted_label, {fold} % {FOLDS} AS fold
+        SELECT s.*, {prediction} AS predicted_label
         FROM s {joined}
         QUALIFY row_number() OVER (PARTITION BY role ORDER BY {draw}, example_id)
               <= CASE role WHEN 'candidate' THEN {int(cap)} ELSE {max(1, int(cap) // 2)} END
@@ -299,10 +308,6 @@ def _take(table: pa.Table, mask: np.ndarray) -> pa.Table:
     return table.filter(pa.array(mask))
 
 
-def _column(table: pa.Table, name: str) -> np.ndarray:
-    return np.asarray(table.column(name).to_pylist())
-
-
 def _examples(table: pa.Table, columns: list[SliceColumn]) -> Examples:
     return Examples(
         table.column("text").to_pylist(),
@@ -318,11 +323,6 @@ def _errors(table: pa.Table) -> np.ndarray:
     return np.array(
         [np.nan if p is None else float(p != y) for p, y in zip(predicted, labels, strict=True)]
     )
-
-
-def _group_codes(table: pa.Table) -> np.ndarray:
-    keys = np.asarray(table.column("group_key").to_pylist(), dtype=object)
-    return np.unique(keys, return_inverse=True)[1].astype(np.int64)
 
 
 def _summary(split_version, model_version, sizes, estimates: ShiftEstimates, shifted: int):

@@ -2,8 +2,9 @@
 
 Features are the built-in baseline's TF-IDF word 1-2 grams (evaluation/baseline.py's
 `build_pipeline`, so "what the model sees" is one definition) plus one-hot slice values. A
-logistic regression is fitted in `FOLDS` folds drawn by sha256 of the group key, so a user (or
-patient) is never on both sides of a fold: each example's probability of being target comes
+logistic regression is fitted in `FOLDS` folds drawn by sha256 of the component (group key
+and repeated texts linked, as the split rule links them), so a user (or patient) or a text is
+never on both sides of a fold: each example's probability of being target comes
 from a model that never saw it or its group (out-of-fold). Those probabilities give the
 cross-validated AUC and, on train-dev, the importance weights; a last model fitted on every
 example ranks the train examples and names the features that separate the two.
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluation.baseline import build_pipeline
+from warehouse.hashing import FIELD_SEPARATOR, split_bucket
 
 FOLDS = 5
+FOLD_NAMESPACE = "distribution-shift"
 TOP_FEATURES = 10  # per direction
 MIN_PER_SIDE = 10  # fewer examples on a side than this and there is nothing to learn from
 
@@ -39,6 +42,36 @@ class DomainFit:
     out_of_fold: np.ndarray  # P(target) per example, from the fold that left it out
     model: _Model  # fitted on every example
     features: list[dict]  # the strongest features each way (SHIFT_FEATURE_COLUMNS, part)
+
+
+def component_folds(
+    salt: str, group_keys: list[str], dedup_keys: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(fold, component code) per example. Examples sharing a group key or a normalised
+    payload are one component, as the split rule links them: a text repeated in train-dev
+    and dev must not sit in two folds, or the model learns it as target in one and scores it
+    on the other side, and two identical distributions get an AUC well below 0.5. A
+    component's fold is drawn from sha256 of (salt, namespace, its smallest group key)."""
+    parent: dict[str, str] = {}
+
+    def root(node: str) -> str:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]  # path halving
+            node = parent[node]
+        return node
+
+    for group, dedup in zip(group_keys, dedup_keys, strict=True):
+        a, b = root(f"g{FIELD_SEPARATOR}{group}"), root(f"d{FIELD_SEPARATOR}{dedup}")
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    roots = [root(f"g{FIELD_SEPARATOR}{group}") for group in group_keys]
+    smallest: dict[str, str] = {}
+    for r, group in zip(roots, group_keys, strict=True):
+        smallest[r] = min(smallest.get(r, group), group)
+    keys = [smallest[r] for r in roots]
+    folds = [split_bucket(salt, f"{FOLD_NAMESPACE}{FIELD_SEPARATOR}{k}") % FOLDS for k in keys]
+    codes = np.unique(np.asarray(keys, dtype=object), return_inverse=True)[1]
+    return np.asarray(folds), codes.astype(np.int64)
 
 
 def fit_domain_classifier(

@@ -11,6 +11,7 @@ import pytest
 from assets.run import materialize_pipeline
 from bayesline.runner import ensure_dagster_home
 from evaluation.distribution_shift import measure_distribution_shift, mismatch_line
+from evaluation.domain_classifier import FOLDS, component_folds
 from evaluation.pipeline import write_model_report
 from tests.conftest import SMALL_CONFIG, small_config_toml, write_csv
 from warehouse.catalog import fetch_dicts, open_reader
@@ -143,3 +144,14 @@ def test_a_control_without_shift_is_not_called_a_shift(layout):
     assert not any(r["under_covered"] for r in shift.slices)
     line = mismatch_line(summary, shift.slices)
     assert line.startswith("Data mismatch: No shift detected") and "Collect" not in line
+
+
+def test_folds_keep_a_group_and_a_repeated_text_whole():
+    groups = ["u1", "u1", "u2", "u3", "u4", *(f"v{i}" for i in range(200))]
+    texts = ["a", "b", "b", "c", "d", *(f"t{i}" for i in range(200))]  # u2 repeats u1's "b"
+    folds, components = component_folds("salt", groups, texts)
+    assert len(set(folds[:3])) == 1 and len(set(components[:3])) == 1
+    assert components[3] != components[0]
+    assert set(folds) == set(range(FOLDS))  # 200 components fill every fold
+    again, _ = component_folds("salt", groups[::-1], texts[::-1])
+    assert again[::-1].tolist() == folds.tolist()  # the same folds in any order
