@@ -28,6 +28,8 @@ from evaluation.diagnosis import MINUS
 from evaluation.domain_classifier import (
     FOLDS,
     MIN_PER_SIDE,
+    NAMESPACE,
+    DomainFit,
     Examples,
     component_folds,
     fit_domain_classifier,
@@ -61,8 +63,6 @@ from warehouse.storage import (
     writer_lock,
 )
 
-SAMPLE_NAMESPACE = "distribution-shift"
-ROLES = ("training", "target", "candidate")  # train-dev, dev, train's training distribution
 SHOWN_UNDER_COVERED = 3  # target slices named in the remedy line
 #: Below this share of train-dev as effective sample size, the weighted error leans on a few
 #: examples, and the verdict says so.
@@ -101,35 +101,21 @@ def measure_distribution_shift(
     model_version = model_version or _evaluated_model(layout, config, split_version)
     sample, columns, slices = load_shift_sample(layout, config, split_version, model_version)
     roles = np.asarray(sample.column("role").to_pylist(), dtype=object)
-    fitted = _refuse_too_few(roles == "training", roles == "target", split_version)
-    fit_rows = _take(sample, fitted)
-    is_target = np.asarray(fit_rows.column("role").to_pylist(), dtype=object) == "target"
-    folds, components = component_folds(
-        config.splits.salt,
-        fit_rows.column("group_key").to_pylist(),
-        fit_rows.column("dedup_key").to_pylist(),
-    )
-    try:
-        domain = fit_domain_classifier(_examples(fit_rows, columns), is_target, folds)
-    except ValueError as exc:  # e.g. no word in two examples: min_df leaves no vocabulary
-        raise DistributionShiftError(
-            f"the domain classifier could not be fitted on v{split_version}: {exc}"
-        ) from exc
-    errors = _errors(fit_rows)
-    estimates = estimate_shift(domain.out_of_fold, is_target, components, errors, folds)
-    has_errors = not np.isnan(errors[~is_target]).all() and not np.isnan(errors[is_target]).all()
-    computed_at = (now or datetime.now(UTC)).replace(tzinfo=None)
+    fit_rows = _take(sample, _refuse_too_few(roles, split_version))
+    domain, estimates, has_errors = _classify(fit_rows, columns, config, split_version)
     summary = _summary(
         split_version,
         model_version if has_errors else None,
-        (int((~is_target).sum()), int(is_target.sum())),
         estimates,
         len({r["slice_column"] for r in slices if r["column_shifted"]}),
     )
     candidates = _take(sample, roles == "candidate")
     scores = domain.model.probability(_examples(candidates, columns)) if len(candidates) else []
     ranked = _ranked(candidates, np.asarray(scores, dtype=float))
-    stamp = {"split_version": split_version, "computed_at": computed_at}
+    stamp = {
+        "split_version": split_version,
+        "computed_at": (now or datetime.now(UTC)).replace(tzinfo=None),
+    }
     summary["verdict"] = shift_verdict(summary)
     summary.update(stamp)
     tables = {
@@ -265,7 +251,7 @@ def _sample_sql(
     dataset, cap = config.dataset, config.evaluation.baseline_max_train_rows
     text = ", ".join(quote_identifier(c) for c in dataset.text_columns)
     values = "".join(f", {c.value_sql()} AS {quote_identifier(c.name)}" for c in columns)
-    salt, namespace = quote_literal(config.splits.salt), quote_literal(SAMPLE_NAMESPACE)
+    salt, namespace = quote_literal(config.splits.salt), quote_literal(NAMESPACE)
     draw = fields_hash_sql([salt, namespace, "example_id"])
     files = quote_literal(str(version_path(layout, split_version) / "*.parquet"))
     prediction = "CAST(NULL AS VARCHAR)"
@@ -295,7 +281,32 @@ def _sample_sql(
     """
 
 
-def _refuse_too_few(training: np.ndarray, target: np.ndarray, split_version: int) -> np.ndarray:
+def _classify(
+    fit_rows: pa.Table, columns: list[SliceColumn], config: BayeslineConfig, split_version: int
+) -> tuple[DomainFit, ShiftEstimates, bool]:
+    """The domain classifier on train-dev against dev, its estimates, and whether the model's
+    errors were known on both sides."""
+    is_target = np.asarray(fit_rows.column("role").to_pylist(), dtype=object) == "target"
+    folds, components = component_folds(
+        config.splits.salt,
+        fit_rows.column("group_key").to_pylist(),
+        fit_rows.column("dedup_key").to_pylist(),
+    )
+    try:
+        domain = fit_domain_classifier(_examples(fit_rows, columns), is_target, folds)
+    except ValueError as exc:  # e.g. no word in two examples: min_df leaves no vocabulary
+        raise DistributionShiftError(
+            f"the domain classifier could not be fitted on v{split_version}: {exc}"
+        ) from exc
+    errors = _errors(fit_rows)
+    estimates = estimate_shift(domain.out_of_fold, is_target, components, errors, folds)
+    known = ~np.isnan(errors)
+    return domain, estimates, bool((known & is_target).any() and (known & ~is_target).any())
+
+
+def _refuse_too_few(roles: np.ndarray, split_version: int) -> np.ndarray:
+    """Which rows the classifier is fitted on (train-dev and dev), if there are enough."""
+    training, target = roles == "training", roles == "target"
     if training.sum() < MIN_PER_SIDE or target.sum() < MIN_PER_SIDE:
         raise DistributionShiftError(
             f"v{split_version} has {int(training.sum())} train-dev and {int(target.sum())} dev "
@@ -325,13 +336,13 @@ def _errors(table: pa.Table) -> np.ndarray:
     )
 
 
-def _summary(split_version, model_version, sizes, estimates: ShiftEstimates, shifted: int):
+def _summary(split_version, model_version, estimates: ShiftEstimates, shifted: int) -> dict:
     e = estimates
     row = {
         "split_version": split_version,
         "model_version": model_version,
-        "n_training": sizes[0],
-        "n_target": sizes[1],
+        "n_training": e.n_training,
+        "n_target": e.n_target,
         "folds": FOLDS,
         "auc": e.auc.value,
         "auc_low": e.auc.low,

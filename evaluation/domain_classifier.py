@@ -23,7 +23,7 @@ from evaluation.baseline import build_pipeline
 from warehouse.hashing import FIELD_SEPARATOR, split_bucket
 
 FOLDS = 5
-FOLD_NAMESPACE = "distribution-shift"
+NAMESPACE = "distribution-shift"  # of the folds and of the sample by hash
 TOP_FEATURES = 10  # per direction
 MIN_PER_SIDE = 10  # fewer examples on a side than this and there is nothing to learn from
 
@@ -69,7 +69,7 @@ def component_folds(
     for r, group in zip(roots, group_keys, strict=True):
         smallest[r] = min(smallest.get(r, group), group)
     keys = [smallest[r] for r in roots]
-    folds = [split_bucket(salt, f"{FOLD_NAMESPACE}{FIELD_SEPARATOR}{k}") % FOLDS for k in keys]
+    folds = [split_bucket(salt, f"{NAMESPACE}{FIELD_SEPARATOR}{k}") % FOLDS for k in keys]
     codes = np.unique(np.asarray(keys, dtype=object), return_inverse=True)[1]
     return np.asarray(folds), codes.astype(np.int64)
 

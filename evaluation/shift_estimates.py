@@ -58,6 +58,8 @@ class ShiftEstimates:
     residual: Estimate
     effective_sample_size: float | None
     clipped_share: float | None
+    n_training: int
+    n_target: int
 
     @property
     def shift_detected(self) -> bool:
@@ -113,6 +115,8 @@ def estimate_shift(
         residual=est[6],
         effective_sample_size=ess,
         clipped_share=float(clipped[training].mean()) if training.any() else None,
+        n_training=int(training.sum()),
+        n_target=int(is_target.sum()),
     )
 
 
