@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.batches import batch_decision_job
+from assets.distribution_shift import distribution_shift
 from assets.evaluation import baseline_predictions, diagnosis, landed_predictions, slice_analysis
 from assets.ingest import build_landing_sensor, warehouse_examples
 from assets.labeling import (
@@ -51,6 +52,7 @@ defs = dg.Definitions(
         slice_analysis,
         diagnosis,
         learning_curves,
+        distribution_shift,
         model_comparison,
         labeling_queue,
         human_annotations,

@@ -104,6 +104,7 @@ def _cancel(instance, run_id: str, console: Console) -> None:
 
 def print_summary(console: Console) -> None:
     """Rows ingested and rejected, split sizes and version, the diagnosis, and what next."""
+    from evaluation.distribution_shift import mismatch_line
     from evaluation.pipeline import write_model_report
 
     layout, config = WarehouseLayout.from_env(), load_config()
@@ -123,6 +124,7 @@ def print_summary(console: Console) -> None:
             "QUALIFY rank() OVER (ORDER BY split_version DESC, computed_at DESC) = 1 "
             "ORDER BY curve DESC"
         ).fetchall()
+        shift = _newest_shift(con)
     table = Table(title="Bayesline summary")
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -148,6 +150,8 @@ def print_summary(console: Console) -> None:
     console.print(table)
     if overall and overall[-1]:
         console.print(f"Train error: on {overall[-1]}.")
+    if shift is not None:  # the mismatch explainer's verdict and remedy
+        console.print(mismatch_line(*shift))
     if overall:
         report = write_model_report(layout, config)
         console.print(f"Diagnosis report: {report}")
@@ -157,6 +161,15 @@ def print_summary(console: Console) -> None:
         '[bold]bayesline sql "SELECT * FROM diagnosis"[/] queries the warehouse; '
         f"or open {layout.catalog_path} read-only from any DuckDB client."
     )
+
+
+def _newest_shift(con) -> tuple[dict, list[dict]] | None:
+    """The newest distribution_shift row and its slice rows, if the explainer ran."""
+    from evaluation.distribution_shift import stored_distribution_shift
+
+    found = con.execute("SELECT max(split_version) FROM distribution_shift").fetchone()[0]
+    shift = None if found is None else stored_distribution_shift(con, found)
+    return None if shift is None else shift[:2]
 
 
 def _print_label_studio(console: Console) -> None:

@@ -22,6 +22,9 @@ RATIO_TARGETS = {
     # Six fits on 2.45 times the sample in all, and six predictions of train-dev and dev: a
     # few references' worth is the price; the fits and the bootstrap must not add much more.
     "learning_curves": 6.0,
+    # Six fits (five folds on four fifths, one on all), their predictions, the ranking of
+    # train's sample and a group bootstrap: a few references' worth.
+    "distribution_shift": 8.0,
 }
 SECONDS_TARGETS = {"dagster_code_location_load": 3.0}
 PEAK_RSS_TARGET_MIB = 2048

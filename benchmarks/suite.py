@@ -33,6 +33,7 @@ GROUPS = {
     "cumulative": "benchmarks.bench_cumulative",
     "evaluation": "benchmarks.bench_evaluation",
     "learning_curves": "benchmarks.bench_learning_curves",
+    "distribution_shift": "benchmarks.bench_distribution_shift",
     "labeling": "benchmarks.bench_labeling",
     "handoff": "benchmarks.bench_handoff",
     "dagster": "benchmarks.bench_dagster",

@@ -20,6 +20,7 @@ from evaluation.diagnosis_table import (
     diagnose_slices,
     human_levels_from_config,
 )
+from evaluation.distribution_shift import stored_distribution_shift
 from evaluation.predictions import list_model_versions, safe_model_version
 from evaluation.report import render_report, write_report
 from evaluation.slices import (
@@ -192,6 +193,7 @@ def write_model_report(
         versus = _versus_champion(con, layout, config, model_version, split_version)
         train = measure_train_error(con, layout, config, model_version, split_version)
         curves = _learning_curves_of(con, split_version)
+        shift = stored_distribution_shift(con, split_version)
     _, overall = diagnose_slices(
         metrics,
         _human_levels_of(diagnosis),
@@ -214,6 +216,7 @@ def write_model_report(
         versus_champion=versus,
         min_slice_size=config.evaluation.min_slice_size,
         learning_curves=curves,
+        distribution_shift=shift,
     )
     path = output or layout.reports_dir / f"{_file_stem(model_version, split_version)}.html"
     return write_report(html_text, path)

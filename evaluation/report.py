@@ -27,9 +27,12 @@ from evaluation.charts import (
 )
 from evaluation.comparison import verdict_words
 from evaluation.diagnosis import GAP_NAMES, MINUS, STAGE_NAMES, Diagnosis
+from evaluation.distribution_shift import mismatch_line
 from evaluation.findings import in_reading_order, is_finding, reading_label
 from evaluation.learning_curve_chart import learning_curve_chart
 from evaluation.learning_curves import FORECAST_SUMMARY_HEADER, forecast_summary, variance_line
+from evaluation.shift_chart import shift_chart
+from evaluation.shift_tables import FEATURE_HEADER, SLICE_HEADER, feature_cells, slice_cells
 
 DASH = "\N{EM DASH}"  # a value that was not measured
 EN_DASH = "\N{EN DASH}"
@@ -86,15 +89,18 @@ def render_report(
     versus_champion: tuple[dict, list[dict]] | None = None,
     min_slice_size: int = 1,
     learning_curves: tuple[list[dict], list[dict]] | None = None,
+    distribution_shift: tuple[dict, list[dict], list[dict]] | None = None,
 ) -> str:
     """The whole report as one HTML document (rows follow evaluation.schema); the dev error
     chart leaves out slices under `min_slice_size` examples, as the slice tests do.
-    `learning_curves` is (LEARNING_CURVE_COLUMNS rows, LEARNING_CURVE_FORECAST_COLUMNS rows)."""
+    `learning_curves` is (LEARNING_CURVE_COLUMNS rows, LEARNING_CURVE_FORECAST_COLUMNS rows);
+    `distribution_shift` is (a DISTRIBUTION_SHIFT row, SLICE_SHIFT rows, SHIFT_FEATURE rows)."""
     points, forecasts = learning_curves or ([], [])
+    mismatch = mismatch_line(*distribution_shift[:2]) if distribution_shift else None
     meta = f"Model <code>{_e(model_version)}</code> on split version {_e(split_version)}"
     sections = [
         f"<header><h1>{_e(title)}</h1><div class='muted'>{meta}</div></header>",
-        _verdict(overall, variance_line(forecasts)),
+        _verdict(overall, variance_line(forecasts), mismatch),
         _overall_section(overall),
         _stage_chart_section(diagnosis_rows),
         _low_performing_section(low_performing_rows, slice_metric_rows, min_slice_size),
@@ -102,6 +108,7 @@ def render_report(
         _calibration_section(calibration_rows or []),
         _versus_champion_section(versus_champion),
         _learning_curves_section(points, forecasts),
+        _distribution_shift_section(distribution_shift),
         _rule_section(overall),
         _footer(model_version, split_version, generated_at),
     ]
@@ -141,7 +148,9 @@ def headline(overall: Diagnosis) -> str:
     return "Work on: " + ", then ".join(GAP_NAMES[k].lower() for k in overall.problems)
 
 
-def _verdict(overall: Diagnosis | None, more_data: str | None = None) -> str:
+def _verdict(
+    overall: Diagnosis | None, more_data: str | None = None, mismatch: str | None = None
+) -> str:
     if overall is None:
         return _section("verdict", "Verdict", "<p class='muted'>No overall diagnosis yet.</p>")
     parts = [f"<p class='headline'>{_e(headline(overall))}</p>", _coverage(overall)]
@@ -157,6 +166,8 @@ def _verdict(overall: Diagnosis | None, more_data: str | None = None) -> str:
         parts.append(_list(overall.remedies.get(key, [])))
         if key == "variance" and more_data:  # the learning curves' forecast for this gap
             parts.append(f"<p id='more-data'>{_e(more_data)}</p>")
+        if key == "data_mismatch" and mismatch:  # the mismatch explainer's specific remedy
+            parts.append(f"<p id='mismatch'>{_e(mismatch)}</p>")
     if overall.caveats:
         parts.append(f"<div class='caveats'><strong>Caveats</strong>{_list(overall.caveats)}</div>")
     kind = "verdict" if overall.problems else "verdict clear"
@@ -369,6 +380,32 @@ def _learning_curves_section(points: list[dict], forecasts: list[dict]) -> str:
     alt = "Train, train-dev and dev error against training-set size on a log axis, with fits"
     body = table + note + _figure(learning_curve_chart(points, forecasts, title), alt)
     return _section("learning-curves", "What more data buys", body)
+
+
+def _distribution_shift_section(shift: tuple[dict, list[dict], list[dict]] | None) -> str:
+    if not shift:
+        return ""
+    summary, slices, features = shift
+    parts = [
+        f"<p class='headline'>{_e(mismatch_line(summary, slices))}</p>",
+        _table(list(SLICE_HEADER), "lrrrrrc", [list(c) for c in slice_cells(slices)]),
+        "<p class='note'>Training data: train and train-dev examples of the training "
+        "distribution; target: dev. Coverage is training's share over the target's; a value "
+        "is under-covered when its column's mix differs (chi-square, Holm-adjusted across "
+        "columns) and training holds less than half the target's share of it.</p>",
+        "<h3>What tells them apart</h3>",
+        _table(list(FEATURE_HEADER), "lllrrr", [list(c) for c in feature_cells(features)]),
+        f"<p class='note'>A logistic regression on the baseline's n-grams and the slice "
+        f"values, {summary['folds']}-fold cross-validated by group on "
+        f"{summary['n_training']:,} train-dev and {summary['n_target']:,} dev examples; the "
+        "AUC interval is a 95% group bootstrap. The gap is split by reweighting train-dev "
+        f"with the classifier's odds (clipped at {summary['max_weight']:g}). The "
+        "target_like_examples table ranks train's examples by how target-like they "
+        "are.</p>",
+    ]
+    alt = "Slice shares in training and target data, and the mismatch gap split in two"
+    parts.append(_figure(shift_chart(summary, slices, "Training vs target"), alt))
+    return _section("distribution-shift", "Training vs target data", "".join(parts))
 
 
 def _rule_section(overall: Diagnosis | None) -> str:

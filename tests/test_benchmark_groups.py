@@ -65,6 +65,17 @@ def test_the_learning_curves_group_trains_at_every_size_next_to_one_fit(tmp_path
 
 
 @pytest.mark.slow
+def test_the_distribution_shift_group_runs_the_explainer_next_to_one_fit(tmp_path):
+    stages = run_group(tmp_path, "distribution_shift", rows=3_000)
+    assert set(stages) == {"distribution_shift", "domain_fit_reference"}
+    shift, one_fit = stages["distribution_shift"], stages["domain_fit_reference"]
+    assert shift["reference"] == "domain_fit_reference" and "ratio_to_reference" in shift
+    # The same sample both ways; every train example of the training distribution ranked.
+    assert shift["classifier_examples"] == one_fit["classifier_examples"] > 100
+    assert shift["ranked"] > 100 and shift["slice_values"] > 4
+
+
+@pytest.mark.slow
 def test_the_single_file_group_ingests_one_file_next_to_a_bare_copy(tmp_path):
     stages = run_group(tmp_path, "single_file", rows=3_000)
     assert set(stages) == {"single_file_reference", "ingest_single_file"}

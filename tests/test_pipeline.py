@@ -33,6 +33,7 @@ ALL_ASSETS = (
     "label_review",
     "diagnosis",
     "learning_curves",
+    "distribution_shift",
     "model_comparison",
 )
 
@@ -72,6 +73,7 @@ def test_the_definitions_load_with_the_expected_asset_graph():
         "diagnosis": {"slice_metrics", "low_performing_slices", "human_baselines"},
         "model_comparison": {"baseline_predictions", "landed_predictions"},
         "learning_curves": {"low_performing_slices", "human_baselines"},
+        "distribution_shift": {"diagnosis"},
     }
     checks = {key.name: key.asset_key.to_user_string() for key in graph.asset_check_keys}
     assert checks == {

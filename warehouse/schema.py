@@ -223,6 +223,87 @@ LEARNING_CURVE_FORECAST_COLUMNS = {
     "computed_at": "TIMESTAMP",
 }
 
+#: The data-mismatch explainer (evaluation/distribution_shift.py). Training data: examples of
+#: the training distribution in train and train-dev; target data: dev.
+#: One row per slice column x value: its share in each, and the column's shift.
+SLICE_SHIFT_COLUMNS = {
+    "split_version": "INTEGER",
+    "slice_column": "VARCHAR",
+    "slice_value": "VARCHAR",  # as the version slices it (ranges for binned columns)
+    "n_training": "BIGINT",
+    "n_target": "BIGINT",
+    "share_training": "DOUBLE",
+    "share_target": "DOUBLE",
+    "coverage": "DOUBLE",  # share_training / share_target; NULL when no target example has it
+    "under_covered": "BOOLEAN",  # a target value training holds too little of (see module)
+    "js_distance": "DOUBLE",  # the column's Jensen-Shannon distance, base 2 (0 same, 1 disjoint)
+    "chi2": "DOUBLE",  # the column's chi-square statistic (training vs target counts)
+    "dof": "INTEGER",
+    "p_value": "DOUBLE",
+    "p_holm": "DOUBLE",  # Holm-adjusted across the slice columns
+    "column_shifted": "BOOLEAN",  # p_holm below 0.05
+    "computed_at": "TIMESTAMP",
+}
+
+#: One row per split version and evaluated model: the domain classifier and the split of the
+#: dev - train-dev gap into the part the shift in mix explains and the residual (95% intervals).
+DISTRIBUTION_SHIFT_COLUMNS = {
+    "split_version": "INTEGER",
+    "model_version": "VARCHAR",  # whose predictions the errors are; NULL: none on train-dev
+    "n_training": "BIGINT",  # train-dev examples the classifier saw (a sample by hash)
+    "n_target": "BIGINT",  # dev examples it saw
+    "folds": "INTEGER",
+    "auc": "DOUBLE",  # cross-validated (out-of-fold) AUC of training vs target
+    "auc_low": "DOUBLE",  # 95% group bootstrap interval
+    "auc_high": "DOUBLE",
+    "shift_detected": "BOOLEAN",  # auc_low above 0.5
+    "columns_shifted": "INTEGER",  # slice columns whose mix differs (Holm, 5%)
+    "train_dev_error": "DOUBLE",
+    "weighted_train_dev_error": "DOUBLE",  # train-dev reweighted to the target's mix
+    "weighted_low": "DOUBLE",
+    "weighted_high": "DOUBLE",
+    "dev_error": "DOUBLE",
+    "gap": "DOUBLE",  # dev - train-dev
+    "gap_low": "DOUBLE",
+    "gap_high": "DOUBLE",
+    "explained": "DOUBLE",  # weighted train-dev - train-dev: the part the mix explains
+    "explained_low": "DOUBLE",
+    "explained_high": "DOUBLE",
+    "residual": "DOUBLE",  # dev - weighted train-dev: what the mix does not explain
+    "residual_low": "DOUBLE",
+    "residual_high": "DOUBLE",
+    "effective_sample_size": "DOUBLE",  # of the weighted train-dev, (sum w)^2 / sum w^2
+    "max_weight": "DOUBLE",  # weights are clipped at this
+    "clipped_share": "DOUBLE",  # of train-dev examples whose weight was clipped
+    "verdict": "VARCHAR",
+    "computed_at": "TIMESTAMP",
+}
+
+#: The n-grams and slice values that most separate training from target examples.
+SHIFT_FEATURE_COLUMNS = {
+    "split_version": "INTEGER",
+    "direction": "VARCHAR",  # 'target' or 'training': which side the feature points to
+    "rank": "INTEGER",  # within its direction, strongest first
+    "feature": "VARCHAR",  # an n-gram, or 'column = value'
+    "kind": "VARCHAR",  # 'n-gram' or 'slice value'
+    "coefficient": "DOUBLE",  # the classifier's weight (positive: target)
+    "share_training": "DOUBLE",  # of training examples that have it
+    "share_target": "DOUBLE",
+    "computed_at": "TIMESTAMP",
+}
+
+#: Train examples of the training distribution, most target-like first: for reweighting or
+#: selecting training data.
+TARGET_LIKE_EXAMPLE_COLUMNS = {
+    "split_version": "INTEGER",
+    "rank": "BIGINT",
+    "example_id": "VARCHAR",
+    "source": "VARCHAR",
+    "target_probability": "DOUBLE",  # the classifier's P(target | example), at equal priors
+    "importance_weight": "DOUBLE",  # its density ratio target / training, clipped
+    "computed_at": "TIMESTAMP",
+}
+
 #: Error per split, overall (slice_column = 'overall', slice_value = 'all') and per slice.
 #: Pairs of slice columns read 'channel x language' / 'ios x en'.
 SLICE_METRIC_COLUMNS = {
