@@ -38,8 +38,20 @@ from warehouse.storage import writer_connection
 PREDICT_BATCH_ROWS = 50_000  # texts held in memory at once while predicting
 
 
+#: What a user does when no built-in baseline fits: evaluation runs on their own model.
+REGISTER_PREDICTIONS = (
+    "register your own model's predictions with `bayesline predictions add FILE -m MODEL "
+    "-s VERSION` (or drop them in landing/_predictions/), then run `bayesline materialize` "
+    "again"
+)
+
+
 class BaselineError(ValueError):
     """The baseline cannot be trained; the message says why and what to do instead."""
+
+
+class NoBaselineFits(BaselineError):
+    """No built-in baseline reads this dataset's payload: a step to skip, not a failure."""
 
 
 @dataclass(frozen=True)
@@ -82,11 +94,9 @@ def train_baseline(
     seed: int = 0,
 ) -> BaselineResult:
     """Train on `train`, predict every split, register the predictions, report accuracy."""
-    if not config.dataset.text_columns:
-        raise BaselineError(
-            "the built-in baseline needs a text payload; register your own predictions with "
-            "`bayesline predictions add`"
-        )
+    reason = unfit_reason(config)
+    if reason:
+        raise NoBaselineFits(f"{reason}; {REGISTER_PREDICTIONS}")
     split_version = _resolve_version(layout, split_version)
     model_version = baseline_model_version(split_version)
     stored = predictions_path(layout, model_version, split_version)
@@ -106,6 +116,14 @@ def train_baseline(
                 summary = register_predictions(layout, config, staged, model_version, split_version)
         accuracy = _accuracy(con, layout, model_version, split_version)
     return BaselineResult(model_version, split_version, n_train, accuracy, summary, n_fit)
+
+
+def unfit_reason(config: BayeslineConfig) -> str | None:
+    """Why no built-in baseline reads this dataset's payload, or None when one does."""
+    if config.dataset.text_columns:
+        return None
+    shown = ", ".join(config.dataset.payload_columns)
+    return f"no built-in baseline reads this payload ({shown}): the baseline needs text"
 
 
 def _resolve_version(layout: WarehouseLayout, split_version: int | None) -> int:
@@ -162,16 +180,17 @@ def _fit(
     rows = con.execute(_training_sample_query(layout, config, split_version)).fetchall()
     labels = [label for _, label, _ in rows]
     if len(set(labels)) < 2:
-        raise BaselineError(
+        raise NoBaselineFits(
             f"the train split of v{split_version} has {len(rows)} examples and "
-            f"{len(set(labels))} label(s): the baseline needs at least two labels to learn"
+            f"{len(set(labels))} label(s): the baseline needs at least two labels to learn; "
+            f"{REGISTER_PREDICTIONS}"
         )
     model = build_pipeline(seed)
     try:
         model.fit([text for _, _, text in rows], labels)
     except ValueError as exc:  # e.g. no word occurs twice, so min_df leaves no vocabulary
-        raise BaselineError(
-            f"the baseline could not be trained on v{split_version}: {exc}"
+        raise NoBaselineFits(
+            f"the baseline could not be trained on v{split_version}: {exc}; {REGISTER_PREDICTIONS}"
         ) from exc
     return model, {example_id for example_id, _, _ in rows}
 

@@ -173,6 +173,17 @@ def model_versions_to_evaluate(layout: WarehouseLayout) -> list[tuple[str, int]]
     return [(m, v) for m, v in list_model_versions(layout) if v == versions[-1]]
 
 
+def waiting_for_predictions(layout: WarehouseLayout) -> str | None:
+    """What evaluation waits for when no model has predicted the newest split version."""
+    versions = published_versions(layout)
+    if not versions or model_versions_to_evaluate(layout):
+        return None
+    return (
+        f"waiting for predictions on split v{versions[-1]}: register them with "
+        "`bayesline predictions add`"
+    )
+
+
 def write_model_report(
     layout: WarehouseLayout,
     config: BayeslineConfig,

@@ -13,6 +13,7 @@ import pytest
 from bayesline.demo import generate_demo_data
 from evaluation.baseline import (
     BaselineError,
+    NoBaselineFits,
     baseline_model_version,
     build_pipeline,
     train_baseline,
@@ -122,10 +123,10 @@ def test_the_baseline_is_deterministic_and_a_second_run_changes_nothing(demo_run
     )
 
 
-def test_a_dataset_without_text_gets_a_clear_error(layout):
+def test_a_dataset_without_text_says_why_and_what_to_do(layout):
     raw = copy.deepcopy(SMALL_CONFIG)
     raw["dataset"] = {**raw["dataset"], "text_columns": [], "image_columns": ["image_path"]}
-    with pytest.raises(BaselineError, match="needs a text payload; register your own predictions"):
+    with pytest.raises(NoBaselineFits, match=r"reads this payload.*bayesline predictions add"):
         train_baseline(layout, parse_config(raw))
 
 
