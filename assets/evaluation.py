@@ -52,6 +52,7 @@ def baseline_predictions(
         metadata={
             "model_version": result.model_version,
             "split_version": result.split_version,
+            "payload": result.payload,
             "n_train": result.n_train,
             "n_fit": result.n_fit if result.n_fit is not None else "reused",
             "accuracy": markdown_table(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+from evaluation.baseline import baseline_payload, is_baseline_model
 from evaluation.calibration import calibration_rows
 from evaluation.champion import current_champion
 from evaluation.charts import error_by_stage_chart, reliability_chart
@@ -225,9 +226,17 @@ def write_model_report(
         versus_champion=versus,
         min_slice_size=config.evaluation.min_slice_size,
         learning_curves=curves,
+        model_note=_baseline_note(config, model_version, split_version),
     )
     path = output or layout.reports_dir / f"{_file_stem(model_version, split_version)}.html"
     return write_report(html_text, path)
+
+
+def _baseline_note(config: BayeslineConfig, model_version: str, split_version: int):
+    payload = baseline_payload(config)
+    if payload is None or not is_baseline_model(model_version, split_version):
+        return None
+    return f"The built-in baseline, reading {payload.describe()}."
 
 
 def _versus_champion(con, layout, config, model_version: str, split_version: int):

@@ -86,12 +86,15 @@ def render_report(
     versus_champion: tuple[dict, list[dict]] | None = None,
     min_slice_size: int = 1,
     learning_curves: tuple[list[dict], list[dict]] | None = None,
+    model_note: str | None = None,
 ) -> str:
     """The whole report as one HTML document (rows follow evaluation.schema); the dev error
     chart leaves out slices under `min_slice_size` examples, as the slice tests do.
     `learning_curves` is (LEARNING_CURVE_COLUMNS rows, LEARNING_CURVE_FORECAST_COLUMNS rows)."""
     points, forecasts = learning_curves or ([], [])
     meta = f"Model <code>{_e(model_version)}</code> on split version {_e(split_version)}"
+    if model_note:  # e.g. which payload the built-in baseline read
+        meta += f"<br><span id='model-note'>{_e(model_note)}</span>"
     sections = [
         f"<header><h1>{_e(title)}</h1><div class='muted'>{meta}</div></header>",
         _verdict(overall, variance_line(forecasts)),

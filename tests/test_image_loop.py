@@ -21,24 +21,30 @@ def bayesline(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-@pytest.fixture
-def image_home(layout, tmp_path, monkeypatch):
+def use_config(tmp_path, monkeypatch, text: str) -> None:
     config = tmp_path / "bayesline.toml"
-    config.write_text(image_config_toml(), encoding="utf-8")
+    config.write_text(text, encoding="utf-8")
     monkeypatch.setenv("BAYESLINE_CONFIG", str(config))
-    return layout
+
+
+def output_lines(output: str) -> dict[str, str]:
+    return {line.split(" (")[0]: line for line in output.splitlines()}
 
 
 def test_without_a_fitting_baseline_the_run_is_green_and_waits_for_predictions(
-    image_home, tmp_path
+    layout, tmp_path, monkeypatch
 ):
-    layout = image_home
-    write_image_dataset(layout.home, n_per_source=90, missing=("images/field/lost 1.png",))
+    # Train holds only the lab's striped rows (no field example goes to train): no built-in
+    # baseline can learn from one label, and the run must not depend on one.
+    use_config(tmp_path, monkeypatch, image_config_toml(target_train=0.0))
+    write_image_dataset(
+        layout.home, n_per_source=90, missing=("images/field/lost 1.png",), lab_patterns=("rows",)
+    )
     first = bayesline("materialize")
     assert first.exit_code == 0, first.output
-    lines = {line.split(" (")[0]: line for line in first.output.splitlines()}
+    lines = output_lines(first.output)
     skipped = lines["materialised baseline_predictions"]
-    assert "no built-in baseline reads this payload (image_path)" in skipped
+    assert "examples and 1 label(s): the baseline needs at least two labels" in skipped
     assert "bayesline predictions add" in skipped
     for waiting in ("slice_metrics", "low_performing_slices", "diagnosis"):
         assert "waiting for predictions on split v1" in lines[f"materialised {waiting}"]
@@ -73,3 +79,31 @@ def test_without_a_fitting_baseline_the_run_is_green_and_waits_for_predictions(
     errors = {(column, value): error for column, value, error in diagnosed}
     assert errors[("camera", "cam-a")] == 0.0
     assert errors[("camera", "cam-b")] > 0.3
+
+
+def test_an_image_dataset_runs_green_end_to_end_with_the_image_baseline(
+    layout, tmp_path, monkeypatch
+):
+    use_config(tmp_path, monkeypatch, image_config_toml())
+    write_image_dataset(layout.home, n_per_source=150, missing=("images/lab/never copied.png",))
+    run = bayesline("materialize")
+    assert run.exit_code == 0, run.output
+    assert "skipped" not in output_lines(run.output)["materialised baseline_predictions"]
+    with open_reader(layout, load_config()) as con:
+        rejected = con.execute("SELECT error_type, reason FROM rejected_rows").fetchall()
+        diagnosed = con.execute(
+            "SELECT slice_column, slice_value, dev_error, problems FROM diagnosis "
+            "WHERE model_version = 'baseline-pixels-sgd-v0001'"
+        ).fetchall()
+    assert [(kind, "images/lab/never copied.png" in why) for kind, why in rejected] == [
+        ("unreadable_image", True)
+    ]
+    errors = {(column, value): error for column, value, error, _ in diagnosed}
+    # The field's cam-b shots are the noisiest: the slice the baseline finds hardest.
+    assert errors[("camera", "cam-b")] > errors[("camera", "cam-a")]
+    assert errors[("overall", "all")] < 0.3
+    report = bayesline("report")
+    assert report.exit_code == 0, report.output
+    (written,) = layout.reports_dir.glob("*.html")
+    html = written.read_text(encoding="utf-8")
+    assert "The built-in baseline, reading the images of image_path (grey 16x16 pixels)" in html
