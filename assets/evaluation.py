@@ -21,6 +21,7 @@ from evaluation.pipeline import (
     waiting_for_predictions,
 )
 from evaluation.status import ModelFailure, Step, evaluate_each, failure_summary
+from evaluation.thumbnails import worst_slice_thumbnails
 from labeling.baselines import human_levels_from_baselines
 from warehouse.catalog import fetch_dicts, open_reader, refresh_catalog
 from warehouse.config import SPLITS
@@ -182,11 +183,27 @@ def diagnosis(context: dg.AssetExecutionContext, bayesline: BayeslineResource):
     }
     if evaluations:
         metadata.update(_evaluation_metadata(evaluations[-1]))
+        metadata.update(_worst_slice_images(layout, config, evaluations[-1]))
     if failures:
         # Record what did work before failing, so the UI shows every diagnosis that exists.
         context.log_event(dg.AssetMaterialization(asset_key="diagnosis", metadata=metadata))
         _fail_if_any(failures, "diagnosis")
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _worst_slice_images(layout, config, evaluation: ModelEvaluation) -> dict:
+    """A few dev images of the worst slice, inline: people would rather look than read."""
+    shown = worst_slice_thumbnails(
+        layout, config, evaluation.model_version, evaluation.split_version
+    )
+    if shown is None or not shown.thumbnails:
+        return {}
+    images = " ".join(
+        f"![{t.example_id}: {t.label}, predicted {t.predicted_label}]"
+        f"(data:image/png;base64,{base64.b64encode(t.png).decode()})"
+        for t in shown.thumbnails
+    )
+    return {"worst_slice_images": dg.MetadataValue.md(f"**{shown.slice_label}**\n\n{images}")}
 
 
 def _waiting_metadata(context: dg.AssetExecutionContext, layout) -> dict:

@@ -30,6 +30,7 @@ from evaluation.slices import (
     find_low_performing_slices,
     write_evaluation_tables,
 )
+from evaluation.thumbnails import worst_slice_thumbnails
 from evaluation.train_error import measure_train_error
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
@@ -227,6 +228,7 @@ def write_model_report(
         min_slice_size=config.evaluation.min_slice_size,
         learning_curves=curves,
         model_note=_baseline_note(config, model_version, split_version),
+        worst_slice_images=worst_slice_thumbnails(layout, config, model_version, split_version),
     )
     path = output or layout.reports_dir / f"{_file_stem(model_version, split_version)}.html"
     return write_report(html_text, path)

@@ -62,7 +62,7 @@ def write_image_dataset(
             pattern = patterns[i % len(patterns)]
             camera = "cam-b" if i % 3 == 0 else "cam-a"
             path = f"images/{source}/shot {i}.png"
-            loud = noise * (3.0 if source == "field" and camera == "cam-b" else 1.0)
+            loud = noise * (4.0 if source == "field" and camera == "cam-b" else 1.0)
             (home / path).parent.mkdir(parents=True, exist_ok=True)
             striped_image(pattern, loud, rng).save(home / path)
             written.append(path)

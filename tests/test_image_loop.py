@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 
+import dagster as dg
 import pytest
 from typer.testing import CliRunner
 
@@ -85,7 +86,7 @@ def test_an_image_dataset_runs_green_end_to_end_with_the_image_baseline(
     layout, tmp_path, monkeypatch
 ):
     use_config(tmp_path, monkeypatch, image_config_toml())
-    write_image_dataset(layout.home, n_per_source=150, missing=("images/lab/never copied.png",))
+    write_image_dataset(layout.home, n_per_source=240, missing=("images/lab/never copied.png",))
     run = bayesline("materialize")
     assert run.exit_code == 0, run.output
     assert "skipped" not in output_lines(run.output)["materialised baseline_predictions"]
@@ -107,3 +108,12 @@ def test_an_image_dataset_runs_green_end_to_end_with_the_image_baseline(
     (written,) = layout.reports_dir.glob("*.html")
     html = written.read_text(encoding="utf-8")
     assert "The built-in baseline, reading the images of image_path (grey 16x16 pixels)" in html
+    # Thumbnails of the worst slice, inline, in the report and in the diagnosis's metadata.
+    worst = html.split("<section id='worst-slice-images'")[1].split("</section>")[0]
+    assert "Examples of the worst slice: camera = cam-b" in worst
+    assert 1 <= worst.count("<img src='data:image/png;base64,") <= 6
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("diagnosis"))
+    metadata = event.asset_materialization.metadata
+    shown = metadata["worst_slice_images"].value
+    assert shown.startswith("**camera = cam-b**") and "(data:image/png;base64," in shown
