@@ -30,8 +30,8 @@ NEVER_COPIED = ("images/field/lost 1.png", "images/field/lost 2.png")
 CONFIG_NAME = "bayesline-images.toml"
 
 #: (max rotation in degrees, noise standard deviation, contrast kept) per field camera.
-FIELD_CAMERAS = {"phone-a": (12.0, 18.0, 0.8), "phone-b": (30.0, 55.0, 0.7)}
-NIGHT_CONTRAST = 0.45  # at night a photo keeps this share of its contrast
+FIELD_CAMERAS = {"phone-a": (12.0, 18.0, 0.8), "phone-b": (30.0, 40.0, 0.7)}
+NIGHT_CONTRAST = 0.5  # at night a photo keeps this share of its contrast
 
 CONFIG_TOML = """# Bayesline's image demo (`bayesline demo --images`): handwritten digits from a
 # scanner (training) and from phone cameras (the target). Written by the demo; edit a copy.
