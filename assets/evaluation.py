@@ -7,7 +7,7 @@ import dagster as dg
 from assets.ingest import WAREHOUSE_POOL
 from assets.metadata import markdown_table, percent
 from assets.resources import BayeslineResource
-from evaluation.baseline import train_baseline
+from evaluation.baseline import NoBaselineFits, train_baseline
 from evaluation.calibration import ece_by_split
 from evaluation.diagnosis_table import human_levels_from_config
 from evaluation.findings import in_reading_order, is_finding, reading_label
@@ -18,8 +18,10 @@ from evaluation.pipeline import (
     check_slice_columns,
     diagnose_model_version,
     model_versions_to_evaluate,
+    waiting_for_predictions,
 )
 from evaluation.status import ModelFailure, Step, evaluate_each, failure_summary
+from evaluation.thumbnails import worst_slice_thumbnails
 from labeling.baselines import human_levels_from_baselines
 from warehouse.catalog import fetch_dicts, open_reader, refresh_catalog
 from warehouse.config import SPLITS
@@ -38,7 +40,12 @@ def baseline_predictions(
     context: dg.AssetExecutionContext, bayesline: BayeslineResource
 ) -> dg.MaterializeResult:
     layout, config = bayesline.layout(), bayesline.config()
-    result = train_baseline(layout, config)
+    try:
+        result = train_baseline(layout, config)
+    except NoBaselineFits as exc:
+        # Not a failure: the evaluation assets downstream wait for the team's predictions.
+        context.log.warning(f"baseline skipped: {exc}")
+        return dg.MaterializeResult(metadata={"skipped": str(exc)})
     refresh_catalog(layout, config)
     if result.summary:
         context.log.info(result.summary.message)
@@ -46,6 +53,7 @@ def baseline_predictions(
         metadata={
             "model_version": result.model_version,
             "split_version": result.split_version,
+            "payload": result.payload,
             "n_train": result.n_train,
             "n_fit": result.n_fit if result.n_fit is not None else "reused",
             "accuracy": markdown_table(
@@ -114,10 +122,14 @@ def slice_analysis(context: dg.AssetExecutionContext, bayesline: BayeslineResour
     results, failures = evaluate_each(layout, pairs, "slice_metrics", analyse)
     flagged = [row for rows in results for row in rows]
     refresh_catalog(layout, config)
-    yield dg.MaterializeResult(asset_key="slice_metrics", metadata=_failure_metadata(failures))
+    waiting = _waiting_metadata(context, layout)
+    yield dg.MaterializeResult(
+        asset_key="slice_metrics", metadata=_failure_metadata(failures) | waiting
+    )
     yield dg.MaterializeResult(
         asset_key="low_performing_slices",
-        metadata={
+        metadata=waiting
+        | {
             "flagged": sum(1 for _, r in flagged if is_finding(r)),
             "nested_under_parent": sum(1 for _, r in flagged if not is_finding(r)),
             "slices": markdown_table(
@@ -167,14 +179,40 @@ def diagnosis(context: dg.AssetExecutionContext, bayesline: BayeslineResource):
         "model_versions": len(evaluations),
         "models": _models_table(evaluations),
         **_failure_metadata(failures),
+        **_waiting_metadata(context, layout),
     }
     if evaluations:
         metadata.update(_evaluation_metadata(evaluations[-1]))
+        metadata.update(_worst_slice_images(layout, config, evaluations[-1]))
     if failures:
         # Record what did work before failing, so the UI shows every diagnosis that exists.
         context.log_event(dg.AssetMaterialization(asset_key="diagnosis", metadata=metadata))
         _fail_if_any(failures, "diagnosis")
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _worst_slice_images(layout, config, evaluation: ModelEvaluation) -> dict:
+    """A few dev images of the worst slice, inline: people would rather look than read."""
+    shown = worst_slice_thumbnails(
+        layout, config, evaluation.model_version, evaluation.split_version
+    )
+    if shown is None or not shown.thumbnails:
+        return {}
+    images = " ".join(
+        f"![{t.example_id}: {t.label}, predicted {t.predicted_label}]"
+        f"(data:image/png;base64,{base64.b64encode(t.png).decode()})"
+        for t in shown.thumbnails
+    )
+    return {"worst_slice_images": dg.MetadataValue.md(f"**{shown.slice_label}**\n\n{images}")}
+
+
+def _waiting_metadata(context: dg.AssetExecutionContext, layout) -> dict:
+    """Nothing to evaluate yet is no failure: say what the step waits for."""
+    waiting = waiting_for_predictions(layout)
+    if waiting is None:
+        return {}
+    context.log.warning(waiting)
+    return {"skipped": waiting}
 
 
 def _fail_if_any(failures: list[ModelFailure], step: Step) -> None:

@@ -148,7 +148,10 @@ def _root_cause(error) -> tuple[str, str]:
 def _event(event: dg.DagsterEvent) -> RunEvent | None:
     kind = event.event_type_value
     if kind == "ASSET_MATERIALIZATION":
-        return RunEvent("materialized", event.asset_key.to_user_string(), True)
+        # An asset with nothing to do (no baseline fits, no predictions yet) says why.
+        skipped = event.event_specific_data.materialization.metadata.get("skipped")
+        detail = f"skipped: {skipped.value}" if skipped is not None else ""
+        return RunEvent("materialized", event.asset_key.to_user_string(), True, detail)
     if kind == "ASSET_CHECK_EVALUATION":
         data = event.event_specific_data
         said = {key: str(getattr(value, "value", value)) for key, value in data.metadata.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -296,22 +297,62 @@ def demo(
     labelstudio: Annotated[
         bool, typer.Option(help="Start Label Studio and queue the weak slices for people.")
     ] = True,
+    images: Annotated[
+        bool,
+        typer.Option(
+            "--images",
+            help="The image demo: handwritten digits as PNGs, scanned (training) and "
+            "photographed by phones (target), with its own config in BAYESLINE_HOME.",
+        ),
+    ] = False,
 ) -> None:
     """Generate the bundled demo data and run the whole pipeline on it."""
-    from bayesline.demo import generate_demo_data
     from bayesline.runner import print_summary, run_pipeline
 
-    _config()  # a config error is said in one line before any run starts
     layout = WarehouseLayout.from_env().ensure()
-    console.rule("Bayesline demo")
-    summary = generate_demo_data(layout.landing, seed=seed)
-    console.print(f"Demo data: {len(summary.files)} landing files under {layout.landing}")
+    if images:
+        _image_demo_data(layout, seed)
+    else:
+        _text_demo_data(layout, seed)
     if labelstudio:
         labelstudio_install()
         labelstudio_start()
     if not run_pipeline(None, console):
         raise typer.Exit(1)  # run_pipeline said why in one line
     print_summary(console)
+
+
+def _text_demo_data(layout: WarehouseLayout, seed: int) -> None:
+    from bayesline.demo import generate_demo_data
+
+    _config()  # a config error is said in one line before any run starts
+    console.rule("Bayesline demo")
+    summary = generate_demo_data(layout.landing, seed=seed)
+    console.print(f"Demo data: {len(summary.files)} landing files under {layout.landing}")
+
+
+def _image_demo_data(layout: WarehouseLayout, seed: int) -> None:
+    """Write the image demo and point this process (its run, its summary) at its config."""
+    from bayesline.demo.images import IMAGE_SOURCES, generate_image_demo
+
+    others = sorted(
+        p.name for p in layout.landing.iterdir() if p.is_dir() and p.name not in IMAGE_SOURCES
+    )
+    if others:
+        raise fail(
+            f"{layout.home} already holds other landing data ({', '.join(others)}): run the "
+            "image demo in a fresh home, e.g. BAYESLINE_HOME=data-images bayesline demo --images"
+        )
+    console.rule("Bayesline image demo")
+    summary = generate_image_demo(layout.home, seed=seed)
+    os.environ["BAYESLINE_CONFIG"] = str(summary.config_path)
+    _config()
+    counts = ", ".join(f"{n:,} {source}" for source, n in summary.n_images.items())
+    console.print(
+        f"Demo images: {counts} rows under {layout.home / 'images'} ({len(summary.never_copied)} "
+        f"name images never copied); config: {summary.config_path}. Other commands read it "
+        f"with BAYESLINE_CONFIG={summary.config_path}"
+    )
 
 
 def main() -> None:

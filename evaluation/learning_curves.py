@@ -87,8 +87,9 @@ def measure_learning_curves(
     split_version = _resolve_version(layout, split_version)
     if config.evaluation.training_command is None and not config.dataset.text_columns:
         raise LearningCurveError(
-            "the built-in baseline needs a text payload: set [evaluation] training_command "
-            "in bayesline.toml to draw learning curves for your own model"
+            "learning curves retrain the built-in text baseline only (not the image "
+            "baseline): set [evaluation] training_command in bayesline.toml to draw them for "
+            "your own model"
         )
     learner_name, learner = learner_for(config, layout.scratch)
     model_version = (

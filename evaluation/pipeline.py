@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+from evaluation.baseline import baseline_payload, is_baseline_model
 from evaluation.calibration import calibration_rows
 from evaluation.champion import current_champion
 from evaluation.charts import error_by_stage_chart, reliability_chart
@@ -30,6 +31,7 @@ from evaluation.slices import (
     find_low_performing_slices,
     write_evaluation_tables,
 )
+from evaluation.thumbnails import worst_slice_thumbnails
 from evaluation.train_error import measure_train_error
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
@@ -174,6 +176,17 @@ def model_versions_to_evaluate(layout: WarehouseLayout) -> list[tuple[str, int]]
     return [(m, v) for m, v in list_model_versions(layout) if v == versions[-1]]
 
 
+def waiting_for_predictions(layout: WarehouseLayout) -> str | None:
+    """What evaluation waits for when no model has predicted the newest split version."""
+    versions = published_versions(layout)
+    if not versions or model_versions_to_evaluate(layout):
+        return None
+    return (
+        f"waiting for predictions on split v{versions[-1]}: register them with "
+        "`bayesline predictions add`"
+    )
+
+
 def write_model_report(
     layout: WarehouseLayout,
     config: BayeslineConfig,
@@ -217,9 +230,18 @@ def write_model_report(
         min_slice_size=config.evaluation.min_slice_size,
         learning_curves=curves,
         distribution_shift=shift,
+        model_note=_baseline_note(config, model_version, split_version),
+        worst_slice_images=worst_slice_thumbnails(layout, config, model_version, split_version),
     )
     path = output or layout.reports_dir / f"{_file_stem(model_version, split_version)}.html"
     return write_report(html_text, path)
+
+
+def _baseline_note(config: BayeslineConfig, model_version: str, split_version: int):
+    payload = baseline_payload(config)
+    if payload is None or not is_baseline_model(model_version, split_version):
+        return None
+    return f"The built-in baseline, reading {payload.describe()}."
 
 
 def _versus_champion(con, layout, config, model_version: str, split_version: int):

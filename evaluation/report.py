@@ -33,6 +33,7 @@ from evaluation.learning_curve_chart import learning_curve_chart
 from evaluation.learning_curves import FORECAST_SUMMARY_HEADER, forecast_summary, variance_line
 from evaluation.shift_chart import shift_chart
 from evaluation.shift_tables import FEATURE_HEADER, SLICE_HEADER, feature_cells, slice_cells
+from evaluation.thumbnails import SliceThumbnails
 
 DASH = "\N{EM DASH}"  # a value that was not measured
 EN_DASH = "\N{EN DASH}"
@@ -67,6 +68,8 @@ tr.nested td { color: var(--muted); } tr.nested td:nth-child(2) { padding-left: 
 img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 footer { margin-top: 32px; padding-top: 8px; border-top: 1px solid var(--line);
   font-size: 12px; color: var(--muted); }
+figure.thumb { display: inline-block; margin: 0 10px 10px 0; text-align: center;
+  font-size: 12px; } figure.thumb img { width: 64px; image-rendering: pixelated; }
 code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 """
 
@@ -90,6 +93,8 @@ def render_report(
     min_slice_size: int = 1,
     learning_curves: tuple[list[dict], list[dict]] | None = None,
     distribution_shift: tuple[dict, list[dict], list[dict]] | None = None,
+    model_note: str | None = None,
+    worst_slice_images: SliceThumbnails | None = None,
 ) -> str:
     """The whole report as one HTML document (rows follow evaluation.schema); the dev error
     chart leaves out slices under `min_slice_size` examples, as the slice tests do.
@@ -98,12 +103,15 @@ def render_report(
     points, forecasts = learning_curves or ([], [])
     mismatch = mismatch_line(*distribution_shift[:2]) if distribution_shift else None
     meta = f"Model <code>{_e(model_version)}</code> on split version {_e(split_version)}"
+    if model_note:  # e.g. which payload the built-in baseline read
+        meta += f"<br><span id='model-note'>{_e(model_note)}</span>"
     sections = [
         f"<header><h1>{_e(title)}</h1><div class='muted'>{meta}</div></header>",
         _verdict(overall, variance_line(forecasts), mismatch),
         _overall_section(overall),
         _stage_chart_section(diagnosis_rows),
         _low_performing_section(low_performing_rows, slice_metric_rows, min_slice_size),
+        _worst_slice_images_section(worst_slice_images),
         _slice_diagnosis_section(diagnosis_rows),
         _calibration_section(calibration_rows or []),
         _versus_champion_section(versus_champion),
@@ -275,6 +283,21 @@ def _low_performing_section(
         alt = "Dev error per slice, ranked by the lower end of the 95% interval, with the overall"
         body += _figure(slice_error_chart(slice_metric_rows, "dev", min_n=min_slice_size), alt)
     return _section("low-performing", "Low-performing slices", body)
+
+
+def _worst_slice_images_section(shown: SliceThumbnails | None) -> str:
+    if shown is None or not shown.thumbnails:
+        return ""
+    figures = "".join(
+        f"<figure class='thumb'><img src='data:image/png;base64,"
+        f"{base64.b64encode(t.png).decode()}' alt='{_e(t.example_id)}'>"
+        f"<figcaption>{_e(t.example_id)}: {_e(t.label)}, predicted {_e(t.predicted_label)}"
+        "</figcaption></figure>"
+        for t in shown.thumbnails
+    )
+    heading = f"Examples of the worst slice: {shown.slice_label}"
+    note = "<p class='muted'>Dev images of the top-ranked slice, its errors first.</p>"
+    return _section("worst-slice-images", heading, note + f"<div>{figures}</div>")
 
 
 def _slice_diagnosis_section(rows: list[dict]) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evaluation.baseline import baseline_model_version
+from evaluation.baseline import is_baseline_model
 from evaluation.diagnosis import ErrorRate
 from evaluation.predictions import predictions_path
 from evaluation.slices import slice_grouping
@@ -167,7 +167,7 @@ BASELINE = "the baseline"
 
 
 def _who(model_version: str, split_version: int) -> str:
-    return BASELINE if model_version == baseline_model_version(split_version) else "the model"
+    return BASELINE if is_baseline_model(model_version, split_version) else "the model"
 
 
 def _rate(errors: int, n: int) -> ErrorRate | None:

@@ -21,7 +21,7 @@ import duckdb
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.image_files import image_path_under
-from warehouse.slice_bins import PAIR_SEPARATOR, SliceColumn, slice_columns_of_version, slice_label
+from warehouse.slice_bins import slice_columns_of_version, slice_condition, slice_label
 
 OVERALL_SLICE = ("overall", "all")
 QUEUE_SALT = "bayesline-labeling-queue"
@@ -154,7 +154,7 @@ def select_baseline_examples(
 def _sample_slice(con, config, split_version, column, value, priority, cap):
     payload = config.dataset.payload_columns
     payload_sql = ", ".join(quote_identifier(c) for c in payload)
-    where, params = _slice_condition(
+    where, params = slice_condition(
         slice_columns_of_version(con, config, split_version), column, value
     )
     # Round-robin over (split, gold label) strata in hash order: stratified and reproducible.
@@ -179,18 +179,3 @@ def _sample_slice(con, config, split_version, column, value, priority, cap):
         )
         for row in rows
     ]
-
-
-def _slice_condition(
-    slice_columns: list[SliceColumn], column: str, value: str
-) -> tuple[str, list[str]]:
-    """SQL selecting one slice, read as slice_metrics reads it (a value, or a range of a
-    binned column, with the version's edges); pairs read 'a x b' = 'va x vb'."""
-    if (column, value) == OVERALL_SLICE:
-        return "", []
-    columns, values = column.split(PAIR_SEPARATOR), value.split(PAIR_SEPARATOR)
-    by_name = {c.name: c for c in slice_columns}
-    if len(columns) != len(values) or any(c not in by_name for c in columns):
-        raise ValueError(f"cannot read slice {column} = {value}: not a slice of this version")
-    tests = " AND ".join(f"{by_name[c].value_sql()} = ?" for c in columns)
-    return f"AND {tests}", values

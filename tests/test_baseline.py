@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import shutil
 from dataclasses import replace
@@ -13,12 +12,13 @@ import pytest
 from bayesline.demo import generate_demo_data
 from evaluation.baseline import (
     BaselineError,
+    NoBaselineFits,
     baseline_model_version,
     build_pipeline,
     train_baseline,
 )
 from evaluation.predictions import list_model_versions
-from tests.conftest import REPO_ROOT, SMALL_CONFIG
+from tests.conftest import REPO_ROOT, SMALL_CONFIG, write_csv
 from warehouse.config import load_config, parse_config
 from warehouse.ingest import ingest_landing_files
 from warehouse.layout import WarehouseLayout
@@ -122,11 +122,18 @@ def test_the_baseline_is_deterministic_and_a_second_run_changes_nothing(demo_run
     )
 
 
-def test_a_dataset_without_text_gets_a_clear_error(layout):
-    raw = copy.deepcopy(SMALL_CONFIG)
-    raw["dataset"] = {**raw["dataset"], "text_columns": [], "image_columns": ["image_path"]}
-    with pytest.raises(BaselineError, match="needs a text payload; register your own predictions"):
-        train_baseline(layout, parse_config(raw))
+def test_a_train_split_with_one_label_says_why_and_what_to_do(layout):
+    config = parse_config(SMALL_CONFIG)
+    for source in ("app", "web"):
+        rows = [
+            (f"{source}-{i}", f"u{source}{i}", "pos", f"{source} words {i}", "ios")
+            for i in range(60)
+        ]
+        write_csv(layout.landing / source / "all.csv", rows)
+    ingest_landing_files(layout, config)
+    publish_split_version(layout, config)
+    with pytest.raises(NoBaselineFits, match=r"1 label\(s\).*bayesline predictions add"):
+        train_baseline(layout, config)
 
 
 def test_an_unpublished_split_version_is_refused(demo_run):

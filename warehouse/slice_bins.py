@@ -345,3 +345,18 @@ def _read_record(con: duckdb.DuckDBPyConnection, record_sql: str) -> dict[str, S
             name, kind, distinct, edges, edges_from="quantiles" if edges else None
         )
     return columns
+
+
+def slice_condition(
+    slice_columns: list[SliceColumn], column: str, value: str
+) -> tuple[str, list[str]]:
+    """SQL selecting one slice, read as slice_metrics reads it (a value, or a range of a
+    binned column, with the version's edges); pairs read 'a x b' = 'va x vb'."""
+    if (column, value) == ("overall", "all"):
+        return "", []
+    columns, values = column.split(PAIR_SEPARATOR), value.split(PAIR_SEPARATOR)
+    by_name = {c.name: c for c in slice_columns}
+    if len(columns) != len(values) or any(c not in by_name for c in columns):
+        raise ValueError(f"cannot read slice {column} = {value}: not a slice of this version")
+    tests = " AND ".join(f"{by_name[c].value_sql()} = ?" for c in columns)
+    return f"AND {tests}", values

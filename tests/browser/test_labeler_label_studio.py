@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import re
 import time
+import tomllib
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Page, expect
 
-from labeling.server import create_labeler
+from labeling.queue import ImageServing, QueuedExample, labeling_interface
+from labeling.server import connect, create_labeler
+from labeling.sync import sync_annotations
+from labeling.tasks import ensure_local_storage, ensure_project, push_tasks
 from tests.browser.servers import DagsterUI, bayesline_sql, graphql
+from tests.image_datasets import image_config_toml, striped_image
+from warehouse.config import parse_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.labelstudio, pytest.mark.slow]
 LABELER = "labeler@bayesline.test"
@@ -19,9 +27,9 @@ SENSOR = "label_studio_annotations_sensor"
 SYNC_TIMEOUT_S = 240  # the sensor ticks every 10 s here, then the sync run starts and finishes
 
 
-def log_in(page: Page, url: str) -> None:
+def log_in(page: Page, url: str, email: str = LABELER) -> None:
     page.goto(f"{url}/user/login/")
-    page.locator("input[name=email]").fill(LABELER)
+    page.locator("input[name=email]").fill(email)
     page.locator("input[name=password]").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_text("Recent Projects")).to_be_visible()
@@ -138,3 +146,76 @@ def test_a_labeler_labels_blind_tasks_and_the_sensor_syncs_them_once(
         "FROM human_annotations",
     )
     assert total[0]["n"] == total[0]["distinct_ids"]
+
+
+IMAGE_LABELER = "image-labeler@bayesline.test"
+LOAD_TIMEOUT_MS = 60_000
+SIDE = 96  # pixels: the image task's width, which the labeler's browser must decode
+
+
+def test_a_labeler_sees_an_image_task_blind_and_the_annotation_syncs(
+    page, labelstudio, tmp_path, screenshot
+):
+    """An image task through local-files storage: the picture loads, nothing gives the answer
+    away, and the submitted label is what the sync stores."""
+    settings, state = labelstudio
+    create_labeler(settings, IMAGE_LABELER, PASSWORD)
+    folder = settings.document_root / "images" / tmp_path.name
+    folder.mkdir(parents=True)
+    striped_image("rows", 10.0, np.random.default_rng(1)).resize((SIDE, SIDE)).save(
+        folder / "shot 1.png"
+    )
+    config = parse_config(tomllib.loads(image_config_toml()))
+    example = QueuedExample(
+        "shot-1",
+        "dev",
+        "camera",
+        "cam-b",
+        1.0,
+        {"image_path": f"images/{tmp_path.name}/shot 1.png"},
+    )
+    title = f"image tasks {tmp_path.name}"
+    with connect(settings) as client:
+        project_id = ensure_project(client, title, labeling_interface(config), overlap=1)
+        try:
+            ensure_local_storage(client, project_id, folder)
+            images = ImageServing(settings.document_root, config.dataset.image_columns)
+            push_tasks(client, project_id, [example], 1, images=images)
+
+            page.context.clear_cookies()
+            log_in(page, state.url, IMAGE_LABELER)
+            page.get_by_text(title).first.click()
+            # A new project's data manager can take a while to load on a busy machine.
+            expect(page.get_by_text("Predictions: 0")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+            for gold in ("pattern", "gold_label", "predicted_label"):
+                expect(page.get_by_text(gold, exact=True)).to_have_count(0)
+            page.get_by_role("button", name="Label All Tasks").click()
+            submit = page.get_by_role("button", name="Submit current annotation")
+            expect(submit).to_be_disabled(timeout=LOAD_TIMEOUT_MS)  # no prediction pre-fills
+            # The task's image (96 pixels wide, as written) has loaded: served, decoded, shown.
+            page.wait_for_function(
+                f"() => [...document.images].some(i => i.complete && i.naturalWidth === {SIDE})",
+                timeout=LOAD_TIMEOUT_MS,
+            )
+            screenshot(page, "labeling-image")
+            page.locator("label").filter(has_text=re.compile("^rows")).first.click()
+            submit.click()
+
+            synced = wait_for(
+                lambda: (
+                    (r := sync_annotations(client, project_id, tmp_path / "annotations"))
+                    and r.new_rows
+                    and r
+                ),
+                60,
+                "the submitted annotation to reach the sync",
+            )
+            assert synced.new_rows == 1
+            (row,) = pq.read_table(synced.path).to_pylist()
+            assert (row["example_id"], row["label"], row["annotator"]) == (
+                "shot-1",
+                "rows",
+                IMAGE_LABELER,
+            )
+        finally:
+            client.projects.delete(project_id)
