@@ -155,7 +155,9 @@ class CephGateway:
             stderr=subprocess.DEVNULL, timeout=60,
         ).returncode  # fmt: skip
         if code != 0:
-            raise RuntimeError(f"{program} exited with {code}; see {self.root}/log")
+            logs = sorted((self.root / "log").glob("*.log"), key=lambda p: p.stat().st_mtime)
+            tail = logs[-1].read_text(errors="replace")[-1500:] if logs else "(no log)"
+            raise RuntimeError(f"{program} exited with {code}; its log ends:\n{tail}")
 
     def _wait_for_osd(self, timeout_s: float = 90) -> None:
         deadline = time.monotonic() + timeout_s

@@ -88,7 +88,8 @@ class LakeStore:
         return sorted(m.rstrip("/").split("/")[-2] for m in markers)
 
     def publish_folder(self, local: Path, *parts: str) -> str:
-        """Publish the finished folder `local` at `parts`; returns its location.
+        """Publish the finished folder `local` at `parts`; returns its location. Call it
+        holding the writer lock: it sweeps the staging prefixes a killed writer left.
 
         Raises PublishedFolderError when a published folder is already there.
         """
@@ -97,6 +98,7 @@ class LakeStore:
         final = self.location(*parts)
         if self.fs.exists(f"{final}/{COMMIT_MARKER}"):
             raise PublishedFolderError(f"{final} is already published; it is never overwritten")
+        self._remove_abandoned_staging(*parts[:-1])
         names = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
         staging = self.location(*parts[:-1], f"{STAGING_PREFIX}-{parts[-1]}-{uuid.uuid4().hex}")
         try:
@@ -110,6 +112,16 @@ class LakeStore:
             if self.fs.exists(staging):
                 self.fs.rm(staging, recursive=True)
         return final
+
+    def _remove_abandoned_staging(self, *parts: str) -> None:
+        """Staging prefixes under `parts`: only a killed writer leaves one, and the caller
+        holds the writer lock, so no live writer is using any of them."""
+        base = self.location(*parts)
+        if not self.fs.exists(base):
+            return
+        for entry in self.fs.ls(base, detail=False):
+            if entry.rstrip("/").split("/")[-1].startswith(f"{STAGING_PREFIX}-"):
+                self.fs.rm(entry, recursive=True)
 
 
 def _rename_into_place(local: Path, final: Path) -> str:
