@@ -102,9 +102,12 @@ class CephGateway:
         self._run("ceph-mon", "--mkfs", "-i", "a", "--monmap", str(self.root / "monmap"),
                   "--keyring", str(self.root / "keyring"))  # fmt: skip
         self._daemon("ceph-mon", "-i", "a")
-        osd_id = self._run("ceph", "osd", "create", timeout=60).strip()
+        # One uuid for the OSD in the monitor's map and on its store: without it the OSD
+        # made up its own at mkfs and was, now and then, refused at boot ("wrong fsid").
+        osd_uuid = str(uuid.uuid4())
+        osd_id = self._run("ceph", "osd", "create", osd_uuid, timeout=60).strip()
         (self.root / "osd" / f"ceph-{osd_id}").mkdir()  # memstore asserts it exists
-        self._run("ceph-osd", "-i", osd_id, "--mkfs")
+        self._run("ceph-osd", "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
         self._daemon("ceph-osd", "-i", osd_id)
         self._wait_for_osd()
         self._daemon("radosgw", "-n", "client.rgw.a")

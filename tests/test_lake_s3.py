@@ -12,6 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -29,7 +30,12 @@ from tests.conftest import REPO_ROOT
 from tests.review_files import write_reviews
 from tests.s3_fixtures import S3Server
 from warehouse.config import SPLITS
-from warehouse.lake_store import COMMIT_MARKER, STAGING_PREFIX
+from warehouse.lake_store import (
+    COMMIT_MARKER,
+    STAGING_PREFIX,
+    PublishedFolderError,
+    lake_store,
+)
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import PAUSE_AT_ENV, PAUSE_MARKER_ENV
 from warehouse.versions import UnknownVersionError
@@ -132,7 +138,7 @@ def assert_version_whole(s3_server: S3Server, lake_url: str, version: int) -> No
 
 @pytest.mark.slow
 def test_splits_published_on_s3_are_read_by_sql_and_load_split_and_never_overwritten(
-    team_database, s3_lake, s3_server, landed
+    team_database, s3_lake, s3_server, landed, tmp_path
 ):
     finish(materialize())
 
@@ -156,6 +162,11 @@ def test_splits_published_on_s3_are_read_by_sql_and_load_split_and_never_overwri
         str(train.num_rows)
     ]
     assert train.num_rows > 0
+    exported = cli.invoke(
+        app, ["export", "--version", "1", "--out", str(tmp_path / "v1")], catch_exceptions=False
+    )
+    assert exported.exit_code == 0, exported.output
+    assert pq.read_table(tmp_path / "v1" / "data").num_rows == 270
 
     # A second delivery publishes v2 beside v1; v1's objects keep their bytes and ETags.
     write_reviews(landed.landing / "web_reviews" / "w2.csv", "w2", 40)
@@ -191,3 +202,25 @@ def test_a_publish_killed_on_s3_shows_no_version_and_the_next_run_converges(
     stored = objects(s3_server, s3_lake)
     assert not [key for key in stored if STAGING_PREFIX in key], "the staging prefix was swept"
     assert load_split("latest", "dev").num_rows == int(sql("SELECT n_dev FROM split_versions")[0])
+
+
+def test_a_folder_published_on_s3_is_never_overwritten(s3_lake, s3_server, tmp_path):
+    store = lake_store(tmp_path / "unused-local-lake")
+    assert store.remote
+    built = tmp_path / "built"
+    (built / "_meta").mkdir(parents=True)
+    (built / "a.parquet").write_bytes(b"first bytes")
+    (built / "_meta" / "manifest.json").write_bytes(b"{}")
+    assert store.published_folders("things") == []
+
+    store.publish_folder(built, "things", "v0001")
+    assert store.published_folders("things") == ["v0001"]
+    etags = {k: v["ETag"] for k, v in objects(s3_server, s3_lake).items()}
+    assert set(etags) == {"things/v0001/a.parquet", "things/v0001/_meta/manifest.json",
+                          f"things/v0001/{COMMIT_MARKER}"}  # fmt: skip
+
+    (built / "a.parquet").write_bytes(b"other bytes")
+    with pytest.raises(PublishedFolderError, match="never overwritten"):
+        store.publish_folder(built, "things", "v0001")
+    assert store.read_bytes("things", "v0001", "a.parquet") == b"first bytes"
+    assert {k: v["ETag"] for k, v in objects(s3_server, s3_lake).items()} == etags
