@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from deployment.settings import (
@@ -13,6 +18,8 @@ from deployment.settings import (
     DeploymentError,
     lake_settings,
 )
+
+BAYESLINE = str(Path(sys.executable).with_name("bayesline"))
 
 
 @pytest.fixture
@@ -75,3 +82,19 @@ def test_an_endpoint_must_be_a_url(s3_env):
     s3_env.setenv(S3_ENDPOINT_ENV, "127.0.0.1:7480")
     with pytest.raises(DeploymentError, match="https://host:port"):
         lake_settings()
+
+
+def test_the_cli_refuses_a_lake_url_without_keys_in_one_line(s3_env, layout):
+    s3_env.setenv(LAKE_URL_ENV, "s3://team-lake/x")
+    s3_env.delenv(S3_KEY_ENV)
+    done = subprocess.run(
+        [BAYESLINE, "splits", "list"],
+        env={**os.environ, "COLUMNS": "1000"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    said = (done.stdout + done.stderr).strip()
+    assert len(said.splitlines()) == 1, said
+    assert S3_KEY_ENV in said and "s3cr3t" not in said
