@@ -24,10 +24,10 @@ help: ## Show the targets
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark,hf]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark,hf,s3]'
 	touch $@
 
-install: $(BIN)/.installed ## Create .venv and install Bayesline with its dev tools and the spark and hf extras
+install: $(BIN)/.installed ## Create .venv and install Bayesline with its dev tools and the spark, hf and s3 extras
 
 # dagster.yaml into DAGSTER_HOME, with PostgreSQL storage in a team deployment (README: For teams).
 dagster-home: install

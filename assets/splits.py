@@ -15,7 +15,7 @@ from warehouse.split_fractions import (
     fraction_rows,
     judge_split_fractions,
 )
-from warehouse.splits import publish_split_version, published_versions
+from warehouse.splits import publish_split_version, published_versions, version_location
 from warehouse.versions import find_split_violations, load_manifest
 
 
@@ -63,7 +63,7 @@ def published_splits(
             "sql": dg.MetadataValue.md(
                 f"```sql\nSELECT * FROM splits WHERE version = {version} AND split = 'dev'\n```"
             ),
-            "path": dg.MetadataValue.path(str(layout.splits_dir / f"v{version:04d}")),
+            "path": dg.MetadataValue.path(version_location(layout, version)),
         },
         tags={"bayesline/split_version": str(version)},
     )

@@ -1,4 +1,5 @@
-"""Where Bayesline runs: on a laptop (the default) or as a team deployment on PostgreSQL.
+"""Where Bayesline runs: on a laptop (the default) or as a team deployment on PostgreSQL, with
+the lake on a local disk (the default) or on S3-compatible object storage.
 
 This module is the one place that says which. With a PostgreSQL server configured, the Dagster
 instance keeps its runs, event logs and schedules there, and every lake write takes a
@@ -9,6 +10,11 @@ The server comes from BAYESLINE_POSTGRES_URL (`postgresql://user@host:port/datab
 with a password), or from the file `bayesline team up` writes for its private cluster. The
 password comes from BAYESLINE_POSTGRES_PASSWORD or from a 0600 pgpass file named by
 BAYESLINE_POSTGRES_PASSFILE: never from a URL, which ends up in logs.
+
+The lake moves to object storage with BAYESLINE_LAKE_URL=s3://bucket/prefix. Endpoint, region
+and keys come from the variables every S3 client already reads (AWS_ENDPOINT_URL, AWS_REGION,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from the URL. Unset, the lake is the folder
+BAYESLINE_HOME/lake, exactly as before.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ POSTGRES_URL_ENV = "BAYESLINE_POSTGRES_URL"
 POSTGRES_PASSWORD_ENV = "BAYESLINE_POSTGRES_PASSWORD"
 POSTGRES_PASSFILE_ENV = "BAYESLINE_POSTGRES_PASSFILE"
 _SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
+LAKE_URL_ENV = "BAYESLINE_LAKE_URL"
+S3_ENDPOINT_ENV = "AWS_ENDPOINT_URL"
+S3_REGION_ENV = "AWS_REGION"
+S3_KEY_ENV = "AWS_ACCESS_KEY_ID"
+S3_SECRET_ENV = "AWS_SECRET_ACCESS_KEY"
 
 
 class DeploymentError(ValueError):
@@ -137,3 +148,77 @@ def _redacted(url: str) -> str:
     if parts.password is None:
         return repr(url)
     return repr(url.replace(f":{parts.password}@", ":***@", 1))
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    """A lake on S3-compatible object storage: where it is, and how to reach it (the keys stay
+    in the environment, so no repr, log line or error message can show them)."""
+
+    bucket: str
+    prefix: str
+    #: None for AWS itself; http(s)://host:port for any other S3-compatible server.
+    endpoint: str | None
+    region: str | None
+
+    @property
+    def url(self) -> str:
+        """s3://bucket/prefix, the lake's root (without a trailing slash)."""
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def describe(self) -> str:
+        """The lake's URL and endpoint, for messages: no keys."""
+        return f"{self.url} at {self.endpoint or 'AWS'}"
+
+    def filesystem_options(self) -> dict[str, object]:
+        """Keyword arguments for s3fs.S3FileSystem, keys read from the environment now."""
+        client: dict[str, object] = {}
+        if self.region:
+            client["region_name"] = self.region
+        return {
+            "key": os.environ[S3_KEY_ENV],
+            "secret": os.environ[S3_SECRET_ENV],
+            "endpoint_url": self.endpoint,
+            "client_kwargs": client,
+        }
+
+
+def lake_settings() -> LakeSettings | None:
+    """The lake's object storage from BAYESLINE_LAKE_URL, or None for the local lake."""
+    url = os.environ.get(LAKE_URL_ENV, "").strip()
+    if not url:
+        return None
+    return parse_lake_url(url)
+
+
+def parse_lake_url(url: str) -> LakeSettings:
+    """Check an s3://bucket/prefix URL and that the environment has the keys to reach it."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.hostname:
+        raise DeploymentError(
+            f"{LAKE_URL_ENV} must look like s3://bucket/prefix, not {_redacted(url)}; "
+            "unset it to keep the lake in BAYESLINE_HOME/lake."
+        )
+    if parts.username or parts.password:
+        raise DeploymentError(
+            f"{LAKE_URL_ENV} holds credentials: take them out of the URL (URLs end up in logs) "
+            f"and set {S3_KEY_ENV} and {S3_SECRET_ENV} instead."
+        )
+    missing = [name for name in (S3_KEY_ENV, S3_SECRET_ENV) if not os.environ.get(name)]
+    if missing:
+        raise DeploymentError(
+            f"{LAKE_URL_ENV} puts the lake on {url}, but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set: export the storage's keys "
+            f"(and {S3_ENDPOINT_ENV} for a server other than AWS)."
+        )
+    endpoint = os.environ.get(S3_ENDPOINT_ENV, "").strip() or None
+    if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+        raise DeploymentError(
+            f"{S3_ENDPOINT_ENV} must look like https://host:port, not {endpoint!r}."
+        )
+    return LakeSettings(
+        bucket=parts.hostname,
+        prefix=unquote(parts.path).strip("/"),
+        endpoint=endpoint,
+        region=os.environ.get(S3_REGION_ENV, "").strip() or None,
+    )

@@ -49,6 +49,7 @@ def gather_facts(
     fractions = pinned.manifest["assignment"]["fractions_for_new_examples"]
     cuts = {d: cut_points(fractions[d], order) for d, order in CUT_ORDER.items()}
     with capped_connection(layout.scratch) as con:
+        layout.store.register(con)  # the version may be on object storage
         con.execute(f"CREATE VIEW version_rows AS SELECT * FROM {_files_sql(pinned)}")
         sources = fetch_dicts(
             con,

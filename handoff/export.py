@@ -92,7 +92,7 @@ def _check_destination(out: Path, force: bool) -> None:
 def _write_folder(layout, config, pinned: PinnedVersion, staging: Path, fmt, now) -> dict:
     (staging / "data").mkdir(parents=True)
     files = {split: _write_split(layout, config, pinned, staging, split, fmt) for split in SPLITS}
-    schema = pq.read_schema(pinned.split_file("train"))
+    schema = pq.read_schema(pinned.split_file("train"), filesystem=pinned.filesystem)
     facts = gather_facts(layout, config, pinned)
     card = render_card(facts, schema, files, fmt, now)
     (staging / "README.md").write_text(card, encoding="utf-8")
@@ -117,10 +117,11 @@ def _write_split(layout, config, pinned: PinnedVersion, staging: Path, split: st
     }
 
 
-def _copy_with_duckdb(layout: WarehouseLayout, source: Path, target: Path, fmt: str) -> int:
+def _copy_with_duckdb(layout: WarehouseLayout, source: str, target: Path, fmt: str) -> int:
     """Stream one split file to Parquet or JSON lines (DuckDB under the memory cap)."""
     options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT json"
     with capped_connection(layout.scratch) as con:
+        layout.store.register(con)  # the version may be on object storage
         return con.execute(
             f"COPY (SELECT * FROM read_parquet({quote_literal(str(source))})) "
             f"TO {quote_literal(str(target))} ({options})"

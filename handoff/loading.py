@@ -32,7 +32,7 @@ def version_metadata(pinned: PinnedVersion, split: str) -> dict[bytes, bytes]:
 
 def read_split_table(pinned: PinnedVersion, split: str) -> pa.Table:
     """The split as one Arrow table, its schema metadata naming the version."""
-    table = pq.read_table(pinned.split_file(split))
+    table = pq.read_table(pinned.split_file(split), filesystem=pinned.filesystem)
     return table.replace_schema_metadata(
         {**(table.schema.metadata or {}), **version_metadata(pinned, split)}
     )
@@ -53,17 +53,21 @@ class SplitBatches:
 
     @property
     def num_rows(self) -> int:
-        return pq.ParquetFile(self.pinned.split_file(self.split)).metadata.num_rows
+        source = self.pinned.split_file(self.split)
+        return pq.ParquetFile(source, filesystem=self.pinned.filesystem).metadata.num_rows
 
     @property
     def schema(self) -> pa.Schema:
-        schema = pq.read_schema(self.pinned.split_file(self.split))
+        schema = pq.read_schema(
+            self.pinned.split_file(self.split), filesystem=self.pinned.filesystem
+        )
         return schema.with_metadata(version_metadata(self.pinned, self.split))
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         # pre_buffer=False: pyarrow's default read-ahead kept ~200 MiB of a 3M-row file's
         # column chunks allocated by the end of the stream; without it, about one row group.
-        with pq.ParquetFile(self.pinned.split_file(self.split), pre_buffer=False) as handle:
+        source, filesystem = self.pinned.split_file(self.split), self.pinned.filesystem
+        with pq.ParquetFile(source, pre_buffer=False, filesystem=filesystem) as handle:
             yield from handle.iter_batches(batch_size=self.batch_rows)
 
 

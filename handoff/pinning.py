@@ -10,13 +10,17 @@ import difflib
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from warehouse.config import SPLITS
 from warehouse.layout import WarehouseLayout
-from warehouse.splits import published_versions, version_dir_name, version_path
+from warehouse.splits import (
+    published_versions,
+    version_dir_name,
+    version_location,
+    version_parts,
+)
 from warehouse.versions import UnknownVersionError, changed_files, load_manifest, parse_version
 
 LATEST = "latest"
@@ -35,13 +39,16 @@ class PinnedVersion:
     """A published version whose files (those read) matched their manifest's sha256s."""
 
     version: int
-    directory: Path
+    #: The version's folder: a local path, or an s3:// URL when the lake is on object storage.
+    directory: str
     manifest: dict
     #: sha256 of _meta/manifest.json: it covers every file's sha256, so it names the content.
     manifest_sha256: str
+    #: The fsspec filesystem pyarrow opens the files with; None for the local disk.
+    filesystem: object | None = None
 
-    def split_file(self, split: str) -> Path:
-        return self.directory / f"{split}.parquet"
+    def split_file(self, split: str) -> str:
+        return f"{self.directory}/{split}.parquet"
 
     def fingerprint(self, split: str) -> str:
         """A `datasets` fingerprint keyed on the version's content and the split."""
@@ -85,19 +92,29 @@ def pin_version(
     """Resolve `version` and verify the manifest and the files of `splits` (default: all)."""
     number = resolve_version(layout, version)
     names = check_split_names(list(splits or SPLITS))
-    directory = version_path(layout, number)
-    manifest_bytes = (directory / "_meta" / "manifest.json").read_bytes()
+    store = layout.store
+    manifest_bytes = store.read_bytes(*version_parts(number, "_meta", "manifest.json"))
     manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
-    if manifest_sha256 != _recorded_manifest_sha256(directory):
+    if manifest_sha256 != _recorded_manifest_sha256(layout, number):
         raise _tampered(number, "_meta/manifest.json")
     changed = changed_files(layout, number, [f"{split}.parquet" for split in names])
     if changed:
         raise _tampered(number, changed[0])
-    return PinnedVersion(number, directory, json.loads(manifest_bytes), manifest_sha256)
+    return PinnedVersion(
+        number,
+        version_location(layout, number),
+        json.loads(manifest_bytes),
+        manifest_sha256,
+        store.arrow_filesystem(),
+    )
 
 
-def _recorded_manifest_sha256(directory: Path) -> str | None:
-    row = pq.read_table(directory / "_meta" / "version.parquet", columns=["manifest_sha256"])
+def _recorded_manifest_sha256(layout: WarehouseLayout, version: int) -> str | None:
+    row = pq.read_table(
+        version_location(layout, version, "_meta", "version.parquet"),
+        columns=["manifest_sha256"],
+        filesystem=layout.store.arrow_filesystem(),
+    )
     return row.column("manifest_sha256")[0].as_py()
 
 

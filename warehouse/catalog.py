@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.batch_decisions import EXCLUDED_FILE_IDS_SQL, batches_view_sql
-from warehouse.config import BayeslineConfig
+from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier
 from warehouse.layout import WarehouseLayout
 from warehouse.revisions import current_examples_sql, example_revisions_sql, has_examples
@@ -49,6 +49,7 @@ from warehouse.schema import (
     example_columns,
     example_revision_columns,
 )
+from warehouse.splits import published_versions, version_location
 from warehouse.storage import capped_connection, lake_table_sql
 
 WAREHOUSE_VIEWS = (
@@ -103,24 +104,41 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config
     )
     batches = batches_view_sql(config.quality.max_batch_reject_rate)
     con.execute(f"CREATE OR REPLACE VIEW batches AS {batches}")
-    split_file_columns = {"version": "INTEGER", "split": "VARCHAR", **columns}
-    _create_parquet_view(con, "splits", layout.splits_dir / "v*" / "*.parquet", split_file_columns)
-    _create_parquet_view(
-        con,
-        "split_versions",
-        layout.splits_dir / "v*" / "_meta" / "version.parquet",
-        SPLIT_VERSION_COLUMNS,
-        order_by="version",
-    )
-    _create_parquet_view(
-        con,
-        "slice_bins",
-        layout.splits_dir / "v*" / "_meta" / "slice_bins.parquet",
-        SLICE_BIN_COLUMNS,
-        order_by="split_version, slice_column, bin",
-    )
+    _create_split_views(con, layout, {"version": "INTEGER", "split": "VARCHAR", **columns})
     _create_evaluation_views(con, layout)
     _create_labeling_views(con, layout)
+
+
+def _create_split_views(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, split_file_columns: dict[str, str]
+) -> None:
+    """`splits`, `split_versions` and `slice_bins` over the published versions.
+
+    Locally a glob finds them (a version folder appears whole, by a rename). On object storage
+    the views name the files of the versions with a commit marker, and nothing else: a version
+    being published, or left half-copied by a crash, is not in them.
+    """
+    store = layout.store
+    store.register(con)
+    if store.remote:
+        versions = published_versions(layout)
+
+        def files(*parts: str) -> list[str]:
+            return [version_location(layout, v, *parts) for v in versions]
+
+        split_files = [f for split in SPLITS for f in files(f"{split}.parquet")]
+        version_rows, bins = files("_meta", "version.parquet"), files("_meta", "slice_bins.parquet")
+    else:
+        split_files = layout.splits_dir / "v*" / "*.parquet"
+        version_rows = layout.splits_dir / "v*" / "_meta" / "version.parquet"
+        bins = layout.splits_dir / "v*" / "_meta" / "slice_bins.parquet"
+    _create_parquet_view(con, "splits", split_files, split_file_columns)
+    _create_parquet_view(
+        con, "split_versions", version_rows, SPLIT_VERSION_COLUMNS, order_by="version"
+    )
+    _create_parquet_view(
+        con, "slice_bins", bins, SLICE_BIN_COLUMNS, order_by="split_version, slice_column, bin"
+    )
 
 
 def _create_example_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config):
@@ -185,12 +203,14 @@ def _create_evaluation_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLa
 def _create_parquet_view(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    pattern: Path,
+    pattern: Path | list[str],
     columns: dict[str, str],
     order_by: str | None = None,
     latest_by: tuple[str, str] | None = None,
 ) -> None:
-    if glob.glob(str(pattern)):
+    """A view over the Parquet files matching a local glob, or over a list of files known to
+    exist (on object storage); an empty view with the columns when there are none."""
+    if pattern if isinstance(pattern, list) else glob.glob(str(pattern)):
         body = f"SELECT * FROM {lake_table_sql(pattern, columns)}"
         if latest_by:
             key, newest = (quote_identifier(c) for c in latest_by)

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from warehouse.lake_store import LakeStore, lake_store
+
 
 @dataclass(frozen=True)
 class WarehouseLayout:
@@ -25,6 +27,12 @@ class WarehouseLayout:
     @property
     def lake(self) -> Path:
         return self.home / "lake"
+
+    @property
+    def store(self) -> LakeStore:
+        """Where published split versions live: lake/ here, or the object storage
+        BAYESLINE_LAKE_URL names (README: For teams)."""
+        return lake_store(self.lake)
 
     @property
     def examples_dir(self) -> Path:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import uuid
@@ -53,6 +52,8 @@ from warehouse.storage import (
 )
 
 VERSION_DIR = re.compile(r"^v(\d+)$")
+#: The folder of the split versions under the lake's root (WarehouseLayout.splits_dir locally).
+SPLITS_FOLDER = "splits"
 MAX_COMPONENT_ROUNDS = 100
 
 
@@ -66,7 +67,8 @@ class PublishResult:
     n_removed: int = 0
     n_changed: int = 0
     n_excluded: int = 0
-    path: Path | None = None
+    #: The version's folder: a local path, or its s3:// URL on object storage.
+    path: str | None = None
 
     @property
     def message(self) -> str:
@@ -85,17 +87,25 @@ def version_dir_name(version: int) -> str:
 
 
 def published_versions(layout: WarehouseLayout) -> list[int]:
-    if not layout.splits_dir.is_dir():
-        return []
-    return sorted(
-        int(m.group(1))
-        for p in layout.splits_dir.iterdir()
-        if p.is_dir() and (m := VERSION_DIR.match(p.name))
-    )
+    """The published versions, in the local lake or on object storage (README: For teams)."""
+    names = layout.store.published_folders(SPLITS_FOLDER)
+    return sorted(int(m.group(1)) for name in names if (m := VERSION_DIR.match(name)))
 
 
 def version_path(layout: WarehouseLayout, version: int) -> Path:
+    """The version's folder in the local lake (the evaluation modules read it there)."""
     return layout.splits_dir / version_dir_name(version)
+
+
+def version_parts(version: int, *parts: str) -> tuple[str, ...]:
+    """The names leading from the lake's root to a version's folder, or to `parts` in it."""
+    return (SPLITS_FOLDER, version_dir_name(version), *parts)
+
+
+def version_location(layout: WarehouseLayout, version: int, *parts: str) -> str:
+    """A version's folder, or `parts` in it, wherever the lake is: a path or an s3:// URL
+    that the layout's store reads and registers on DuckDB connections."""
+    return layout.store.location(*version_parts(version, *parts))
 
 
 def publish_split_version(
@@ -174,10 +184,8 @@ def _load_registry(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, pare
             "CREATE TEMP TABLE registry (example_id VARCHAR, split VARCHAR, first_version INTEGER)"
         )
         return
-    path = version_path(layout, parent) / "_meta" / "assignments.parquet"
-    con.execute(
-        f"CREATE TEMP TABLE registry AS SELECT * FROM read_parquet({quote_literal(str(path))})"
-    )
+    path = version_location(layout, parent, "_meta", "assignments.parquet")
+    con.execute(f"CREATE TEMP TABLE registry AS SELECT * FROM read_parquet({quote_literal(path)})")
 
 
 def _link_components(con: duckdb.DuckDBPyConnection) -> None:
@@ -379,7 +387,7 @@ def _diff_against_parent(con, layout: WarehouseLayout, parent: int | None) -> di
         "FROM assigned AS a JOIN corrected_examples AS e USING (example_id) "
         "WHERE a.split IS NOT NULL"
     )
-    files = quote_literal(str(version_path(layout, parent) / "*.parquet"))
+    files = quote_literal(version_location(layout, parent, "*.parquet"))
     con.execute(
         "CREATE TEMP TABLE parent_content AS SELECT example_id, split, content_hash "
         f"FROM read_parquet({files})"
@@ -415,11 +423,16 @@ def _split_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {name: counts.get(name, 0) for name in SPLITS}
 
 
-def _write_version(con, layout, config, version, parent, changes, now) -> Path:
-    """Write the version into a hidden directory, then rename it into place in one step."""
+def _write_version(con, layout, config, version, parent, changes, now) -> str:
+    """Write the version into a hidden directory, then publish it in one step: a rename in a
+    local lake, the commit marker written last on object storage (warehouse/lake_store)."""
     created_at = (now or datetime.now(UTC)).replace(tzinfo=None)
-    final = version_path(layout, version)
-    staging = layout.splits_dir / f".{final.name}.{uuid.uuid4().hex}.tmp"
+    name = version_dir_name(version)
+    store = layout.store
+    # Beside its final place locally (a rename never crosses filesystems); in scratch when it
+    # is uploaded, so the lake folder holds only what was published.
+    parent_dir = layout.scratch if store.remote else layout.splits_dir
+    staging = parent_dir / f".{name}.{uuid.uuid4().hex}.tmp"
     (staging / "_meta").mkdir(parents=True)
     try:
         files = _write_split_files(con, layout, staging, version)
@@ -431,11 +444,10 @@ def _write_version(con, layout, config, version, parent, changes, now) -> Path:
         _write_version_row(staging, manifest, manifest_bytes)
         _make_read_only(staging)
         pause_point("publish.version_staged")
-        os.rename(staging, final)  # atomic; fails if a concurrent publisher took the number
-    except BaseException:
+        # Refused if a concurrent publisher took the number.
+        return store.publish_folder(staging, SPLITS_FOLDER, name)
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return final
 
 
 def _write_split_files(con, layout, staging: Path, version: int) -> dict[str, dict]:

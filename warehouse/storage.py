@@ -111,6 +111,7 @@ def writer_connection(
     layout.scratch.mkdir(parents=True, exist_ok=True)
     limit = memory_limit or configured_memory_limit()
     with capped_connection(layout.scratch, limit) as con:
+        layout.store.register(con)  # s3:// locations, when the lake is on object storage
         try:
             yield con
         except duckdb.OutOfMemoryException as exc:
@@ -125,7 +126,7 @@ def writer_connection(
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
 
 
-def lake_table_sql(pattern: Path | list[Path], columns: dict[str, str]) -> str:
+def lake_table_sql(pattern: Path | list[Path] | list[str], columns: dict[str, str]) -> str:
     """A relation over the lake's Parquet files matching `pattern` (a glob, or a list of files;
     at least one must exist) with exactly `columns` (name -> DuckDB type), in order.
 

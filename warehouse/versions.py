@@ -9,9 +9,8 @@ import duckdb
 
 from warehouse.catalog import fetch_dicts
 from warehouse.config import SPLITS
-from warehouse.hashing import file_sha256
 from warehouse.layout import WarehouseLayout
-from warehouse.splits import published_versions, version_path
+from warehouse.splits import published_versions, version_parts
 
 
 class UnknownVersionError(LookupError):
@@ -27,11 +26,15 @@ def parse_version(text: str | int) -> int:
 
 
 def load_manifest(layout: WarehouseLayout, version: int) -> dict:
-    path = version_path(layout, version) / "_meta" / "manifest.json"
-    if not path.is_file():
-        known = ", ".join(f"v{v}" for v in published_versions(layout)) or "none yet"
+    published = published_versions(layout)
+    if version not in published:
+        known = ", ".join(f"v{v}" for v in published) or "none yet"
         raise UnknownVersionError(f"no split version v{version} (published: {known})")
-    return json.loads(path.read_text())
+    try:
+        manifest = layout.store.read_bytes(*version_parts(version, "_meta", "manifest.json"))
+    except FileNotFoundError as exc:
+        raise UnknownVersionError(f"split version v{version} has lost its manifest") from exc
+    return json.loads(manifest)
 
 
 def list_versions(con: duckdb.DuckDBPyConnection) -> list[dict]:
@@ -139,12 +142,13 @@ def changed_files(
     """Split files whose bytes no longer match the sha256 in the version's manifest (only
     `names`, when given), or that are gone."""
     manifest = load_manifest(layout, version)
-    directory = version_path(layout, version)
+    store = layout.store
     return [
         name
         for name, recorded in manifest["files"].items()
         if (names is None or name in names)
         and (
-            not (directory / name).is_file() or file_sha256(directory / name) != recorded["sha256"]
+            not store.exists(*version_parts(version, name))
+            or store.sha256(*version_parts(version, name)) != recorded["sha256"]
         )
     ]
