@@ -60,8 +60,10 @@ def test_the_report_loads_cleanly_and_matches_the_diagnosis_table(
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "report", for_docs=True)
 
-    meta = page.locator("header .muted").inner_text()
-    model, version = re.fullmatch(r"Model (\S+) on split version (\d+)", meta.strip()).groups()
+    meta = page.locator("header .muted").inner_text().strip().splitlines()
+    model, version = re.fullmatch(r"Model (\S+) on split version (\d+)", meta[0]).groups()
+    # The built-in baseline says under the header which payload it read.
+    assert meta[1:] == ["The built-in baseline, reading the text of text (TF-IDF)."], meta
     rows = bayesline_sql(
         dagster_ui,
         "SELECT * FROM diagnosis WHERE slice_column = 'overall' "
