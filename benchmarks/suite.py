@@ -32,6 +32,7 @@ GROUPS = {
     "single_file": "benchmarks.bench_single_file",
     "cumulative": "benchmarks.bench_cumulative",
     "evaluation": "benchmarks.bench_evaluation",
+    "spark": "benchmarks.bench_spark",
     "learning_curves": "benchmarks.bench_learning_curves",
     "distribution_shift": "benchmarks.bench_distribution_shift",
     "labeling": "benchmarks.bench_labeling",
@@ -121,6 +122,10 @@ def main() -> None:
 
     if chart := write_handoff_chart():
         print(f"handoff memory chart: {chart}")
+    from benchmarks.spark_chart import write_spark_chart
+
+    if chart := write_spark_chart():
+        print(f"spark chart: {chart}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,12 @@ import pytest
 from warehouse.config import BayeslineConfig, parse_config
 from warehouse.layout import WarehouseLayout
 
-pytest_plugins = ["tests.labelstudio_fixtures", "tests.postgres_fixtures", "tests.s3_fixtures"]
+pytest_plugins = [
+    "tests.labelstudio_fixtures",
+    "tests.postgres_fixtures",
+    "tests.s3_fixtures",
+    "tests.spark_fixtures",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASET = REPO_ROOT.parent / "shared" / "datasets" / "sentiment-labelled-sentences"

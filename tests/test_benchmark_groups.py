@@ -166,3 +166,22 @@ def test_the_dagster_runs_read_the_bench_config_from_the_toml_it_writes(tmp_path
     path = tmp_path / "bayesline.toml"
     path.write_text(toml_text(BENCH_CONFIG))
     assert load_config(path).fingerprint() == bench_config().fingerprint()
+
+
+@pytest.mark.slow
+def test_the_spark_group_assigns_and_counts_like_duckdb(tmp_path, spark):
+    # `spark` only to skip (or, under BAYESLINE_REQUIRE_SPARK, fail) without pyspark and Java:
+    # each stage runs in its own process, with its own SparkSession.
+    stages = run_group(tmp_path, "spark")
+    assert set(stages) == {
+        "split_assignment_duckdb",
+        "split_assignment_spark",
+        "slice_metrics_duckdb",
+        "slice_metrics_spark",
+    }
+    assigned, on_duckdb = stages["split_assignment_spark"], stages["split_assignment_duckdb"]
+    assert assigned["reference"] == "split_assignment_duckdb" and assigned["version"] == 1
+    assert on_duckdb["version"] == 1 and assigned["spark_start_seconds"] > 0
+    counted, reference = stages["slice_metrics_spark"], stages["slice_metrics_duckdb"]
+    assert counted["slice_rows"] == reference["slice_rows"] > 4
+    assert counted["low_performing"] == reference["low_performing"]

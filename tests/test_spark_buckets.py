@@ -1,12 +1,10 @@
 """Split buckets agree bit for bit in Python, DuckDB and Spark SQL, on awkward keys.
 
-Spark runs in local mode (Debian's Java, the `spark` extra that `make test` installs); without
-them the test skips and says why.
+Spark runs in local mode (Debian's Java, the `spark` extra that `make test` installs), in the
+session's SparkSession (tests/spark_fixtures.py); without them the test skips and says why.
 """
 
-import os
 import random
-import shutil
 import unicodedata
 
 import duckdb
@@ -42,34 +40,6 @@ def key_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("keys") / "keys.parquet"
     pq.write_table(pa.table({"row": range(len(keys)), "salt": salts, "key": keys}), path)
     return path, salts, keys
-
-
-def skip_without(reason: str) -> None:
-    # CI sets BAYESLINE_REQUIRE_SPARK: there a missing Spark is a failure, not a skip.
-    if os.environ.get("BAYESLINE_REQUIRE_SPARK"):
-        pytest.fail(f"BAYESLINE_REQUIRE_SPARK is set but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        skip_without("pyspark is missing: install the 'spark' extra (make install does)")
-    if shutil.which("java") is None:
-        skip_without("Java is missing: apt-get install openjdk-17-jre-headless")
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("bayesline-bucket-test")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 def test_python_duckdb_and_spark_put_every_key_in_the_same_bucket(key_file, spark):

@@ -194,6 +194,27 @@ def config_path_from_env() -> Path:
     return Path(os.environ.get("BAYESLINE_CONFIG", "bayesline.toml"))
 
 
+ENGINE_ENV = "BAYESLINE_ENGINE"
+#: What computes split assignment and slice metrics: DuckDB on the writing machine (the
+#: default), or Spark (warehouse/spark_splits.py, evaluation/spark_slices.py).
+ENGINES = ("duckdb", "spark")
+
+
+def compute_engine() -> str:
+    """The engine BAYESLINE_ENGINE names (duckdb when unset); the one place it is read.
+
+    An environment setting, not part of bayesline.toml: the engine changes where the work
+    runs, never its result, so it stays out of the config fingerprint every manifest records.
+    """
+    engine = os.environ.get(ENGINE_ENV, "").strip().lower() or ENGINES[0]
+    if engine not in ENGINES:
+        raise ConfigError(
+            f"{ENGINE_ENV}={os.environ[ENGINE_ENV]!r} is not an engine: set it to "
+            f"{' or '.join(ENGINES)}, or unset it for duckdb."
+        )
+    return engine
+
+
 def load_config(path: Path | str | None = None) -> BayeslineConfig:
     """Read and validate a bayesline.toml; raise ConfigError naming the problem and the fix."""
     path = Path(path) if path else config_path_from_env()

@@ -36,7 +36,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.batch_decisions import examples_in_force_sql, manifest_batch_decisions
-from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.config import SPLITS, BayeslineConfig, compute_engine
 from warehouse.hashing import BUCKETS, file_sha256, quote_literal, split_bucket_sql
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
@@ -122,18 +122,34 @@ def publish_split_version(
                 f"{layout.landing}/<source>/ and ingest them before publishing splits."
             )
         _load_registry(con, layout, parent)
-        _link_components(con)
-        _assign_splits(con, config)
+        engine = compute_engine()
+        if engine == "spark":
+            _assign_splits_on_spark(con, layout, config)
+        else:
+            _link_components(con)
+            _assign_splits(con, config)
         changes = _diff_against_parent(con, layout, parent)
         if parent is not None and not any(changes.values()):
             return PublishResult(None, False, parent)
         version = (parent or 0) + 1
-        path = _write_version(con, layout, config, version, parent, changes, now)
+        path = _write_version(con, layout, config, version, parent, changes, now, engine)
         counts = _split_counts(con)
         n_excluded = con.execute("SELECT count(*) FROM assigned WHERE split IS NULL").fetchone()[0]
         return PublishResult(
             version, True, parent, counts, *changes.values(), n_excluded=n_excluded, path=path
         )
+
+
+def _assign_splits_on_spark(con, layout: WarehouseLayout, config: BayeslineConfig) -> None:
+    # Imported here: pyspark is an optional extra, and spark_splits builds on this module.
+    from warehouse.spark_session import spark_session
+    from warehouse.spark_splits import assign_splits_on_spark
+
+    work_dir = layout.scratch / f"spark-assign-{uuid.uuid4().hex}"
+    try:
+        assign_splits_on_spark(con, spark_session(layout.scratch), config, work_dir)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _load_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config) -> int:
@@ -309,7 +325,7 @@ def _plan_components(con: duckdb.DuckDBPyConnection, config: BayeslineConfig) ->
                     WHEN target_published IS NULL THEN fresh_training
                     WHEN target_published = 'train' THEN 'train'
                     ELSE 'train_dev' END AS training_split,
-               {_CONFLICT_REASON_SQL} AS excluded_reason
+               {CONFLICT_REASON_SQL} AS excluded_reason
         FROM fresh
         """
     )
@@ -328,7 +344,7 @@ MEMBER_SPLIT_SQL = """coalesce(m.published, CASE WHEN p.excluded_reason IS NULL 
 # Published examples fit the rule when each distribution sits in one split and the two splits
 # are a pair the rule makes: both train, or train_dev beside dev or test. Anything else (two
 # components published apart, then linked; or a [sources] change) would leak through a new one.
-_CONFLICT_REASON_SQL = """(CASE
+CONFLICT_REASON_SQL = """(CASE
     WHEN n_target_splits > 1 OR n_training_splits > 1
          OR (target_published = 'train') <> (training_published = 'train')
     THEN 'joins examples already published in different splits; assigning it anywhere would leak'
@@ -423,7 +439,7 @@ def _split_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {name: counts.get(name, 0) for name in SPLITS}
 
 
-def _write_version(con, layout, config, version, parent, changes, now) -> str:
+def _write_version(con, layout, config, version, parent, changes, now, engine) -> str:
     """Write the version into a hidden directory, then publish it in one step: a rename in a
     local lake, the commit marker written last on object storage (warehouse/lake_store)."""
     created_at = (now or datetime.now(UTC)).replace(tzinfo=None)
@@ -438,7 +454,7 @@ def _write_version(con, layout, config, version, parent, changes, now) -> str:
         files = _write_split_files(con, layout, staging, version)
         _write_meta_tables(con, staging, version)
         write_slice_bins(con, config, "published", version, staging / "_meta")
-        manifest = _manifest(con, config, version, parent, changes, files, created_at)
+        manifest = _manifest(con, config, version, parent, changes, files, created_at, engine)
         manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
         (staging / "_meta" / "manifest.json").write_bytes(manifest_bytes)
         _write_version_row(staging, manifest, manifest_bytes)
@@ -501,7 +517,7 @@ def _write_meta_tables(con, staging: Path, version: int) -> None:
         con.execute(f"COPY ({query}) TO {target} ({PARQUET_OPTIONS})")
 
 
-def _manifest(con, config, version, parent, changes, files, created_at) -> dict:
+def _manifest(con, config, version, parent, changes, files, created_at, engine) -> dict:
     breakdown = con.execute(
         "SELECT split, source, label, count(*) FROM published GROUP BY ALL ORDER BY ALL"
     ).fetchall()
@@ -516,6 +532,7 @@ def _manifest(con, config, version, parent, changes, files, created_at) -> dict:
         "created_at": created_at.isoformat(),
         "dataset": config.dataset.name,
         "config_hash": config.fingerprint(),
+        "engine": engine,  # what assigned the splits: the result is the same on either
         "assignment": {
             "hash": "sha256(salt || 0x1f || component_key), first 8 hex digits, mod 10000",
             "salt": config.splits.salt,
