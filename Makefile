@@ -47,7 +47,7 @@ ui: install dagster-home ## Start the Dagster UI on http://127.0.0.1:$(UI_PORT)
 	$(BIN)/dagster dev -m assets.definitions --host 127.0.0.1 --port $(UI_PORT)
 
 test: install lint labelstudio-install ## Lint, then run the whole test suite (real Label Studio included)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 screenshots: install labelstudio-install ## Walk the UIs in Chromium; refresh docs/screenshots/*.png
 	BAYESLINE_SCREENSHOTS_TO_DOCS=1 BAYESLINE_REQUIRE_BROWSER=1 $(BIN)/pytest -m browser tests/browser

@@ -65,20 +65,23 @@ def _toml_table(name: str, body: dict) -> str:
     return "\n".join(lines) + "\n" + "".join(f"\n{t}" for t in tables)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Keep each test module on one pytest-xdist worker (`make test` runs two).
 
     Module- and package-scoped fixtures build warehouses and start servers: split across
     workers, each worker would build them again. The browser tests share one Dagster UI and
-    one run in the UI between their modules, so they form one group.
+    one run in the UI between their modules, so they go to one worker together. (xdist's own
+    `loadgroup` marks do not reach its scheduler under pytest 9: they rename `_nodeid`, which
+    pytest 9 no longer reads.)
     """
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        module = item.path.relative_to(REPO_ROOT).as_posix()
-        group = "browser" if module.startswith("tests/browser/") else module
-        item.add_marker(pytest.mark.xdist_group(group))
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "tests/browser" if module.startswith("tests/browser/") else module
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
