@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from labeling.server import create_labeler
+from labeling.client import create_labeler
 from tests.browser.servers import DagsterUI, bayesline_sql, graphql
 
 pytestmark = [pytest.mark.browser, pytest.mark.labelstudio, pytest.mark.slow]
