@@ -52,9 +52,10 @@ test: install lint labelstudio-install ## Lint, then run the whole test suite (r
 screenshots: install labelstudio-install ## Walk the UIs in Chromium; refresh docs/screenshots/*.png
 	BAYESLINE_SCREENSHOTS_TO_DOCS=1 BAYESLINE_REQUIRE_BROWSER=1 $(BIN)/pytest -m browser tests/browser
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, then mypy (strict on labeling/ and quality/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

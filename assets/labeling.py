@@ -1,7 +1,8 @@
-"""People in the loop: the Label Studio queue, annotation sync, human baselines, label review."""
+"""People in the loop: the Label Studio queue, annotation sync, human baselines, label review.
+
+Thin: the steps themselves (queries, lake writes) are labeling/pipeline.py's."""
 
 import os
-from datetime import UTC, datetime
 
 import dagster as dg
 import httpx
@@ -9,45 +10,21 @@ import httpx
 from assets.ingest import WAREHOUSE_POOL
 from assets.metadata import markdown_table
 from assets.resources import BayeslineResource, LabelStudioResource
-from labeling.baselines import compute_human_baselines
-from labeling.queue import (
-    ImageServing,
-    labeling_interface,
-    select_baseline_examples,
-    slices_to_label,
+from labeling.pipeline import (
+    annotation_cursor,
+    baseline_project,
+    latest_split_version,
+    queue_baseline_tasks,
+    store_human_baselines,
+    store_label_review,
+    sync_baseline_annotations,
 )
-from labeling.review import find_probable_label_errors
-from labeling.simulate import simulate_annotations
-from labeling.sync import (
-    LabelStudioUnavailable,
-    has_new_annotations,
-    stored_cursor,
-    sync_annotations,
-)
-from labeling.tasks import (
-    BlindProjectError,
-    ensure_local_storage,
-    ensure_project,
-    push_tasks,
-    queued_record_rows,
-)
-from warehouse.catalog import open_reader, refresh_catalog
-from warehouse.schema import HUMAN_BASELINE_COLUMNS, LABEL_REVIEW_COLUMNS, LABELING_QUEUE_COLUMNS
+from labeling.sync import LabelStudioUnavailable, has_new_annotations
+from labeling.tasks import BlindProjectError
 from warehouse.slice_bins import slice_label
-from warehouse.splits import published_versions
-from warehouse.storage import write_records
 
 # Label Studio may be restarting or slow: retry the sync with growing pauses, never lose work.
 SYNC_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _latest_version(layout) -> int | None:
-    versions = published_versions(layout)
-    return versions[-1] if versions else None
 
 
 @dg.asset(
@@ -63,90 +40,26 @@ def labeling_queue(
     labelstudio: LabelStudioResource,
 ) -> dg.MaterializeResult:
     layout, config = bayesline.layout(), bayesline.config()
-    version = _latest_version(layout)
+    version = latest_split_version(layout)
     if not labelstudio.in_use() or version is None:
         context.log.warning(labelstudio.not_running_message())
         return dg.MaterializeResult(metadata={"pushed": 0, "status": "Label Studio not running"})
-    with open_reader(layout, config) as con:
-        slices = slices_to_label(con, version)
-        queued = [r[0] for r in con.execute("SELECT example_id FROM labeling_queue").fetchall()]
-        per_slice = con.execute(
-            "SELECT slice_column, slice_value, count(*) FROM labeling_queue "
-            "WHERE split_version = ? GROUP BY ALL",
-            [version],
-        ).fetchall()
-        examples = select_baseline_examples(
-            con,
-            config,
-            version,
-            slices,
-            per_slice_cap=config.labeling.per_slice_cap,
-            exclude=queued,
-            overall_cap=config.labeling.overall_cap,
-            already_queued={(c, v): n for c, v, n in per_slice},
-        )
     with labelstudio.connect() as client:
-        project_id = _project(client, config)
-        images = None
-        if config.dataset.image_columns:
-            images = ImageServing(layout.home, config.dataset.image_columns)
-            for folder in images.storage_folders(examples):
-                ensure_local_storage(client, project_id, folder)
-        result = push_tasks(client, project_id, examples, version, images=images)
-        # Examples found already in Label Studio (a crash after import) get their record too.
-        rows = queued_record_rows(result, examples, version, _now())
-        if rows:
-            path = layout.labeling_dir / "queue" / f"queued-{_now():%Y%m%dT%H%M%S%f}.parquet"
-            write_records(LABELING_QUEUE_COLUMNS, rows, path)
-        if config.labeling.simulated_annotators:
-            # Simulated people label only the overall sample; the weak slices wait for people.
-            overall = [e.example_id for e in examples if e.slice_label == "overall = all"]
-            gold = _gold_labels(layout, config, version, overall)
-            simulated = simulate_annotations(
-                client,
-                project_id,
-                gold,
-                config.dataset.labels,
-                config.labeling.simulated_annotators,
-            )
-            context.log.warning(f"{simulated} SIMULATED annotations posted (demo option)")
-    refresh_catalog(layout, config)
+        run = queue_baseline_tasks(client, layout, config, version)
+    if config.labeling.simulated_annotators:
+        simulated = run.simulated_annotations
+        context.log.warning(f"{simulated} SIMULATED annotations posted (demo option)")
     return dg.MaterializeResult(
         metadata={
-            "pushed": result.pushed,
-            "already_in_label_studio": result.skipped_existing,
-            "project": dg.MetadataValue.url(f"{labelstudio.url()}/projects/{project_id}"),
+            "pushed": run.push.pushed,
+            "already_in_label_studio": run.push.skipped_existing,
+            "project": dg.MetadataValue.url(f"{labelstudio.url()}/projects/{run.project_id}"),
             "by_slice": markdown_table(
                 ["slice", "tasks"],
-                sorted(_count_by_slice(examples).items(), key=lambda kv: -kv[1]),
+                sorted(run.tasks_by_slice().items(), key=lambda kv: -kv[1]),
             ),
         }
     )
-
-
-def _project(client, config) -> int:
-    """The baseline project, created with the blind interface the first time."""
-    labeling = config.labeling
-    return ensure_project(
-        client, labeling.project_title, labeling_interface(config), labeling.overlap
-    )
-
-
-def _count_by_slice(examples) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for example in examples:
-        counts[example.slice_label] = counts.get(example.slice_label, 0) + 1
-    return counts
-
-
-def _gold_labels(layout, config, version: int, example_ids: list[str]) -> dict[str, str]:
-    with open_reader(layout, config) as con:
-        rows = con.execute(
-            "SELECT example_id, label FROM splits "
-            "WHERE version = ? AND list_contains(?, example_id)",
-            [version, example_ids],
-        ).fetchall()
-    return dict(rows)
 
 
 @dg.asset(
@@ -166,11 +79,9 @@ def human_annotations(
         context.log.warning(labelstudio.not_running_message())
         return dg.MaterializeResult(metadata={"new_annotations": 0, "status": "not running"})
     with labelstudio.connect() as client:
-        project_id = _project(client, config)
         # Raises LabelStudioUnavailable after its own retries; the run's retry policy and the
         # sensor's next tick resume from the stored cursor, so nothing is lost or duplicated.
-        result = sync_annotations(client, project_id, layout.labeling_dir / "annotations")
-    refresh_catalog(layout, config)
+        result = sync_baseline_annotations(client, layout, config)
     return dg.MaterializeResult(
         metadata={
             "new_annotations": result.new_rows,
@@ -190,18 +101,12 @@ def human_baselines(
     context: dg.AssetExecutionContext, bayesline: BayeslineResource
 ) -> dg.MaterializeResult:
     layout, config = bayesline.layout(), bayesline.config()
-    version = _latest_version(layout)
-    with open_reader(layout, config) as con:
-        annotated = con.execute("SELECT count(*) FROM human_annotations").fetchone()[0]
-        rows = compute_human_baselines(con, config, version) if annotated and version else []
-    if rows:
-        path = layout.labeling_dir / "baselines" / f"v{version:04d}.parquet"
-        write_records(HUMAN_BASELINE_COLUMNS, rows, path)
-        refresh_catalog(layout, config)
+    baselines = store_human_baselines(layout, config, latest_split_version(layout))
+    rows = baselines.rows
     overall = next((r for r in rows if r["slice_column"] == "overall"), None)
     return dg.MaterializeResult(
         metadata={
-            "annotations": annotated,
+            "annotations": baselines.annotations,
             "simulated": bool(overall and overall["simulated"]),
             "baselines": markdown_table(
                 ["slice", "examples", "consensus error", "typical annotator", "alpha"],
@@ -233,14 +138,7 @@ def human_baselines(
 )
 def label_review(context: dg.AssetExecutionContext, bayesline: BayeslineResource):
     layout, config = bayesline.layout(), bayesline.config()
-    version = _latest_version(layout)
-    with open_reader(layout, config) as con:
-        annotated = con.execute("SELECT count(*) FROM human_annotations").fetchone()[0]
-        rows = find_probable_label_errors(con, config, version) if annotated and version else []
-    if version is not None:
-        path = layout.labeling_dir / "review" / f"v{version:04d}.parquet"
-        write_records(LABEL_REVIEW_COLUMNS, rows, path)
-        refresh_catalog(layout, config)
+    rows = store_label_review(layout, config, latest_split_version(layout))
     return dg.MaterializeResult(
         metadata={
             "probable_label_errors": len(rows),
@@ -279,10 +177,10 @@ def build_annotation_sensor(job) -> dg.SensorDefinition:
         if not labelstudio.in_use():
             return dg.SkipReason(labelstudio.not_running_message())
         config = bayesline.config()
-        since = stored_cursor(bayesline.layout().labeling_dir / "annotations")
+        since = annotation_cursor(bayesline.layout())
         try:
             with labelstudio.connect() as client:
-                project_id = _project(client, config)
+                project_id = baseline_project(client, config)
                 if not has_new_annotations(client, project_id, since):
                     return dg.SkipReason("no new annotations")
         except (LabelStudioUnavailable, httpx.TransportError) as exc:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from labeling.server import LabelStudioSettings, connect, status
+from labeling.client import connect
+from labeling.process import status
+from labeling.server_settings import LabelStudioSettings
 from warehouse.config import BayeslineConfig, load_config
 from warehouse.layout import WarehouseLayout
 

@@ -30,7 +30,6 @@ from warehouse.catalog import (
     WAREHOUSE_VIEWS,
     ReadOnlyQueryError,
     execute_read_only,
-    fetch_dicts,
     open_reader,
 )
 from warehouse.layout import WarehouseLayout
@@ -250,21 +249,14 @@ def review_accept(
     example_ids: Annotated[list[str], typer.Argument(help="Proposed examples to relabel.")],
 ) -> None:
     """Accept corrections: the next split version carries the new labels (same splits)."""
-    from datetime import UTC, datetime
+    from labeling.pipeline import record_accepted_corrections
 
-    from labeling.review import accept_corrections
-    from warehouse.schema import LABEL_CORRECTION_COLUMNS
-    from warehouse.storage import write_records
-
-    con, layout = _reader()
-    proposed = fetch_dicts(con, "SELECT * FROM label_review")
     try:
-        corrections = accept_corrections(proposed, example_ids)
+        corrections = record_accepted_corrections(
+            WarehouseLayout.from_env(), _config(), example_ids
+        )
     except ValueError as exc:
         raise fail(f"{exc}; see `bayesline review list`") from exc
-    now = datetime.now(UTC)
-    path = layout.labeling_dir / "corrections" / f"accepted-{now:%Y%m%dT%H%M%S%f}.parquet"
-    write_records(LABEL_CORRECTION_COLUMNS, corrections, path)
     console.print(
         f"{len(corrections)} correction(s) accepted; `bayesline materialize` publishes them "
         "in the next split version."

@@ -17,7 +17,8 @@ labelstudio_app = typer.Typer(
 @labelstudio_app.command("install")
 def labelstudio_install() -> None:
     """Create .venv-labelstudio and install the pinned Label Studio into it (once)."""
-    from labeling.server import LabelStudioError, LabelStudioSettings, ensure_installed
+    from labeling.install import ensure_installed
+    from labeling.server_settings import LabelStudioError, LabelStudioSettings
 
     try:
         executable = ensure_installed(LabelStudioSettings.from_env(), progress=console.print)
@@ -31,7 +32,9 @@ def labelstudio_start(
     timeout: Annotated[int, typer.Option(help="Seconds to wait for the server.")] = 180,
 ) -> None:
     """Start Label Studio in the background (or report the running one)."""
-    from labeling.server import LabelStudioError, LabelStudioSettings, admin_credentials, start
+    from labeling.client import admin_credentials
+    from labeling.process import start
+    from labeling.server_settings import LabelStudioError, LabelStudioSettings
 
     settings = LabelStudioSettings.from_env()
     try:
@@ -50,7 +53,8 @@ def labelstudio_start(
 @labelstudio_app.command("stop")
 def labelstudio_stop() -> None:
     """Stop the Label Studio server."""
-    from labeling.server import LabelStudioSettings, stop
+    from labeling.process import stop
+    from labeling.server_settings import LabelStudioSettings
 
     stopped = stop(LabelStudioSettings.from_env())
     console.print("Label Studio stopped." if stopped else "Label Studio was not running.")
@@ -59,7 +63,8 @@ def labelstudio_stop() -> None:
 @labelstudio_app.command("status")
 def labelstudio_status() -> None:
     """Whether Label Studio runs, where, and as which admin."""
-    from labeling.server import LabelStudioSettings, status
+    from labeling.process import status
+    from labeling.server_settings import LabelStudioSettings
 
     state = status(LabelStudioSettings.from_env())
     if not state.running:
@@ -82,7 +87,8 @@ def labelstudio_add_labeler(
     ],
 ) -> None:
     """Create a labeler account in the admin's organisation."""
-    from labeling.server import LabelStudioError, LabelStudioSettings, create_labeler
+    from labeling.client import create_labeler
+    from labeling.server_settings import LabelStudioError, LabelStudioSettings
 
     settings = LabelStudioSettings.from_env()
     try:

@@ -173,7 +173,8 @@ def _newest_shift(con) -> tuple[dict, list[dict]] | None:
 
 
 def _print_label_studio(console: Console) -> None:
-    from labeling.server import LabelStudioSettings, status
+    from labeling.process import status
+    from labeling.server_settings import LabelStudioSettings
 
     state = status(LabelStudioSettings.from_env())
     if state.running:

@@ -25,17 +25,11 @@ import httpx
 
 from benchmarks.bench_pipeline import bench_config
 from benchmarks.measure import StageSpec
+from labeling.client import api_token, connect
+from labeling.install import ensure_installed
+from labeling.process import free_local_port, start, stop
 from labeling.queue import QueuedExample, labeling_interface
-from labeling.server import (
-    LabelStudioInstallError,
-    LabelStudioSettings,
-    api_token,
-    connect,
-    ensure_installed,
-    free_local_port,
-    start,
-    stop,
-)
+from labeling.server_settings import LabelStudioInstallError, LabelStudioSettings
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio

@@ -65,19 +65,6 @@ def _file_stem(model_version: str, split_version: int) -> str:
     return f"{safe_model_version(model_version)}__v{split_version:04d}"
 
 
-def evaluate_model_version(
-    layout: WarehouseLayout,
-    config: BayeslineConfig,
-    model_version: str,
-    split_version: int,
-    human_levels: dict[tuple[str, str], HumanLevel] | None = None,
-    now: datetime | None = None,
-) -> ModelEvaluation:
-    """Compute and store every evaluation table for one registered model version."""
-    analyse_slices(layout, config, model_version, split_version, human_levels)
-    return diagnose_model_version(layout, config, model_version, split_version, human_levels, now)
-
-
 def analyse_slices(
     layout: WarehouseLayout,
     config: BayeslineConfig,

@@ -20,10 +20,10 @@ from urllib.parse import quote
 
 import duckdb
 
-from evaluation.schema import PREDICTION_COLUMNS
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
+from warehouse.schema import PREDICTION_COLUMNS
 from warehouse.splits import published_versions, version_path
 from warehouse.storage import (
     copy_to_parquet,

@@ -96,7 +96,7 @@ def render_report(
     model_note: str | None = None,
     worst_slice_images: SliceThumbnails | None = None,
 ) -> str:
-    """The whole report as one HTML document (rows follow evaluation.schema); the dev error
+    """The whole report as one HTML document (rows follow warehouse.schema); the dev error
     chart leaves out slices under `min_slice_size` examples, as the slice tests do.
     `learning_curves` is (LEARNING_CURVE_COLUMNS rows, LEARNING_CURVE_FORECAST_COLUMNS rows);
     `distribution_shift` is (a DISTRIBUTION_SHIFT row, SLICE_SHIFT rows, SHIFT_FEATURE rows)."""

@@ -39,11 +39,11 @@ import duckdb
 
 from evaluation.findings import PAIR_SEPARATOR, in_reading_order, nest_under_parents
 from evaluation.predictions import predictions_path, safe_model_version
-from evaluation.schema import LOW_PERFORMING_SLICE_COLUMNS, SLICE_METRIC_COLUMNS
 from evaluation.stats import holm_adjust, two_proportion_p_value, z_for
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
+from warehouse.schema import LOW_PERFORMING_SLICE_COLUMNS, SLICE_METRIC_COLUMNS
 from warehouse.slice_bins import SliceColumn, slice_columns_of_version
 from warehouse.splits import version_path
 from warehouse.storage import copy_to_parquet, create_rows_table, writer_lock

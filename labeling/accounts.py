@@ -139,7 +139,7 @@ def create_personal_access_token(url: str, email: str, password: str) -> str:
             )
         if response.status_code != 201:
             raise AccountError(f"creating an access token answered HTTP {response.status_code}")
-        return response.json()["token"]
+        return str(response.json()["token"])
 
 
 def signup_with_invite(url: str, invite_path: str, email: str, password: str) -> None:

@@ -20,7 +20,7 @@ import json
 import statistics
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
 
 import duckdb
 import numpy as np
@@ -34,11 +34,44 @@ if TYPE_CHECKING:
     import pandas as pd
 from warehouse.hashing import quote_literal
 
-METHODS = ("dawid_skene", "majority_vote")
+#: How the annotators' labels of an example become one consensus label.
+ConsensusMethod = Literal["dawid_skene", "majority_vote"]
+METHODS: tuple[ConsensusMethod, ...] = get_args(ConsensusMethod)
 MIN_ANNOTATIONS_PER_EXAMPLE = 2
 MIN_ANNOTATIONS_PER_ANNOTATOR = 10  # fewer: an annotator's error rate is mostly noise
 DAWID_SKENE_ITERATIONS = 100
 SOURCE = "human_baselines"
+
+
+class AnnotatorError(TypedDict):
+    """One annotator's error against the gold label, with its 95% Wilson interval."""
+
+    n: int
+    error: float
+    ci: list[float]
+
+
+class SliceFigures(TypedDict):
+    n_examples: int
+    n_annotations: int
+    n_annotators: int
+    consensus_method: str
+    consensus_error: float
+    consensus_ci_low: float
+    consensus_ci_high: float
+    typical_annotator_error: float | None
+    best_annotator_error: float | None
+    krippendorff_alpha: float | None
+    annotator_errors: str  # JSON: annotator -> AnnotatorError
+
+
+class HumanBaselineRow(SliceFigures):
+    """A row of lake/labeling/baselines (HUMAN_BASELINE_COLUMNS)."""
+
+    split_version: int
+    slice_column: str
+    slice_value: str
+    simulated: bool
 
 
 def load_annotations(
@@ -76,7 +109,9 @@ def load_annotations(
     ).df()
 
 
-def _slice_structs(con, config: BayeslineConfig | None, split_version: int) -> str:
+def _slice_structs(
+    con: duckdb.DuckDBPyConnection, config: BayeslineConfig | None, split_version: int
+) -> str:
     """SQL struct items {c: slice column, v: slice value}, one per slice an example is in:
     the version's slices, binned as slice_metrics bins them."""
     slice_columns = slice_columns_of_version(con, config, split_version) if config else []
@@ -151,7 +186,7 @@ def compute_human_baselines(
     config: BayeslineConfig,
     split_version: int,
     method: str = "dawid_skene",
-) -> list[dict]:
+) -> list[HumanBaselineRow]:
     """One HUMAN_BASELINE_COLUMNS row per slice (overall first) of one split version."""
     annotations = load_annotations(con, split_version, config)
     overall = annotations[annotations["slice_column"] == OVERALL[0]]
@@ -162,16 +197,21 @@ def compute_human_baselines(
     domain = sorted(overall["label"].unique())
     # Dawid-Skene learns from every annotation, so any simulated one shapes every slice.
     fit_simulated = method == "dawid_skene" and bool(overall["simulated"].any())
-    rows = []
+    rows: list[HumanBaselineRow] = []
     for (column, value), frame in scored.groupby(["slice_column", "slice_value"], sort=True):
-        row = {"split_version": split_version, "slice_column": column, "slice_value": value}
-        row.update(_slice_figures(frame, domain, method))
-        row["simulated"] = fit_simulated or bool(frame["simulated"].any())
-        rows.append(row)
+        rows.append(
+            {
+                "split_version": split_version,
+                "slice_column": str(column),
+                "slice_value": str(value),
+                **_slice_figures(frame, domain, method),
+                "simulated": fit_simulated or bool(frame["simulated"].any()),
+            }
+        )
     return sorted(rows, key=lambda r: (r["slice_column"] != OVERALL[0], r["slice_column"]))
 
 
-def _slice_figures(frame: pd.DataFrame, domain: list[str], method: str) -> dict:
+def _slice_figures(frame: pd.DataFrame, domain: list[str], method: str) -> SliceFigures:
     examples = frame.drop_duplicates("example_id")
     n = len(examples)
     errors = int((examples["consensus_label"] != examples["gold_label"]).sum())
@@ -193,10 +233,10 @@ def _slice_figures(frame: pd.DataFrame, domain: list[str], method: str) -> dict:
     }
 
 
-def annotator_errors(frame: pd.DataFrame) -> dict[str, dict]:
+def annotator_errors(frame: pd.DataFrame) -> dict[str, AnnotatorError]:
     """annotator -> {"n", "error", "ci": [low, high]} against the gold label, by name."""
     wrong = (frame["label"] != frame["gold_label"]).groupby(frame["annotator"]).agg(["size", "sum"])
-    result = {}
+    result: dict[str, AnnotatorError] = {}
     for annotator, n, errors in wrong.sort_index().itertuples():
         result[str(annotator)] = {
             "n": int(n),
@@ -231,7 +271,7 @@ def krippendorff_alpha(frame: pd.DataFrame, domain: Iterable[str]) -> float | No
 
 
 def human_levels_from_baselines(
-    rows: Iterable[Mapping],
+    rows: Iterable[Mapping[str, Any]],
 ) -> dict[tuple[str, str], HumanLevel]:
     """The consensus error of every slice with examples, as the diagnosis's human level."""
     levels = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
@@ -40,11 +41,12 @@ class QueuedExample:
     def slice_label(self) -> str:
         return slice_label(self.slice_column, self.slice_value)
 
-    def task(self, split_version: int, images: ImageServing | None = None) -> dict:
+    def task(self, split_version: int, images: ImageServing | None = None) -> dict[str, Any]:
         """A Label Studio task: the payload to show, and what we need to map it back."""
         payload = dict(self.payload)
-        for column in images.columns if images else ():
-            payload[column] = images.url(payload[column])
+        if images is not None:
+            for column in images.columns:
+                payload[column] = images.url(payload[column])
         return {
             "data": {
                 **payload,
@@ -151,7 +153,15 @@ def select_baseline_examples(
     return sorted(chosen.values(), key=lambda e: (-e.priority, e.example_id))
 
 
-def _sample_slice(con, config, split_version, column, value, priority, cap):
+def _sample_slice(
+    con: duckdb.DuckDBPyConnection,
+    config: BayeslineConfig,
+    split_version: int,
+    column: str,
+    value: str,
+    priority: float,
+    cap: int,
+) -> list[QueuedExample]:
     payload = config.dataset.payload_columns
     payload_sql = ", ".join(quote_identifier(c) for c in payload)
     where, params = slice_condition(

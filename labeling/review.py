@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import duckdb
 
@@ -26,7 +26,9 @@ from warehouse.config import BayeslineConfig
 if TYPE_CHECKING:
     import pandas as pd
 
-PROPOSED = "proposed"
+#: A label_review row's status; "proposed" until a person accepts it (a correction row).
+ReviewStatus = Literal["proposed"]
+PROPOSED: ReviewStatus = "proposed"
 MIN_AGREEMENT = 0.75  # 3 of 3, 3 of 4, 4 of 5: one dissent among three already blocks it
 
 
@@ -42,6 +44,21 @@ class LabelCorrection:
     reason: str
 
 
+class LabelReviewRow(TypedDict):
+    """A row of lake/labeling/review (LABEL_REVIEW_COLUMNS): a gold label to look at."""
+
+    split_version: int
+    example_id: str
+    split: str
+    gold_label: str
+    consensus_label: str
+    confidence: float
+    consensus_method: str
+    n_annotators: int
+    votes: str  # JSON: label -> count
+    status: ReviewStatus
+
+
 def find_probable_label_errors(
     con: duckdb.DuckDBPyConnection,
     config: BayeslineConfig,
@@ -51,7 +68,7 @@ def find_probable_label_errors(
     *,
     min_agreement: float = MIN_AGREEMENT,
     method: str = "dawid_skene",
-) -> list[dict]:
+) -> list[LabelReviewRow]:
     """LABEL_REVIEW_COLUMNS rows, most confident first: gold labels the consensus refutes."""
     annotations = load_annotations(con, split_version)
     scored = annotations.join(fit_consensus(annotations, method), on="example_id")
@@ -71,13 +88,13 @@ def find_probable_label_errors(
         & (examples["n_agreeing"] >= min_agreement * examples["n_annotators"])
     ]
     votes = scored[scored["example_id"].isin(flagged.index)].groupby("example_id")["label"]
-    rows = [
+    rows: list[LabelReviewRow] = [
         {
             "split_version": split_version,
-            "example_id": example_id,
-            "split": example.split,
-            "gold_label": example.gold_label,
-            "consensus_label": example.consensus_label,
+            "example_id": str(example_id),
+            "split": str(example.split),
+            "gold_label": str(example.gold_label),
+            "consensus_label": str(example.consensus_label),
             "confidence": float(example.confidence),
             "consensus_method": method,
             "n_annotators": int(example.n_annotators),
@@ -97,11 +114,11 @@ def _votes_json(counts: pd.Series, labels: Iterable[str]) -> str:
 
 
 def accept_corrections(
-    rows: Iterable[Mapping],
+    rows: Iterable[Mapping[str, Any]],
     accepted_ids: Iterable[str],
     *,
     accepted_at: datetime | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """LABEL_CORRECTION_COLUMNS rows for the accepted proposals among `rows`.
 
     Every accepted id must be a proposed row: accepting anything else is refused, naming it.
@@ -117,7 +134,7 @@ def accept_corrections(
     return [asdict(_correction(proposed[example_id], when)) for example_id in accepted]
 
 
-def _correction(row: Mapping, when: datetime) -> LabelCorrection:
+def _correction(row: Mapping[str, Any], when: datetime) -> LabelCorrection:
     reason = (
         f"{row['consensus_method']} consensus of {row['n_annotators']} annotators "
         f"(confidence {row['confidence']:.3f}, votes {row['votes']})"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from label_studio_sdk.core.api_error import ApiError
@@ -84,7 +84,8 @@ def simulated_users(client: LabelStudio, names: Sequence[str]) -> dict[str, int]
 
 def _choices_tag(client: LabelStudio, project_id: int) -> tuple[str, str]:
     """(from_name, to_name) of the project's Choices tag, as its results must name them."""
-    interface = client.projects.get(project_id).get_label_interface()
+    # The SDK's get_label_interface has no annotations (a third-party gap).
+    interface = client.projects.get(project_id).get_label_interface()  # type: ignore[no-untyped-call]
     for control in interface.controls:
         if control.tag.lower() == "choices":
             return control.name, control.to_name[0]
@@ -103,7 +104,9 @@ def _result(from_name: str, to_name: str, label: str) -> list[dict[str, Any]]:
     ]
 
 
-def _post(client: LabelStudio, task_id: int, user_id: int, result: list, lead_time: float) -> bool:
+def _post(
+    client: LabelStudio, task_id: int, user_id: int, result: list[dict[str, Any]], lead_time: float
+) -> bool:
     """Create one annotation; False when this (task, annotator) already has it."""
     unique_id = uuid.uuid5(_UNIQUE_IDS, f"{task_id}/{user_id}")  # task ids are server-wide
     try:
@@ -139,7 +142,8 @@ def simulate_annotations(
     users = simulated_users(client, names)
     from_name, to_name = _choices_tag(client, project_id)
     created = 0
-    for task in client.tasks.list(project=project_id, fields="all", page_size=PAGE_SIZE):
+    tasks: Iterable[Any] = client.tasks.list(project=project_id, fields="all", page_size=PAGE_SIZE)
+    for task in tasks:
         example_id = str((task.data or {}).get("example_id"))
         if example_id not in gold:
             continue

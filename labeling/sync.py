@@ -27,10 +27,10 @@ import duckdb
 import httpx
 from label_studio_sdk.core.api_error import ApiError
 
-from labeling.server import LabelStudioError
+from labeling.server_settings import LabelStudioError
 from labeling.simulate import is_simulated
 from labeling.tasks import NO_SDK_RETRIES, PAGE_SIZE, naive_utc
-from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.hashing import quote_literal
 from warehouse.pause_points import pause_point
 from warehouse.schema import HUMAN_ANNOTATION_COLUMNS
 from warehouse.storage import write_records
@@ -93,7 +93,7 @@ def _label(result: Iterable[Mapping[str, Any]]) -> str | None:
     return None
 
 
-def _row(task: Any, annotation: Mapping[str, Any], emails: Mapping[int, str]) -> dict:
+def _row(task: Any, annotation: Mapping[str, Any], emails: Mapping[int, str]) -> dict[str, Any]:
     """One HUMAN_ANNOTATION_COLUMNS row."""
     user = annotation.get("completed_by")
     user = user.get("id") if isinstance(user, dict) else user
@@ -119,7 +119,7 @@ def _updated_tasks(
     since: datetime | None,
     page_size: int = PAGE_SIZE,
     annotated_only: bool = False,
-):
+) -> Iterable[Any]:
     """The project's tasks (with annotations) updated after `since`, page by page."""
     return client.tasks.list(
         project=project_id,
@@ -130,7 +130,9 @@ def _updated_tasks(
     )
 
 
-def fetch_annotations(client: LabelStudio, project_id: int, since: datetime | None) -> list[dict]:
+def fetch_annotations(
+    client: LabelStudio, project_id: int, since: datetime | None
+) -> list[dict[str, Any]]:
     """HUMAN_ANNOTATION_COLUMNS rows of the annotations updated after `since` (naive UTC)."""
     since = naive_utc(since)
     emails = _annotator_emails(client)
@@ -216,7 +218,9 @@ def stored_cursor(stored_dir: Path) -> datetime | None:
         return None
     with duckdb.connect() as con:
         sql = f"SELECT max(updated_at) FROM read_parquet({_batches(stored_dir)})"
-        return con.execute(sql).fetchone()[0]
+        row = con.execute(sql).fetchone()
+    newest: datetime | None = row[0] if row else None
+    return newest
 
 
 def _stored_versions(stored_dir: Path, since: datetime | None) -> set[tuple[int, datetime]]:
@@ -262,17 +266,3 @@ def sync_annotations(
     newest = [cursor] if cursor else []
     cursor_after = max(newest + [r["updated_at"] for r in rows], default=None)
     return SyncResult(len(rows), cursor, cursor_after, attempts, path)
-
-
-def read_annotations_sql(stored_dir: Path) -> str:
-    """SQL selecting the latest version of each stored annotation (the human_annotations view)."""
-    columns = HUMAN_ANNOTATION_COLUMNS
-    if not _has_batches(stored_dir):
-        # No batch yet: an empty table with the right columns, so queries still bind.
-        typed = ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(c)}" for c, t in columns.items())
-        return f"SELECT {typed} WHERE false"
-    select_list = ", ".join(quote_identifier(c) for c in columns)
-    return (
-        f"SELECT {select_list} FROM read_parquet({_batches(stored_dir)}, union_by_name = true) "
-        "QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY updated_at DESC) = 1"
-    )

@@ -13,18 +13,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from labeling.queue import ImageServing, QueuedExample
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
+    from label_studio_sdk.core.request_options import RequestOptions
 
 QUEUE = "baseline"
 PAGE_SIZE = 500
 # The SDK replays a request after a dropped connection or a 5xx; an import that reached the
 # server before the connection dropped would then be imported twice. Callers rerun instead.
-NO_SDK_RETRIES: dict[str, Any] = {"max_retries": 0}
+NO_SDK_RETRIES: RequestOptions = {"max_retries": 0}
 
 
 class BlindProjectError(ValueError):
@@ -59,7 +60,8 @@ def blind_settings(overlap: int) -> dict[str, Any]:
 def find_project(client: LabelStudio, title: str) -> int | None:
     """The id of the oldest project titled exactly `title`, if any."""
     # The title filter matches substrings, case-insensitively: compare exactly here.
-    ids = [p.id for p in client.projects.list(title=title, page_size=PAGE_SIZE) if p.title == title]
+    projects: Iterable[Any] = client.projects.list(title=title, page_size=PAGE_SIZE)
+    ids = [p.id for p in projects if p.id is not None and p.title == title]
     return min(ids) if ids else None
 
 
@@ -68,7 +70,10 @@ def ensure_project(client: LabelStudio, title: str, label_config: str, overlap: 
     settings = blind_settings(overlap)
     project_id = find_project(client, title)
     if project_id is None:
-        return client.projects.create(title=title, label_config=label_config, **settings).id
+        created = client.projects.create(title=title, label_config=label_config, **settings).id
+        if created is None:
+            raise BlindProjectError(f"Label Studio created project {title!r} without an id")
+        return created
     project = client.projects.get(project_id)
     if project.total_predictions_number:
         raise BlindProjectError(
@@ -96,7 +101,7 @@ def ensure_local_storage(client: LabelStudio, project_id: int, folder: Path) -> 
 
 def existing_tasks(client: LabelStudio, project_id: int) -> dict[str, int]:
     """example_id -> task id of every task in the project (one paginated listing)."""
-    tasks = client.tasks.list(
+    tasks: Iterable[Any] = client.tasks.list(
         project=project_id, fields="task_only", include="id,data", page_size=PAGE_SIZE
     )
     found: dict[str, int] = {}
@@ -130,11 +135,13 @@ def _import_batch(
     """Import one batch of tasks; example_id -> new task id."""
     response = client.projects.import_tasks(
         project_id,
-        request=[example.task(split_version, images) for example in batch],
+        # The SDK types each task as an ImportApiRequest model; it sends plain dicts as they are.
+        request=[example.task(split_version, images) for example in batch],  # type: ignore[misc]
         return_task_ids=True,
         request_options=NO_SDK_RETRIES,
     )
-    ids = response.task_ids or []
+    # return_task_ids=True adds task_ids to the answer, a field the SDK's model leaves out.
+    ids = response.task_ids or []  # type: ignore[attr-defined]
     if len(ids) == len(batch):  # Label Studio creates the tasks in request order
         return {example.example_id: int(i) for example, i in zip(batch, ids, strict=True)}
     wanted = {example.example_id for example in batch}
@@ -161,6 +168,10 @@ def push_tasks(
     return PushResult(project_id, len(new), len(unique) - len(new), task_ids)
 
 
+@overload
+def naive_utc(value: datetime | str) -> datetime: ...
+@overload
+def naive_utc(value: None) -> None: ...
 def naive_utc(value: datetime | str | None) -> datetime | None:
     """An API timestamp (ISO string or datetime) as naive UTC, as the lake stores it."""
     if value is None:
@@ -174,7 +185,7 @@ def queued_record_rows(
     examples: Iterable[QueuedExample],
     split_version: int,
     queued_at: datetime,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """LABELING_QUEUE_COLUMNS rows for every example that is a task now (new or found there)."""
     return [
         {

@@ -62,7 +62,8 @@ class Judge:
 
     @property
     def expectations(self) -> ModuleType:
-        return self.gx.expectations
+        expectations: ModuleType = self.gx.expectations
+        return expectations
 
     def suite(self, name: str, expectations: Iterable[Any]) -> Any:
         return self.gx.ExpectationSuite(name=name, expectations=list(expectations))

@@ -56,8 +56,10 @@ def gate_memory_limit_bytes() -> int:
         return GATE_MEMORY_LIMIT_BYTES
     with duckdb.connect() as probe:  # DuckDB reads '6GB', '1536MB', '2GiB' as it does for SET
         probe.execute(f"SET memory_limit = {quote_literal(configured)}")
-        (setting,) = probe.execute("SELECT current_setting('memory_limit')").fetchone()
-    return _setting_bytes(setting)
+        row = probe.execute("SELECT current_setting('memory_limit')").fetchone()
+    if row is None:
+        return GATE_MEMORY_LIMIT_BYTES
+    return _setting_bytes(row[0])
 
 
 @contextmanager

@@ -106,8 +106,10 @@ def summary_sql(measure: Measure) -> str:
     counts = ", ".join(
         f"count_if({rule.violation}) AS {_count_column(i)}" for i, rule in enumerate(measure.rules)
     )
-    per = f"{quote(measure.per)}, " if measure.per else ""
-    grouped = f" GROUP BY {quote(measure.per)} ORDER BY {quote(measure.per)}" if per else ""
+    per = grouped = ""
+    if measure.per:
+        per = f"{quote(measure.per)}, "
+        grouped = f" GROUP BY {quote(measure.per)} ORDER BY {quote(measure.per)}"
     return (
         f"WITH elements AS ({measure.elements}) "
         f"SELECT {per}count(*) AS {ELEMENTS}, {counts} FROM elements{grouped}"
@@ -125,7 +127,10 @@ def failing_sql(measure: Measure, rule: Rule, limit: int = MAX_FAILING_EXAMPLES)
 
 
 def failing_elements(run: CheckRun, measure: Measure, rule: Rule) -> list[dict[str, Any]]:
-    return run.con.sql(failing_sql(measure, rule)).to_arrow_table().to_pylist()
+    rows: list[dict[str, Any]] = (
+        run.con.sql(failing_sql(measure, rule)).to_arrow_table().to_pylist()
+    )
+    return rows
 
 
 def _count_column(index: int) -> str:

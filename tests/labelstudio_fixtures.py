@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from labeling.server import (
-    LabelStudioInstallError,
-    LabelStudioSettings,
-    ServerState,
-    ensure_installed,
-    free_local_port,
-    start,
-    stop,
-)
+from labeling.install import ensure_installed
+from labeling.process import ServerState, free_local_port, start, stop
+from labeling.server_settings import LabelStudioInstallError, LabelStudioSettings
 
 #: Variables that would point the fixture's clients or admin somewhere else.
 LABEL_STUDIO_ENV = (

@@ -15,7 +15,7 @@ from benchmarks.bench_pipeline import BENCH_CONFIG, bench_config
 from benchmarks.handoff_chart import write_handoff_chart
 from benchmarks.measure import StageSpec, with_ratios
 from benchmarks.suite import run_suite
-from labeling.server import api_token, connect
+from labeling.client import api_token, connect
 from warehouse.config import load_config
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evaluation.calibration import BINS, ece_by_split, expected_calibration_error
-from evaluation.pipeline import evaluate_model_version, write_model_report
+from evaluation.pipeline import analyse_slices, diagnose_model_version, write_model_report
 from evaluation.predictions import register_predictions
 from tests.test_predictions import (
     build_warehouse,
@@ -45,7 +45,8 @@ def evaluated(layout, small_config, tmp_path):
         )
     source = write_predictions_csv(tmp_path / "p.csv", rows, HEADER)
     register_predictions(layout, small_config, source, "sure", version)
-    evaluation = evaluate_model_version(layout, small_config, "sure", version)
+    analyse_slices(layout, small_config, "sure", version)
+    evaluation = diagnose_model_version(layout, small_config, "sure", version)
     n_dev = dev_seen
     dev_accuracy = 1 - len(range(0, n_dev, 5)) / n_dev
     return evaluation, dev_accuracy, version
@@ -79,6 +80,7 @@ def test_the_report_shows_calibration_only_for_models_with_probabilities(
     plain = [(eid, label, 0.7) for eid, split, label in examples if split == "dev"]
     source = write_predictions_csv(tmp_path / "plain.csv", plain)
     register_predictions(layout, small_config, source, "plain", version)
-    evaluate_model_version(layout, small_config, "plain", version)
+    analyse_slices(layout, small_config, "plain", version)
+    diagnose_model_version(layout, small_config, "plain", version)
     plain_html = write_model_report(layout, small_config, "plain", version).read_text()
     assert "<section id='calibration'>" not in plain_html

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bayesline.cli import app
-from evaluation.pipeline import evaluate_model_version
+from evaluation.pipeline import analyse_slices, diagnose_model_version
 from evaluation.predictions import register_predictions
 from tests.conftest import small_config_toml, write_csv
 from tests.test_handoff import (  # noqa: F401 (an autouse fixture)
@@ -153,7 +153,8 @@ def test_the_card_shows_the_models_diagnosis_and_human_level_error(warehouse, co
     predictions = tmp_path / "always-pos.csv"
     predictions.write_text("example_id,predicted_label\n" + "".join(f"{i},pos\n" for i in dev_test))
     register_predictions(warehouse, config, predictions, "always-pos", 2)
-    evaluate_model_version(warehouse, config, "always-pos", 2)
+    analyse_slices(warehouse, config, "always-pos", 2)
+    diagnose_model_version(warehouse, config, "always-pos", 2)
     write_records(
         HUMAN_BASELINE_COLUMNS,
         [

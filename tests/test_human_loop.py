@@ -6,7 +6,7 @@ import pytest
 from assets.run import materialize_pipeline
 from bayesline.demo import generate_demo_data
 from bayesline.runner import ensure_dagster_home
-from labeling.server import api_token
+from labeling.client import api_token
 from tests.conftest import REPO_ROOT
 from warehouse.catalog import open_reader
 from warehouse.config import load_config
@@ -74,7 +74,8 @@ def test_the_annotation_sensor_waits_out_an_outage_then_requests_a_sync(
     import dagster as dg
 
     from assets.definitions import defs
-    from labeling.server import connect, start, stop
+    from labeling.client import connect
+    from labeling.process import start, stop
     from labeling.tasks import find_project
 
     settings, state = labelstudio

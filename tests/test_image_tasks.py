@@ -3,8 +3,8 @@
 import pytest
 
 from labeling.accounts import load_credentials, login_session
+from labeling.client import connect
 from labeling.queue import ImageServing, QueuedExample, labeling_interface
-from labeling.server import connect
 from labeling.tasks import ensure_local_storage, ensure_project, push_tasks
 from warehouse.config import parse_config
 

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from bayesline.cli import app
 from bayesline.runner import WAITED_TAG
-from labeling.server import api_token
+from labeling.client import api_token
 from tests.conftest import REPO_ROOT
 from tests.review_files import write_reviews
 from warehouse.layout import WarehouseLayout

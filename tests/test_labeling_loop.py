@@ -26,21 +26,24 @@ import pyarrow.parquet as pq
 import pytest
 
 from labeling.baselines import compute_human_baselines
+from labeling.client import client
+from labeling.process import ServerState, start, stop
 from labeling.queue import QueuedExample, labeling_interface
-from labeling.server import LabelStudioSettings, ServerState, client, start, stop
+from labeling.server_settings import LabelStudioSettings
 from labeling.simulate import simulate_annotations, simulated_email, simulated_label
 from labeling.sync import (
     LabelStudioUnavailable,
     SyncResult,
     has_new_annotations,
-    read_annotations_sql,
     stored_cursor,
     sync_annotations,
     with_retries,
 )
 from labeling.tasks import BlindProjectError, ensure_project, push_tasks, queued_record_rows
 from tests.conftest import SMALL_CONFIG
+from warehouse.catalog import create_views
 from warehouse.config import parse_config
+from warehouse.layout import WarehouseLayout
 from warehouse.schema import HUMAN_ANNOTATION_COLUMNS, LABELING_QUEUE_COLUMNS
 from warehouse.storage import write_records
 
@@ -78,6 +81,18 @@ def choice_result(label: str) -> list[dict]:
     return [
         {"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": [label]}}
     ]
+
+
+def synced_dir(home: Path) -> Path:
+    """Where the human_annotations asset stores its sync batches in a warehouse at `home`."""
+    return WarehouseLayout(home).labeling_dir / "annotations"
+
+
+def warehouse_views(home: Path) -> duckdb.DuckDBPyConnection:
+    """DuckDB with the production warehouse views of the warehouse at `home`."""
+    con = duckdb.connect()
+    create_views(con, WarehouseLayout(home), CONFIG)
+    return con
 
 
 def parquet_files(folder: Path) -> list[str]:
@@ -133,13 +148,14 @@ def annotated(ls, projects: list[int], tmp_path_factory: pytest.TempPathFactory)
     gold = gold_of(examples)
     push_tasks(ls, project_id, examples, SPLIT_VERSION)
     created = simulate_annotations(ls, project_id, gold, LABELS, PLANTED, seed=SEED)
-    stored = tmp_path_factory.mktemp("synced") / "annotations"
+    stored = synced_dir(tmp_path_factory.mktemp("synced"))
     first = sync_annotations(ls, project_id, stored)
     return Annotated(project_id, examples, gold, created, stored, first)
 
 
 def human_annotations_view(stored: Path, examples: list[QueuedExample], tmp: Path):
-    """DuckDB with `human_annotations` (latest edit wins) and a `splits` table with gold labels."""
+    """The warehouse views over the synced `stored` (human_annotations: latest edit wins), with a
+    `splits` table holding the gold labels."""
     gold = gold_of(examples)
     splits = pa.table(
         {
@@ -151,9 +167,9 @@ def human_annotations_view(stored: Path, examples: list[QueuedExample], tmp: Pat
         }
     )
     pq.write_table(splits, tmp / "splits.parquet")
-    con = duckdb.connect()
-    con.execute(f"CREATE VIEW human_annotations AS {read_annotations_sql(stored)}")
-    con.execute(f"CREATE VIEW splits AS SELECT * FROM read_parquet('{tmp / 'splits.parquet'}')")
+    con = warehouse_views(stored.parents[2])
+    splits_file = tmp / "splits.parquet"
+    con.execute(f"CREATE OR REPLACE VIEW splits AS SELECT * FROM read_parquet('{splits_file}')")
     return con
 
 
@@ -242,7 +258,7 @@ def test_simulated_annotators_are_recovered_within_their_intervals(
 def test_a_sync_stores_only_what_is_new_and_an_edit_once(
     ls, annotated: Annotated, tmp_path: Path
 ) -> None:
-    stored = tmp_path / "annotations"
+    stored = synced_dir(tmp_path)
     shutil.copytree(annotated.stored, stored)
     files = parquet_files(stored)
     cursor = stored_cursor(stored)
@@ -281,7 +297,7 @@ def test_a_sync_during_an_outage_writes_nothing_and_the_next_one_catches_up(
     examples = queued(30)
     gold = gold_of(examples)
     push_tasks(ls, project_id, examples, SPLIT_VERSION)
-    stored = tmp_path / "annotations"
+    stored = synced_dir(tmp_path)
     simulate_annotations(ls, project_id, gold, LABELS, {"ann_a": 0.1}, seed=SEED)
     assert sync_annotations(ls, project_id, stored).new_rows == 30
     assert simulate_annotations(ls, project_id, gold, LABELS, {"ann_a": 0.1}, seed=SEED) == 0
@@ -299,8 +315,8 @@ def test_a_sync_during_an_outage_writes_nothing_and_the_next_one_catches_up(
     assert sync_annotations(ls, project_id, stored).new_rows == 0
     on_server = server_annotation_ids(ls, project_id)
     assert len(on_server) == 60
-    with duckdb.connect() as con:
-        view = f"SELECT annotation_id FROM ({read_annotations_sql(stored)})"
+    with warehouse_views(tmp_path) as con:
+        view = "SELECT annotation_id FROM human_annotations"
         assert sorted(row[0] for row in con.execute(view).fetchall()) == sorted(on_server)
         batches = f"read_parquet('{stored}/annotations-*.parquet')"
         raw = f"SELECT count(*), count(DISTINCT annotation_id) FROM {batches}"
@@ -308,11 +324,11 @@ def test_a_sync_during_an_outage_writes_nothing_and_the_next_one_catches_up(
 
 
 def test_reading_annotations_before_any_sync_gives_an_empty_typed_table(tmp_path: Path) -> None:
-    with duckdb.connect() as con:
-        result = con.execute(read_annotations_sql(tmp_path / "never-synced"))
+    with warehouse_views(tmp_path) as con:
+        result = con.execute("SELECT * FROM human_annotations")
         assert [column[0] for column in result.description] == list(HUMAN_ANNOTATION_COLUMNS)
         assert result.fetchall() == []
-    assert stored_cursor(tmp_path / "never-synced") is None
+    assert stored_cursor(synced_dir(tmp_path)) is None
 
 
 def test_simulated_labels_are_reproducible_and_err_only_to_other_labels() -> None:

@@ -21,22 +21,11 @@ from labeling.accounts import (
     new_admin_credentials,
     signup_with_invite,
 )
+from labeling.client import api_token, client, connect, create_labeler
 from labeling.empty_database import DATABASE_NAME, empty_database_path, seed_data_dir
-from labeling.server import (
-    LabelStudioError,
-    LabelStudioSettings,
-    ServerState,
-    api_token,
-    client,
-    connect,
-    create_labeler,
-    ensure_installed,
-    free_local_port,
-    signing_key,
-    start,
-    status,
-    stop,
-)
+from labeling.install import ensure_installed
+from labeling.process import ServerState, free_local_port, signing_key, start, status, stop
+from labeling.server_settings import LabelStudioError, LabelStudioSettings
 
 LABEL_CONFIG = """<View>
   <Text name="text" value="$text"/>

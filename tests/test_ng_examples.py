@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from bayesline.cli import app
 from evaluation.diagnosis import Diagnosis, ErrorRate, MaterialityRule, diagnose
-from evaluation.pipeline import evaluate_model_version
+from evaluation.pipeline import analyse_slices, diagnose_model_version
 from evaluation.predictions import register_predictions
 from tests.conftest import REPO_ROOT, SMALL_CONFIG
 from tests.test_predictions import (
@@ -180,7 +180,8 @@ def test_the_stored_diagnosis_follows_the_configured_share(layout, tmp_path):
         raw = copy.deepcopy(SMALL_CONFIG) | {"evaluation": {"material_gap_share": share}}
         config = parse_config(raw)
         register_predictions(layout, config, source, "planted", version)
-        evaluation = evaluate_model_version(layout, config, "planted", version)
+        analyse_slices(layout, config, "planted", version)
+        evaluation = diagnose_model_version(layout, config, "planted", version)
         overall = evaluation.diagnosis_rows[0]
         assert (overall["slice_column"], overall["slice_value"]) == ("overall", "all")
         problems[share] = overall["problems"]

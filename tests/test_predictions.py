@@ -18,10 +18,10 @@ from evaluation.predictions import (
     register_predictions,
     safe_model_version,
 )
-from evaluation.schema import PREDICTION_COLUMNS
 from tests.conftest import write_csv
 from warehouse.catalog import open_reader
 from warehouse.ingest import ingest_landing_files
+from warehouse.schema import PREDICTION_COLUMNS
 from warehouse.splits import publish_split_version
 
 

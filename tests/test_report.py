@@ -22,8 +22,8 @@ from evaluation.charts import (
 )
 from evaluation.diagnosis import REMEDIES, Diagnosis, ErrorRate, diagnose
 from evaluation.report import render_report, write_report
-from evaluation.schema import DIAGNOSIS_COLUMNS, LOW_PERFORMING_SLICE_COLUMNS
 from evaluation.stats import wilson_interval
+from warehouse.schema import DIAGNOSIS_COLUMNS, LOW_PERFORMING_SLICE_COLUMNS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "<script>alert('x')</script>"

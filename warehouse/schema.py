@@ -6,14 +6,7 @@ from warehouse.config import DatasetConfig
 
 #: Columns every example carries besides the dataset's own payload and slice columns.
 EXAMPLE_KEY_COLUMNS = ("example_id", "source", "distribution", "group_key", "label")
-EXAMPLE_LINEAGE_COLUMNS = (
-    "content_hash",
-    "dedup_key",
-    "file_id",
-    "line_number",
-    "ingested_at",
-    "previous_file_id",  # the file of the revision this one replaces; NULL for a first delivery
-)
+
 
 REJECTED_ROW_COLUMNS = {
     "file_id": "VARCHAR",
@@ -478,8 +471,3 @@ def example_revision_columns(dataset: DatasetConfig) -> dict[str, str]:
         "replaced_by_file_id": "VARCHAR",
         **columns,
     }
-
-
-def split_columns(dataset: DatasetConfig) -> dict[str, str]:
-    """Columns of a published split file: the version and split, then the example."""
-    return {"version": "INTEGER", "split": "VARCHAR", **example_columns(dataset)}

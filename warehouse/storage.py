@@ -6,9 +6,10 @@ import fcntl
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -186,7 +187,9 @@ def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") and hasattr(value, "dtype") else value
 
 
-def write_records(columns: dict[str, str], records: list[dict], final: Path) -> Path:
+def write_records(
+    columns: dict[str, str], records: Sequence[Mapping[str, Any]], final: Path
+) -> Path:
     """Write records (metadata, not data) with `columns` (name -> DuckDB type) to `final` as
     Parquet, atomically."""
     with duckdb.connect() as con:

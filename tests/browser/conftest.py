@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from bayesline.demo import generate_demo_data
-from labeling.server import LabelStudioSettings, ServerState, api_token
+from labeling.client import api_token
+from labeling.process import ServerState
+from labeling.server_settings import LabelStudioSettings
 from tests.browser.dagster_pages import materialize_all, open_asset_graph, wait_for_run
 from tests.browser.servers import DagsterUI, demo_config, start_dagster_ui, stop_dagster_ui
 from tests.conftest import REPO_ROOT

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from labeling.server import free_local_port
+from labeling.process import free_local_port
 from tests.conftest import REPO_ROOT
 from tests.labelstudio_fixtures import LABEL_STUDIO_ENV
 

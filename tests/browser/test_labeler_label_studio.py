@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Page, expect
 
+from labeling.client import connect, create_labeler
 from labeling.queue import ImageServing, QueuedExample, labeling_interface
-from labeling.server import connect, create_labeler
 from labeling.sync import sync_annotations
 from labeling.tasks import ensure_local_storage, ensure_project, push_tasks
 from tests.browser.servers import DagsterUI, bayesline_sql, graphql

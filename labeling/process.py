@@ -1,29 +1,21 @@
-"""A real Label Studio server managed by Bayesline: its own venv, one process, 127.0.0.1 only.
+"""The managed Label Studio process: start (with an admin and an API token), status, stop.
 
-Label Studio pins packages that clash with ours (pyarrow, pytz, Django...), so it lives in a
-separate virtual environment and Bayesline talks to it only over HTTP (label-studio-sdk 2.x).
-The server keeps its SQLite database, media and logs under `data_dir`; the admin's password
-and API token are in `data_dir/credentials.json` (mode 0600) and nowhere else.
+One server per data directory, on a loopback address, in its own session so that `stop` ends
+its whole process group.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import ipaddress
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -34,93 +26,19 @@ from labeling.accounts import (
     load_credentials,
     new_admin_credentials,
     save_credentials,
-    signup_with_invite,
 )
-from labeling.empty_database import (
-    EmptyDatabaseError,
-    empty_database_path,
-    prepare_empty_database,
-    seed_data_dir,
-)
-from warehouse.layout import WarehouseLayout
+from labeling.empty_database import seed_data_dir
+from labeling.install import ensure_installed, locked, log_tail
+from labeling.server_settings import LabelStudioError, LabelStudioSettings, passed_env
 
-if TYPE_CHECKING:
-    from label_studio_sdk import LabelStudio
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-REQUIREMENTS = Path(__file__).with_name("requirements-labelstudio.txt")
-DEFAULT_PORT = 8089
-_MARKER = ".bayesline-requirements.sha256"
 _MAX_LOG_BYTES = 20 * 1024 * 1024  # server.log is moved to server.log.1 past this, on start
-# Inherited variables the server may see; Label Studio reads many bare names (HOST, PORT,
-# USERNAME, PASSWORD, DEBUG, CI, SECRET_KEY...) as settings, so everything else is dropped.
-_PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
 # Servers started by this Python process, kept so they are reaped (no zombies, no warnings).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
-class LabelStudioError(RuntimeError):
-    """Label Studio could not be started, reached or configured."""
-
-
-class LabelStudioInstallError(LabelStudioError):
-    """The separate Label Studio virtual environment could not be installed."""
-
-
 def _quiet(_message: str) -> None:
     """Discard a progress message."""
-
-
-@dataclass(frozen=True)
-class LabelStudioSettings:
-    """Where one Label Studio server keeps its data, how it is reached, which venv runs it."""
-
-    data_dir: Path
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    venv: Path = REPO_ROOT / ".venv-labelstudio"
-    document_root: Path = field(default_factory=lambda: WarehouseLayout.from_env().home)
-    requirements: Path = REQUIREMENTS
-
-    def __post_init__(self) -> None:
-        for name in ("data_dir", "venv", "document_root", "requirements"):
-            object.__setattr__(self, name, Path(getattr(self, name)).resolve())
-        host = "127.0.0.1" if self.host == "localhost" else self.host
-        if not ipaddress.ip_address(host).is_loopback:
-            raise ValueError(f"Label Studio must listen on a loopback address, not {self.host}")
-
-    @classmethod
-    def from_env(cls) -> LabelStudioSettings:
-        """BAYESLINE_HOME/labelstudio, port BAYESLINE_LABELSTUDIO_PORT, venv override."""
-        home = WarehouseLayout.from_env().home
-        venv = os.environ.get("BAYESLINE_LABELSTUDIO_VENV")
-        return cls(
-            data_dir=home / "labelstudio",
-            port=int(os.environ.get("BAYESLINE_LABELSTUDIO_PORT", DEFAULT_PORT)),
-            venv=Path(venv).resolve() if venv else REPO_ROOT / ".venv-labelstudio",
-            document_root=home,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def executable(self) -> Path:
-        return self.venv / "bin" / "label-studio"
-
-    @property
-    def credentials_path(self) -> Path:
-        return self.data_dir / "credentials.json"
-
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir / "server.log"
-
-    @property
-    def pid_path(self) -> Path:
-        return self.data_dir / "server.pid"
 
 
 @dataclass(frozen=True)
@@ -134,96 +52,6 @@ class ServerState:
     token_path: Path
     log_path: Path
     admin_created: bool = False
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on `path` (created if missing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _requirements_digest(settings: LabelStudioSettings) -> str:
-    """The sha256 of the requirements file the venv must match."""
-    return hashlib.sha256(settings.requirements.read_bytes()).hexdigest()
-
-
-def _is_installed(settings: LabelStudioSettings, digest: str) -> bool:
-    """Whether the venv has the executable and was installed from these requirements."""
-    marker = settings.venv / _MARKER
-    return (
-        settings.executable.exists()
-        and marker.exists()
-        and marker.read_text(encoding="utf-8").strip() == digest
-    )
-
-
-def _run_logged(command: list[str], log: Path) -> None:
-    """Run a command with its output appended to `log`; raise with the log's tail on failure."""
-    with log.open("ab") as handle:
-        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0:
-        tail = _tail(log)
-        errors = [line for line in tail.splitlines() if line.startswith("ERROR:")]
-        reason = errors[0] if errors else f"exit code {result.returncode}"
-        raise LabelStudioInstallError(
-            f"`{Path(command[0]).name} {' '.join(command[1:4])}` failed: {reason}\n"
-            f"last lines of {log}:\n{tail}"
-        )
-
-
-def ensure_installed(
-    settings: LabelStudioSettings, progress: Callable[[str], None] = print
-) -> Path:
-    """Install the pinned requirements and migrate an empty database, unless already done."""
-    digest = _requirements_digest(settings)
-    if _is_installed(settings, digest) and empty_database_path(settings.venv).is_file():
-        return settings.executable
-    settings.venv.mkdir(parents=True, exist_ok=True)
-    with _locked(settings.venv / ".install.lock"):
-        if not _is_installed(settings, digest):
-            _install(settings, digest, progress)
-        base_env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
-        try:
-            prepare_empty_database(settings.venv, base_env, progress)
-        except EmptyDatabaseError as exc:
-            raise LabelStudioInstallError(str(exc)) from exc
-    return settings.executable
-
-
-def _install(settings: LabelStudioSettings, digest: str, progress: Callable[[str], None]) -> None:
-    """Create the venv and pip-install the requirements into it; the caller holds the lock."""
-    # A database migrated by the previous pins may not suit the new ones.
-    shutil.rmtree(empty_database_path(settings.venv).parent, ignore_errors=True)
-    log = settings.venv / "install.log"
-    log.write_text("", encoding="utf-8")
-    python = settings.venv / "bin" / "python"
-    if not python.exists():
-        progress(f"Creating the Label Studio virtual environment {settings.venv}")
-        _run_logged([sys.executable, "-m", "venv", str(settings.venv)], log)
-    progress(
-        f"Installing {settings.requirements.name} into {settings.venv} "
-        "(about a minute, only when the pins change)"
-    )
-    started = time.monotonic()
-    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"]
-    _run_logged([*pip, str(settings.requirements)], log)
-    if not settings.executable.exists():
-        raise LabelStudioInstallError(f"{settings.executable} is missing after install")
-    (settings.venv / _MARKER).write_text(digest + "\n", encoding="utf-8")
-    progress(f"Label Studio installed in {time.monotonic() - started:.0f} s")
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    """The last lines of a text file (empty when absent)."""
-    if not path.exists():
-        return ""
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 def _read_pid(settings: LabelStudioSettings) -> int | None:
@@ -260,7 +88,8 @@ def free_local_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -304,7 +133,7 @@ def _key_label_studio_wrote(env_file: Path) -> str | None:
 
 def _server_env(settings: LabelStudioSettings, credentials: Credentials | None) -> dict[str, str]:
     """The server's whole environment (SQLite, no open signup or telemetry, local files)."""
-    env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+    env = passed_env()
     env.update(
         SECRET_KEY=signing_key(settings),
         HOME=str(settings.data_dir),
@@ -376,10 +205,10 @@ def stop(settings: LabelStudioSettings, timeout_s: float = 30) -> bool:
     """Stop this data directory's server; False when none was running."""
     if not settings.data_dir.exists():
         return False
-    with _locked(settings.data_dir / ".server.lock"):
+    with locked(settings.data_dir / ".server.lock"):
         pid = _read_pid(settings)
         running = pid is not None and _is_our_server(pid, settings)
-        if running:
+        if pid is not None and running:
             _kill_group(pid, timeout_s)
         settings.pid_path.unlink(missing_ok=True)
         return running
@@ -396,7 +225,7 @@ def _wait_healthy(
             settings.pid_path.unlink(missing_ok=True)
             raise LabelStudioError(
                 f"Label Studio exited with code {process.returncode} while starting; "
-                f"last lines of {settings.log_path}:\n{_tail(settings.log_path)}"
+                f"last lines of {settings.log_path}:\n{log_tail(settings.log_path)}"
             )
         if _healthy(settings.url, timeout_s=1.0):
             return
@@ -405,11 +234,11 @@ def _wait_healthy(
     settings.pid_path.unlink(missing_ok=True)
     raise LabelStudioError(
         f"Label Studio did not answer on {settings.url}/health/ within {timeout_s:.0f} s; "
-        f"last lines of {settings.log_path}:\n{_tail(settings.log_path)}"
+        f"last lines of {settings.log_path}:\n{log_tail(settings.log_path)}"
     )
 
 
-def _spawn(settings: LabelStudioSettings, bootstrap: Credentials | None) -> subprocess.Popen:
+def _spawn(settings: LabelStudioSettings, bootstrap: Credentials | None) -> subprocess.Popen[bytes]:
     """Start `label-studio start` in its own session, logging to data_dir/server.log."""
     command = [
         str(settings.executable),
@@ -450,7 +279,7 @@ def start(
     ensure_installed(settings, progress)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.data_dir.chmod(0o700)
-    with _locked(settings.data_dir / ".server.lock"):
+    with locked(settings.data_dir / ".server.lock"):
         credentials = load_credentials(settings.credentials_path)
         admin_created = credentials is None or credentials.token is None
         if credentials is None:
@@ -487,67 +316,3 @@ def start(
                 ) from exc
             save_credentials(settings.credentials_path, credentials.with_token(token))
         return replace(_state(settings, pid, True), admin_created=admin_created)
-
-
-def _base_url(settings: LabelStudioSettings) -> str:
-    """LABEL_STUDIO_URL when set, else the managed server's URL."""
-    return os.environ.get("LABEL_STUDIO_URL") or settings.url
-
-
-def api_token(settings: LabelStudioSettings) -> str:
-    """LABEL_STUDIO_API_KEY when set, else the stored personal access token."""
-    if os.environ.get("LABEL_STUDIO_API_KEY"):
-        return os.environ["LABEL_STUDIO_API_KEY"]
-    credentials = load_credentials(settings.credentials_path)
-    if credentials is None or credentials.token is None:
-        raise LabelStudioError(
-            f"no Label Studio API token in {settings.credentials_path}: "
-            "start the server first (`bayesline labelstudio start`)"
-        )
-    return credentials.token
-
-
-def admin_credentials(settings: LabelStudioSettings) -> Credentials:
-    """The admin's stored credentials (for the CLI to show a generated password once)."""
-    credentials = load_credentials(settings.credentials_path)
-    if credentials is None:
-        raise LabelStudioError(f"no credentials in {settings.credentials_path} yet")
-    return credentials
-
-
-def client(
-    settings: LabelStudioSettings, timeout_s: float = 60, http: httpx.Client | None = None
-) -> LabelStudio:
-    """A label-studio-sdk 2.x client (LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY override)."""
-    # The SDK never closes its connection pool: pass `http` (an httpx.Client you close) or use
-    # `connect` where unclosed sockets matter (the tests turn ResourceWarnings into errors).
-    from label_studio_sdk import LabelStudio
-
-    return LabelStudio(
-        base_url=_base_url(settings),
-        api_key=api_token(settings),
-        timeout=None if http is not None else timeout_s,
-        httpx_client=http,
-    )
-
-
-@contextlib.contextmanager
-def connect(settings: LabelStudioSettings, timeout_s: float = 60) -> Iterator[LabelStudio]:
-    """A label-studio-sdk client whose connections are closed on exit."""
-    # Label Studio's development server stalls ~40 ms on a reused connection: don't keep any.
-    limits = httpx.Limits(max_keepalive_connections=0)
-    with httpx.Client(timeout=timeout_s, limits=limits) as http:
-        yield client(settings, http=http)
-
-
-def create_labeler(settings: LabelStudioSettings, email: str, password: str) -> None:
-    """Create a non-admin account in the admin's organisation via a one-use invite link."""
-    with connect(settings) as admin:
-        invite = admin.organizations.invites.get_invite_link()
-        try:
-            signup_with_invite(_base_url(settings), invite.invite_url, email, password)
-        except AccountError as exc:
-            raise LabelStudioError(str(exc)) from exc
-        finally:
-            # The link (its token is in the server's request log) must not let anyone else in.
-            admin.organizations.reset_token()
