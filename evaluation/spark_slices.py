@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from evaluation.predictions import predictions_path
-from evaluation.schema import SLICE_METRIC_COLUMNS
 from evaluation.slices import METRICS_TABLE, OVERALL, wilson_sql
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.layout import WarehouseLayout
+from warehouse.schema import SLICE_METRIC_COLUMNS
 from warehouse.slice_bins import (
     CASTS,
     MISSING,
