@@ -56,11 +56,9 @@ from warehouse.schema import (
 from warehouse.slice_bins import SliceColumn, slice_columns_of_version, slice_label
 from warehouse.splits import published_versions, version_path
 from warehouse.storage import (
-    copy_to_parquet,
-    create_rows_table,
-    staging_path,
+    store_evaluation_rows,
+    write_bytes_atomically,
     writer_connection,
-    writer_lock,
 )
 
 SHOWN_UNDER_COVERED = 3  # target slices named in the remedy line
@@ -126,10 +124,10 @@ def measure_distribution_shift(
     }
     stem = f"v{split_version:04d}"
     chart_path = layout.reports_dir / f"{stem}-distribution-shift.png"
-    _write_bytes(
+    write_bytes_atomically(
         chart_path, shift_chart(summary, slices, f"Training vs target on v{split_version}")
     )
-    _store(layout, stem, tables)
+    store_evaluation_rows(layout, stem, tables)
     return DistributionShift(
         split_version, summary, slices, domain.features, len(ranked), chart_path
     )
@@ -390,21 +388,3 @@ def _ranked(candidates: pa.Table, p_target: np.ndarray) -> list[dict]:
 
 def _pp(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:+.1f} pp".replace("-", MINUS)
-
-
-def _store(layout: WarehouseLayout, stem: str, tables: dict) -> None:
-    with writer_lock(layout), writer_connection(layout) as con:
-        for table, (columns, rows) in tables.items():
-            create_rows_table(con, f"{table}_rows", columns, rows)
-            copy_to_parquet(
-                con,
-                f"SELECT * FROM {table}_rows",
-                layout.evaluation_dir / table / f"{stem}.parquet",
-            )
-
-
-def _write_bytes(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_path(path)
-    staging.write_bytes(content)
-    staging.replace(path)

@@ -37,11 +37,9 @@ from warehouse.schema import LEARNING_CURVE_COLUMNS, LEARNING_CURVE_FORECAST_COL
 from warehouse.slice_bins import PAIR_SEPARATOR, SliceColumn, slice_columns_of_version
 from warehouse.splits import published_versions, version_path
 from warehouse.storage import (
-    copy_to_parquet,
-    create_rows_table,
-    staging_path,
+    store_evaluation_rows,
+    write_bytes_atomically,
     writer_connection,
-    writer_lock,
 )
 
 #: Shares of the (capped) train split each model is trained on; doubling steps spread the
@@ -124,8 +122,15 @@ def measure_learning_curves(
     stem = f"{safe_model_version(model_version)}__v{split_version:04d}"
     chart_path = layout.reports_dir / f"{stem}-learning-curves.png"
     title = f"Learning curves: {model_version} on split v{split_version}"
-    _write_bytes(chart_path, learning_curve_chart(points, forecasts, title))
-    _store(layout, stem, points, forecasts)
+    write_bytes_atomically(chart_path, learning_curve_chart(points, forecasts, title))
+    store_evaluation_rows(
+        layout,
+        stem,
+        {
+            "learning_curves": (LEARNING_CURVE_COLUMNS, points),
+            "learning_curve_forecasts": (LEARNING_CURVE_FORECAST_COLUMNS, forecasts),
+        },
+    )
     return LearningCurves(
         model_version,
         split_version,
@@ -347,24 +352,3 @@ def _human_level(
     """The slice's human-level error, else the overall one (as the diagnosis does)."""
     level = human_levels.get(key) or human_levels.get(OVERALL)
     return None if level is None else level.rate
-
-
-def _store(layout: WarehouseLayout, stem: str, points: list[dict], forecasts: list[dict]) -> None:
-    with writer_lock(layout), writer_connection(layout) as con:
-        for table, columns, rows in (
-            ("learning_curves", LEARNING_CURVE_COLUMNS, points),
-            ("learning_curve_forecasts", LEARNING_CURVE_FORECAST_COLUMNS, forecasts),
-        ):
-            create_rows_table(con, f"{table}_rows", columns, rows)
-            copy_to_parquet(
-                con,
-                f"SELECT * FROM {table}_rows",
-                layout.evaluation_dir / table / f"{stem}.parquet",
-            )
-
-
-def _write_bytes(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_path(path)
-    staging.write_bytes(content)
-    staging.replace(path)

@@ -42,7 +42,7 @@ from warehouse.splits import published_versions, version_path
 from warehouse.storage import (
     copy_to_parquet,
     create_rows_table,
-    staging_path,
+    write_bytes_atomically,
     writer_connection,
     writer_lock,
 )
@@ -126,13 +126,15 @@ def diagnose_model_version(
     name = f"{model_version} on split v{split_version}"
     # The charts first: a diagnosis row in the lake then always has its charts beside it.
     chart_path = layout.reports_dir / f"{stem}-error-by-stage.png"
-    _write_bytes(chart_path, error_by_stage_chart(rows, f"Error by stage: {name}"))
+    write_bytes_atomically(chart_path, error_by_stage_chart(rows, f"Error by stage: {name}"))
     with writer_lock(layout), writer_connection(layout) as con:
         calibration = calibration_rows(con, layout, model_version, split_version)
         reliability_path = None
         if calibration:
             reliability_path = layout.reports_dir / f"{stem}-reliability.png"
-            _write_bytes(reliability_path, reliability_chart(calibration, f"Calibration: {name}"))
+            write_bytes_atomically(
+                reliability_path, reliability_chart(calibration, f"Calibration: {name}")
+            )
             create_rows_table(con, "calibration_rows", CALIBRATION_COLUMNS, calibration)
             copy_to_parquet(
                 con,
@@ -315,10 +317,3 @@ def _human_levels_of(diagnosis_rows: list[dict]) -> dict[tuple[str, str], HumanL
         )
         for r in diagnosis_rows
     }
-
-
-def _write_bytes(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_path(path)  # unique, so two runs never write the same staging file
-    staging.write_bytes(content)
-    staging.replace(path)

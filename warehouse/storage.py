@@ -152,6 +152,18 @@ def staging_path(final: Path) -> Path:
     return final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
 
 
+def write_bytes_atomically(final: Path, content: bytes) -> Path:
+    """Write `content` to `final` (a chart, a report): readers see the old file or the new one."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = staging_path(final)
+    try:
+        staging.write_bytes(content)
+        os.replace(staging, final)
+    finally:
+        staging.unlink(missing_ok=True)
+    return final
+
+
 def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, final: Path) -> Path:
     """Write a query's result to `final` as Parquet, atomically."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -195,3 +207,20 @@ def write_records(
     with duckdb.connect() as con:
         create_rows_table(con, "records", columns, records)
         return copy_to_parquet(con, "SELECT * FROM records", final)
+
+
+def store_evaluation_rows(
+    layout: WarehouseLayout, stem: str, tables: Mapping[str, tuple[dict[str, str], list[dict]]]
+) -> None:
+    """Write each table's rows to lake/evaluation/<table>/<stem>.parquet, under the writer lock.
+
+    `tables` maps a table name to its (columns: name -> DuckDB type, rows).
+    """
+    with writer_lock(layout), writer_connection(layout) as con:
+        for table, (columns, rows) in tables.items():
+            create_rows_table(con, f"{table}_rows", columns, rows)
+            copy_to_parquet(
+                con,
+                f"SELECT * FROM {table}_rows",
+                layout.evaluation_dir / table / f"{stem}.parquet",
+            )
