@@ -20,13 +20,10 @@ import duckdb
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal, split_bucket_spark_sql
 from warehouse.splits import (
-    CONFLICT_REASON_SQL,
-    CUT_ORDER,
     MAX_COMPONENT_ROUNDS,
     MEMBER_SPLIT_SQL,
     MEMBERS_SQL,
-    bucket_case_sql,
-    cut_points,
+    plan_from_facts_sql,
 )
 
 if TYPE_CHECKING:
@@ -124,8 +121,6 @@ def plan_components(spark: SparkSession, config: BayeslineConfig) -> None:
         "GROUP BY comp, is_target, published"
     ).cache().createOrReplaceTempView("component_members")
     salt = quote_literal(config.splits.salt)
-    target_case = bucket_case_sql(cut_points(config.splits.target, CUT_ORDER["target"]))
-    training_case = bucket_case_sql(cut_points(config.splits.training, CUT_ORDER["training"]))
     spark.sql(
         f"""
         WITH facts AS (
@@ -140,35 +135,9 @@ def plan_components(spark: SparkSession, config: BayeslineConfig) -> None:
                    min(published) FILTER (WHERE NOT is_target) AS training_published
             FROM component_members GROUP BY comp
         ),
-        fresh AS (
-            SELECT *,
-                   CASE WHEN has_target THEN {target_case} END AS fresh_target,
-                   CASE WHEN NOT has_target THEN {training_case}
-                        WHEN {target_case} = 'train' THEN 'train'
-                        ELSE 'train_dev' END AS fresh_training
-            FROM facts
-        )
-        SELECT comp, has_target, fresh_target, fresh_training,
-               CASE WHEN target_published IS NOT NULL THEN target_published
-                    WHEN training_published = 'train' THEN 'train'
-                    WHEN training_published = 'train_dev' THEN {_held_out_target_case(config)}
-                    ELSE fresh_target END AS target_split,
-               CASE WHEN training_published IS NOT NULL THEN training_published
-                    WHEN target_published IS NULL THEN fresh_training
-                    WHEN target_published = 'train' THEN 'train'
-                    ELSE 'train_dev' END AS training_split,
-               {CONFLICT_REASON_SQL} AS excluded_reason
-        FROM fresh
+        {plan_from_facts_sql(config, split_bucket_spark_sql)}
         """
     ).cache().createOrReplaceTempView("component_plan")
-
-
-def _held_out_target_case(config: BayeslineConfig) -> str:
-    """Dev or test from the component's second bucket (as splits._held_out_target_case)."""
-    dev, test = config.splits.target["dev"], config.splits.target["test"]
-    shares = {"dev": dev / (dev + test), "test": test / (dev + test)}
-    second = split_bucket_spark_sql(quote_literal(config.splits.salt), "comp", part=1)
-    return bucket_case_sql(cut_points(shares, ("dev", "test")), second)
 
 
 _RESULT_SQL = {

@@ -28,6 +28,7 @@ import json
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -292,7 +293,6 @@ def _plan_components(con: duckdb.DuckDBPyConnection, config: BayeslineConfig) ->
         "CREATE TEMP TABLE component_members AS "
         f"SELECT comp, is_target, published, count(*) AS n FROM ({MEMBERS_SQL}) GROUP BY ALL"
     )
-    target_case = _target_split_case(config)
     con.execute(
         f"""
         CREATE TEMP TABLE component_plan AS
@@ -308,25 +308,7 @@ def _plan_components(con: duckdb.DuckDBPyConnection, config: BayeslineConfig) ->
                        AS training_published
             FROM component_members GROUP BY comp
         ),
-        fresh AS (
-            SELECT *,
-                   CASE WHEN has_target THEN {target_case} END AS fresh_target,
-                   CASE WHEN NOT has_target THEN {_training_split_case(config)}
-                        WHEN {target_case} = 'train' THEN 'train'
-                        ELSE 'train_dev' END AS fresh_training
-            FROM facts
-        )
-        SELECT comp, has_target, fresh_target, fresh_training,
-               CASE WHEN target_published IS NOT NULL THEN target_published
-                    WHEN training_published = 'train' THEN 'train'
-                    WHEN training_published = 'train_dev' THEN {_held_out_target_case(config)}
-                    ELSE fresh_target END AS target_split,
-               CASE WHEN training_published IS NOT NULL THEN training_published
-                    WHEN target_published IS NULL THEN fresh_training
-                    WHEN target_published = 'train' THEN 'train'
-                    ELSE 'train_dev' END AS training_split,
-               {CONFLICT_REASON_SQL} AS excluded_reason
-        FROM fresh
+        {plan_from_facts_sql(config, split_bucket_sql)}
         """
     )
 
@@ -381,12 +363,42 @@ def _training_split_case(config: BayeslineConfig) -> str:
     return bucket_case_sql(cut_points(config.splits.training, CUT_ORDER["training"]))
 
 
-def _held_out_target_case(config: BayeslineConfig) -> str:
+def plan_from_facts_sql(config: BayeslineConfig, bucket_sql: Callable[..., str]) -> str:
+    """The rule, after a `facts` CTE (one row per component): the `fresh` CTE and the SELECT
+    giving each component's target and training split and its excluded reason.
+
+    Shared by the DuckDB and Spark paths; `bucket_sql(salt, key, part=)` is the engine's
+    sha256 bucket expression (warehouse.hashing).
+    """
+    return f"""fresh AS (
+            SELECT *,
+                   CASE WHEN has_target THEN {_target_split_case(config)} END AS fresh_target,
+                   CASE WHEN NOT has_target THEN {_training_split_case(config)}
+                        WHEN {_target_split_case(config)} = 'train' THEN 'train'
+                        ELSE 'train_dev' END AS fresh_training
+            FROM facts
+        )
+        SELECT comp, has_target, fresh_target, fresh_training,
+               CASE WHEN target_published IS NOT NULL THEN target_published
+                    WHEN training_published = 'train' THEN 'train'
+                    WHEN training_published = 'train_dev'
+                        THEN {_held_out_target_case(config, bucket_sql)}
+                    ELSE fresh_target END AS target_split,
+               CASE WHEN training_published IS NOT NULL THEN training_published
+                    WHEN target_published IS NULL THEN fresh_training
+                    WHEN target_published = 'train' THEN 'train'
+                    ELSE 'train_dev' END AS training_split,
+               {CONFLICT_REASON_SQL} AS excluded_reason
+        FROM fresh
+"""
+
+
+def _held_out_target_case(config: BayeslineConfig, bucket_sql: Callable[..., str]) -> str:
     """Dev or test, in the ratio of their target fractions (both are positive), from the
     component's second bucket: its first put it in train_dev, so it says nothing here."""
     dev, test = config.splits.target["dev"], config.splits.target["test"]
     shares = {"dev": dev / (dev + test), "test": test / (dev + test)}
-    second = split_bucket_sql(quote_literal(config.splits.salt), "comp", part=1)
+    second = bucket_sql(quote_literal(config.splits.salt), "comp", part=1)
     return bucket_case_sql(cut_points(shares, ("dev", "test")), second)
 
 
