@@ -102,10 +102,13 @@ class CephGateway:
         self._run("ceph-mon", "--mkfs", "-i", "a", "--monmap", str(self.root / "monmap"),
                   "--keyring", str(self.root / "keyring"))  # fmt: skip
         self._daemon("ceph-mon", "-i", "a")
-        # One uuid for the OSD in the monitor's map and on its store: without it the OSD
-        # made up its own at mkfs and was, now and then, refused at boot ("wrong fsid").
+        # The OSD is placed in the CRUSH map here, not by the OSD at boot: at boot it sends
+        # that command before it has the monitor's map, with a zero cluster fsid, about half
+        # the time, and the monitor refuses it ("wrong fsid"; the osd log shows the zero fsid).
         osd_uuid = str(uuid.uuid4())
         osd_id = self._run("ceph", "osd", "create", osd_uuid, timeout=60).strip()
+        self._run("ceph", "osd", "crush", "add", f"osd.{osd_id}", "1.0", "root=default",
+                  timeout=60)  # fmt: skip
         (self.root / "osd" / f"ceph-{osd_id}").mkdir()  # memstore asserts it exists
         self._run("ceph-osd", "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
         self._daemon("ceph-osd", "-i", osd_id)
@@ -202,6 +205,8 @@ osd pool default pg autoscale mode = off
 mon allow pool size one = true
 mon warn on pool no redundancy = false
 osd crush chooseleaf type = 0
+osd crush update on start = false
+osd class update on start = false
 osd objectstore = memstore
 memstore device bytes = 1073741824
 run dir = {root}/run
