@@ -84,15 +84,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     return ModuleScheduling(config, log)
 
 
-@pytest.fixture(autouse=True)
-def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No test reads or writes the developer's ./data or Dagster home."""
-    home = tmp_path / "bayesline-home"
+def point_environment_at(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make `home` the warehouse and Dagster home of everything run under `monkeypatch`."""
     monkeypatch.setenv("BAYESLINE_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     monkeypatch.setenv("BAYESLINE_CONFIG", str(REPO_ROOT / "bayesline.toml"))
     monkeypatch.setenv("GX_ANALYTICS_ENABLED", "false")
     return home
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the developer's ./data or Dagster home."""
+    return point_environment_at(tmp_path / "bayesline-home", monkeypatch)
 
 
 @pytest.fixture

@@ -24,17 +24,25 @@ def _quiet(_message: str) -> None:
     pass
 
 
+#: What an earlier run at 2,000 rows left in its results file: one labeling stage, which a run
+#: of the pipeline group must keep, and one pipeline stage, which it must replace.
+#: (The earlier ingest has no `rows_loaded`, which every measured ingest reports.)
+EARLIER_STAGES = [
+    {"group": "labeling", "stage": "labelstudio_queue", "seconds": 2.1, "rows": 2_000},
+    {"group": "pipeline", "stage": "ingest", "seconds": 1.5, "rows": 2_000},
+]
+
+
 @pytest.fixture(scope="module")
 def suite_results(tmp_path_factory):
-    """Three tiny pipeline runs into one results folder: 2,000 rows twice (over an earlier
-    labeling result that must survive) and 3,000 rows once. The tests below read them."""
+    """Two tiny pipeline runs into one results folder: 2,000 rows over an earlier result of
+    both groups, and 3,000 rows. The tests below read them."""
     root = tmp_path_factory.mktemp("bench")
     results = root / "results"
     results.mkdir()
-    queued = {"group": "labeling", "stage": "labelstudio_queue", "seconds": 2.1, "rows": 2_000}
-    earlier = {"rows": 2_000, "stages": [{**queued, "rows_per_s": 952, "peak_rss_mib": 310}]}
-    (results / "bench-2000.json").write_text(json.dumps(earlier))
-    for run, rows in enumerate((2_000, 3_000, 2_000)):
+    earlier = [{**stage, "rows_per_s": 952, "peak_rss_mib": 310} for stage in EARLIER_STAGES]
+    (results / "bench-2000.json").write_text(json.dumps({"rows": 2_000, "stages": earlier}))
+    for run, rows in enumerate((2_000, 3_000)):
         run_suite(rows, root / f"w{run}", results, ["pipeline"], _quiet)
     return root
 
@@ -65,8 +73,10 @@ def test_a_run_of_some_groups_keeps_the_other_groups_results(suite_results):
     stages = json.loads((suite_results / "results" / "bench-2000.json").read_text())["stages"]
     names = [s["stage"] for s in stages]
     groups = [s["group"] for s in stages]
-    # Run twice at 2,000 rows: the pipeline stages replaced, the earlier labeling one kept.
+    # Run over an earlier 2,000-row result: its pipeline stage replaced, its labeling one kept.
     assert names.count("ingest") == 1 and "labelstudio_queue" in names
+    ingest = next(s for s in stages if s["stage"] == "ingest")
+    assert ingest["rows_loaded"] == 2_000
     assert groups == sorted(groups, key=list(GROUPS).index)  # in the order the suite runs them
 
 

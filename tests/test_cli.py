@@ -3,55 +3,57 @@
 import csv
 import io
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from bayesline.cli import app
 from bayesline.demo import generate_demo_data
-from tests.conftest import write_csv
+from bayesline.demo.records import COLUMNS
+from tests.conftest import point_environment_at, write_csv
+from warehouse.layout import WarehouseLayout
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
+
+
+#: 40 reviews that reach the target source after version 1 is published.
+LATE_ROWS = [
+    (f"late-{i}", f"late-user-{i}", "positive", f"loved it {i}", "ios", "toys", "short", "en")
+    for i in range(40)
+]
 
 
 def bayesline(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
+@pytest.fixture(scope="module")
+def built_two_versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo warehouse with split versions 1 and 2, built once through Dagster by the CLI.
+
+    Tests never use it in place: each gets its own copy (`two_versions`), far cheaper than
+    rebuilding it and free to write to.
+    """
+    home = tmp_path_factory.mktemp("two-versions") / "bayesline-home"
+    with pytest.MonkeyPatch.context() as env:
+        point_environment_at(home, env)
+        layout = WarehouseLayout(home).ensure()
+        generate_demo_data(layout.landing, seed=3, n_training=800, n_target=400)
+        assert bayesline("materialize").exit_code == 0
+        write_csv(layout.landing / "app_reviews" / "late.csv", LATE_ROWS, header=COLUMNS)
+        assert bayesline("materialize", "--select", "examples").exit_code == 0
+        assert bayesline("materialize", "--select", "published_splits").exit_code == 0
+    return home
+
+
 @pytest.fixture
-def two_versions(layout):
-    generate_demo_data(layout.landing, seed=3, n_training=800, n_target=400)
-    assert bayesline("materialize").exit_code == 0
-    write_csv(
-        layout.landing / "app_reviews" / "late.csv",
-        [
-            (
-                f"late-{i}",
-                f"late-user-{i}",
-                "positive",
-                f"loved it {i}",
-                "ios",
-                "toys",
-                "short",
-                "en",
-            )
-            for i in range(40)
-        ],
-        header=[
-            "review_id",
-            "user_id",
-            "sentiment",
-            "text",
-            "channel",
-            "product_category",
-            "length_bucket",
-            "language",
-        ],
-    )
-    assert bayesline("materialize", "--select", "examples").exit_code == 0
-    assert bayesline("materialize", "--select", "published_splits").exit_code == 0
-    return layout
+def two_versions(built_two_versions: Path, isolated_environment: Path) -> WarehouseLayout:
+    """This test's own copy of the two-version warehouse, at its BAYESLINE_HOME."""
+    shutil.copytree(built_two_versions, isolated_environment)
+    return WarehouseLayout(isolated_environment)
 
 
 def test_sql_reads_any_versions_dev_split_in_every_format(two_versions):

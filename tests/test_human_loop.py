@@ -12,6 +12,8 @@ from warehouse.catalog import open_reader
 from warehouse.config import load_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.labelstudio]
+#: Tasks in the overall sample; each simulated annotation is one request to Label Studio.
+OVERALL_CAP = 30
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def loop_config(tmp_path, monkeypatch):
         f'project_title = "loop test {tmp_path.name}"',
     )
     text = text.replace("per_slice_cap = 40", "per_slice_cap = 15")
-    text = text.replace("overall_cap = 120", "overall_cap = 60")
+    text = text.replace("overall_cap = 120", f"overall_cap = {OVERALL_CAP}")
     path = tmp_path / "loop.toml"
     path.write_text(text)
     monkeypatch.setenv("BAYESLINE_CONFIG", str(path))
@@ -45,12 +47,13 @@ def test_the_whole_loop_gives_the_diagnosis_a_human_level_from_label_studio(
     monkeypatch.setenv("LABEL_STUDIO_URL", state.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", api_token(settings))
     ensure_dagster_home(layout)
-    generate_demo_data(layout.landing, seed=11, n_training=1500, n_target=900)
+    generate_demo_data(layout.landing, seed=11, n_training=800, n_target=400)
 
     first = materialize_pipeline()
     assert first.success, [e for e in first.events if not e.ok]
     queued, annotations, by_people = counts(layout, loop_config)
-    assert queued >= 60 and annotations == 60 * 3  # the overall sample, three simulated each
+    # the overall sample, three simulated annotators each
+    assert queued >= OVERALL_CAP and annotations == OVERALL_CAP * 3
     assert by_people == 0  # every simulated annotation is marked so
     with open_reader(layout, loop_config) as con:
         human = con.execute(
@@ -61,7 +64,7 @@ def test_the_whole_loop_gives_the_diagnosis_a_human_level_from_label_studio(
             "SELECT consensus_error, n_examples FROM human_baselines WHERE slice_column = 'overall'"
         ).fetchone()
     assert human == ("human_baselines (simulated)", baseline[0])
-    assert baseline[1] == 60
+    assert baseline[1] == OVERALL_CAP
 
     again = materialize_pipeline()
     assert again.success

@@ -44,6 +44,8 @@ LANDING = [
 ]
 VALID_ROWS = sum(n for *_, n, _ in LANDING)
 MALFORMED_ROWS = sum(bad for *_, bad in LANDING)
+#: Tasks in the labeling test's overall sample; each simulated annotation is one request.
+OVERALL_CAP = 10
 
 
 @pytest.fixture
@@ -178,7 +180,7 @@ def test_a_run_killed_during_the_labeling_sync_loses_and_doubles_no_annotation(
     config = config.replace(
         'project_title = "Bayesline demo: human-level baseline"',
         f'project_title = "killed sync {tmp_path.name}"',
-    ).replace("overall_cap = 120", "overall_cap = 30")
+    ).replace("overall_cap = 120", f"overall_cap = {OVERALL_CAP}")
     (tmp_path / "bayesline.toml").write_text(config)
     monkeypatch.setenv("BAYESLINE_CONFIG", str(tmp_path / "bayesline.toml"))
 
@@ -188,9 +190,13 @@ def test_a_run_killed_during_the_labeling_sync_loses_and_doubles_no_annotation(
     output = finish(start_materialize(None))
 
     assert "Freed run" in output and "is gone: killed or crashed" in output
-    # The overall sample: 30 tasks, each labeled once by each of the 3 simulated annotators.
-    assert sql("SELECT count(*), count(DISTINCT annotation_id) FROM human_annotations") == ["90,90"]
-    assert sql("SELECT count(*), count(DISTINCT example_id) FROM labeling_queue") == ["30,30"]
+    # The overall sample: each task labeled once by each of the 3 simulated annotators.
+    annotations = OVERALL_CAP * 3
+    assert sql("SELECT count(*), count(DISTINCT annotation_id) FROM human_annotations") == [
+        f"{annotations},{annotations}"
+    ]
+    queued = sql("SELECT count(*), count(DISTINCT example_id) FROM labeling_queue")
+    assert queued == [f"{OVERALL_CAP},{OVERALL_CAP}"]
     assert_lake_whole(landed, versions=1)
     assert_no_run_in_progress()
 

@@ -4,7 +4,8 @@ survives an outage, and the human baselines computed from what it stored.
 
 Every project is created here with a unique title and deleted at the end. The simulation is
 deterministic: with SEED, every planted rate lies inside its annotator's 95% Wilson interval
-(19 seeds in 20 do), so a failure means the code changed, not the dice.
+and no other annotator's rate does (of 200 seeds, 88% do at 150 tasks and 87% at 300), so a
+failure means the code changed, not the dice.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ INTERFACE = labeling_interface(CONFIG)
 LABELS = tuple(CONFIG.dataset.labels)
 PLANTED = {"ann_a": 0.05, "ann_b": 0.15, "ann_c": 0.30}
 SEED = 0
-N_TASKS = 300
+N_TASKS = 150  # each simulated annotation is one request: 450 of them
 SPLIT_VERSION = 1
 
 Server = tuple[LabelStudioSettings, ServerState]

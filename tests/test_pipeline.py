@@ -12,7 +12,7 @@ from assets.run import materialize_pipeline
 from bayesline.demo import generate_demo_data
 from bayesline.runner import ensure_dagster_home
 from quality.gate import CHECK_NAMES, CHECK_SEVERITIES
-from tests.conftest import REPO_ROOT, write_csv
+from tests.conftest import REPO_ROOT, point_environment_at, write_csv
 from warehouse.catalog import open_reader
 from warehouse.config import load_config
 from warehouse.layout import WarehouseLayout
@@ -38,11 +38,15 @@ ALL_ASSETS = (
 )
 
 
-@pytest.fixture
-def demo_layout(layout):
+def with_demo_data(layout: WarehouseLayout) -> WarehouseLayout:
     ensure_dagster_home(layout)
     generate_demo_data(layout.landing, seed=7, n_training=1500, n_target=900)
     return layout
+
+
+@pytest.fixture
+def demo_layout(layout):
+    return with_demo_data(layout)
 
 
 def run(select: str | None = None):
@@ -50,6 +54,28 @@ def run(select: str | None = None):
     checks = {e.name: e.ok for e in outcome.events if e.kind == "check"}
     materialized = {e.name for e in outcome.events if e.kind == "materialized"}
     return outcome, checks, materialized
+
+
+@pytest.fixture(scope="module")
+def first_demo_run(tmp_path_factory: pytest.TempPathFactory):
+    """The whole pipeline run once over the demo data, done once for this module: its home
+    and what `run()` said. Tests never use the home in place (`after_first_run` copies it)."""
+    home = tmp_path_factory.mktemp("first-run") / "bayesline-home"
+    with pytest.MonkeyPatch.context() as env:
+        point_environment_at(home, env)
+        with_demo_data(WarehouseLayout(home).ensure())
+        return home, run()
+
+
+@pytest.fixture
+def after_first_run(first_demo_run, isolated_environment):
+    """This test's own copy of the warehouse and Dagster instance of the first demo run, and
+    that run's (outcome, checks, materialized)."""
+    home, first = first_demo_run
+    shutil.copytree(home, isolated_environment)
+    layout = WarehouseLayout(isolated_environment)
+    ensure_dagster_home(layout)
+    return layout, first
 
 
 def test_the_definitions_load_with_the_expected_asset_graph():
@@ -94,8 +120,8 @@ def test_the_definitions_load_with_the_expected_asset_graph():
     assert sensor.job_name == "bayesline_annotations"
 
 
-def test_the_demo_runs_end_to_end_through_dagster_and_is_idempotent(demo_layout):
-    outcome, checks, materialized = run()
+def test_the_demo_runs_end_to_end_through_dagster_and_is_idempotent(after_first_run):
+    demo_layout, (outcome, checks, materialized) = after_first_run
     assert outcome.success, outcome.events
     assert materialized == set(ALL_ASSETS)
     blocking = {n for n in CHECK_NAMES if CHECK_SEVERITIES[n] == "error"}
@@ -126,8 +152,9 @@ def test_the_demo_runs_end_to_end_through_dagster_and_is_idempotent(demo_layout)
     assert again.success and published_versions(demo_layout) == [1]
 
 
-def test_a_file_that_breaks_a_blocking_check_stops_publishing(demo_layout):
-    assert run()[0].success
+def test_a_file_that_breaks_a_blocking_check_stops_publishing(after_first_run):
+    demo_layout, (first, _, _) = after_first_run
+    assert first.success
     bad_rows = [(f"x{i}", "u1", "maybe", f"odd {i}", "web") for i in range(30)]
     write_csv(
         demo_layout.landing / "web_reviews" / "broken_export.csv",
