@@ -372,6 +372,8 @@ def test_a_publish_killed_on_s3_shows_no_version_and_the_next_run_converges(
     s3_lake, s3_server, landed, tmp_path, point
 ):
     kill_at(point, tmp_path)
+    built_in_scratch = list(landed.scratch.glob(".v0001.*.tmp"))
+    assert built_in_scratch, "the version was being built in scratch when it was killed"
 
     debris = objects(s3_server, s3_lake)
     assert any(key.startswith("splits/") for key in debris), "the kill left objects behind"
@@ -386,6 +388,7 @@ def test_a_publish_killed_on_s3_shows_no_version_and_the_next_run_converges(
     assert_version_whole(s3_server, s3_lake, 1)
     stored = objects(s3_server, s3_lake)
     assert not [key for key in stored if STAGING_PREFIX in key], "the staging prefix was swept"
+    assert not any(path.exists() for path in built_in_scratch), "and the scratch leftover"
     assert load_split("latest", "dev").num_rows == int(sql("SELECT n_dev FROM split_versions")[0])
 
 

@@ -1,7 +1,8 @@
 """SQL access to the warehouse: views over the Parquet lake, for readers and for the writer.
 
-The lake is the source of truth and every file in it appears by an atomic rename, so a query
-sees each ingested batch and each split version either whole or not at all. Readers build the
+The lake is the source of truth and every file in it appears whole (an atomic rename locally,
+one PUT or a commit marker on object storage: warehouse/lake_store), so a query sees each
+ingested batch and each split version either whole or not at all. Readers build the
 views in their own connection; `warehouse.duckdb` holds the same views for analysts' own
 clients and is replaced atomically, never held open by the writer, so no reader meets a lock.
 """
