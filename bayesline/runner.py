@@ -159,8 +159,17 @@ def print_summary(console: Console) -> None:
     console.print(
         "Next: [bold]make ui[/] opens the Dagster UI at http://127.0.0.1:3000; "
         '[bold]bayesline sql "SELECT * FROM diagnosis"[/] queries the warehouse; '
-        f"or open {layout.catalog_path} read-only from any DuckDB client."
+        + _catalog_advice(layout)
     )
+
+
+def _catalog_advice(layout: WarehouseLayout) -> str:
+    if layout.store.remote:  # its views name s3:// files, which a plain client cannot open
+        return (
+            f"in Python, warehouse.catalog.open_catalog opens {layout.catalog_path} with the "
+            f"lake's filesystem ({layout.store.root}); a plain DuckDB client cannot read it."
+        )
+    return f"or open {layout.catalog_path} read-only from any DuckDB client."
 
 
 def _newest_shift(con) -> tuple[dict, list[dict]] | None:

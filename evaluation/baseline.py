@@ -26,6 +26,7 @@ from evaluation.predictions import (
     FIT_COLUMN,
     PROB_PREFIX,
     PredictionsSummary,
+    predictions_location,
     predictions_path,
     register_predictions,
 )
@@ -35,7 +36,7 @@ from warehouse.layout import WarehouseLayout
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
-from warehouse.splits import published_versions, version_path
+from warehouse.splits import published_versions, version_location
 from warehouse.storage import writer_connection
 
 PREDICT_BATCH_ROWS = 50_000  # texts held in memory at once while predicting
@@ -145,10 +146,11 @@ def train_baseline(
     with writer_connection(layout) as con:
         n_train = _count(con, layout, split_version, "train")
         n_fit = None
-        if stored.exists():
+        if layout.store.holds(stored):
             # Registered before and immutable: re-registering the stored file is a checked
             # no-op that still reports coverage, and nothing is retrained.
-            summary = register_predictions(layout, config, stored, model_version, split_version)
+            with layout.store.local_copy(stored, layout.scratch) as local:
+                summary = register_predictions(layout, config, local, model_version, split_version)
         else:
             reading = _Reading(layout, config, payload, split_version)
             model, fitted = _fit(con, reading, _new_model(layout, payload, seed))
@@ -190,8 +192,8 @@ def _resolve_version(layout: WarehouseLayout, split_version: int | None) -> int:
 
 
 def _split_file(layout: WarehouseLayout, split_version: int, split: str) -> str:
-    path = version_path(layout, split_version) / f"{split}.parquet"
-    return f"read_parquet({quote_literal(str(path))})"
+    path = version_location(layout, split_version, f"{split}.parquet")
+    return f"read_parquet({quote_literal(path)})"
 
 
 def _count(con, layout: WarehouseLayout, split_version: int, split: str) -> int:
@@ -293,8 +295,8 @@ def _predict_all(
 
 def _accuracy(con, layout, model_version: str, split_version: int) -> dict[str, float | None]:
     """Accuracy per split, over the examples with a prediction."""
-    path = quote_literal(str(predictions_path(layout, model_version, split_version)))
-    files = quote_literal(str(version_path(layout, split_version) / "*.parquet"))
+    path = quote_literal(predictions_location(layout, model_version, split_version))
+    files = quote_literal(version_location(layout, split_version, "*.parquet"))
     rows = con.execute(
         f"SELECT s.split, avg(CAST(p.predicted_label = s.label AS DOUBLE)) "
         f"FROM read_parquet({files}) AS s JOIN read_parquet({path}) AS p USING (example_id) "

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 
 import duckdb
 
-from evaluation.predictions import predictions_path
+from evaluation.predictions import predictions_location
 from warehouse.config import SPLITS
 from warehouse.hashing import quote_literal
 from warehouse.layout import WarehouseLayout
-from warehouse.splits import version_path
+from warehouse.splits import version_location
 
 BINS = 10
 
@@ -29,12 +29,12 @@ def calibration_rows(
     split_version: int,
 ) -> list[dict]:
     """CALIBRATION_COLUMNS rows (one per split and non-empty bin); [] without probabilities."""
-    path = predictions_path(layout, model_version, split_version)
-    source = f"read_parquet({quote_literal(str(path))})"
+    path = predictions_location(layout, model_version, split_version)
+    source = f"read_parquet({quote_literal(path)})"
     present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     if "probs" not in present:
         return []  # registered before probabilities were stored
-    splits = quote_literal(str(version_path(layout, split_version) / "*.parquet"))
+    splits = quote_literal(version_location(layout, split_version, "*.parquet"))
     cursor = con.execute(
         f"""
         WITH scored AS (

@@ -30,7 +30,7 @@ from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import CHAMPION_COLUMNS
 from warehouse.splits import published_versions
-from warehouse.storage import write_records, writer_lock
+from warehouse.storage import write_lake_records, writer_lock
 
 
 class PromotionRefused(ValueError):
@@ -137,7 +137,8 @@ def promote(
     }
     name = f"{record['since']:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
     with writer_lock(layout):
-        write_records(CHAMPION_COLUMNS, [record], layout.evaluation_dir / "champions" / name)
+        final = layout.evaluation_dir / "champions" / name
+        write_lake_records(layout, CHAMPION_COLUMNS, [record], final, immutable=True)
     return record
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from evaluation.diagnosis import GAP_KEYS, GAP_NEEDS
-from evaluation.predictions import list_model_versions, predictions_path, safe_model_version
+from evaluation.predictions import list_model_versions, predictions_location, safe_model_version
 from evaluation.slices import slice_grouping
 from evaluation.stats import (
     holm_adjust,
@@ -37,8 +37,8 @@ from warehouse.hashing import quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import MODEL_COMPARISON_COLUMNS, MODEL_COMPARISON_SUMMARY_COLUMNS
 from warehouse.slice_bins import slice_columns_of_version, slice_label
-from warehouse.splits import version_path
-from warehouse.storage import copy_to_parquet, create_rows_table, writer_connection, writer_lock
+from warehouse.splits import version_location
+from warehouse.storage import copy_to_lake, create_rows_table, writer_connection, writer_lock
 
 REGRESSED, IMPROVED, NO_DIFFERENCE = "regressed", "improved", "no detectable difference"
 GATED_SPLITS = ("dev", "test")  # the target distribution: where a regression blocks promotion
@@ -140,8 +140,8 @@ def compare_models(
 
 
 def _files(layout: WarehouseLayout, ref: ModelRef) -> tuple[str, str]:
-    predictions = quote_literal(str(predictions_path(layout, ref.model_version, ref.split_version)))
-    splits = quote_literal(str(version_path(layout, ref.split_version) / "*.parquet"))
+    predictions = quote_literal(predictions_location(layout, ref.model_version, ref.split_version))
+    splits = quote_literal(version_location(layout, ref.split_version, "*.parquet"))
     return f"read_parquet({predictions})", f"read_parquet({splits})"
 
 
@@ -152,7 +152,7 @@ def _paired_counts(con, config, layout, a: ModelRef, b: ModelRef) -> list[dict]:
     newer = split_b if b.split_version >= a.split_version else split_a
     # The newer version's slices (and bin edges), as its examples are the ones joined.
     newest = max(a.split_version, b.split_version)
-    columns = slice_columns_of_version(con, config, newest, version_path(layout, newest))
+    columns = slice_columns_of_version(con, config, newest, version_location(layout, newest))
     grouping = slice_grouping(config, "s", columns)
     same_split = ""
     if a.split_version != b.split_version:
@@ -337,12 +337,16 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
     folder = layout.evaluation_dir
     with writer_lock(layout), writer_connection(layout) as con:
         create_rows_table(con, "comparison_rows", MODEL_COMPARISON_COLUMNS, comparison.rows)
-        copy_to_parquet(
-            con, "SELECT * FROM comparison_rows", folder / "model_comparisons" / f"{stem}.parquet"
+        copy_to_lake(
+            con,
+            layout,
+            "SELECT * FROM comparison_rows",
+            folder / "model_comparisons" / f"{stem}.parquet",
         )
         create_rows_table(con, "comparison_summary", MODEL_COMPARISON_SUMMARY_COLUMNS, [summary])
-        copy_to_parquet(
+        copy_to_lake(
             con,
+            layout,
             "SELECT * FROM comparison_summary",
             folder / "model_comparison_summaries" / f"{stem}.parquet",
         )

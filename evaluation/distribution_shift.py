@@ -34,7 +34,7 @@ from evaluation.domain_classifier import (
     component_folds,
     fit_domain_classifier,
 )
-from evaluation.predictions import predictions_path
+from evaluation.predictions import predictions_location, predictions_path
 from evaluation.shift_chart import shift_chart
 from evaluation.shift_estimates import (
     MAX_WEIGHT,
@@ -54,7 +54,7 @@ from warehouse.schema import (
     TARGET_LIKE_EXAMPLE_COLUMNS,
 )
 from warehouse.slice_bins import SliceColumn, slice_columns_of_version, slice_label
-from warehouse.splits import published_versions, version_path
+from warehouse.splits import published_versions, version_location
 from warehouse.storage import (
     store_evaluation_rows,
     write_bytes_atomically,
@@ -139,7 +139,7 @@ def load_shift_sample(
     """The classifier's sample (role, text, slice values, keys, prediction), the version's
     slice columns, and the slice-share rows counted over every example."""
     with writer_connection(layout) as con:
-        version_dir = version_path(layout, split_version)
+        version_dir = version_location(layout, split_version)
         columns = slice_columns_of_version(con, config, split_version, version_dir)
         slices = slice_shift_rows(con, layout, config, split_version, columns)
         sql = _sample_sql(layout, config, split_version, columns, model_version)
@@ -251,14 +251,14 @@ def _sample_sql(
     values = "".join(f", {c.value_sql()} AS {quote_identifier(c.name)}" for c in columns)
     salt, namespace = quote_literal(config.splits.salt), quote_literal(NAMESPACE)
     draw = fields_hash_sql([salt, namespace, "example_id"])
-    files = quote_literal(str(version_path(layout, split_version) / "*.parquet"))
+    files = quote_literal(version_location(layout, split_version, "*.parquet"))
     prediction = "CAST(NULL AS VARCHAR)"
     joined = ""
-    path = predictions_path(layout, model_version, split_version) if model_version else None
-    if path is not None and path.exists():
+    if model_version and layout.store.holds(predictions_path(layout, model_version, split_version)):
+        path = predictions_location(layout, model_version, split_version)
         prediction, joined = (
             "p.predicted_label",
-            (f"LEFT JOIN read_parquet({quote_literal(str(path))}) AS p USING (example_id)"),
+            (f"LEFT JOIN read_parquet({quote_literal(path)}) AS p USING (example_id)"),
         )
     return f"""
         WITH s AS (

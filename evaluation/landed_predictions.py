@@ -22,7 +22,7 @@ from evaluation.predictions import (
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import file_sha256
 from warehouse.layout import WarehouseLayout
-from warehouse.storage import write_records, writer_connection, writer_lock
+from warehouse.storage import write_lake_records, writer_connection, writer_lock
 
 LANDED_SOURCE = "_predictions"  # landing/_predictions/: a reserved (underscore) source
 
@@ -51,7 +51,7 @@ def register_landed_predictions(
     with writer_lock(layout):
         for path in _landed_files(layout):
             sha = file_sha256(path)
-            if _landed_record(layout, sha).exists():
+            if layout.store.holds(_landed_record(layout, sha)):
                 continue
             summary = _register_landed_file(layout, config, path)
             if summary.error is None:
@@ -115,4 +115,4 @@ def _write_landed_record(layout, sha: str, path: Path, summary: PredictionsSumma
         "status": "registered" if summary.created else "already_registered",
         "recorded_at": datetime.now(UTC).replace(tzinfo=None),
     }
-    write_records(LANDED_RECORD_COLUMNS, [record], _landed_record(layout, sha))
+    write_lake_records(layout, LANDED_RECORD_COLUMNS, [record], _landed_record(layout, sha))

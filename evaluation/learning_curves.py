@@ -35,7 +35,7 @@ from warehouse.hashing import fields_hash_sql, quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import LEARNING_CURVE_COLUMNS, LEARNING_CURVE_FORECAST_COLUMNS
 from warehouse.slice_bins import PAIR_SEPARATOR, SliceColumn, slice_columns_of_version
-from warehouse.splits import published_versions, version_path
+from warehouse.splits import published_versions, version_location
 from warehouse.storage import (
     store_evaluation_rows,
     write_bytes_atomically,
@@ -221,7 +221,7 @@ def load_ordered_splits(
     """Train, train-dev and dev, each in the fixed group order and capped; and train's size."""
     cap = config.evaluation.baseline_max_train_rows
     with writer_connection(layout) as con:
-        version_dir = version_path(layout, split_version)
+        version_dir = version_location(layout, split_version)
         slice_columns = slice_columns_of_version(con, config, split_version, version_dir)
         tables = {
             stage: con.sql(
@@ -229,7 +229,7 @@ def load_ordered_splits(
             ).to_arrow_table()
             for stage in STAGES
         }
-        train_file = quote_literal(str(version_path(layout, split_version) / "train.parquet"))
+        train_file = quote_literal(version_location(layout, split_version, "train.parquet"))
         n_available = con.execute(f"SELECT count(*) FROM read_parquet({train_file})").fetchone()[0]
     return tables, int(n_available)
 
@@ -251,7 +251,7 @@ def _ordered_sample_sql(
         [quote_identifier(c) for c in dataset.payload_columns]
         + [f"{c.value_sql()} AS {quote_identifier(c.name)}" for c in slice_columns]
     )
-    path = quote_literal(str(version_path(layout, split_version) / f"{split}.parquet"))
+    path = quote_literal(version_location(layout, split_version, f"{split}.parquet"))
     draw = fields_hash_sql(
         [quote_literal(config.splits.salt), quote_literal(ORDER_NAMESPACE), "group_key"]
     )

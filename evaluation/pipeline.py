@@ -38,9 +38,9 @@ from warehouse.config import BayeslineConfig, compute_engine
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import CALIBRATION_COLUMNS, DIAGNOSIS_COLUMNS
 from warehouse.slice_bins import slice_columns_of_version
-from warehouse.splits import published_versions, version_path
+from warehouse.splits import published_versions, version_location
 from warehouse.storage import (
-    copy_to_parquet,
+    copy_to_lake,
     create_rows_table,
     write_bytes_atomically,
     writer_connection,
@@ -136,14 +136,16 @@ def diagnose_model_version(
                 reliability_path, reliability_chart(calibration, f"Calibration: {name}")
             )
             create_rows_table(con, "calibration_rows", CALIBRATION_COLUMNS, calibration)
-            copy_to_parquet(
+            copy_to_lake(
                 con,
+                layout,
                 "SELECT * FROM calibration_rows",
                 layout.evaluation_dir / "calibration" / f"{stem}.parquet",
             )
         create_rows_table(con, "diagnosis_rows", DIAGNOSIS_COLUMNS, rows)
-        copy_to_parquet(
+        copy_to_lake(
             con,
+            layout,
             "SELECT * FROM diagnosis_rows",
             layout.evaluation_dir / "diagnosis" / f"{stem}.parquet",
         )
@@ -167,7 +169,9 @@ def check_slice_columns(layout: WarehouseLayout, config: BayeslineConfig) -> Non
     versions = published_versions(layout)
     if versions:
         with duckdb.connect() as con:
-            slice_columns_of_version(con, config, versions[-1], version_path(layout, versions[-1]))
+            layout.store.register(con)
+            newest = version_location(layout, versions[-1])
+            slice_columns_of_version(con, config, versions[-1], newest)
 
 
 def model_versions_to_evaluate(layout: WarehouseLayout) -> list[tuple[str, int]]:

@@ -24,9 +24,10 @@ from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import PREDICTION_COLUMNS
-from warehouse.splits import published_versions, version_path
+from warehouse.splits import published_versions, version_location
 from warehouse.storage import (
-    copy_to_parquet,
+    copy_to_lake,
+    lake_files,
     lake_table_sql,
     writer_connection,
     writer_lock,
@@ -112,6 +113,11 @@ def predictions_path(layout: WarehouseLayout, model_version: str, split_version:
     return layout.predictions_dir / name
 
 
+def predictions_location(layout: WarehouseLayout, model_version: str, split_version: int) -> str:
+    """Where the pair's predictions file lives: its path, or its s3:// URL."""
+    return layout.store.location_of(predictions_path(layout, model_version, split_version))
+
+
 def register_predictions(
     layout: WarehouseLayout,
     config: BayeslineConfig,
@@ -141,7 +147,7 @@ def list_model_versions(layout: WarehouseLayout) -> list[tuple[str, int]]:
 
 def create_predictions_view(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
     """A `predictions` view over every registered predictions file (empty but typed if none)."""
-    files = _prediction_files(layout)
+    files = lake_files(con, layout, layout.predictions_dir / "*.parquet")
     if files:
         # Files registered before a column existed (immutable) read it as NULL.
         body = f"SELECT * FROM {lake_table_sql(files, PREDICTION_COLUMNS)}"
@@ -149,12 +155,6 @@ def create_predictions_view(con: duckdb.DuckDBPyConnection, layout: WarehouseLay
         typed = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in PREDICTION_COLUMNS.items())
         body = f"SELECT {typed} WHERE false"
     con.execute(f"CREATE OR REPLACE VIEW predictions AS {body}")
-
-
-def _prediction_files(layout: WarehouseLayout) -> list[Path]:
-    if not layout.predictions_dir.is_dir():
-        return []
-    return sorted(p for p in layout.predictions_dir.glob("*.parquet") if not p.name.startswith("."))
 
 
 def stage_predictions_file(con: duckdb.DuckDBPyConnection, source: Path) -> list[str]:
@@ -237,10 +237,10 @@ def register_staged_predictions(
     rows = con.execute("SELECT count(*) FROM incoming").fetchone()[0]
     covered, sizes = _coverage(con)
     final = predictions_path(layout, model_version, split_version)
-    created = not final.exists()
+    created = not layout.store.holds(final)
     if created:
-        _write(con, final, model_version, split_version)
-    elif not _same_content(con, final):
+        _write(con, layout, final, model_version, split_version)
+    elif not _same_content(con, layout.store.location_of(final)):
         raise PredictionsError(
             f"model version {model_version!r} is already registered on split version "
             f"{split_version} with different predictions ({final.name}); a registered pair is "
@@ -370,7 +370,7 @@ def _probs_sql(probs: dict[str, str]) -> str:
 
 
 def _load_split_ids(con, layout: WarehouseLayout, split_version: int) -> None:
-    files = quote_literal(str(version_path(layout, split_version) / "*.parquet"))
+    files = quote_literal(version_location(layout, split_version, "*.parquet"))
     con.execute(
         "CREATE OR REPLACE TEMP TABLE split_ids AS "
         f"SELECT example_id, split FROM read_parquet({files})"
@@ -504,7 +504,7 @@ def _coverage(con) -> tuple[dict[str, int], dict[str, int]]:
     return covered, sizes
 
 
-def _same_content(con, existing: Path) -> bool:
+def _same_content(con, existing: str) -> bool:
     columns = (
         "SELECT example_id, predicted_label, score, CAST(probs AS VARCHAR) AS probs, "
         f"{FIT_COLUMN} FROM"
@@ -519,14 +519,17 @@ def _same_content(con, existing: Path) -> bool:
     return differing == 0
 
 
-def _write(con, final: Path, model_version: str, split_version: int) -> None:
+def _write(con, layout: WarehouseLayout, final: Path, model_version: str, split_version: int):
     registered_at = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    copy_to_parquet(
+    copy_to_lake(
         con,
+        layout,
         f"SELECT CAST({quote_literal(model_version)} AS VARCHAR) AS model_version, "
         f"CAST({split_version} AS INTEGER) AS split_version, example_id, predicted_label, "
         f"score, CAST({quote_literal(registered_at)} AS TIMESTAMP) AS registered_at, probs, "
         f"{FIT_COLUMN} FROM incoming ORDER BY example_id",
         final,
+        immutable=True,
     )
-    final.chmod(0o444)  # immutable once written
+    if not layout.store.remote:
+        final.chmod(0o444)  # immutable once written (object storage: never overwritten)

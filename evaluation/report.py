@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from evaluation.learning_curves import FORECAST_SUMMARY_HEADER, forecast_summary
 from evaluation.shift_chart import shift_chart
 from evaluation.shift_tables import FEATURE_HEADER, SLICE_HEADER, feature_cells, slice_cells
 from evaluation.thumbnails import SliceThumbnails
+from warehouse.storage import write_bytes_atomically
 
 DASH = "\N{EM DASH}"  # a value that was not measured
 EN_DASH = "\N{EN DASH}"
@@ -131,20 +130,7 @@ def render_report(
 
 def write_report(html_text: str, path: Path) -> Path:
     """Write the report atomically: readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(html_text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)  # mkstemp makes 0600; a report is meant to be read by others
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomically(Path(path), html_text.encode("utf-8"))
 
 
 def headline(overall: Diagnosis) -> str:

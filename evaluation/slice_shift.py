@@ -21,7 +21,7 @@ from evaluation.stats import holm_adjust
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal
 from warehouse.slice_bins import SliceColumn
-from warehouse.splits import version_path
+from warehouse.splits import version_location
 
 SIGNIFICANCE = 0.05
 UNDER_COVERED_RATIO = 0.5  # training's share below half the target's
@@ -60,7 +60,7 @@ def under_covered(rows: list[dict]) -> list[dict]:
 
 def _value_counts(con, layout, split_version: int, column: SliceColumn) -> list[tuple]:
     """(value, training count, target count) of one column over the whole version."""
-    files = quote_literal(str(version_path(layout, split_version) / "*.parquet"))
+    files = quote_literal(version_location(layout, split_version, "*.parquet"))
     return con.execute(
         f"""
         SELECT {column.value_sql()} AS value,

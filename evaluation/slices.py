@@ -38,15 +38,15 @@ from pathlib import Path
 import duckdb
 
 from evaluation.findings import PAIR_SEPARATOR, in_reading_order, nest_under_parents
-from evaluation.predictions import predictions_path, safe_model_version
+from evaluation.predictions import predictions_location, predictions_path, safe_model_version
 from evaluation.stats import holm_adjust, two_proportion_p_value, z_for
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import LOW_PERFORMING_SLICE_COLUMNS, SLICE_METRIC_COLUMNS
 from warehouse.slice_bins import SliceColumn, slice_columns_of_version
-from warehouse.splits import version_path
-from warehouse.storage import copy_to_parquet, create_rows_table, writer_lock
+from warehouse.splits import version_location
+from warehouse.storage import copy_to_lake, create_rows_table, writer_lock
 
 OVERALL = ("overall", "all")
 METRICS_TABLE = "slice_metrics_result"
@@ -83,7 +83,7 @@ def compute_slice_metrics(
     `evaluation.predictions.create_predictions_view`).
     """
     predictions, splits = _sources(con, model_version, split_version, layout)
-    version_dir = version_path(layout, split_version) if layout is not None else None
+    version_dir = version_location(layout, split_version) if layout is not None else None
     columns = slice_columns_of_version(con, config, split_version, version_dir)
     grouping = slice_grouping(config, "s", columns)
     low, high = wilson_sql("errors", "n")
@@ -172,16 +172,16 @@ def _group_id(grouped: tuple[int, ...], n_columns: int) -> int:
 def _sources(con, model_version: str, split_version: int, layout) -> tuple[str, str]:
     """SQL for this model version's predictions and this split version's examples."""
     if layout is not None:
-        path = predictions_path(layout, model_version, split_version)
-        if not path.exists():
+        if not layout.store.holds(predictions_path(layout, model_version, split_version)):
             raise FileNotFoundError(
                 f"no predictions for model version {model_version!r} on split version "
                 f"{split_version}: register them first (`bayesline predictions add`)"
             )
-        splits_glob = version_path(layout, split_version) / "*.parquet"
+        path = predictions_location(layout, model_version, split_version)
+        splits_glob = version_location(layout, split_version, "*.parquet")
         return (
-            f"read_parquet({quote_literal(str(path))})",
-            f"read_parquet({quote_literal(str(splits_glob))})",
+            f"read_parquet({quote_literal(path)})",
+            f"read_parquet({quote_literal(splits_glob)})",
         )
     views = {row[0] for row in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
     missing = {"predictions", "splits"} - views
@@ -264,7 +264,7 @@ def write_evaluation_tables(
     split_version: int,
 ) -> dict[str, Path]:
     """Write both result tables to lake/evaluation/<table>/<model>__v<NNNN>.parquet, each
-    atomically replacing an older copy for the same pair."""
+    atomically replacing an older copy for the same pair; returns the lake names written."""
     name = f"{safe_model_version(model_version)}__v{split_version:04d}.parquet"
     tables = {
         "slice_metrics": (METRICS_TABLE, SLICE_METRIC_COLUMNS),
@@ -285,5 +285,6 @@ def write_evaluation_tables(
                 f"SELECT {select} FROM {source} WHERE model_version = "
                 f"{quote_literal(model_version)} AND split_version = {int(split_version)}"
             )
-            written[table] = copy_to_parquet(con, query, layout.evaluation_dir / table / name)
+            written[table] = layout.evaluation_dir / table / name
+            copy_to_lake(con, layout, query, written[table])
     return written

@@ -27,7 +27,7 @@ from warehouse.slice_bins import (
     SliceColumn,
     slice_columns_of_version,
 )
-from warehouse.splits import version_path
+from warehouse.splits import version_location
 from warehouse.storage import create_rows_table
 
 if TYPE_CHECKING:
@@ -50,9 +50,9 @@ def compute_slice_metrics_on_spark(
             f"no predictions for model version {model_version!r} on split version "
             f"{split_version}: register them first (`bayesline predictions add`)"
         )
-    version_dir = version_path(layout, split_version)
+    version_dir = version_location(layout, split_version)
     columns = slice_columns_of_version(con, config, split_version, version_dir)
-    split_files = [str(version_dir / f"{split}.parquet") for split in SPLITS]
+    split_files = [version_location(layout, split_version, f"{split}.parquet") for split in SPLITS]
     spark.read.parquet(*split_files).createOrReplaceTempView("bayesline_splits")
     spark.read.parquet(str(source)).createOrReplaceTempView("bayesline_predictions")
     counted = spark.sql(_counts_sql(config, columns)).collect()

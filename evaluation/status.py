@@ -16,7 +16,7 @@ from typing import Literal, TypeVar
 from evaluation.predictions import safe_model_version
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import EVALUATION_STATUS_COLUMNS
-from warehouse.storage import write_records
+from warehouse.storage import write_lake_records
 
 Step = Literal["slice_metrics", "diagnosis", "model_comparison"]
 Result = TypeVar("Result")
@@ -94,7 +94,7 @@ def record_status(
     }
     name = f"{safe_model_version(model_version)}__v{split_version:04d}__{step}.parquet"
     folder = layout.evaluation_dir / "evaluation_status"
-    write_records(EVALUATION_STATUS_COLUMNS, [record], folder / name)
+    write_lake_records(layout, EVALUATION_STATUS_COLUMNS, [record], folder / name)
 
 
 def _reason(exc: Exception) -> str:

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 
 from evaluation.baseline import is_baseline_model
 from evaluation.diagnosis import ErrorRate
-from evaluation.predictions import predictions_path
+from evaluation.predictions import predictions_location
 from evaluation.slices import slice_grouping
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import PREDICTION_COLUMNS
 from warehouse.slice_bins import slice_columns_of_version
-from warehouse.splits import version_path
+from warehouse.splits import version_location
 from warehouse.storage import lake_table_sql
 
 SliceKey = tuple[str, str]
@@ -79,10 +79,10 @@ def train_counts(
 ) -> dict[SliceKey, TrainCounts]:
     """Counts per slice over this model's train predictions, in one DuckDB pass."""
     predictions = lake_table_sql(
-        [predictions_path(layout, model_version, split_version)], PREDICTION_COLUMNS
+        [predictions_location(layout, model_version, split_version)], PREDICTION_COLUMNS
     )
-    version_dir = version_path(layout, split_version)
-    train = quote_literal(str(version_dir / "train.parquet"))
+    version_dir = version_location(layout, split_version)
+    train = quote_literal(version_location(layout, split_version, "train.parquet"))
     columns = slice_columns_of_version(con, config, split_version, version_dir)
     grouping = slice_grouping(config, "s", columns)
     # Not marked (NULL) counts as fitted: without a record every train example is assumed seen.

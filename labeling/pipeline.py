@@ -42,7 +42,7 @@ from warehouse.schema import (
 )
 from warehouse.slice_bins import slice_label
 from warehouse.splits import published_versions
-from warehouse.storage import write_records
+from warehouse.storage import write_lake_records
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -177,7 +177,7 @@ def record_queued_tasks(
     if not rows:
         return None
     path = layout.labeling_dir / "queue" / f"queued-{_stamp(now)}.parquet"
-    write_records(LABELING_QUEUE_COLUMNS, rows, path)
+    write_lake_records(layout, LABELING_QUEUE_COLUMNS, rows, path, immutable=True)
     return path
 
 
@@ -186,14 +186,14 @@ def sync_baseline_annotations(
 ) -> SyncResult:
     """Store the baseline project's new or edited annotations (see labeling/sync.py)."""
     project_id = baseline_project(client, config)
-    result = sync_annotations(client, project_id, annotations_dir(layout))
+    result = sync_annotations(client, project_id, annotations_dir(layout), layout=layout)
     refresh_catalog(layout, config)
     return result
 
 
 def annotation_cursor(layout: WarehouseLayout) -> datetime | None:
     """The newest stored annotation update (None before the first sync)."""
-    return stored_cursor(annotations_dir(layout))
+    return stored_cursor(annotations_dir(layout), layout)
 
 
 def _annotation_count(con: duckdb.DuckDBPyConnection) -> int:
@@ -219,7 +219,7 @@ def store_human_baselines(
             rows = compute_human_baselines(con, config, split_version)
     if rows and split_version:
         path = layout.labeling_dir / "baselines" / f"v{split_version:04d}.parquet"
-        write_records(HUMAN_BASELINE_COLUMNS, rows, path)
+        write_lake_records(layout, HUMAN_BASELINE_COLUMNS, rows, path)
         refresh_catalog(layout, config)
     return BaselinesRun(annotations, rows)
 
@@ -236,7 +236,7 @@ def store_label_review(
         if _annotation_count(con):
             rows = find_probable_label_errors(con, config, split_version)
     path = layout.labeling_dir / "review" / f"v{split_version:04d}.parquet"
-    write_records(LABEL_REVIEW_COLUMNS, rows, path)
+    write_lake_records(layout, LABEL_REVIEW_COLUMNS, rows, path)
     refresh_catalog(layout, config)
     return rows
 
@@ -253,5 +253,5 @@ def record_accepted_corrections(
         proposed = fetch_dicts(con, "SELECT * FROM label_review")
     corrections = accept_corrections(proposed, list(example_ids))
     path = layout.labeling_dir / "corrections" / f"accepted-{_stamp(datetime.now(UTC))}.parquet"
-    write_records(LABEL_CORRECTION_COLUMNS, corrections, path)
+    write_lake_records(layout, LABEL_CORRECTION_COLUMNS, corrections, path, immutable=True)
     return corrections

@@ -9,6 +9,7 @@ BAYESLINE_REQUIRE_POSTGRES=1 (CI installs it) makes that a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -74,23 +75,32 @@ def connect(settings: PostgresSettings, database: str | None = None):
     return con
 
 
+@contextlib.contextmanager
+def fresh_database(
+    cluster: PostgresSettings, env: pytest.MonkeyPatch
+) -> Iterator[PostgresSettings]:
+    """A new database on `cluster`, set in `env` as the team deployment; dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = connect(cluster)
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    admin.close()
+    url = f"postgresql://{cluster.user}@{cluster.host}:{cluster.port}/{name}"
+    env.setenv(POSTGRES_URL_ENV, url)
+    env.setenv(POSTGRES_PASSFILE_ENV, str(cluster.passfile))
+    try:
+        yield parse_postgres_url(url, cluster.passfile, POSTGRES_URL_ENV)
+    finally:
+        admin = connect(cluster)
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
 @pytest.fixture
 def team_database(
     team_cluster: PostgresSettings, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[PostgresSettings]:
     """A fresh database on the session's cluster, set as this test's team deployment."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = connect(team_cluster)
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    admin.close()
-    url = f"postgresql://{team_cluster.user}@{team_cluster.host}:{team_cluster.port}/{name}"
-    monkeypatch.setenv(POSTGRES_URL_ENV, url)
-    monkeypatch.setenv(POSTGRES_PASSFILE_ENV, str(team_cluster.passfile))
-    try:
-        yield parse_postgres_url(url, team_cluster.passfile, POSTGRES_URL_ENV)
-    finally:
-        admin = connect(team_cluster)
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    with fresh_database(team_cluster, monkeypatch) as database:
+        yield database

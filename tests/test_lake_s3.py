@@ -10,8 +10,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -19,17 +22,22 @@ from typer.testing import CliRunner
 from bayesline.cli import app
 from deployment.settings import (
     LAKE_URL_ENV,
+    POSTGRES_PASSFILE_ENV,
+    POSTGRES_URL_ENV,
     S3_ENDPOINT_ENV,
     S3_KEY_ENV,
     S3_REGION_ENV,
     S3_SECRET_ENV,
+    PostgresSettings,
 )
 from handoff.api import load_split
 from handoff.loading import version_of
 from tests.conftest import REPO_ROOT
+from tests.postgres_fixtures import connect, fresh_database
 from tests.review_files import write_reviews
 from tests.s3_fixtures import S3Server
-from warehouse.config import SPLITS
+from warehouse.catalog import WAREHOUSE_VIEWS, open_catalog, open_reader
+from warehouse.config import SPLITS, load_config
 from warehouse.lake_store import (
     COMMIT_MARKER,
     STAGING_PREFIX,
@@ -74,12 +82,17 @@ def landed(layout: WarehouseLayout) -> WarehouseLayout:
     return layout
 
 
-def materialize(env_extra: dict[str, str] | None = None) -> subprocess.Popen:
-    """`bayesline materialize` up to the published splits, as a user runs it."""
+def materialize(
+    env_extra: dict[str, str] | None = None,
+    select: str | None = "*published_splits",
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    """`bayesline materialize` (up to the published splits unless `select` is None: the
+    whole pipeline), as a user runs it."""
     return subprocess.Popen(
-        [BAYESLINE, "materialize", "--select", "*published_splits"],
+        [BAYESLINE, "materialize", *(["--select", select] if select else [])],
         cwd=REPO_ROOT,
-        env={**os.environ, "COLUMNS": "1000", **(env_extra or {})},
+        env={**(os.environ if env is None else env), "COLUMNS": "1000", **(env_extra or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -90,7 +103,8 @@ def materialize(env_extra: dict[str, str] | None = None) -> subprocess.Popen:
 def finish(run: subprocess.Popen) -> str:
     output = run.communicate(timeout=600)[0]
     assert run.returncode == 0, output
-    assert os.environ[S3_SECRET_ENV] not in output, "the storage's secret key reached a log"
+    secret = os.environ.get(S3_SECRET_ENV)
+    assert not secret or secret not in output, "the storage's secret key reached a log"
     return output
 
 
@@ -136,18 +150,189 @@ def assert_version_whole(s3_server: S3Server, lake_url: str, version: int) -> No
     assert fs.exists(f"{folder}/{COMMIT_MARKER}")
 
 
+#: Lake tables whose files are written once and never replaced (evaluation/ and the per-version
+#: labeling tables are replaced by each run, under the same names).
+IMMUTABLE_TABLES = ("examples/", "rejected_rows/", "ingested_files/", "batch_decisions/",
+                    "predictions/", "splits/", "labeling/queue/", "labeling/annotations/",
+                    "labeling/corrections/", "evaluation/champions/")  # fmt: skip
+
+
+@dataclass
+class WholePipeline:
+    """The whole pipeline run twice on a lake on Ceph with Dagster on PostgreSQL, and once on a
+    local lake from the same landing files: what the tests below read."""
+
+    home: Path
+    env: dict[str, str]
+    lake_url: str
+    postgres: PostgresSettings
+    #: The lake's objects after the first run and after the second.
+    first: dict[str, dict]
+    second: dict[str, dict]
+    #: Row counts of every warehouse view: on S3 (through open_reader and through the catalog
+    #: file opened by open_catalog) and on the local lake.
+    counts_on_s3: dict[str, int]
+    counts_in_catalog: dict[str, int]
+    counts_on_local_lake: dict[str, int]
+
+
+def land_reviews(home: Path) -> None:
+    write_reviews(home / "landing" / "app_reviews" / "a1.csv", "a1", 120, malformed=2)
+    write_reviews(home / "landing" / "web_reviews" / "w1.csv", "w1", 150)
+
+
+def home_env(home: Path) -> dict[str, str]:
+    """What isolated_environment sets for a test, for a home shared by a module."""
+    return {
+        "BAYESLINE_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "BAYESLINE_CONFIG": str(REPO_ROOT / "bayesline.toml"),
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+
+
+def lake_env(s3_server: S3Server, url: str) -> dict[str, str]:
+    """The lake on a prefix of the session's bucket, set as a team would set it."""
+    return {
+        LAKE_URL_ENV: url,
+        S3_ENDPOINT_ENV: s3_server.endpoint,
+        S3_REGION_ENV: s3_server.region,
+        S3_KEY_ENV: s3_server.access_key,
+        S3_SECRET_ENV: s3_server.secret_key,
+    }
+
+
+def view_counts(home: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows in every view: read as `bayesline sql` reads, and from warehouse.duckdb."""
+    layout = WarehouseLayout(home)
+    with open_reader(layout, load_config()) as con:
+        read = {v: con.execute(f"SELECT count(*) FROM {v}").fetchone()[0] for v in WAREHOUSE_VIEWS}
+    with open_catalog(layout) as con:
+        stored = {
+            v: con.execute(f"SELECT count(*) FROM {v}").fetchone()[0] for v in WAREHOUSE_VIEWS
+        }
+    return read, stored
+
+
+@pytest.fixture(scope="module")
+def whole_pipeline(
+    s3_server: S3Server, team_cluster: PostgresSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WholePipeline]:
+    """One S3 lake for the module's tests that only read what the pipeline made (the last test
+    adds a delivery to it); the local lake's run goes alongside the first S3 run."""
+    root = tmp_path_factory.mktemp("whole-pipeline")
+    home, local_home = root / "on-s3" / "bayesline-home", root / "local" / "bayesline-home"
+    url = f"s3://{s3_server.bucket}/lake-{uuid.uuid4().hex[:12]}"
+    with pytest.MonkeyPatch.context() as env, fresh_database(team_cluster, env) as postgres:
+        shared_env = {**home_env(home), **lake_env(s3_server, url)}
+        for name, value in shared_env.items():
+            env.setenv(name, value)
+        shared_env |= {name: os.environ[name] for name in (POSTGRES_URL_ENV, POSTGRES_PASSFILE_ENV)}
+        for folder in (home, local_home):
+            land_reviews(folder)
+        local_env = {
+            k: v for k, v in os.environ.items() if k not in (LAKE_URL_ENV, POSTGRES_URL_ENV)
+        }
+        local_run = materialize(select=None, env=local_env | home_env(local_home))
+        finish(materialize(select=None))
+        finish(local_run)
+        first = objects(s3_server, url)
+        finish(materialize(select=None))
+        second = objects(s3_server, url)
+        counts_on_s3, counts_in_catalog = view_counts(home)
+        with pytest.MonkeyPatch.context() as local:
+            for name in (LAKE_URL_ENV, POSTGRES_URL_ENV):
+                local.delenv(name)
+            counts_on_local_lake = view_counts(local_home)[0]
+        yield WholePipeline(
+            home, {name: os.environ[name] for name in shared_env}, url, postgres, first, second,
+            counts_on_s3, counts_in_catalog, counts_on_local_lake,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def on_whole_pipeline(
+    whole_pipeline: WholePipeline, monkeypatch: pytest.MonkeyPatch
+) -> WholePipeline:
+    """This test reads (and may add to) the module's warehouse, as its own environment."""
+    for name, value in whole_pipeline.env.items():
+        monkeypatch.setenv(name, value)
+    return whole_pipeline
+
+
+@pytest.mark.slow
+def test_the_whole_pipeline_runs_with_dagster_on_postgresql_and_no_lake_file_on_local_disk(
+    on_whole_pipeline: WholePipeline,
+):
+    run = on_whole_pipeline
+    con = connect(run.postgres)
+    with con.cursor() as cursor:
+        cursor.execute("SELECT pipeline_name, status FROM runs ORDER BY create_timestamp")
+        runs = cursor.fetchall()
+    con.close()
+    assert runs == [("bayesline_pipeline", "SUCCESS")] * 2
+    assert not (run.home / "dagster" / "history").exists(), "nothing went to SQLite here"
+    assert not list(run.home.rglob("*.parquet")), "every lake table is on object storage"
+    assert not (run.home / "lake").exists() or not any((run.home / "lake").rglob("*"))
+    tables = {key.split("/", 1)[0] for key in run.first}
+    assert {"examples", "rejected_rows", "ingested_files", "splits", "predictions",
+            "evaluation"} <= tables  # fmt: skip
+    assert not [key for key in run.second if STAGING_PREFIX in key or key.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_every_view_counts_the_same_rows_on_s3_as_on_a_local_lake(
+    on_whole_pipeline: WholePipeline,
+):
+    run = on_whole_pipeline
+    assert run.counts_on_s3 == run.counts_on_local_lake
+    assert run.counts_in_catalog == run.counts_on_s3
+    assert run.counts_on_s3["examples"] == 270
+    assert run.counts_on_s3["rejected_rows"] == 2
+    populated = {view for view, n in run.counts_on_s3.items() if n}
+    assert {"splits", "split_versions", "predictions", "slice_metrics", "diagnosis"} <= populated
+    assert sql("SELECT count(*) FROM diagnosis") == [str(run.counts_on_s3["diagnosis"])]
+
+
+@pytest.mark.slow
+def test_a_second_run_on_s3_writes_no_new_object_and_rewrites_no_immutable_one(
+    on_whole_pipeline: WholePipeline,
+):
+    run = on_whole_pipeline
+    assert set(run.second) == set(run.first), "the same input makes no new object"
+    immutable = {key for key in run.first if key.startswith(IMMUTABLE_TABLES)}
+    assert any(key.startswith("examples/") for key in immutable)
+    assert {k: run.second[k]["ETag"] for k in immutable} == {
+        k: run.first[k]["ETag"] for k in immutable
+    }
+    assert sql("SELECT count(*) FROM split_versions") == ["1"]
+
+
+@pytest.mark.slow
+def test_the_catalog_file_says_how_to_read_an_s3_lake_which_a_plain_client_cannot(
+    on_whole_pipeline: WholePipeline,
+):
+    catalog = WarehouseLayout(on_whole_pipeline.home).catalog_path
+    offline = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    with duckdb.connect(str(catalog), read_only=True, config=offline) as plain:
+        with pytest.raises(duckdb.Error, match="s3://"):
+            plain.execute("SELECT count(*) FROM examples").fetchall()
+        comments = plain.execute("SELECT DISTINCT comment FROM duckdb_views() WHERE NOT internal")
+        (comment,) = comments.fetchone()
+    assert on_whole_pipeline.lake_url in comment and "open_catalog" in comment
+
+
 @pytest.mark.slow
 def test_splits_published_on_s3_are_read_by_sql_and_load_split_and_never_overwritten(
-    team_database, s3_lake, s3_server, landed, tmp_path
+    on_whole_pipeline: WholePipeline, s3_server: S3Server, tmp_path: Path
 ):
-    finish(materialize())
-
+    """Last in the module: it adds a delivery to the shared warehouse."""
+    s3_lake, home = on_whole_pipeline.lake_url, on_whole_pipeline.home
     stored = objects(s3_server, s3_lake)
     v1 = {key: info for key, info in stored.items() if key.startswith("splits/v0001/")}
     assert {f"splits/v0001/{s}.parquet" for s in SPLITS} <= set(v1)
     assert {"splits/v0001/_meta/manifest.json", f"splits/v0001/{COMMIT_MARKER}"} <= set(v1)
     assert not [key for key in stored if STAGING_PREFIX in key], "no staging prefix left"
-    assert not landed.splits_dir.exists() or not any(landed.splits_dir.iterdir())
     assert_version_whole(s3_server, s3_lake, 1)
 
     assert sql("SELECT count(*), count(DISTINCT example_id) FROM splits WHERE version = 1") == [
@@ -169,7 +354,7 @@ def test_splits_published_on_s3_are_read_by_sql_and_load_split_and_never_overwri
     assert pq.read_table(tmp_path / "v1" / "data").num_rows == 270
 
     # A second delivery publishes v2 beside v1; v1's objects keep their bytes and ETags.
-    write_reviews(landed.landing / "web_reviews" / "w2.csv", "w2", 40)
+    write_reviews(home / "landing" / "web_reviews" / "w2.csv", "w2", 40)
     finish(materialize())
     after = objects(s3_server, s3_lake)
     assert {key: after[key]["ETag"] for key in v1} == {key: v1[key]["ETag"] for key in v1}
@@ -187,6 +372,8 @@ def test_a_publish_killed_on_s3_shows_no_version_and_the_next_run_converges(
     s3_lake, s3_server, landed, tmp_path, point
 ):
     kill_at(point, tmp_path)
+    built_in_scratch = list(landed.scratch.glob(".v0001.*.tmp"))
+    assert built_in_scratch, "the version was being built in scratch when it was killed"
 
     debris = objects(s3_server, s3_lake)
     assert any(key.startswith("splits/") for key in debris), "the kill left objects behind"
@@ -201,6 +388,7 @@ def test_a_publish_killed_on_s3_shows_no_version_and_the_next_run_converges(
     assert_version_whole(s3_server, s3_lake, 1)
     stored = objects(s3_server, s3_lake)
     assert not [key for key in stored if STAGING_PREFIX in key], "the staging prefix was swept"
+    assert not any(path.exists() for path in built_in_scratch), "and the scratch leftover"
     assert load_split("latest", "dev").num_rows == int(sql("SELECT n_dev FROM split_versions")[0])
 
 

@@ -23,11 +23,15 @@ from typing import Any
 import duckdb
 
 from warehouse.config import DatasetConfig
-from warehouse.hashing import quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.revisions import current_examples_sql
 from warehouse.schema import BATCH_DECISION_COLUMNS
-from warehouse.storage import create_rows_table, write_records
+from warehouse.storage import (
+    create_rows_table,
+    lake_files,
+    parquet_files_sql,
+    write_lake_records,
+)
 
 #: decision -> the batch's state while it is in force
 DECISION_STATES = {"exclude": "excluded", "accept": "accepted"}
@@ -153,7 +157,7 @@ def record_batch_decision(
         "decided_at": decided_at,
     }
     path = layout.batch_decisions_dir / f"{decided_at:%Y%m%dT%H%M%S%f}-{batch['file_id']}.parquet"
-    write_records(BATCH_DECISION_COLUMNS, [record], path)
+    write_lake_records(layout, BATCH_DECISION_COLUMNS, [record], path, immutable=True)
     return DecisionOutcome(batch["file_id"], name, decision, recorded=True)
 
 
@@ -167,14 +171,14 @@ def current_user() -> str:
 
 def find_batch(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, file: str) -> dict:
     """The ingested batch `file` names; a clear error when it names none or several."""
-    pattern = layout.ingested_files_dir / "*.parquet"
-    if not any(layout.ingested_files_dir.glob("*.parquet")):
+    records = lake_files(con, layout, layout.ingested_files_dir / "*.parquet")
+    if not records:
         raise BatchDecisionError(
             f"no batch has been ingested into {layout.home} yet: run `bayesline materialize`"
         )
     columns = ("file_id", "source", "file_path", "ingested_at")
     rows = con.execute(
-        f"SELECT {', '.join(columns)} FROM read_parquet({quote_literal(str(pattern))}) "
+        f"SELECT {', '.join(columns)} FROM {parquet_files_sql(records)} "
         "ORDER BY ingested_at, file_id"
     ).fetchall()
     batches = [dict(zip(columns, row, strict=True)) for row in rows]
@@ -210,11 +214,11 @@ def _decision_in_force(con, layout: WarehouseLayout, file_id: str) -> dict | Non
 
 def load_decided_batches(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
     """Temp table `decided_batches`: the decision in force per batch (read from the lake)."""
-    if not any(layout.batch_decisions_dir.glob("*.parquet")):
+    files = lake_files(con, layout, layout.batch_decisions_dir / "*.parquet")
+    if not files:
         create_rows_table(con, "decided_batches", BATCH_DECISION_COLUMNS, [])
         return
-    files = quote_literal(str(layout.batch_decisions_dir / "*.parquet"))
-    decisions = f"read_parquet({files})"
+    decisions = parquet_files_sql(files)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE decided_batches AS {latest_decisions_sql(decisions)}"
     )

@@ -1,15 +1,14 @@
 """SQL access to the warehouse: views over the Parquet lake, for readers and for the writer.
 
-The lake is the source of truth and every file in it appears by an atomic rename, so a query
-sees each ingested batch and each split version either whole or not at all. Readers build the
+The lake is the source of truth and every file in it appears whole (an atomic rename locally,
+one PUT or a commit marker on object storage: warehouse/lake_store), so a query sees each
+ingested batch and each split version either whole or not at all. Readers build the
 views in their own connection; `warehouse.duckdb` holds the same views for analysts' own
 clients and is replaced atomically, never held open by the writer, so no reader meets a lock.
 """
 
 from __future__ import annotations
 
-import glob
-import os
 import uuid
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import duckdb
 
 from warehouse.batch_decisions import EXCLUDED_FILE_IDS_SQL, batches_view_sql
 from warehouse.config import SPLITS, BayeslineConfig
-from warehouse.hashing import quote_identifier
+from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.revisions import current_examples_sql, example_revisions_sql, has_examples
 from warehouse.schema import (
@@ -50,7 +49,7 @@ from warehouse.schema import (
     example_revision_columns,
 )
 from warehouse.splits import published_versions, version_location
-from warehouse.storage import capped_connection, lake_table_sql
+from warehouse.storage import atomic_file, capped_connection, lake_table_sql
 
 WAREHOUSE_VIEWS = (
     "examples",
@@ -88,8 +87,10 @@ WAREHOUSE_VIEWS = (
 def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config) -> None:
     """(Re)create the warehouse views on a connection."""
     columns = example_columns(config.dataset)
+    layout.store.register(con)  # a view is bound when created: s3:// must be readable now
     _create_parquet_view(
         con,
+        layout,
         "batch_decisions",
         layout.batch_decisions_dir / "*.parquet",
         BATCH_DECISION_COLUMNS,
@@ -97,10 +98,14 @@ def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config
     )
     _create_example_views(con, layout, config)
     _create_parquet_view(
-        con, "rejected_rows", layout.rejected_dir / "*.parquet", REJECTED_ROW_COLUMNS
+        con, layout, "rejected_rows", layout.rejected_dir / "*.parquet", REJECTED_ROW_COLUMNS
     )
     _create_parquet_view(
-        con, "ingested_files", layout.ingested_files_dir / "*.parquet", INGESTED_FILE_COLUMNS
+        con,
+        layout,
+        "ingested_files",
+        layout.ingested_files_dir / "*.parquet",
+        INGESTED_FILE_COLUMNS,
     )
     batches = batches_view_sql(config.quality.max_batch_reject_rate)
     con.execute(f"CREATE OR REPLACE VIEW batches AS {batches}")
@@ -118,9 +123,7 @@ def _create_split_views(
     the views name the files of the versions with a commit marker, and nothing else: a version
     being published, or left half-copied by a crash, is not in them.
     """
-    store = layout.store
-    store.register(con)
-    if store.remote:
+    if layout.store.remote:
         versions = published_versions(layout)
 
         def files(*parts: str) -> list[str]:
@@ -132,12 +135,17 @@ def _create_split_views(
         split_files = layout.splits_dir / "v*" / "*.parquet"
         version_rows = layout.splits_dir / "v*" / "_meta" / "version.parquet"
         bins = layout.splits_dir / "v*" / "_meta" / "slice_bins.parquet"
-    _create_parquet_view(con, "splits", split_files, split_file_columns)
+    _create_parquet_view(con, layout, "splits", split_files, split_file_columns)
     _create_parquet_view(
-        con, "split_versions", version_rows, SPLIT_VERSION_COLUMNS, order_by="version"
+        con, layout, "split_versions", version_rows, SPLIT_VERSION_COLUMNS, order_by="version"
     )
     _create_parquet_view(
-        con, "slice_bins", bins, SLICE_BIN_COLUMNS, order_by="split_version, slice_column, bin"
+        con,
+        layout,
+        "slice_bins",
+        bins,
+        SLICE_BIN_COLUMNS,
+        order_by="split_version, slice_column, bin",
     )
 
 
@@ -163,6 +171,7 @@ def _create_labeling_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayo
     # Sync appends batches; an annotation edited in Label Studio appears again, newer.
     _create_parquet_view(
         con,
+        layout,
         "human_annotations",
         tables / "annotations" / "*.parquet",
         HUMAN_ANNOTATION_COLUMNS,
@@ -174,12 +183,12 @@ def _create_labeling_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayo
         ("label_review", "review", LABEL_REVIEW_COLUMNS),
         ("label_corrections", "corrections", LABEL_CORRECTION_COLUMNS),
     ):
-        _create_parquet_view(con, name, tables / folder / "*.parquet", columns)
+        _create_parquet_view(con, layout, name, tables / folder / "*.parquet", columns)
 
 
 def _create_evaluation_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
     _create_parquet_view(
-        con, "predictions", layout.predictions_dir / "*.parquet", PREDICTION_COLUMNS
+        con, layout, "predictions", layout.predictions_dir / "*.parquet", PREDICTION_COLUMNS
     )
     for name, columns in (
         ("slice_metrics", SLICE_METRIC_COLUMNS),
@@ -197,21 +206,30 @@ def _create_evaluation_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLa
         ("model_comparison_summaries", MODEL_COMPARISON_SUMMARY_COLUMNS),
         ("champions", CHAMPION_COLUMNS),
     ):
-        _create_parquet_view(con, name, layout.evaluation_dir / name / "*.parquet", columns)
+        folder = layout.evaluation_dir / name
+        _create_parquet_view(con, layout, name, folder / "*.parquet", columns)
 
 
 def _create_parquet_view(
     con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
     name: str,
     pattern: Path | list[str],
     columns: dict[str, str],
     order_by: str | None = None,
     latest_by: tuple[str, str] | None = None,
 ) -> None:
-    """A view over the Parquet files matching a local glob, or over a list of files known to
-    exist (on object storage); an empty view with the columns when there are none."""
-    if pattern if isinstance(pattern, list) else glob.glob(str(pattern)):
-        body = f"SELECT * FROM {lake_table_sql(pattern, columns)}"
+    """A view over the lake files matching `pattern` (a glob under layout.lake), or over a
+    list of files known to exist; an empty view with the columns when there are none.
+
+    A local lake's view keeps the glob, so a query sees files written after the view was made;
+    on object storage the store lists the files, and the view names them.
+    """
+    store = layout.store
+    files = pattern if isinstance(pattern, list) else store.files(pattern)
+    if files:
+        source = pattern if not store.remote else files
+        body = f"SELECT * FROM {lake_table_sql(source, columns)}"
         if latest_by:
             key, newest = (quote_identifier(c) for c in latest_by)
             body += f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {newest} DESC) = 1"
@@ -251,17 +269,41 @@ def open_reader(layout: WarehouseLayout, config: BayeslineConfig) -> duckdb.Duck
 
 
 def refresh_catalog(layout: WarehouseLayout, config: BayeslineConfig) -> Path:
-    """Rebuild warehouse.duckdb beside the lake and swap it in atomically."""
-    layout.home.mkdir(parents=True, exist_ok=True)
-    staging = layout.home / f".warehouse-{uuid.uuid4().hex}.duckdb"
-    try:
-        with duckdb.connect(str(staging)) as con:
-            create_views(con, layout, config)
-        os.replace(staging, layout.catalog_path)
-    finally:
-        staging.unlink(missing_ok=True)
-        Path(f"{staging}.wal").unlink(missing_ok=True)
+    """Rebuild warehouse.duckdb beside the lake and swap it in atomically.
+
+    With the lake on object storage its views name s3:// files, which only a connection with
+    the lake's filesystem registered reads: open it with `open_catalog` (or `bayesline sql`).
+    """
+    with atomic_file(layout.catalog_path) as staging:
+        try:
+            with duckdb.connect(str(staging)) as con:
+                create_views(con, layout, config)
+                if layout.store.remote:
+                    _say_how_to_read(con, layout)
+        finally:
+            Path(f"{staging}.wal").unlink(missing_ok=True)
     return layout.catalog_path
+
+
+#: What a view of a catalog over object storage says about itself (`duckdb_views().comment`).
+S3_CATALOG_HINT = (
+    "reads s3:// files: a plain DuckDB client has no filesystem for them; use `bayesline sql` "
+    "or, in Python, warehouse.catalog.open_catalog(WarehouseLayout.from_env())"
+)
+
+
+def _say_how_to_read(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
+    hint = quote_literal(f"{layout.store.root} {S3_CATALOG_HINT}")
+    for view in WAREHOUSE_VIEWS:
+        con.execute(f"COMMENT ON VIEW {view} IS {hint}")
+
+
+def open_catalog(layout: WarehouseLayout) -> duckdb.DuckDBPyConnection:
+    """warehouse.duckdb opened read-only, able to read the lake wherever it is (on object
+    storage a plain DuckDB client cannot: it has no filesystem for s3:// registered)."""
+    con = duckdb.connect(str(layout.catalog_path), read_only=True)
+    layout.store.register(con)
+    return con
 
 
 class ReadOnlyQueryError(ValueError):

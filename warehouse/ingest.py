@@ -26,8 +26,8 @@ from warehouse.readers import UnreadableFileError, stage_landing_file
 from warehouse.revisions import classify_redelivered_rows
 from warehouse.schema import INGESTED_FILE_COLUMNS
 from warehouse.storage import (
-    copy_to_parquet,
-    write_records,
+    copy_to_lake,
+    write_lake_records,
     writer_connection,
     writer_lock,
 )
@@ -135,7 +135,7 @@ def pending_landing_files(
         else:
             file_id = file_id_for(landing_file.source, file_sha256(landing_file.path))
         fingerprints[key] = [stat.st_size, stat.st_mtime_ns, file_id]
-        if not _ingested_record(layout, file_id).exists():
+        if not layout.store.holds(_ingested_record(layout, file_id)):
             pending.append((landing_file, file_id))
     return pending, fingerprints
 
@@ -164,7 +164,7 @@ def ingest_landing_file(
 ) -> FileIngestResult:
     content_sha = file_sha256(landing_file.path)
     file_id = file_id_for(landing_file.source, content_sha)
-    if _ingested_record(layout, file_id).exists():
+    if layout.store.holds(_ingested_record(layout, file_id)):
         return FileIngestResult(file_id, landing_file.source, landing_file.path, "skipped")
     ingested_at = datetime.now(UTC).replace(tzinfo=None)
     with writer_connection(layout) as con:
@@ -428,15 +428,18 @@ def _write_examples(con, layout, config, source, file_id, ingested_at, redeliver
     valid = con.execute("SELECT count(*) FROM candidates WHERE error_type IS NULL").fetchone()[0]
     loaded = valid - redelivery.already_present
     if loaded:
-        copy_to_parquet(con, query, layout.examples_dir / f"{file_id}.parquet")
+        # Replaced, not refused, when there: only a crashed attempt at this file leaves one,
+        # and the batch counts only once its ingested_files record (written last) exists.
+        copy_to_lake(con, layout, query, layout.examples_dir / f"{file_id}.parquet")
     return loaded
 
 
 def _write_rejects(con, layout, landing_file, file_id, table, ingested_at) -> None:
     if not con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
         return
-    copy_to_parquet(
+    copy_to_lake(
         con,
+        layout,
         f"""
         SELECT {quote_literal(file_id)} AS file_id, {quote_literal(landing_file.source)} AS source,
                {quote_literal(str(landing_file.path))} AS file_path, line_number, raw,
@@ -467,4 +470,10 @@ def _write_ingested_record(layout, config, result, content_sha, ingested_at) -> 
         "rows_already_present": result.rows_already_present,
         "rows_updated": result.rows_updated,
     }
-    write_records(INGESTED_FILE_COLUMNS, [record], _ingested_record(layout, result.file_id))
+    write_lake_records(
+        layout,
+        INGESTED_FILE_COLUMNS,
+        [record],
+        _ingested_record(layout, result.file_id),
+        immutable=True,
+    )

@@ -1,8 +1,13 @@
 """Where the lake's files live: a local folder (the default) or S3-compatible object storage.
 
-Every reader and writer of a published split version names its files through a LakeStore,
-which hands out locations (a local path, or an s3:// URL that DuckDB reads through the fsspec
-filesystem registered on its connection) and publishes a finished folder.
+Every lake file is named by its path under WarehouseLayout.lake (`lake/examples/<id>.parquet`);
+a LakeStore says where that name really lives (the same path, or an s3:// URL that DuckDB reads
+through the fsspec filesystem registered on its connection), lists a table's files, and takes
+a finished file or folder made in local scratch.
+
+A single file reaches object storage in one PUT, which S3 makes visible whole or not at all:
+a crash before it leaves nothing, and an immutable object (a batch, a predictions file) is
+checked for first, never overwritten.
 
 Object storage has no atomic rename, so publishing there keeps its promises another way:
 1. the finished folder (written and hashed in local scratch) is uploaded under a unique
@@ -17,9 +22,13 @@ On a local disk the folder is still renamed into place in one step, as it always
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +47,10 @@ class PublishedFolderError(FileExistsError):
     """A folder is already published there: published objects are never overwritten."""
 
 
+class PublishedObjectError(FileExistsError):
+    """An immutable lake file is already there: it is never overwritten."""
+
+
 @dataclass(frozen=True)
 class LakeStore:
     """The lake's root (a local path, or s3://bucket/prefix) and the filesystem it lives on."""
@@ -45,6 +58,8 @@ class LakeStore:
     root: str
     fs: fsspec.AbstractFileSystem
     settings: LakeSettings | None = None
+    #: The local lake folder whose paths name lake files (WarehouseLayout.lake).
+    lake_dir: Path | None = None
 
     @property
     def remote(self) -> bool:
@@ -53,6 +68,53 @@ class LakeStore:
     def location(self, *parts: str) -> str:
         """The path or s3:// URL of `parts` under the lake's root, as DuckDB reads it."""
         return "/".join([self.root, *parts])
+
+    def location_of(self, path: Path | str) -> str:
+        """Where the lake file (or glob) named by `path`, a path under the local lake folder,
+        lives: that path on a local lake, its s3:// URL on object storage."""
+        if not self.remote:
+            return str(path)
+        if self.lake_dir is None:
+            raise ValueError("this store names no local lake folder; use location()")
+        return self.location(*Path(path).relative_to(self.lake_dir).parts)
+
+    def holds(self, path: Path) -> bool:
+        """Whether the lake file named by `path` (under the local lake folder) exists."""
+        return bool(self.fs.exists(self.location_of(path)))
+
+    def files(self, pattern: Path) -> list[str]:
+        """The locations of the published files matching `pattern` (a glob under the local
+        lake folder), sorted; hidden names (staging, `.<name>.tmp`) are never listed."""
+        if not self.remote:
+            found = glob.glob(str(pattern))  # skips hidden names, like fs.glob below
+        else:
+            found = [f"s3://{key}" for key in self.fs.glob(self.location_of(pattern))]
+        return sorted(f for f in found if not f.rsplit("/", 1)[-1].startswith("."))
+
+    @contextmanager
+    def local_copy(self, path: Path, scratch: Path) -> Iterator[Path]:
+        """The lake file named by `path` as a local file: itself on a local lake, else a
+        download into `scratch`, removed afterwards."""
+        if not self.remote:
+            yield path
+            return
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=scratch) as folder:
+            local = Path(folder) / path.name
+            self.fs.get_file(self.location_of(path), str(local))
+            yield local
+
+    def put_file(self, made: Path, final: Path, *, immutable: bool) -> str:
+        """Upload the finished local file `made` as the lake file `final` in one PUT (object
+        storage only); returns its URL.
+
+        Raises PublishedObjectError when `immutable` and the object is already there.
+        """
+        target = self.location_of(final)
+        if immutable and self.fs.exists(target):
+            raise PublishedObjectError(f"{target} already exists; it is never overwritten")
+        self.fs.put_file(str(made), target)
+        return target
 
     def register(self, con: duckdb.DuckDBPyConnection) -> None:
         """Let `con` read and COPY to s3:// locations (a local lake needs nothing)."""
@@ -129,15 +191,30 @@ def _rename_into_place(local: Path, final: Path) -> str:
         raise PublishedFolderError(f"{final} is already published; it is never overwritten")
     final.parent.mkdir(parents=True, exist_ok=True)
     os.rename(local, final)  # atomic on one filesystem
+    fsync_directory(final.parent)  # the rename itself survives a power cut
     return str(final)
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make the names in `folder` (a rename into it) durable."""
+    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def lake_store(lake_dir: Path) -> LakeStore:
     """The lake BAYESLINE_LAKE_URL names (deployment/settings), else the folder `lake_dir`."""
     settings = lake_settings()
     if settings is None:
-        return LakeStore(str(lake_dir), fsspec.filesystem("file"))
-    return LakeStore(settings.url, _s3_filesystem(settings), settings)
+        return LakeStore(str(lake_dir), fsspec.filesystem("file"), lake_dir=lake_dir)
+    return LakeStore(settings.url, _s3_filesystem(settings), settings, lake_dir)
+
+
+#: One filesystem per lake and credentials in a process: each costs a botocore session (about
+#: a second on a busy machine), and a run asks for the lake's store hundreds of times.
+_FILESYSTEMS: dict[tuple[LakeSettings, str], fsspec.AbstractFileSystem] = {}
 
 
 def _s3_filesystem(settings: LakeSettings) -> fsspec.AbstractFileSystem:
@@ -147,7 +224,12 @@ def _s3_filesystem(settings: LakeSettings) -> fsspec.AbstractFileSystem:
         raise ImportError(
             f"the lake is on {settings.url}, which needs s3fs: pip install -e '.[s3]'"
         ) from exc
-    # No listing cache: another machine may publish between two of our listings.
-    return s3fs.S3FileSystem(
-        **settings.filesystem_options(), skip_instance_cache=True, use_listings_cache=False
-    )
+    options = settings.filesystem_options()
+    # Keyed by a digest of the options, so the keys themselves are held nowhere new.
+    key = (settings, hashlib.sha256(repr(sorted(options.items())).encode()).hexdigest())
+    if key not in _FILESYSTEMS:
+        # No listing cache: another machine may publish between two of our listings.
+        _FILESYSTEMS[key] = s3fs.S3FileSystem(
+            **options, skip_instance_cache=True, use_listings_cache=False
+        )
+    return _FILESYSTEMS[key]

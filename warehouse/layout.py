@@ -30,8 +30,9 @@ class WarehouseLayout:
 
     @property
     def store(self) -> LakeStore:
-        """Where published split versions live: lake/ here, or the object storage
-        BAYESLINE_LAKE_URL names (README: For teams)."""
+        """Where the lake's files live: lake/ here, or the object storage BAYESLINE_LAKE_URL
+        names (README: The lake on S3-compatible object storage). The `*_dir` paths below
+        name the lake's tables; the store says where each name really is."""
         return lake_store(self.lake)
 
     @property
@@ -94,8 +95,8 @@ class WarehouseLayout:
         return self.home / ".writer.lock"
 
     def ensure(self) -> WarehouseLayout:
-        for path in (
-            self.landing,
+        """Create the local folders; the lake's only when it is on this disk."""
+        lake_tables = (
             self.examples_dir,
             self.rejected_dir,
             self.ingested_files_dir,
@@ -103,7 +104,8 @@ class WarehouseLayout:
             self.predictions_dir,
             self.evaluation_dir,
             self.labeling_dir,
-            self.scratch,
-        ):
+        )
+        local = () if self.store.remote else lake_tables
+        for path in (self.landing, *local, self.scratch):
             path.mkdir(parents=True, exist_ok=True)
         return self

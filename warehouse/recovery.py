@@ -1,8 +1,9 @@
 """Sweeping up after a writer that died: its hidden staging files and directories.
 
-Every lake write goes through a hidden `.<name>.<uuid>.tmp` sibling renamed into place, and a
-writer removes its own on any error it survives. Only a killed process leaves one behind:
-nothing reads it (lake globs skip hidden names), but it takes space and looks half-written.
+Every lake write makes a hidden `.<name>.<uuid>.tmp` first: beside its final place in a local
+lake, in scratch (BAYESLINE_HOME/tmp) when it is uploaded to object storage. A writer removes
+its own on any error it survives; only a killed process leaves one behind. Nothing reads it
+(lake globs skip hidden names), but it takes space and looks half-written.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ from warehouse.layout import WarehouseLayout
 
 
 def abandoned_staging(layout: WarehouseLayout, older_than: float) -> list[Path]:
-    """Staging files and directories in the lake last changed before `older_than` (epoch s)."""
-    if not layout.lake.is_dir():
-        return []
-    found = [p for p in layout.lake.rglob(".*.tmp") if p.lstat().st_mtime < older_than]
+    """Staging files and directories in the local lake and in scratch last changed before
+    `older_than` (epoch s)."""
+    found = [
+        path
+        for folder in (layout.lake, layout.scratch)
+        if folder.is_dir()
+        for path in folder.rglob(".*.tmp")
+        if path.lstat().st_mtime < older_than
+    ]
     # A staging directory's own staging files go with it.
     return [p for p in found if not any(parent in found for parent in p.parents)]
 

@@ -30,12 +30,13 @@ from warehouse.storage import lake_table_sql
 
 
 def has_examples(layout: WarehouseLayout) -> bool:
-    return any(layout.examples_dir.glob("*.parquet"))
+    return bool(layout.store.files(layout.examples_dir / "*.parquet"))
 
 
 def revisions_sql(layout: WarehouseLayout, dataset: DatasetConfig) -> str:
     """Every revision of every example ever stored (the lake must hold at least one file)."""
-    return lake_table_sql(layout.examples_dir / "*.parquet", example_columns(dataset))
+    files = layout.store.files(layout.examples_dir / "*.parquet")
+    return lake_table_sql(files, example_columns(dataset))
 
 
 def current_examples_sql(

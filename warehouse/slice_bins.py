@@ -134,18 +134,22 @@ def slice_columns_of_version(
     con: duckdb.DuckDBPyConnection,
     config: BayeslineConfig,
     version: int,
-    version_dir: Path | None = None,
+    version_dir: Path | str | None = None,
 ) -> list[SliceColumn]:
     """The dataset's slice columns as a version is sliced: its record, then the config.
 
-    With `version_dir`, the version's files are read; without it, `con` needs the `splits`
+    With `version_dir` (a path, or an s3:// URL whose filesystem `con` has registered), the
+    version's files are read; without it, `con` needs the `splits`
     view (and the `slice_bins` view, which the catalog has). Raises SliceColumnError for a
     column with too many values.
     """
     if version_dir is not None:
-        record = version_dir / "_meta" / RECORD_FILE
-        record_sql = f"read_parquet({quote_literal(str(record))})" if record.exists() else None
-        examples_sql = f"read_parquet({quote_literal(str(version_dir / '*.parquet'))})"
+        record = quote_literal(f"{version_dir}/_meta/{RECORD_FILE}")
+        # DuckDB lists it, through the filesystem the location needs: versions published
+        # before slice bins were recorded have none.
+        recorded = con.execute(f"SELECT count(*) FROM glob({record})").fetchone()[0]
+        record_sql = f"read_parquet({record})" if recorded else None
+        examples_sql = f"read_parquet({quote_literal(f'{version_dir}/*.parquet')})"
     else:
         views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
         record_sql = (

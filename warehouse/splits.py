@@ -47,6 +47,8 @@ from warehouse.slice_bins import write_slice_bins
 from warehouse.split_fractions import measure_split_fractions
 from warehouse.storage import (
     PARQUET_OPTIONS,
+    lake_files,
+    parquet_files_sql,
     write_records,
     writer_connection,
     writer_lock,
@@ -94,7 +96,8 @@ def published_versions(layout: WarehouseLayout) -> list[int]:
 
 
 def version_path(layout: WarehouseLayout, version: int) -> Path:
-    """The version's folder in the local lake (the evaluation modules read it there)."""
+    """The version's folder in a local lake (readers use version_location, which is right
+    wherever the lake is)."""
     return layout.splits_dir / version_dir_name(version)
 
 
@@ -173,15 +176,15 @@ def _create_corrected_examples(con: duckdb.DuckDBPyConnection, layout: Warehouse
     changes, so the next version lists it as changed.
     """
     examples = examples_in_force_sql(con, layout, config.dataset)
-    corrections_glob = layout.labeling_dir / "corrections" / "*.parquet"
-    if not any(corrections_glob.parent.glob("*.parquet")):
+    corrections = lake_files(con, layout, layout.labeling_dir / "corrections" / "*.parquet")
+    if not corrections:
         con.execute(f"CREATE OR REPLACE TEMP VIEW corrected_examples AS SELECT * FROM {examples}")
         return
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW corrected_examples AS
         WITH latest AS (
-            SELECT example_id, new_label FROM read_parquet({quote_literal(str(corrections_glob))})
+            SELECT example_id, new_label FROM {parquet_files_sql(corrections)}
             QUALIFY row_number() OVER (PARTITION BY example_id ORDER BY accepted_at DESC) = 1
         )
         SELECT e.* REPLACE (

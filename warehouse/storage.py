@@ -1,4 +1,4 @@
-"""Writing to the lake: one writer at a time, every file appearing by an atomic rename."""
+"""Writing to the lake: one writer at a time, every file appearing whole (warehouse/lake_store)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import duckdb
 from deployment.postgres import advisory_lock
 from deployment.settings import postgres_settings
 from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.lake_store import PublishedObjectError, fsync_directory
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
 
@@ -147,34 +148,94 @@ def lake_table_sql(pattern: Path | list[Path] | list[str], columns: dict[str, st
     )
 
 
+def lake_files(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, pattern: Path) -> list[str]:
+    """The lake files matching `pattern` (a glob under layout.lake), listed by the store and
+    readable on `con` (the store's filesystem is registered on it)."""
+    store = layout.store
+    store.register(con)
+    return store.files(pattern)
+
+
+def parquet_files_sql(files: list[str]) -> str:
+    """read_parquet over a list of files (at least one)."""
+    return "read_parquet([" + ", ".join(quote_literal(f) for f in files) + "])"
+
+
 def staging_path(final: Path) -> Path:
     """A hidden sibling of `final` that no lake glob matches."""
     return final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
 
 
-def write_bytes_atomically(final: Path, content: bytes) -> Path:
-    """Write `content` to `final` (a chart, a report): readers see the old file or the new one."""
+@contextmanager
+def atomic_file(final: Path) -> Iterator[Path]:
+    """The one way a file appears whole: the caller makes it at the yielded staging path
+    beside `final`; then it is fsynced, renamed over `final` and the folder fsynced, so
+    readers (and a machine that loses power) see the old file or the new one, never a part."""
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_path(final)
     try:
-        staging.write_bytes(content)
+        yield staging
+        with open(staging, "rb") as made:
+            os.fsync(made.fileno())
         os.replace(staging, final)
+        fsync_directory(final.parent)
     finally:
         staging.unlink(missing_ok=True)
+
+
+def write_bytes_atomically(final: Path, content: bytes) -> Path:
+    """Write `content` to `final` (a chart, a report): readers see the old file or the new one."""
+    with atomic_file(final) as staging:
+        staging.write_bytes(content)
     return final
 
 
 def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, final: Path) -> Path:
-    """Write a query's result to `final` as Parquet, atomically."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_path(final)
-    try:
+    """Write a query's result to the local file `final` as Parquet, atomically."""
+    with atomic_file(final) as staging:
         con.execute(f"COPY ({query}) TO {quote_literal(str(staging))} ({PARQUET_OPTIONS})")
+    return final
+
+
+@contextmanager
+def lake_file(layout: WarehouseLayout, final: Path, *, immutable: bool) -> Iterator[Path]:
+    """Make the lake file named `final` (a path under layout.lake) at the yielded local path;
+    it then appears whole wherever the lake is: renamed into place on a local lake, one PUT
+    from scratch on object storage.
+
+    `immutable` files (a batch record, a predictions file) are never overwritten: one already
+    there is refused (PublishedObjectError), on object storage right before the PUT.
+    """
+    store = layout.store
+    if not store.remote:
+        if immutable and final.exists():
+            raise PublishedObjectError(f"{final} already exists; it is never overwritten")
+        with atomic_file(final) as staging:
+            yield staging
+            pause_point("lake.file_staged")
+        return
+    layout.scratch.mkdir(parents=True, exist_ok=True)
+    staging = staging_path(layout.scratch / final.name)
+    try:
+        yield staging
         pause_point("lake.file_staged")
-        os.replace(staging, final)
+        store.put_file(staging, final, immutable=immutable)
     finally:
         staging.unlink(missing_ok=True)
-    return final
+
+
+def copy_to_lake(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    query: str,
+    final: Path,
+    *,
+    immutable: bool = False,
+) -> str:
+    """Write a query's result as the lake file named `final`; returns where it lives."""
+    with lake_file(layout, final, immutable=immutable) as staging:
+        con.execute(f"COPY ({query}) TO {quote_literal(str(staging))} ({PARQUET_OPTIONS})")
+    return layout.store.location_of(final)
 
 
 def create_rows_table(
@@ -202,11 +263,25 @@ def _plain(value: object) -> object:
 def write_records(
     columns: dict[str, str], records: Sequence[Mapping[str, Any]], final: Path
 ) -> Path:
-    """Write records (metadata, not data) with `columns` (name -> DuckDB type) to `final` as
-    Parquet, atomically."""
+    """Write records (metadata, not data) with `columns` (name -> DuckDB type) to the local
+    file `final` as Parquet, atomically."""
     with duckdb.connect() as con:
         create_rows_table(con, "records", columns, records)
         return copy_to_parquet(con, "SELECT * FROM records", final)
+
+
+def write_lake_records(
+    layout: WarehouseLayout,
+    columns: dict[str, str],
+    records: Sequence[Mapping[str, Any]],
+    final: Path,
+    *,
+    immutable: bool = False,
+) -> str:
+    """Write records with `columns` (name -> DuckDB type) as the lake file named `final`."""
+    with duckdb.connect() as con:
+        create_rows_table(con, "records", columns, records)
+        return copy_to_lake(con, layout, "SELECT * FROM records", final, immutable=immutable)
 
 
 def store_evaluation_rows(
@@ -219,8 +294,9 @@ def store_evaluation_rows(
     with writer_lock(layout), writer_connection(layout) as con:
         for table, (columns, rows) in tables.items():
             create_rows_table(con, f"{table}_rows", columns, rows)
-            copy_to_parquet(
+            copy_to_lake(
                 con,
+                layout,
                 f"SELECT * FROM {table}_rows",
                 layout.evaluation_dir / table / f"{stem}.parquet",
             )
