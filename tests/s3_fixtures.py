@@ -106,9 +106,8 @@ class CephGateway:
         # that command before it has the monitor's map, with a zero cluster fsid, about half
         # the time, and the monitor refuses it ("wrong fsid"; the osd log shows the zero fsid).
         osd_uuid = str(uuid.uuid4())
-        osd_id = self._run("ceph", "osd", "create", osd_uuid, timeout=60).strip()
-        self._run("ceph", "osd", "crush", "add", f"osd.{osd_id}", "1.0", "root=default",
-                  timeout=60)  # fmt: skip
+        osd_id = self._mon_command("osd", "create", osd_uuid).strip()
+        self._mon_command("osd", "crush", "add", f"osd.{osd_id}", "1.0", "root=default")
         (self.root / "osd" / f"ceph-{osd_id}").mkdir()  # memstore asserts it exists
         self._run("ceph-osd", "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
         self._daemon("ceph-osd", "-i", osd_id)
@@ -152,6 +151,19 @@ class CephGateway:
             raise RuntimeError(f"{program} {args[:2]} failed ({done.returncode}): {said}")
         return "" if quiet else done.stdout
 
+    def _mon_command(self, *args: str, attempts: int = 5) -> str:
+        """`ceph <args>`, tried again on failure: the `ceph` client, like the OSD, may send its
+        first command before it has the monitor's map and be refused ("wrong fsid"). Every
+        command used here is idempotent (`osd create` with a given uuid returns the same id)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._run("ceph", *args, timeout=60)
+            except (RuntimeError, subprocess.TimeoutExpired):
+                if attempt == attempts:
+                    raise
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
+
     def _daemon(self, program: str, *args: str) -> None:
         """Start a daemon: it forks and writes its pid file; its output goes to its log, and
         no pipe of ours stays open in it."""
@@ -168,7 +180,7 @@ class CephGateway:
     def _wait_for_osd(self, timeout_s: float = 90) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if "1 up" in self._run("ceph", "osd", "stat", timeout=30):
+            if "1 up" in self._mon_command("osd", "stat"):
                 return
             time.sleep(1)
         raise RuntimeError(f"the OSD did not come up in {timeout_s:.0f} s; see {self.root}/log")
