@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployment.errors import BayeslineError
 from deployment.settings import PostgresSettings, parse_postgres_url, team_settings_path
 
 ROLE = "bayesline"
@@ -33,7 +34,7 @@ PG_ROOT = Path("/usr/lib/postgresql")
 INSTALL_HINT = "install Debian's PostgreSQL (`apt-get install postgresql`), then run it again"
 
 
-class ClusterError(RuntimeError):
+class ClusterError(BayeslineError):
     """The private cluster could not be created, started or stopped; says what to do."""
 
 

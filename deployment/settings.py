@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from deployment.errors import BayeslineError
+
 POSTGRES_URL_ENV = "BAYESLINE_POSTGRES_URL"
 POSTGRES_PASSWORD_ENV = "BAYESLINE_POSTGRES_PASSWORD"
 POSTGRES_PASSFILE_ENV = "BAYESLINE_POSTGRES_PASSFILE"
@@ -37,7 +39,7 @@ S3_KEY_ENV = "AWS_ACCESS_KEY_ID"
 S3_SECRET_ENV = "AWS_SECRET_ACCESS_KEY"
 
 
-class DeploymentError(ValueError):
+class DeploymentError(BayeslineError, ValueError):
     """The deployment settings are wrong or their server is unreachable; says what to do."""
 
 

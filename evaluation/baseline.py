@@ -35,6 +35,7 @@ from warehouse.layout import WarehouseLayout
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
+from deployment.errors import BayeslineError
 from warehouse.splits import published_versions, version_path
 from warehouse.storage import writer_connection
 
@@ -49,7 +50,7 @@ REGISTER_PREDICTIONS = (
 )
 
 
-class BaselineError(ValueError):
+class BaselineError(BayeslineError, ValueError):
     """The baseline cannot be trained; the message says why and what to do instead."""
 
 

@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from deployment.errors import BayeslineError
 from evaluation.diagnosis import GAP_KEYS, GAP_NEEDS
 from evaluation.predictions import list_model_versions, predictions_path, safe_model_version
 from evaluation.slices import slice_grouping
@@ -44,7 +45,7 @@ REGRESSED, IMPROVED, NO_DIFFERENCE = "regressed", "improved", "no detectable dif
 GATED_SPLITS = ("dev", "test")  # the target distribution: where a regression blocks promotion
 
 
-class ComparisonError(ValueError):
+class ComparisonError(BayeslineError, ValueError):
     """The comparison cannot be made; the message says why and what to do."""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from deployment.errors import BayeslineError
 from evaluation.baseline import baseline_model_version
 from evaluation.curve_forecasts import StageOutcomes, forecast_rows, point_rows
 from evaluation.diagnosis_table import HumanLevel
@@ -51,7 +52,7 @@ STAGES = ("train", "train_dev", "dev")
 COMMAND_MODEL = "training-command"
 
 
-class LearningCurveError(ValueError):
+class LearningCurveError(BayeslineError, ValueError):
     """Learning curves cannot be drawn; the message says why and what to do."""
 
 

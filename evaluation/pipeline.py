@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from evaluation.baseline import baseline_payload, is_baseline_model
 from evaluation.calibration import calibration_rows
 from evaluation.champion import current_champion
@@ -46,6 +47,10 @@ from warehouse.storage import (
     writer_connection,
     writer_lock,
 )
+
+
+class NoEvaluatedModelError(BayeslineError, LookupError):
+    """No model version has a diagnosis (for the given model or split version)."""
 
 
 @dataclass(frozen=True)
@@ -301,7 +306,7 @@ def _pick_evaluated(con, model_version: str | None, split_version: int | None) -
         params,
     ).fetchone()
     if found is None:
-        raise LookupError(
+        raise NoEvaluatedModelError(
             "no evaluated model version matches: run `bayesline materialize` (the baseline "
             "model and the diagnosis assets), or register predictions with `bayesline "
             "predictions add`"

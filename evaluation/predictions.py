@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
@@ -42,7 +43,7 @@ MAX_NAME_CHARS = 150  # the escaped name plus "__vNNNN.parquet" stays under 255 
 SHOWN = 5  # offending ids quoted in an error message
 
 
-class PredictionsError(ValueError):
+class PredictionsError(BayeslineError, ValueError):
     """The predictions cannot be registered; the message says why and what to do."""
 
 

@@ -18,13 +18,15 @@ from pathlib import Path
 
 import httpx
 
+from deployment.errors import BayeslineError
+
 DEFAULT_ADMIN_EMAIL = "bayesline-admin@localhost"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _FIELD_ERRORS = re.compile(r'<ul class="field_errors">(.*?)</ul>', re.S)
 _ITEM = re.compile(r"<li>(.*?)</li>", re.S)
 
 
-class AccountError(RuntimeError):
+class AccountError(BayeslineError):
     """A login, signup or token request that Label Studio refused."""
 
 

@@ -246,7 +246,7 @@ def record_accepted_corrections(
 ) -> list[dict[str, Any]]:
     """Accept the proposed corrections of these examples into lake/labeling/corrections/.
 
-    Raises ValueError (from accept_corrections) when an example has no proposal; the next
+    Raises NotProposedError (from accept_corrections) when an example has no proposal; the next
     split version applies what was accepted.
     """
     with open_reader(layout, config) as con:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from labeling.baselines import fit_consensus, load_annotations
 from warehouse.config import BayeslineConfig
 
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 ReviewStatus = Literal["proposed"]
 PROPOSED: ReviewStatus = "proposed"
 MIN_AGREEMENT = 0.75  # 3 of 3, 3 of 4, 4 of 5: one dissent among three already blocks it
+
+
+class NotProposedError(BayeslineError, ValueError):
+    """An example to accept is not a proposed correction in label_review."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,7 @@ def accept_corrections(
     accepted = list(dict.fromkeys(accepted_ids))
     unknown = [example_id for example_id in accepted if example_id not in proposed]
     if unknown:
-        raise ValueError(
+        raise NotProposedError(
             f"not proposed for review, so not accepted: {', '.join(map(str, unknown))}"
         )
     when = accepted_at or datetime.now(UTC).replace(tzinfo=None)

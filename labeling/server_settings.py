@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deployment.errors import BayeslineError
 from warehouse.layout import WarehouseLayout
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ DEFAULT_PORT = 8089
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
 
-class LabelStudioError(RuntimeError):
+class LabelStudioError(BayeslineError):
     """Label Studio could not be started, reached or configured."""
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from warehouse.config import DatasetConfig
 from warehouse.hashing import quote_literal
 from warehouse.layout import WarehouseLayout
@@ -44,7 +45,7 @@ EXCLUDE_COMMAND = "bayesline batches exclude FILE --reason '...'"
 ACCEPT_COMMAND = "bayesline batches accept FILE --reason '...'"
 
 
-class BatchDecisionError(ValueError):
+class BatchDecisionError(BayeslineError, ValueError):
     """A decision cannot be recorded; the message says what to do instead."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from warehouse.batch_decisions import EXCLUDED_FILE_IDS_SQL, batches_view_sql
 from warehouse.config import SPLITS, BayeslineConfig
 from warehouse.hashing import quote_identifier
@@ -264,7 +265,7 @@ def refresh_catalog(layout: WarehouseLayout, config: BayeslineConfig) -> Path:
     return layout.catalog_path
 
 
-class ReadOnlyQueryError(ValueError):
+class ReadOnlyQueryError(BayeslineError, ValueError):
     """A query would change something; the SQL interface only reads."""
 
 

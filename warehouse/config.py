@@ -15,6 +15,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from deployment.errors import BayeslineError
+
 SPLITS = ("train", "train_dev", "dev", "test")
 TARGET_SPLITS = ("train", "dev", "test")
 TRAINING_SPLITS = ("train", "train_dev")
@@ -23,7 +25,7 @@ FRACTION_TOLERANCE = 1e-6
 CHANGED_ROW_POLICIES = ("update", "quarantine")
 
 
-class ConfigError(ValueError):
+class ConfigError(BayeslineError, ValueError):
     """The configuration is invalid; the message says what to change."""
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import duckdb
 
+from deployment.errors import InvariantError
 from warehouse.batch_decisions import examples_in_force_sql, manifest_batch_decisions
 from warehouse.config import SPLITS, BayeslineConfig, compute_engine
 from warehouse.hashing import BUCKETS, file_sha256, quote_literal, split_bucket_sql
@@ -79,7 +80,7 @@ class PublishResult:
         return f"published v{self.version} ({sizes}; +{self.n_added:,} -{self.n_removed:,})"
 
 
-class SplitInvariantError(RuntimeError):
+class SplitInvariantError(InvariantError):
     """A published example would move split: a bug, never an expected outcome."""
 
 
@@ -255,7 +256,7 @@ def _propagate_min_labels(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("CREATE OR REPLACE TEMP TABLE linked AS SELECT * FROM next_comp")
         if not moved:
             return
-    raise RuntimeError("group/duplicate components did not converge; please report this")
+    raise InvariantError("group/duplicate components did not converge")
 
 
 def _assign_splits(con: duckdb.DuckDBPyConnection, config: BayeslineConfig) -> None:

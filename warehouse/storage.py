@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from deployment.postgres import advisory_lock
 from deployment.settings import postgres_settings
 from warehouse.hashing import quote_identifier, quote_literal
@@ -20,11 +21,11 @@ from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
 
 
-class WriterBusyError(RuntimeError):
+class WriterBusyError(BayeslineError):
     """Another process is writing to this warehouse."""
 
 
-class MemoryCapError(MemoryError):
+class MemoryCapError(BayeslineError, MemoryError):
     """DuckDB ran out of memory under Bayesline's cap; the message says how to raise it."""
 
 
