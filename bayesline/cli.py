@@ -33,6 +33,7 @@ from warehouse.catalog import (
     open_reader,
 )
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLIT_DISPLAY_NAMES
 from warehouse.storage import configured_memory_limit, out_of_memory_advice
 from warehouse.versions import (
     diff_versions,
@@ -151,10 +152,7 @@ def splits_list() -> None:
     columns = {
         "version": "version",
         "created_at": "created (UTC)",
-        "n_train": "train",
-        "n_train_dev": "train-dev",
-        "n_dev": "dev",
-        "n_test": "test",
+        **{f"n_{split}": name for split, name in SPLIT_DISPLAY_NAMES.items()},
         "n_added": "added",
         "n_removed": "removed",
         "n_excluded": "excluded",

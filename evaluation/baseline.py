@@ -29,9 +29,10 @@ from evaluation.predictions import (
     predictions_path,
     register_predictions,
 )
-from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline

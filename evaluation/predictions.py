@@ -21,10 +21,11 @@ from urllib.parse import quote
 import duckdb
 
 from deployment.errors import BayeslineError
-from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import PREDICTION_COLUMNS
+from warehouse.split_names import SPLITS
 from warehouse.splits import published_versions, version_path
 from warehouse.storage import (
     copy_to_parquet,

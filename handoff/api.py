@@ -17,8 +17,9 @@ from typing import Any
 from handoff import hf
 from handoff.loading import DEFAULT_BATCH_ROWS, SplitBatches, read_split_table, version_of
 from handoff.pinning import HandoffError, PinnedVersion, pin_version
-from warehouse.config import SPLITS, BayeslineConfig, load_config
+from warehouse.config import BayeslineConfig, load_config
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 
 FORMATS = ("arrow", "pandas", "polars", "hf")
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pyarrow.parquet as pq
 
 from deployment.errors import BayeslineError
-from warehouse.config import SPLITS
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 from warehouse.splits import (
     published_versions,
     version_dir_name,

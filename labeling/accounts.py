@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from deployment.errors import BayeslineError
+from deployment.settings import label_studio_admin_login
 
 DEFAULT_ADMIN_EMAIL = "bayesline-admin@localhost"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -46,7 +47,7 @@ class Credentials:
 
 def new_admin_credentials(environ: Mapping[str, str] | None = None) -> Credentials:
     """Admin credentials from LABEL_STUDIO_USERNAME / LABEL_STUDIO_PASSWORD, else generated."""
-    env = os.environ if environ is None else environ
+    env = label_studio_admin_login() if environ is None else environ
     username = env.get("LABEL_STUDIO_USERNAME", "").strip() or DEFAULT_ADMIN_EMAIL
     if not _EMAIL.match(username):
         raise AccountError(

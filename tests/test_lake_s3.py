@@ -29,7 +29,6 @@ from handoff.loading import version_of
 from tests.conftest import REPO_ROOT
 from tests.review_files import write_reviews
 from tests.s3_fixtures import S3Server
-from warehouse.config import SPLITS
 from warehouse.lake_store import (
     COMMIT_MARKER,
     STAGING_PREFIX,
@@ -38,6 +37,7 @@ from warehouse.lake_store import (
 )
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import PAUSE_AT_ENV, PAUSE_MARKER_ENV
+from warehouse.split_names import SPLITS
 from warehouse.versions import UnknownVersionError
 
 BAYESLINE = str(Path(sys.executable).with_name("bayesline"))

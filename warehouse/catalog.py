@@ -17,7 +17,7 @@ import duckdb
 
 from deployment.errors import BayeslineError
 from warehouse.batch_decisions import EXCLUDED_FILE_IDS_SQL, batches_view_sql
-from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier
 from warehouse.layout import WarehouseLayout
 from warehouse.revisions import current_examples_sql, example_revisions_sql, has_examples
@@ -50,6 +50,7 @@ from warehouse.schema import (
     example_columns,
     example_revision_columns,
 )
+from warehouse.split_names import SPLITS
 from warehouse.splits import published_versions, version_location
 from warehouse.storage import capped_connection, lake_table_sql
 

@@ -38,7 +38,7 @@ import duckdb
 
 from deployment.errors import InvariantError
 from warehouse.batch_decisions import examples_in_force_sql, manifest_batch_decisions
-from warehouse.config import SPLITS, BayeslineConfig, compute_engine
+from warehouse.config import BayeslineConfig, compute_engine
 from warehouse.hashing import BUCKETS, file_sha256, quote_literal, split_bucket_sql
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
@@ -46,6 +46,7 @@ from warehouse.revisions import has_examples
 from warehouse.schema import SPLIT_VERSION_COLUMNS
 from warehouse.slice_bins import write_slice_bins
 from warehouse.split_fractions import measure_split_fractions
+from warehouse.split_names import SPLITS
 from warehouse.storage import (
     PARQUET_OPTIONS,
     write_records,

@@ -9,8 +9,8 @@ import duckdb
 
 from deployment.errors import BayeslineError
 from warehouse.catalog import fetch_dicts
-from warehouse.config import SPLITS
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 from warehouse.splits import published_versions, version_parts
 
 
