@@ -12,6 +12,7 @@ import time
 
 from deployment.settings import PAUSE_AT_ENV, PAUSE_MARKER_ENV, pause_point_requested
 
+#: The variables' names stay importable here, beside the pause points the fault tests name.
 __all__ = ["PAUSE_AT_ENV", "PAUSE_MARKER_ENV", "pause_point"]
 
 
