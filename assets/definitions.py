@@ -67,5 +67,8 @@ defs = dg.Definitions(
     ],
     jobs=[pipeline_job, annotations_job, batch_decision_job],
     sensors=[build_landing_sensor(pipeline_job), build_annotation_sensor(annotations_job)],
-    resources={"bayesline": BayeslineResource(), "labelstudio": LabelStudioResource()},
+    resources={
+        "bayesline": BayeslineResource(),
+        "labelstudio": LabelStudioResource.from_environment(),
+    },
 )

@@ -9,7 +9,6 @@ from assets.metadata import markdown_table, percent
 from assets.resources import BayeslineResource
 from evaluation.baseline import NoBaselineFits, train_baseline
 from evaluation.calibration import ece_by_split
-from evaluation.diagnosis_table import human_levels_from_config
 from evaluation.findings import in_reading_order, is_finding, reading_label
 from evaluation.landed_predictions import register_landed_predictions
 from evaluation.pipeline import (
@@ -17,16 +16,16 @@ from evaluation.pipeline import (
     analyse_slices,
     check_slice_columns,
     diagnose_model_version,
+    human_levels_for,
     model_versions_to_evaluate,
     waiting_for_predictions,
 )
 from evaluation.status import ModelFailure, Step, evaluate_each, failure_summary
 from evaluation.thumbnails import worst_slice_thumbnails
-from labeling.baselines import human_levels_from_baselines
-from warehouse.catalog import fetch_dicts, open_reader, refresh_catalog
-from warehouse.config import SPLITS
+from warehouse.catalog import refresh_catalog
+from warehouse.split_names import SPLIT_DISPLAY_NAMES, SPLITS
 
-STAGE_COLUMNS = ("human_level", "train", "train_dev", "dev", "test")
+STAGE_COLUMNS = ("human_level", *SPLITS)
 
 
 @dg.asset(
@@ -253,7 +252,7 @@ def _models_table(evaluations: list[ModelEvaluation]) -> dg.MetadataValue:
                 or "no probabilities",
             )
         )
-    header = ["model", "split", "predicted on", "train", "train-dev", "dev", "test"]
+    header = ["model", "split", "predicted on", *SPLIT_DISPLAY_NAMES.values()]
     return markdown_table([*header, "work on", "not assessed", "train error on", "ECE"], rows)
 
 
@@ -267,16 +266,6 @@ def _target_in_train(overall) -> str:
 def _rate(overall, stage: str) -> float | None:
     error = overall.errors.get(stage)
     return None if error is None else error.rate
-
-
-def human_levels_for(layout, config, split_version: int) -> dict:
-    """Human-level error per slice: Label Studio baselines when present, else the config."""
-    levels = human_levels_from_config(config.evaluation.human_level_error)
-    with open_reader(layout, config) as con:
-        rows = fetch_dicts(
-            con, "SELECT * FROM human_baselines WHERE split_version = ?", [split_version]
-        )
-    return levels | human_levels_from_baselines(rows)
 
 
 def _evaluation_metadata(evaluation: ModelEvaluation) -> dict:
@@ -301,7 +290,7 @@ def _evaluation_metadata(evaluation: ModelEvaluation) -> dict:
         "train_error_measured_on": overall.train_measured_on or "no train error",
         "target_in_train_error": _target_in_train(overall),
         "diagnosis": markdown_table(
-            ["slice", "human", "train", "train-dev", "dev", "test", "problems"], stage_rows
+            ["slice", "human", *SPLIT_DISPLAY_NAMES.values(), "problems"], stage_rows
         ),
         "low_performing_slices": markdown_table(
             ["rank", "slice", "n", "dev error", "gap", "errors removable", "p (Holm)"],

@@ -2,14 +2,13 @@
 
 Thin: the steps themselves (queries, lake writes) are labeling/pipeline.py's."""
 
-import os
-
 import dagster as dg
 import httpx
 
 from assets.ingest import WAREHOUSE_POOL
 from assets.metadata import markdown_table
 from assets.resources import BayeslineResource, LabelStudioResource
+from deployment.settings import annotation_poll_seconds as poll_seconds_from_env
 from labeling.pipeline import (
     annotation_cursor,
     baseline_project,
@@ -22,6 +21,7 @@ from labeling.pipeline import (
 from labeling.sync import LabelStudioUnavailable, has_new_annotations
 from labeling.tasks import BlindProjectError
 from warehouse.slice_bins import slice_label
+from warehouse.slice_names import is_overall
 
 # Label Studio may be restarting or slow: retry the sync with growing pauses, never lose work.
 SYNC_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL)
@@ -53,7 +53,9 @@ def labeling_queue(
         metadata={
             "pushed": run.push.pushed,
             "already_in_label_studio": run.push.skipped_existing,
-            "project": dg.MetadataValue.url(f"{labelstudio.url()}/projects/{run.project_id}"),
+            "project": dg.MetadataValue.url(
+                f"{labelstudio.labeling_url()}/projects/{run.project_id}"
+            ),
             "by_slice": markdown_table(
                 ["slice", "tasks"],
                 sorted(run.tasks_by_slice().items(), key=lambda kv: -kv[1]),
@@ -103,7 +105,7 @@ def human_baselines(
     layout, config = bayesline.layout(), bayesline.config()
     baselines = store_human_baselines(layout, config, latest_split_version(layout))
     rows = baselines.rows
-    overall = next((r for r in rows if r["slice_column"] == "overall"), None)
+    overall = next((r for r in rows if is_overall(r["slice_column"])), None)
     return dg.MaterializeResult(
         metadata={
             "annotations": baselines.annotations,
@@ -158,8 +160,7 @@ ANNOTATION_POLL_S = 60
 
 
 def annotation_poll_seconds() -> int:
-    value = os.environ.get("BAYESLINE_ANNOTATION_POLL_S", "")
-    return int(value) if value.isdigit() and int(value) > 0 else ANNOTATION_POLL_S
+    return poll_seconds_from_env(ANNOTATION_POLL_S)
 
 
 def build_annotation_sensor(job) -> dg.SensorDefinition:

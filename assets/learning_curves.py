@@ -4,7 +4,6 @@ import base64
 
 import dagster as dg
 
-from assets.evaluation import human_levels_for
 from assets.ingest import WAREHOUSE_POOL
 from assets.metadata import markdown_table
 from assets.resources import BayeslineResource
@@ -15,6 +14,7 @@ from evaluation.learning_curves import (
     measure_learning_curves,
     variance_line,
 )
+from evaluation.pipeline import human_levels_for
 from warehouse.catalog import refresh_catalog
 from warehouse.splits import published_versions
 

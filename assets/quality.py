@@ -7,7 +7,7 @@ import dagster as dg
 
 from assets.resources import BayeslineResource
 from quality.gate import CHECK_NAMES, CHECK_SEVERITIES, run_quality_checks
-from quality.results import CheckOutcome
+from quality.results import ERROR, CheckOutcome
 from warehouse.catalog import open_reader
 
 QUALITY_CHECK_SPECS = [
@@ -23,7 +23,7 @@ QUALITY_CHECK_SPECS = [
 
 def _to_check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
     severity = (
-        dg.AssetCheckSeverity.ERROR if outcome.severity == "error" else dg.AssetCheckSeverity.WARN
+        dg.AssetCheckSeverity.ERROR if outcome.severity == ERROR else dg.AssetCheckSeverity.WARN
     )
     metadata = {
         "description": outcome.description,

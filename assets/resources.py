@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import os
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 
-from labeling.client import connect
+from deployment.settings import (
+    LABEL_STUDIO_API_KEY_ENV,
+    LABEL_STUDIO_URL_ENV,
+    label_studio_environment,
+)
+from labeling.client import connect, labeling_url
 from labeling.process import status
 from labeling.server_settings import LabelStudioSettings
 from warehouse.config import BayeslineConfig, load_config
@@ -35,18 +40,40 @@ class BayeslineResource(dg.ConfigurableResource):
 
 
 class LabelStudioResource(dg.ConfigurableResource):
-    """The Label Studio that labelers use: the managed one (`bayesline labelstudio start`)
-    or another, given by LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY."""
+    """The Label Studio that labelers use: another server (`url` and `api_key`, from
+    LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY) or, without a url, the managed one
+    (`bayesline labelstudio start`)."""
+
+    url: str | None = None
+    api_key: str | None = None
+
+    @classmethod
+    def from_environment(cls) -> LabelStudioResource:
+        """Fields set through dg.EnvVar for the variables set now: Dagster reads them when a
+        run starts and never shows the key. Variables set later are read at run time."""
+        present = label_studio_environment()
+        fields = {
+            "url": dg.EnvVar(LABEL_STUDIO_URL_ENV) if present.url else None,
+            "api_key": dg.EnvVar(LABEL_STUDIO_API_KEY_ENV) if present.api_key else None,
+        }
+        return cls(**{name: value for name, value in fields.items() if value is not None})
 
     def settings(self) -> LabelStudioSettings:
-        return LabelStudioSettings.from_env()
+        managed = LabelStudioSettings.from_env()
+        return replace(
+            managed,
+            external_url=self.url or managed.external_url,
+            api_key=self.api_key or managed.api_key,
+        )
 
-    def url(self) -> str:
-        return os.environ.get("LABEL_STUDIO_URL") or self.settings().url
+    def labeling_url(self) -> str:
+        """Where labelers work: the external server's URL, else the managed one's."""
+        return labeling_url(self.settings())
 
     def in_use(self) -> bool:
         """Whether labeling is switched on: an external server is configured, or ours runs."""
-        return bool(os.environ.get("LABEL_STUDIO_URL")) or status(self.settings()).running
+        settings = self.settings()
+        return labeling_url(settings) != settings.url or status(settings).running
 
     def not_running_message(self) -> str:
         return (

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from deployment.errors import BayeslineError
+
 PIPELINE_JOB = "bayesline_pipeline"
 
 
@@ -34,7 +36,7 @@ class RunOutcome:
     interrupted: bool = False  # stopped by SIGINT (Ctrl-C) or SIGTERM
 
 
-class UnknownSelectionError(ValueError):
+class UnknownSelectionError(BayeslineError, ValueError):
     """The asset selection matches nothing."""
 
 

@@ -9,12 +9,12 @@ from assets.metadata import markdown_table, percent
 from assets.resources import BayeslineResource
 from evaluation.charts import split_fractions_chart
 from warehouse.catalog import open_reader, refresh_catalog
-from warehouse.config import SPLITS
 from warehouse.split_fractions import (
     FRACTION_TOLERANCE,
     fraction_rows,
     judge_split_fractions,
 )
+from warehouse.split_names import DISTRIBUTIONS, SPLITS
 from warehouse.splits import publish_split_version, published_versions, version_location
 from warehouse.versions import find_split_violations, load_manifest
 
@@ -78,7 +78,7 @@ def _fraction_metadata(manifest: dict) -> dict:
         return {}
     rows = fraction_rows(fractions)
     png = base64.b64encode(split_fractions_chart(list(rows), "Split fractions")).decode()
-    why = [f"- {d}: {reason}" for d in ("target", "training") for reason in fractions[d]["why"]]
+    why = [f"- {d}: {reason}" for d in DISTRIBUTIONS for reason in fractions[d]["why"]]
     return {
         "fractions": markdown_table(
             ["distribution", "split", "configured", "realised", "n"],

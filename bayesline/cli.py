@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import duckdb
 import typer
 from rich.table import Table
+from typer.core import TyperGroup
 
 from bayesline.batches_commands import batches_app
-from bayesline.console import checked_config, console, fail
+from bayesline.console import checked_config, console, fail, reported_errors
 from bayesline.diagnose_command import diagnose_command
 from bayesline.export_command import export_command
 from bayesline.labelstudio_commands import (
@@ -25,24 +27,32 @@ from bayesline.labelstudio_commands import (
 from bayesline.models_commands import compare_command, models_app
 from bayesline.runs_commands import runs_app
 from bayesline.team_commands import team_app
-from deployment.settings import DeploymentError
 from warehouse.catalog import (
     WAREHOUSE_VIEWS,
-    ReadOnlyQueryError,
     execute_read_only,
     open_reader,
 )
 from warehouse.layout import WarehouseLayout
-from warehouse.storage import MemoryCapError, configured_memory_limit, out_of_memory_advice
+from warehouse.split_names import SPLIT_DISPLAY_NAMES
+from warehouse.storage import configured_memory_limit, out_of_memory_advice
 from warehouse.versions import (
-    UnknownVersionError,
     diff_versions,
     list_versions,
     load_manifest,
     parse_version,
 )
 
+
+class ReportingGroup(TyperGroup):
+    """The root command group: every command's errors are reported by `reported_errors`."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        with reported_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=ReportingGroup,
     help="Bayesline: one warehouse, splits from the target distribution, human-level baselines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -100,8 +110,6 @@ def sql(
     con, _ = _reader()
     try:
         cursor = execute_read_only(con, query)
-    except ReadOnlyQueryError as exc:
-        raise fail(str(exc)) from exc
     except duckdb.OutOfMemoryException as exc:
         raise fail(f"{out_of_memory_advice(configured_memory_limit())}.\n{exc}") from exc
     except duckdb.Error as exc:
@@ -144,10 +152,7 @@ def splits_list() -> None:
     columns = {
         "version": "version",
         "created_at": "created (UTC)",
-        "n_train": "train",
-        "n_train_dev": "train-dev",
-        "n_dev": "dev",
-        "n_test": "test",
+        **{f"n_{split}": name for split, name in SPLIT_DISPLAY_NAMES.items()},
         "n_added": "added",
         "n_removed": "removed",
         "n_excluded": "excluded",
@@ -164,10 +169,7 @@ def splits_show(version: str) -> None:
     """A version's manifest: counts by split, source and label, realised split fractions and
     why they differ from the configured ones, files and their sha256."""
     _, layout = _reader()
-    try:
-        manifest = load_manifest(layout, parse_version(version))
-    except (UnknownVersionError, ValueError) as exc:
-        raise fail(str(exc)) from exc
+    manifest = load_manifest(layout, parse_version(version))
     console.print_json(json.dumps(manifest))
 
 
@@ -175,11 +177,8 @@ def splits_show(version: str) -> None:
 def splits_diff(old: str, new: str) -> None:
     """Examples added, removed, changed (and moved, always 0) between two versions."""
     con, layout = _reader()
-    try:
-        old_v, new_v = parse_version(old), parse_version(new)
-        load_manifest(layout, old_v), load_manifest(layout, new_v)
-    except (UnknownVersionError, ValueError) as exc:
-        raise fail(str(exc)) from exc
+    old_v, new_v = parse_version(old), parse_version(new)
+    load_manifest(layout, old_v), load_manifest(layout, new_v)  # unknown versions: an error
     diff = diff_versions(con, old_v, new_v)
     _print_table(
         ["split", f"v{old_v}", f"v{new_v}", "delta"],
@@ -207,16 +206,13 @@ def predictions_add(
     split_version: Annotated[str, typer.Option("--split-version", "-s", help="e.g. 3 or v0003")],
 ) -> None:
     """Register your own model's predictions on a published split version."""
-    from evaluation.predictions import PredictionsError, register_predictions
+    from evaluation.predictions import register_predictions
     from warehouse.catalog import refresh_catalog
 
     config, layout = _config(), WarehouseLayout.from_env()
-    try:
-        summary = register_predictions(
-            layout, config, file, model_version, parse_version(split_version)
-        )
-    except (PredictionsError, ValueError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from exc
+    summary = register_predictions(
+        layout, config, file, model_version, parse_version(split_version)
+    )
     refresh_catalog(layout, config)
     console.print(summary.message)
     console.print("Next: `bayesline materialize --select slice_metrics+`, then `bayesline report`.")
@@ -250,12 +246,13 @@ def review_accept(
 ) -> None:
     """Accept corrections: the next split version carries the new labels (same splits)."""
     from labeling.pipeline import record_accepted_corrections
+    from labeling.review import NotProposedError
 
     try:
         corrections = record_accepted_corrections(
             WarehouseLayout.from_env(), _config(), example_ids
         )
-    except ValueError as exc:
+    except NotProposedError as exc:
         raise fail(f"{exc}; see `bayesline review list`") from exc
     console.print(
         f"{len(corrections)} correction(s) accepted; `bayesline materialize` publishes them "
@@ -275,11 +272,8 @@ def report(
     from evaluation.pipeline import write_model_report
 
     config, layout = _config(), WarehouseLayout.from_env()
-    try:
-        version = parse_version(split_version) if split_version else None
-        path = write_model_report(layout, config, model_version, version, output)
-    except (LookupError, ValueError) as exc:
-        raise fail(str(exc)) from exc
+    version = parse_version(split_version) if split_version else None
+    path = write_model_report(layout, config, model_version, version, output)
     console.print(f"Report written to {path}")
 
 
@@ -349,14 +343,8 @@ def _image_demo_data(layout: WarehouseLayout, seed: int) -> None:
 
 def main() -> None:
     """The `bayesline` console command."""
-    try:
+    with reported_errors():  # also what escapes the commands' group (startup, the app itself)
         app()
-    except MemoryCapError as exc:  # any command that writes: say how to raise the cap
-        fail(str(exc))
-        raise SystemExit(1) from exc
-    except DeploymentError as exc:  # any command, in a team deployment whose server is away
-        fail(str(exc))
-        raise SystemExit(1) from exc
 
 
 if __name__ == "__main__":  # pragma: no cover

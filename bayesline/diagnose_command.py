@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -105,12 +106,13 @@ def diagnose_command(
 
 
 def _rule(share: float | None) -> MaterialityRule:
-    """The rule with this share, else the configured one (a config is optional here)."""
-    if share is not None:
-        return MaterialityRule(relative_share=share)
-    if config_path_from_env().is_file():
-        return MaterialityRule.from_config(checked_config().evaluation)
-    return MaterialityRule()
+    """The configured rule (a config is optional here), with this share when one is given."""
+    rule = (
+        MaterialityRule.from_config(checked_config().evaluation)
+        if config_path_from_env().is_file()
+        else MaterialityRule()
+    )
+    return rule if share is None else replace(rule, relative_share=share)
 
 
 def _rate(percent: float | None, n: int | None) -> ErrorRate | None:

@@ -32,10 +32,7 @@ def _context():
 
 
 def _version(text: str | None) -> int | None:
-    try:
-        return parse_version(text) if text else None
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
+    return parse_version(text) if text else None
 
 
 def compare_command(

@@ -12,11 +12,12 @@ from rich.table import Table
 from bayesline.console import print_error
 from deployment.instance import write_instance_yaml
 from deployment.postgres import check_reachable
-from deployment.settings import DeploymentError, postgres_settings
+from deployment.settings import DeploymentError, dagster_home, postgres_settings
 from warehouse.catalog import open_reader
-from warehouse.config import SPLITS, load_config
+from warehouse.config import load_config
 from warehouse.layout import WarehouseLayout
 from warehouse.recovery import remove_abandoned_staging
+from warehouse.split_names import SPLIT_DISPLAY_NAMES, SPLITS
 from warehouse.versions import list_versions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ def ensure_dagster_home(layout: WarehouseLayout) -> Path:
 
     Raises DeploymentError, in one line, when the team's PostgreSQL does not answer.
     """
-    home = Path(os.environ.get("DAGSTER_HOME") or layout.home / "dagster").resolve()
+    home = (dagster_home() or layout.home / "dagster").resolve()
     home.mkdir(parents=True, exist_ok=True)
     team = postgres_settings(layout.home)
     if team is not None:
@@ -140,7 +141,7 @@ def print_summary(console: Console) -> None:
         table.add_row("model", model)
         table.add_row("human-level from", human_source)
         for stage, error in zip(
-            ("human-level", "train", "train-dev", "dev", "test"), errors, strict=True
+            ("human-level", *SPLIT_DISPLAY_NAMES.values()), errors, strict=True
         ):
             table.add_row(f"  {stage} error", "-" if error is None else f"{error:.1%}")
         table.add_row("work on", (problems or "nothing material").replace("_", " "))

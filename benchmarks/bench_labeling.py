@@ -25,7 +25,7 @@ import httpx
 
 from benchmarks.bench_pipeline import bench_config
 from benchmarks.measure import StageSpec
-from labeling.client import api_token, connect
+from labeling.client import api_token, connect, labeling_url
 from labeling.install import ensure_installed
 from labeling.process import free_local_port, start, stop
 from labeling.queue import QueuedExample, labeling_interface
@@ -140,7 +140,7 @@ def _skipped() -> dict:
 
 def _url(settings: LabelStudioSettings) -> str:
     """Where the stage's clients go: the shared server when given, else the stage's own."""
-    return os.environ.get("LABEL_STUDIO_URL") or settings.url
+    return labeling_url(settings)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from benchmarks.bench_evaluation import MODEL_VERSION, newest_version
 from benchmarks.bench_evaluation import prepare as prepare_predictions
 from benchmarks.bench_pipeline import bench_config, bench_layout
 from benchmarks.measure import StageSpec
-from warehouse.config import ENGINE_ENV
+from deployment.settings import ENGINE_ENV
 from warehouse.layout import WarehouseLayout
 
 SPECS = [

@@ -22,7 +22,8 @@ from typing import Any
 import duckdb
 
 from benchmarks.measure import quiet_duckdb, run_stage, with_ratios
-from warehouse.storage import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV
+from deployment.settings import MEMORY_LIMIT_ENV
+from warehouse.storage import DEFAULT_MEMORY_LIMIT
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: Benchmark modules, each with `prepare(work_dir, rows)` and `SPECS`, in the order they run.

@@ -24,16 +24,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployment.settings import PostgresSettings, parse_postgres_url, team_settings_path
+from deployment.errors import BayeslineError
+from deployment.settings import (
+    PostgresSettings,
+    parse_postgres_url,
+    postgres_port,
+    team_settings_path,
+)
 
 ROLE = "bayesline"
 DATABASE = "dagster"
-POSTGRES_PORT_ENV = "BAYESLINE_POSTGRES_PORT"
 PG_ROOT = Path("/usr/lib/postgresql")
 INSTALL_HINT = "install Debian's PostgreSQL (`apt-get install postgresql`), then run it again"
 
 
-class ClusterError(RuntimeError):
+class ClusterError(BayeslineError):
     """The private cluster could not be created, started or stopped; says what to do."""
 
 
@@ -145,7 +150,7 @@ def _create(cluster: TeamCluster, version: str, say: Callable[[str], None]) -> C
     cluster.data_dir.mkdir(parents=True, exist_ok=True)
     os.chown(cluster.data_dir, postgres.pw_uid, postgres.pw_gid)
     _check_reachable(cluster.data_dir, postgres)
-    port = int(os.environ.get(POSTGRES_PORT_ENV) or _free_port())
+    port = postgres_port() or _free_port()
     _run(
         [
             "pg_createcluster", version, cluster.name,

@@ -14,12 +14,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from deployment.errors import BayeslineError
 from deployment.settings import POSTGRES_URL_ENV, DeploymentError, PostgresSettings
 
 POLL_INTERVAL_S = 0.2
 
 
-class AdvisoryLockTimeout(TimeoutError):
+class AdvisoryLockTimeout(BayeslineError, TimeoutError):
     """The lock was still held by another session when the timeout ran out."""
 
 

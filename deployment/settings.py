@@ -15,6 +15,9 @@ The lake moves to object storage with BAYESLINE_LAKE_URL=s3://bucket/prefix. End
 and keys come from the variables every S3 client already reads (AWS_ENDPOINT_URL, AWS_REGION,
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from the URL. Unset, the lake is the folder
 BAYESLINE_HOME/lake, exactly as before.
+
+Every other environment variable Bayesline reads is read here too (the functions after
+LakeSettings), so a newcomer finds each one, its default and its meaning in one file.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from deployment.errors import BayeslineError
 
 POSTGRES_URL_ENV = "BAYESLINE_POSTGRES_URL"
 POSTGRES_PASSWORD_ENV = "BAYESLINE_POSTGRES_PASSWORD"
@@ -37,7 +42,7 @@ S3_KEY_ENV = "AWS_ACCESS_KEY_ID"
 S3_SECRET_ENV = "AWS_SECRET_ACCESS_KEY"
 
 
-class DeploymentError(ValueError):
+class DeploymentError(BayeslineError, ValueError):
     """The deployment settings are wrong or their server is unreachable; says what to do."""
 
 
@@ -222,3 +227,113 @@ def parse_lake_url(url: str) -> LakeSettings:
         endpoint=endpoint,
         region=os.environ.get(S3_REGION_ENV, "").strip() or None,
     )
+
+
+# The process's own settings: each variable Bayesline reads, read by one function here.
+CONFIG_ENV = "BAYESLINE_CONFIG"
+ENGINE_ENV = "BAYESLINE_ENGINE"
+MEMORY_LIMIT_ENV = "BAYESLINE_MEMORY_LIMIT"
+SPARK_MASTER_ENV = "BAYESLINE_SPARK_MASTER"
+POSTGRES_PORT_ENV = "BAYESLINE_POSTGRES_PORT"
+DAGSTER_HOME_ENV = "DAGSTER_HOME"
+ANNOTATION_POLL_ENV = "BAYESLINE_ANNOTATION_POLL_S"
+PAUSE_AT_ENV = "BAYESLINE_PAUSE_AT"
+PAUSE_MARKER_ENV = "BAYESLINE_PAUSE_MARKER"
+LABEL_STUDIO_URL_ENV = "LABEL_STUDIO_URL"
+LABEL_STUDIO_API_KEY_ENV = "LABEL_STUDIO_API_KEY"
+LABEL_STUDIO_USERNAME_ENV = "LABEL_STUDIO_USERNAME"
+LABEL_STUDIO_PASSWORD_ENV = "LABEL_STUDIO_PASSWORD"
+LABELSTUDIO_VENV_ENV = "BAYESLINE_LABELSTUDIO_VENV"
+LABELSTUDIO_PORT_ENV = "BAYESLINE_LABELSTUDIO_PORT"
+
+
+def env_value(name: str) -> str | None:
+    """The variable's value without surrounding blanks; None when unset or blank."""
+    return os.environ.get(name, "").strip() or None
+
+
+def config_path() -> Path:
+    """The dataset description: BAYESLINE_CONFIG, default ./bayesline.toml."""
+    return Path(env_value(CONFIG_ENV) or "bayesline.toml")
+
+
+def engine_name() -> str | None:
+    """BAYESLINE_ENGINE as given (warehouse.config.compute_engine checks it)."""
+    return env_value(ENGINE_ENV)
+
+
+def memory_limit() -> str | None:
+    """BAYESLINE_MEMORY_LIMIT, DuckDB's memory cap ('6GB'); None for the built-in default."""
+    return env_value(MEMORY_LIMIT_ENV)
+
+
+def spark_master() -> str | None:
+    """BAYESLINE_SPARK_MASTER, the Spark master URL; None for local mode."""
+    return env_value(SPARK_MASTER_ENV)
+
+
+def java_home() -> str | None:
+    return env_value("JAVA_HOME")
+
+
+def postgres_port() -> int | None:
+    """BAYESLINE_POSTGRES_PORT: the port of `bayesline team up`'s cluster; None for a free one."""
+    value = env_value(POSTGRES_PORT_ENV)
+    return int(value) if value else None
+
+
+def dagster_home() -> Path | None:
+    return Path(value) if (value := env_value(DAGSTER_HOME_ENV)) else None
+
+
+def annotation_poll_seconds(default: int) -> int:
+    """BAYESLINE_ANNOTATION_POLL_S when it is a positive whole number, else `default`."""
+    value = env_value(ANNOTATION_POLL_ENV) or ""
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+def login_user() -> str | None:
+    """$USER, for records of who decided (when the passwd database cannot say)."""
+    return env_value("USER")
+
+
+@dataclass(frozen=True)
+class PausePoint:
+    """Where a fault test asked a run to stop (BAYESLINE_PAUSE_AT) and the file to say so in."""
+
+    name: str
+    marker: Path
+
+
+def pause_point_requested() -> PausePoint | None:
+    name, marker = env_value(PAUSE_AT_ENV), env_value(PAUSE_MARKER_ENV)
+    return PausePoint(name, Path(marker)) if name and marker else None
+
+
+@dataclass(frozen=True)
+class LabelStudioEnvironment:
+    """What the environment says about Label Studio: an external server (URL and API key),
+    or the managed one's port and virtualenv."""
+
+    url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    port: int | None = None
+    venv: Path | None = None
+
+
+def label_studio_environment() -> LabelStudioEnvironment:
+    port = env_value(LABELSTUDIO_PORT_ENV)
+    venv = env_value(LABELSTUDIO_VENV_ENV)
+    return LabelStudioEnvironment(
+        url=env_value(LABEL_STUDIO_URL_ENV),
+        api_key=env_value(LABEL_STUDIO_API_KEY_ENV),
+        port=int(port) if port else None,
+        venv=Path(venv).resolve() if venv else None,
+    )
+
+
+def label_studio_admin_login() -> dict[str, str]:
+    """LABEL_STUDIO_USERNAME and LABEL_STUDIO_PASSWORD, those that are set: the admin a first
+    start of the managed server creates."""
+    names = (LABEL_STUDIO_USERNAME_ENV, LABEL_STUDIO_PASSWORD_ENV)
+    return {name: os.environ[name] for name in names if name in os.environ}

@@ -30,12 +30,14 @@ from evaluation.predictions import (
     predictions_path,
     register_predictions,
 )
-from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
+from deployment.errors import BayeslineError
 from warehouse.splits import published_versions, version_location
 from warehouse.storage import writer_connection
 
@@ -50,7 +52,7 @@ REGISTER_PREDICTIONS = (
 )
 
 
-class BaselineError(ValueError):
+class BaselineError(BayeslineError, ValueError):
     """The baseline cannot be trained; the message says why and what to do instead."""
 
 

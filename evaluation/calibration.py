@@ -14,9 +14,9 @@ from collections.abc import Iterable
 import duckdb
 
 from evaluation.predictions import predictions_location
-from warehouse.config import SPLITS
 from warehouse.hashing import quote_literal
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 from warehouse.splits import version_location
 
 BINS = 10

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from evaluation.comparison import (
     REGRESSED,
     ComparisonError,
@@ -33,7 +34,7 @@ from warehouse.splits import published_versions
 from warehouse.storage import write_lake_records, writer_lock
 
 
-class PromotionRefused(ValueError):
+class PromotionRefused(BayeslineError, ValueError):
     """The gate refused a promotion; the message says why and how to proceed."""
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from evaluation.diagnosis import STAGE_NAMES
 from evaluation.stats import wilson_interval
 from warehouse.slice_bins import slice_label as reading
+from warehouse.slice_names import OVERALL_COLUMN
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -146,7 +147,7 @@ def slice_error_figure(
 
 
 def is_overall(row: dict) -> bool:
-    return row.get("slice_column") == "overall"
+    return row.get("slice_column") == OVERALL_COLUMN
 
 
 def slice_label(row: dict) -> str:

@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from deployment.errors import BayeslineError
 from evaluation.diagnosis import GAP_KEYS, GAP_NEEDS
 from evaluation.predictions import list_model_versions, predictions_location, safe_model_version
 from evaluation.slices import slice_grouping
@@ -32,11 +33,13 @@ from evaluation.stats import (
     minimum_detectable_difference,
     paired_difference_interval,
 )
-from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import MODEL_COMPARISON_COLUMNS, MODEL_COMPARISON_SUMMARY_COLUMNS
 from warehouse.slice_bins import slice_columns_of_version, slice_label
+from warehouse.slice_names import is_overall
+from warehouse.split_names import SPLITS
 from warehouse.splits import version_location
 from warehouse.storage import copy_to_lake, create_rows_table, writer_connection, writer_lock
 
@@ -44,7 +47,7 @@ REGRESSED, IMPROVED, NO_DIFFERENCE = "regressed", "improved", "no detectable dif
 GATED_SPLITS = ("dev", "test")  # the target distribution: where a regression blocks promotion
 
 
-class ComparisonError(ValueError):
+class ComparisonError(BayeslineError, ValueError):
     """The comparison cannot be made; the message says why and what to do."""
 
 
@@ -124,7 +127,7 @@ def compare_models(
         )
     with writer_connection(layout) as con:
         counts = _paired_counts(con, config, layout, a, b)
-        overall = [c for c in counts if c["slice_column"] == "overall"]
+        overall = [c for c in counts if is_overall(c["slice_column"])]
         n_compared = sum(c["n"] for c in overall)
         left_out = _left_out(con, layout, a, b, n_compared)
     if n_compared == 0:
@@ -275,7 +278,7 @@ def sort_rows(rows: list[dict]) -> list[dict]:
             order[r["verdict"]],
             r["p_adjusted"] if r["verdict"] != NO_DIFFERENCE else 0,
             split_order.get(r["split"], 9),
-            r["slice_column"] != "overall",
+            not is_overall(r["slice_column"]),
             r["slice_column"],
             r["slice_value"],
         ),
@@ -354,7 +357,7 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
 
 def slice_name(row: dict) -> str:
     """'dev: overall', 'test: channel = ios' or 'test: age in [45, 65)'."""
-    if row["slice_column"] == "overall":
+    if is_overall(row["slice_column"]):
         return f"{row['split']}: overall"
     return f"{row['split']}: {slice_label(row['slice_column'], row['slice_value'])}"
 

@@ -48,19 +48,14 @@ from dataclasses import dataclass, field
 
 from evaluation.stats import difference_interval, one_sided_level, wilson_interval
 from warehouse.config import EvaluationConfig
+from warehouse.split_names import SPLIT_DISPLAY_NAMES, SPLITS
 
 GAP_KEYS = ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting")
 _TOLERANCE = 1e-9  # products such as 0.3 * 0.07 carry float noise: a tie must stay a tie
 MINUS = "\N{MINUS SIGN}"  # a true minus sign: labels read as arithmetic, not hyphenated words
 _DECIMALS = 12  # gaps are rounded here so float noise never shows up in reports
 
-STAGE_NAMES = {
-    "human_level": "human-level",
-    "train": "train",
-    "train_dev": "train-dev",
-    "dev": "dev",
-    "test": "test",
-}
+STAGE_NAMES = {"human_level": "human-level", **SPLIT_DISPLAY_NAMES}
 GAP_NAMES = {
     "avoidable_bias": "Avoidable bias",
     "variance": "Variance",
@@ -96,7 +91,7 @@ GAP_NEEDS = {
     "data_mismatch": ("train_dev", "dev"),
     "dev_overfitting": ("dev", "test"),
 }
-MEASURED_STAGES = ("train", "train_dev", "dev", "test")
+MEASURED_STAGES = SPLITS
 CARVE_TRAIN_DEV = (
     "Carve a train-dev set out of the training distribution to separate variance from "
     "data mismatch."
@@ -131,14 +126,19 @@ class ErrorRate:
 class MaterialityRule:
     """Thresholds deciding which gaps are problems (see the module docstring)."""
 
-    relative_share: float = EvaluationConfig.material_gap_share  # one default, the config's
-    absolute_floor: float = 0.005
-    confidence: float = 0.95
+    # One default for each, the config's.
+    relative_share: float = EvaluationConfig.material_gap_share
+    absolute_floor: float = EvaluationConfig.material_gap_floor
+    confidence: float = EvaluationConfig.material_gap_confidence
 
     @classmethod
     def from_config(cls, evaluation: EvaluationConfig) -> MaterialityRule:
-        """The rule with the share set in `[evaluation] material_gap_share`."""
-        return cls(relative_share=evaluation.material_gap_share)
+        """The rule `[evaluation]` sets: material_gap_share, _floor and _confidence."""
+        return cls(
+            relative_share=evaluation.material_gap_share,
+            absolute_floor=evaluation.material_gap_floor,
+            confidence=evaluation.material_gap_confidence,
+        )
 
     def __post_init__(self) -> None:
         if not 0 <= self.relative_share <= 1:

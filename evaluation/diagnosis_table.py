@@ -6,12 +6,17 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+import duckdb
 
 from evaluation.diagnosis import Diagnosis, ErrorRate, MaterialityRule, diagnose
 from evaluation.train_error import TrainMeasure
+from warehouse.catalog import fetch_dicts
+from warehouse.slice_names import OVERALL, SliceKey
+from warehouse.split_names import SPLITS
 
-STAGES = ("train", "train_dev", "dev", "test")
-OVERALL = ("overall", "all")
+STAGES = SPLITS
 
 
 @dataclass(frozen=True)
@@ -23,11 +28,51 @@ class HumanLevel:
     source: str  # "human_baselines", "configured" or "assumed"
 
 
-def human_levels_from_config(configured: float | None) -> dict[tuple[str, str], HumanLevel]:
+#: Human-level error per slice, as the diagnosis, the slice finder and the curves take it.
+HumanLevels = dict[SliceKey, HumanLevel]
+BASELINES_SOURCE = "human_baselines"
+
+
+def warehouse_human_levels(
+    con: duckdb.DuckDBPyConnection, configured: float | None, split_version: int
+) -> HumanLevels:
+    """Human-level error per slice of a split version: the annotators' consensus error where
+    Label Studio measured it (table human_baselines), else the configured value."""
+    rows = fetch_dicts(
+        con, "SELECT * FROM human_baselines WHERE split_version = ?", [split_version]
+    )
+    return human_levels_from_config(configured) | human_levels_from_baselines(rows)
+
+
+def human_levels_from_config(configured: float | None) -> HumanLevels:
     """The configured human-level error applies overall and, lacking better, to every slice."""
     if configured is None:
         return {}
     return {OVERALL: HumanLevel(configured, None, "configured")}
+
+
+def human_levels_from_baselines(rows: Iterable[Mapping[str, Any]]) -> HumanLevels:
+    """The consensus error of every slice with examples, as the diagnosis's human level."""
+    levels = {}
+    for row in rows:
+        n = int(row["n_examples"] or 0)
+        if n < 1 or row["consensus_error"] is None:
+            continue
+        source = f"{BASELINES_SOURCE} (simulated)" if row["simulated"] else BASELINES_SOURCE
+        levels[(row["slice_column"], row["slice_value"])] = HumanLevel(
+            float(row["consensus_error"]), n, source
+        )
+    return levels
+
+
+def human_levels_from_diagnosis(diagnosis_rows: Iterable[Mapping[str, Any]]) -> HumanLevels:
+    """The human-level errors a stored diagnosis used, so a report repeats its verdicts."""
+    return {
+        (r["slice_column"], r["slice_value"]): HumanLevel(
+            r["human_level_error"], None, r["human_level_source"]
+        )
+        for r in diagnosis_rows
+    }
 
 
 def _human_level_for(

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from deployment.errors import BayeslineError
 from evaluation.diagnosis import MINUS
 from evaluation.domain_classifier import (
     FOLDS,
@@ -67,7 +68,7 @@ SHOWN_UNDER_COVERED = 3  # target slices named in the remedy line
 LOW_OVERLAP = 0.1
 
 
-class DistributionShiftError(ValueError):
+class DistributionShiftError(BayeslineError, ValueError):
     """The shift cannot be measured; the message says why and what to do."""
 
 

@@ -20,7 +20,8 @@ flagged parents; otherwise it is shown under its parent.
 from __future__ import annotations
 
 from evaluation.stats import holm_adjust, two_proportion_p_value
-from warehouse.slice_bins import PAIR_SEPARATOR, slice_label
+from warehouse.slice_bins import slice_label
+from warehouse.slice_names import PAIR_SEPARATOR
 
 NESTED_MARK = "\N{DOWNWARDS ARROW WITH TIP RIGHTWARDS}"  # a row shown under the row above
 

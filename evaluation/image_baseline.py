@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from deployment.errors import BayeslineError
 from warehouse.image_files import ImagePathError, image_path_under
 
 IMAGE_SIDE = 16  # pixels per side: small enough to stream, enough for digits and shapes
@@ -26,7 +27,7 @@ ALPHA = 1e-3  # L2 penalty: steadier than scikit-learn's default on a few thousa
 Paths = Sequence[str | None]  # one image path per image column of an example
 
 
-class ImageReadError(ValueError):
+class ImageReadError(BayeslineError, ValueError):
     """An image that ingest accepted can no longer be read (moved or deleted since)."""
 
 

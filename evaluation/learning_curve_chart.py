@@ -21,7 +21,7 @@ from evaluation.charts import (
 )
 from evaluation.diagnosis import STAGE_NAMES
 from evaluation.power_law import PowerLaw
-from evaluation.slices import OVERALL
+from warehouse.slice_names import OVERALL
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -22,19 +22,20 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from deployment.errors import BayeslineError
 from evaluation.baseline import baseline_model_version
 from evaluation.curve_forecasts import StageOutcomes, forecast_rows, point_rows
 from evaluation.diagnosis_table import HumanLevel
 from evaluation.learning_curve_chart import learning_curve_chart
 from evaluation.predictions import safe_model_version
-from evaluation.slices import OVERALL
 from evaluation.training_hook import learner_for
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import fields_hash_sql, quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import LEARNING_CURVE_COLUMNS, LEARNING_CURVE_FORECAST_COLUMNS
-from warehouse.slice_bins import PAIR_SEPARATOR, SliceColumn, slice_columns_of_version
+from warehouse.slice_bins import SliceColumn, slice_columns_of_version
+from warehouse.slice_names import OVERALL, PAIR_SEPARATOR
 from warehouse.splits import published_versions, version_location
 from warehouse.storage import (
     store_evaluation_rows,
@@ -51,7 +52,7 @@ STAGES = ("train", "train_dev", "dev")
 COMMAND_MODEL = "training-command"
 
 
-class LearningCurveError(ValueError):
+class LearningCurveError(BayeslineError, ValueError):
     """Learning curves cannot be drawn; the message says why and what to do."""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from evaluation.baseline import baseline_payload, is_baseline_model
 from evaluation.calibration import calibration_rows
 from evaluation.champion import current_champion
@@ -16,10 +17,10 @@ from evaluation.charts import error_by_stage_chart, reliability_chart
 from evaluation.comparison import ModelRef, sort_rows
 from evaluation.diagnosis import Diagnosis, MaterialityRule
 from evaluation.diagnosis_table import (
-    OVERALL,
-    HumanLevel,
+    HumanLevels,
     diagnose_slices,
-    human_levels_from_config,
+    human_levels_from_diagnosis,
+    warehouse_human_levels,
 )
 from evaluation.distribution_shift import stored_distribution_shift
 from evaluation.predictions import list_model_versions, safe_model_version
@@ -38,6 +39,7 @@ from warehouse.config import BayeslineConfig, compute_engine
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import CALIBRATION_COLUMNS, DIAGNOSIS_COLUMNS
 from warehouse.slice_bins import slice_columns_of_version
+from warehouse.slice_names import OVERALL
 from warehouse.splits import published_versions, version_location
 from warehouse.storage import (
     copy_to_lake,
@@ -46,6 +48,10 @@ from warehouse.storage import (
     writer_connection,
     writer_lock,
 )
+
+
+class NoEvaluatedModelError(BayeslineError, LookupError):
+    """No model version has a diagnosis (for the given model or split version)."""
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,21 @@ def _file_stem(model_version: str, split_version: int) -> str:
     return f"{safe_model_version(model_version)}__v{split_version:04d}"
 
 
+def human_levels_for(
+    layout: WarehouseLayout, config: BayeslineConfig, split_version: int
+) -> HumanLevels:
+    """Human-level error per slice of a split version: Label Studio's baselines, else the
+    configured value (the one place it is assembled; warehouse_human_levels)."""
+    with open_reader(layout, config) as con:
+        return warehouse_human_levels(con, config.evaluation.human_level_error, split_version)
+
+
 def analyse_slices(
     layout: WarehouseLayout,
     config: BayeslineConfig,
     model_version: str,
     split_version: int,
-    human_levels: dict[tuple[str, str], HumanLevel] | None = None,
+    human_levels: HumanLevels | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Store slice metrics and low-performing slices; return both as rows."""
     # Only slice-level human baselines can excuse a slice; the overall figure knows no slices.
@@ -102,12 +117,18 @@ def diagnose_model_version(
     config: BayeslineConfig,
     model_version: str,
     split_version: int,
-    human_levels: dict[tuple[str, str], HumanLevel] | None = None,
+    human_levels: HumanLevels | None = None,
     now: datetime | None = None,
 ) -> ModelEvaluation:
-    """Store the diagnosis table and chart of a model version whose slices are analysed."""
-    human_levels = human_levels or human_levels_from_config(config.evaluation.human_level_error)
+    """Store the diagnosis table and chart of a model version whose slices are analysed.
+
+    `human_levels` defaults to the warehouse's (human_levels_for).
+    """
     with open_reader(layout, config) as con:
+        if human_levels is None:
+            human_levels = warehouse_human_levels(
+                con, config.evaluation.human_level_error, split_version
+            )
         params = [model_version, split_version]
         where = "WHERE model_version = ? AND split_version = ?"
         metrics = fetch_dicts(con, f"SELECT * FROM slice_metrics {where}", params)
@@ -215,7 +236,7 @@ def write_model_report(
         shift = stored_distribution_shift(con, split_version)
     _, overall = diagnose_slices(
         metrics,
-        _human_levels_of(diagnosis),
+        human_levels_from_diagnosis(diagnosis),
         model_version=model_version,
         split_version=split_version,
         computed_at=diagnosis[0]["computed_at"],
@@ -305,19 +326,9 @@ def _pick_evaluated(con, model_version: str | None, split_version: int | None) -
         params,
     ).fetchone()
     if found is None:
-        raise LookupError(
+        raise NoEvaluatedModelError(
             "no evaluated model version matches: run `bayesline materialize` (the baseline "
             "model and the diagnosis assets), or register predictions with `bayesline "
             "predictions add`"
         )
     return found[0], int(found[1])
-
-
-def _human_levels_of(diagnosis_rows: list[dict]) -> dict[tuple[str, str], HumanLevel]:
-    """The human-level errors a stored diagnosis used, so the report repeats its verdicts."""
-    return {
-        (r["slice_column"], r["slice_value"]): HumanLevel(
-            r["human_level_error"], None, r["human_level_source"]
-        )
-        for r in diagnosis_rows
-    }

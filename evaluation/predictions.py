@@ -20,10 +20,12 @@ from urllib.parse import quote
 
 import duckdb
 
-from warehouse.config import SPLITS, BayeslineConfig
+from deployment.errors import BayeslineError
+from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import PREDICTION_COLUMNS
+from warehouse.split_names import SPLITS
 from warehouse.splits import published_versions, version_location
 from warehouse.storage import (
     copy_to_lake,
@@ -43,7 +45,7 @@ MAX_NAME_CHARS = 150  # the escaped name plus "__vNNNN.parquet" stays under 255 
 SHOWN = 5  # offending ids quoted in an error message
 
 
-class PredictionsError(ValueError):
+class PredictionsError(BayeslineError, ValueError):
     """The predictions cannot be registered; the message says why and what to do."""
 
 

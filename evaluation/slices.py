@@ -37,18 +37,19 @@ from pathlib import Path
 
 import duckdb
 
-from evaluation.findings import PAIR_SEPARATOR, in_reading_order, nest_under_parents
+from evaluation.findings import in_reading_order, nest_under_parents
 from evaluation.predictions import predictions_location, predictions_path, safe_model_version
 from evaluation.stats import holm_adjust, two_proportion_p_value, z_for
-from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import LOW_PERFORMING_SLICE_COLUMNS, SLICE_METRIC_COLUMNS
 from warehouse.slice_bins import SliceColumn, slice_columns_of_version
+from warehouse.slice_names import OVERALL, PAIR_SEPARATOR, pair_name
+from warehouse.split_names import SPLITS
 from warehouse.splits import version_location
 from warehouse.storage import copy_to_lake, create_rows_table, writer_lock
 
-OVERALL = ("overall", "all")
 METRICS_TABLE = "slice_metrics_result"
 LOW_TABLE = "low_performing_slices_result"
 HumanLevel = dict[tuple[str, str], float]
@@ -158,7 +159,7 @@ def _slice_groups(config: BayeslineConfig) -> list[tuple[str, str, tuple[int, ..
         sep = quote_literal(PAIR_SEPARATOR)
         for i, a in enumerate(columns):
             for j in range(i + 1, len(columns)):
-                name = quote_literal(f"{a}{PAIR_SEPARATOR}{columns[j]}")
+                name = quote_literal(pair_name(a, columns[j]))
                 groups.append((name, f"_s{i} || {sep} || _s{j}", (i, j)))
     return groups
 

@@ -15,18 +15,13 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from evaluation.predictions import predictions_path
-from evaluation.slices import METRICS_TABLE, OVERALL, wilson_sql
-from warehouse.config import SPLITS, BayeslineConfig
+from evaluation.slices import METRICS_TABLE, wilson_sql
+from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import SLICE_METRIC_COLUMNS
-from warehouse.slice_bins import (
-    CASTS,
-    MISSING,
-    PAIR_SEPARATOR,
-    UNREADABLE,
-    SliceColumn,
-    slice_columns_of_version,
-)
+from warehouse.slice_bins import CASTS, UNREADABLE, SliceColumn, slice_columns_of_version
+from warehouse.slice_names import MISSING, OVERALL, PAIR_SEPARATOR, pair_name
+from warehouse.split_names import SPLITS
 from warehouse.splits import version_location
 from warehouse.storage import create_rows_table
 
@@ -84,7 +79,7 @@ def slice_groups(config: BayeslineConfig) -> dict[int, tuple[str, tuple[int, ...
     grouped += [(name, (i,)) for i, name in enumerate(names)]
     if config.evaluation.slice_pairs:
         grouped += [
-            (f"{a}{PAIR_SEPARATOR}{names[j]}", (i, j))
+            (pair_name(a, names[j]), (i, j))
             for i, a in enumerate(names)
             for j in range(i + 1, len(names))
         ]

@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from deployment.errors import BayeslineError
 from evaluation.baseline import build_pipeline
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal
@@ -37,7 +38,7 @@ Learner = Callable[[pa.Table, pa.Table], list[str]]
 STDERR_TAIL_LINES = 5  # of a failed command's stderr, shown in the error
 
 
-class TrainingCommandError(RuntimeError):
+class TrainingCommandError(BayeslineError):
     """The training command failed or wrote unusable predictions; the message says which."""
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 from handoff import hf
 from handoff.loading import DEFAULT_BATCH_ROWS, SplitBatches, read_split_table, version_of
-from handoff.pinning import PinnedVersion, pin_version
-from warehouse.config import SPLITS, BayeslineConfig, load_config
+from handoff.pinning import HandoffError, PinnedVersion, pin_version
+from warehouse.config import BayeslineConfig, load_config
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 
 FORMATS = ("arrow", "pandas", "polars", "hf")
 
@@ -35,9 +36,9 @@ def _config(config: BayeslineConfig | str | Path | None) -> BayeslineConfig:
 
 def _check_format(as_: str, streaming: bool) -> None:
     if as_ not in FORMATS:
-        raise ValueError(f"unknown format as_={as_!r}: use one of {', '.join(FORMATS)}")
+        raise HandoffError(f"unknown format as_={as_!r}: use one of {', '.join(FORMATS)}")
     if streaming and as_ not in ("hf", "arrow"):
-        raise ValueError(
+        raise HandoffError(
             f"streaming gives Arrow record batches or a datasets.IterableDataset, not {as_}: "
             "use as_='arrow' or as_='hf'"
         )

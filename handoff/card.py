@@ -11,8 +11,9 @@ import yaml
 
 from handoff.card_facts import CardFacts
 from handoff.hf import LABEL
-from warehouse.config import SPLITS
 from warehouse.hashing import BUCKETS, split_bucket_spark_sql
+from warehouse.slice_names import is_overall
+from warehouse.split_names import DISTRIBUTIONS, SPLITS
 from warehouse.splits import version_dir_name
 
 MAX_SLICE_ROWS = 15  # diagnosis slices shown with a problem; the rest are in SQL
@@ -150,9 +151,9 @@ def _recipe_section(facts: CardFacts) -> str:
     fractions = assignment["fractions_for_new_examples"]
     cuts = "; ".join(
         f"{d}: " + ", ".join(f"{s} below {b}" for s, b in facts.cut_points[d])
-        for d in ("target", "training")
+        for d in DISTRIBUTIONS
     )
-    python_cuts = json.dumps({d: facts.cut_points[d] for d in ("target", "training")})
+    python_cuts = json.dumps({d: facts.cut_points[d] for d in DISTRIBUTIONS})
     return f"""## Split recipe
 
 Salt `{salt}`; fractions for new examples: target {_fractions(fractions["target"])}, training
@@ -232,8 +233,8 @@ def _diagnosis_section(facts: CardFacts) -> str:
             f"## Diagnosis\n\nNo model has been evaluated on v{facts.version} yet: "
             "`bayesline materialize --select slice_metrics+` evaluates the baseline."
         )
-    overall = [r for r in facts.diagnosis if r["slice_column"] == "overall"]
-    flagged = [r for r in facts.diagnosis if r["slice_column"] != "overall" and r["problems"]]
+    overall = [r for r in facts.diagnosis if is_overall(r["slice_column"])]
+    flagged = [r for r in facts.diagnosis if not is_overall(r["slice_column"]) and r["problems"]]
     rows = [_diagnosis_row(r) for r in overall + flagged[:MAX_SLICE_ROWS]]
     more = len(flagged) - MAX_SLICE_ROWS
     tail = f"\n\n{more} more slices with a problem are in the `diagnosis` view." if more > 0 else ""
@@ -311,7 +312,7 @@ def _cell(value: object) -> str:
 
 
 def _slice(row: dict) -> str:
-    if row["slice_column"] == "overall":
+    if is_overall(row["slice_column"]):
         return "overall"
     return f"{row['slice_column']} = {row['slice_value']}"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 
 from handoff.card_facts import CardFacts
-from warehouse.config import SPLITS
+from warehouse.split_names import SPLITS
 
 DPI = 100
 # Okabe-Ito colours, distinguishable with the common colour-vision deficiencies.

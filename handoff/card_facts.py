@@ -14,9 +14,10 @@ import duckdb
 from evaluation.champion import current_champion
 from handoff.pinning import PinnedVersion
 from warehouse.catalog import fetch_dicts, open_reader
-from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal, split_bucket_sql
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 from warehouse.splits import CUT_ORDER, bucket_case_sql, cut_points
 from warehouse.storage import capped_connection
 

@@ -26,16 +26,17 @@ from handoff.card_chart import split_sizes_chart
 from handoff.card_facts import gather_facts
 from handoff.hf import hf_features
 from handoff.loading import SplitBatches
-from handoff.pinning import PinnedVersion, pin_version
-from warehouse.config import SPLITS, BayeslineConfig
+from handoff.pinning import HandoffError, PinnedVersion, pin_version
+from warehouse.config import BayeslineConfig
 from warehouse.hashing import file_sha256, quote_literal
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 from warehouse.storage import capped_connection
 
 EXPORT_FORMATS = {"parquet": "parquet", "jsonl": "jsonl", "hf": "parquet"}  # format -> suffix
 
 
-class ExportError(ValueError):
+class ExportError(HandoffError):
     """The export cannot be written as asked; the message says what to do."""
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from handoff.loading import read_split_table
-from handoff.pinning import PinnedVersion
+from handoff.pinning import HandoffError, PinnedVersion
 
 #: Split files hold the label as `label`, whatever the landing files call it (warehouse/schema.py).
 LABEL = "label"
@@ -56,7 +56,7 @@ def _check_labels(table: pa.Table, labels: tuple[str, ...], where: str):
     present = set(table.column(LABEL).unique().to_pylist()) - {None}
     unknown = sorted(present - set(labels))
     if unknown:
-        raise ValueError(
+        raise HandoffError(
             f"{where} has label(s) {', '.join(unknown)} that are not in the config's label set "
             f"({', '.join(labels)}): load it with the config it was published under"
         )

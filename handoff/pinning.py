@@ -13,24 +13,35 @@ from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
-from warehouse.config import SPLITS
+from deployment.errors import BayeslineError
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 from warehouse.splits import (
     published_versions,
     version_dir_name,
     version_location,
     version_parts,
 )
-from warehouse.versions import UnknownVersionError, changed_files, load_manifest, parse_version
+from warehouse.versions import (
+    InvalidVersionError,
+    UnknownVersionError,
+    changed_files,
+    load_manifest,
+    parse_version,
+)
 
 LATEST = "latest"
 
 
-class UnknownSplitError(LookupError):
+class HandoffError(BayeslineError, ValueError):
+    """A split version cannot be handed over as asked (format, labels, destination)."""
+
+
+class UnknownSplitError(BayeslineError, LookupError):
     """A split name that no version has; the message lists the ones that exist."""
 
 
-class TamperedVersionError(RuntimeError):
+class TamperedVersionError(BayeslineError):
     """A published file no longer matches its manifest: the version is not loaded."""
 
 
@@ -67,8 +78,8 @@ def resolve_version(layout: WarehouseLayout, version: int | str) -> int:
         return versions[-1]
     try:
         number = parse_version(version)
-    except ValueError as exc:
-        raise ValueError(f"{exc}, or {LATEST} for the newest") from exc
+    except InvalidVersionError as exc:
+        raise InvalidVersionError(f"{exc}, or {LATEST} for the newest") from exc
     if number not in versions:
         load_manifest(layout, number)  # raises, listing the published versions
     return number

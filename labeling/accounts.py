@@ -18,13 +18,16 @@ from pathlib import Path
 
 import httpx
 
+from deployment.errors import BayeslineError
+from deployment.settings import label_studio_admin_login
+
 DEFAULT_ADMIN_EMAIL = "bayesline-admin@localhost"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _FIELD_ERRORS = re.compile(r'<ul class="field_errors">(.*?)</ul>', re.S)
 _ITEM = re.compile(r"<li>(.*?)</li>", re.S)
 
 
-class AccountError(RuntimeError):
+class AccountError(BayeslineError):
     """A login, signup or token request that Label Studio refused."""
 
 
@@ -44,7 +47,7 @@ class Credentials:
 
 def new_admin_credentials(environ: Mapping[str, str] | None = None) -> Credentials:
     """Admin credentials from LABEL_STUDIO_USERNAME / LABEL_STUDIO_PASSWORD, else generated."""
-    env = os.environ if environ is None else environ
+    env = label_studio_admin_login() if environ is None else environ
     username = env.get("LABEL_STUDIO_USERNAME", "").strip() or DEFAULT_ADMIN_EMAIL
     if not _EMAIL.match(username):
         raise AccountError(

@@ -19,16 +19,16 @@ from __future__ import annotations
 import json
 import statistics
 import warnings
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal, TypedDict, get_args
 
 import duckdb
 import numpy as np
 
-from evaluation.diagnosis_table import OVERALL, HumanLevel
 from evaluation.stats import wilson_interval
 from warehouse.config import BayeslineConfig
-from warehouse.slice_bins import PAIR_SEPARATOR, slice_columns_of_version
+from warehouse.slice_bins import slice_columns_of_version
+from warehouse.slice_names import OVERALL, PAIR_SEPARATOR, pair_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +40,6 @@ METHODS: tuple[ConsensusMethod, ...] = get_args(ConsensusMethod)
 MIN_ANNOTATIONS_PER_EXAMPLE = 2
 MIN_ANNOTATIONS_PER_ANNOTATOR = 10  # fewer: an annotator's error rate is mostly noise
 DAWID_SKENE_ITERATIONS = 100
-SOURCE = "human_baselines"
 
 
 class AnnotatorError(TypedDict):
@@ -123,7 +122,7 @@ def _slice_structs(
         sep = quote_literal(PAIR_SEPARATOR)
         for i, a in enumerate(columns):
             for b in columns[i + 1 :]:
-                name = quote_literal(f"{a}{PAIR_SEPARATOR}{b}")
+                name = quote_literal(pair_name(a, b))
                 items.append(f"{{'c': {name}, 'v': {value[a]} || {sep} || {value[b]}}}")
     return ", ".join(items)
 
@@ -268,19 +267,3 @@ def krippendorff_alpha(frame: pd.DataFrame, domain: Iterable[str]) -> float | No
     except ValueError:  # no example with two annotators, or a single-label domain
         return None
     return float(alpha) if np.isfinite(alpha) else None
-
-
-def human_levels_from_baselines(
-    rows: Iterable[Mapping[str, Any]],
-) -> dict[tuple[str, str], HumanLevel]:
-    """The consensus error of every slice with examples, as the diagnosis's human level."""
-    levels = {}
-    for row in rows:
-        n = int(row["n_examples"] or 0)
-        if n < 1 or row["consensus_error"] is None:
-            continue
-        source = f"{SOURCE} (simulated)" if row["simulated"] else SOURCE
-        levels[(row["slice_column"], row["slice_value"])] = HumanLevel(
-            float(row["consensus_error"]), n, source
-        )
-    return levels

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import httpx
 
+from deployment.settings import label_studio_environment
 from labeling.accounts import AccountError, Credentials, load_credentials, signup_with_invite
 from labeling.server_settings import LabelStudioError, LabelStudioSettings
 
@@ -16,15 +16,17 @@ if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
 
 
-def _base_url(settings: LabelStudioSettings) -> str:
-    """LABEL_STUDIO_URL when set, else the managed server's URL."""
-    return os.environ.get("LABEL_STUDIO_URL") or settings.url
+def labeling_url(settings: LabelStudioSettings) -> str:
+    """Where labeling happens: the settings' external server, else LABEL_STUDIO_URL (read
+    now), else the managed server."""
+    return settings.external_url or label_studio_environment().url or settings.url
 
 
 def api_token(settings: LabelStudioSettings) -> str:
-    """LABEL_STUDIO_API_KEY when set, else the stored personal access token."""
-    if os.environ.get("LABEL_STUDIO_API_KEY"):
-        return os.environ["LABEL_STUDIO_API_KEY"]
+    """The settings' API key, else LABEL_STUDIO_API_KEY (read now), else the stored token."""
+    key = settings.api_key or label_studio_environment().api_key
+    if key:
+        return key
     credentials = load_credentials(settings.credentials_path)
     if credentials is None or credentials.token is None:
         raise LabelStudioError(
@@ -52,7 +54,7 @@ def client(
 
     # The SDK's client constructor has no annotations (a third-party gap).
     return LabelStudio(  # type: ignore[no-untyped-call]
-        base_url=_base_url(settings),
+        base_url=labeling_url(settings),
         api_key=api_token(settings),
         timeout=None if http is not None else timeout_s,
         httpx_client=http,
@@ -73,7 +75,7 @@ def create_labeler(settings: LabelStudioSettings, email: str, password: str) -> 
     with connect(settings) as admin:
         invite = admin.organizations.invites.get_invite_link()
         try:
-            signup_with_invite(_base_url(settings), invite.invite_url, email, password)
+            signup_with_invite(labeling_url(settings), invite.invite_url, email, password)
         except AccountError as exc:
             raise LabelStudioError(str(exc)) from exc
         finally:

@@ -15,12 +15,14 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from deployment.errors import BayeslineError
+
 #: The file name Label Studio gives its SQLite database inside a data directory.
 DATABASE_NAME = "label_studio.sqlite3"
 _TEMPLATE_DIR = "bayesline-empty-database"
 
 
-class EmptyDatabaseError(RuntimeError):
+class EmptyDatabaseError(BayeslineError):
     """Label Studio could not migrate an empty database."""
 
 

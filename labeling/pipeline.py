@@ -14,7 +14,6 @@ import duckdb
 
 from labeling.baselines import HumanBaselineRow, compute_human_baselines
 from labeling.queue import (
-    OVERALL_SLICE,
     ImageServing,
     QueuedExample,
     labeling_interface,
@@ -41,6 +40,7 @@ from warehouse.schema import (
     LABELING_QUEUE_COLUMNS,
 )
 from warehouse.slice_bins import slice_label
+from warehouse.slice_names import OVERALL
 from warehouse.splits import published_versions
 from warehouse.storage import write_lake_records
 
@@ -153,7 +153,7 @@ def queue_baseline_tasks(
     record_queued_tasks(layout, pushed, examples, split_version)
     simulated = 0
     if config.labeling.simulated_annotators:
-        overall = [e.example_id for e in examples if e.slice_label == slice_label(*OVERALL_SLICE)]
+        overall = [e.example_id for e in examples if e.slice_label == slice_label(*OVERALL)]
         simulated = simulate_annotations(
             client,
             project_id,
@@ -246,7 +246,7 @@ def record_accepted_corrections(
 ) -> list[dict[str, Any]]:
     """Accept the proposed corrections of these examples into lake/labeling/corrections/.
 
-    Raises ValueError (from accept_corrections) when an example has no proposal; the next
+    Raises NotProposedError (from accept_corrections) when an example has no proposal; the next
     split version applies what was accepted.
     """
     with open_reader(layout, config) as con:

@@ -23,8 +23,8 @@ from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.image_files import image_path_under
 from warehouse.slice_bins import slice_columns_of_version, slice_condition, slice_label
+from warehouse.slice_names import OVERALL
 
-OVERALL_SLICE = ("overall", "all")
 QUEUE_SALT = "bayesline-labeling-queue"
 
 
@@ -138,7 +138,7 @@ def select_baseline_examples(
     if excluded:
         con.executemany("INSERT INTO queue_exclude VALUES (?)", excluded)
     wanted = [(c, v, p, per_slice_cap) for c, v, p in slices]
-    wanted.append((*OVERALL_SLICE, 0.0, overall_cap))
+    wanted.append((*OVERALL, 0.0, overall_cap))
     wanted = [(c, v, p, cap - already_queued.get((c, v), 0)) for c, v, p, cap in wanted]
     chosen: dict[str, QueuedExample] = {}
     for column, value, priority, cap in sorted(wanted, key=lambda w: -w[2]):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from labeling.baselines import fit_consensus, load_annotations
 from warehouse.config import BayeslineConfig
 
@@ -29,7 +30,10 @@ if TYPE_CHECKING:
 #: A label_review row's status; "proposed" until a person accepts it (a correction row).
 ReviewStatus = Literal["proposed"]
 PROPOSED: ReviewStatus = "proposed"
-MIN_AGREEMENT = 0.75  # 3 of 3, 3 of 4, 4 of 5: one dissent among three already blocks it
+
+
+class NotProposedError(BayeslineError, ValueError):
+    """An example to accept is not a proposed correction in label_review."""
 
 
 @dataclass(frozen=True)
@@ -63,13 +67,20 @@ def find_probable_label_errors(
     con: duckdb.DuckDBPyConnection,
     config: BayeslineConfig,
     split_version: int,
-    min_annotators: int = 3,
-    min_confidence: float = 0.9,
+    min_annotators: int | None = None,
+    min_confidence: float | None = None,
     *,
-    min_agreement: float = MIN_AGREEMENT,
+    min_agreement: float | None = None,
     method: str = "dawid_skene",
 ) -> list[LabelReviewRow]:
-    """LABEL_REVIEW_COLUMNS rows, most confident first: gold labels the consensus refutes."""
+    """LABEL_REVIEW_COLUMNS rows, most confident first: gold labels the consensus refutes.
+
+    Thresholds left None are `[labeling] review_min_annotators`, `_confidence`, `_agreement`.
+    """
+    knobs = config.labeling
+    min_annotators = knobs.review_min_annotators if min_annotators is None else min_annotators
+    min_confidence = knobs.review_min_confidence if min_confidence is None else min_confidence
+    min_agreement = knobs.review_min_agreement if min_agreement is None else min_agreement
     annotations = load_annotations(con, split_version)
     scored = annotations.join(fit_consensus(annotations, method), on="example_id")
     scored["agrees"] = scored["label"] == scored["consensus_label"]
@@ -127,7 +138,7 @@ def accept_corrections(
     accepted = list(dict.fromkeys(accepted_ids))
     unknown = [example_id for example_id in accepted if example_id not in proposed]
     if unknown:
-        raise ValueError(
+        raise NotProposedError(
             f"not proposed for review, so not accepted: {', '.join(map(str, unknown))}"
         )
     when = accepted_at or datetime.now(UTC).replace(tzinfo=None)

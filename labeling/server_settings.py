@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deployment.errors import BayeslineError
+from deployment.settings import label_studio_environment
 from warehouse.layout import WarehouseLayout
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +26,7 @@ DEFAULT_PORT = 8089
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
 
-class LabelStudioError(RuntimeError):
+class LabelStudioError(BayeslineError):
     """Label Studio could not be started, reached or configured."""
 
 
@@ -42,6 +44,10 @@ class LabelStudioSettings:
     venv: Path = REPO_ROOT / ".venv-labelstudio"
     document_root: Path = field(default_factory=lambda: WarehouseLayout.from_env().home)
     requirements: Path = REQUIREMENTS
+    #: Another Label Studio to label in (LABEL_STUDIO_URL), instead of the managed one.
+    external_url: str | None = None
+    #: Its API key (LABEL_STUDIO_API_KEY); None: the token stored at the managed server's start.
+    api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("data_dir", "venv", "document_root", "requirements"):
@@ -54,16 +60,19 @@ class LabelStudioSettings:
     def from_env(cls) -> LabelStudioSettings:
         """BAYESLINE_HOME/labelstudio, port BAYESLINE_LABELSTUDIO_PORT, venv override."""
         home = WarehouseLayout.from_env().home
-        venv = os.environ.get("BAYESLINE_LABELSTUDIO_VENV")
+        env = label_studio_environment()
         return cls(
             data_dir=home / "labelstudio",
-            port=int(os.environ.get("BAYESLINE_LABELSTUDIO_PORT", DEFAULT_PORT)),
-            venv=Path(venv).resolve() if venv else REPO_ROOT / ".venv-labelstudio",
+            port=env.port or DEFAULT_PORT,
+            venv=env.venv or REPO_ROOT / ".venv-labelstudio",
             document_root=home,
+            external_url=env.url,
+            api_key=env.api_key,
         )
 
     @property
     def url(self) -> str:
+        """The managed server's URL."""
         return f"http://{self.host}:{self.port}"
 
     @property

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from deployment.errors import BayeslineError
 from labeling.queue import ImageServing, QueuedExample
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ PAGE_SIZE = 500
 NO_SDK_RETRIES: RequestOptions = {"max_retries": 0}
 
 
-class BlindProjectError(ValueError):
+class BlindProjectError(BayeslineError, ValueError):
     """A project with the baseline's title exists but is not blind."""
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from quality.expectations import MAX_FAILING_EXAMPLES, Judge, Tally, judge_query, rule_meta
 from quality.measures import Measure, Rule, is_blank, judge_measure, not_in, quote
-from quality.results import ERROR, WARN
+from quality.results import ERROR, WARN, Severity
 from warehouse.batch_decisions import (
     ACCEPT_COMMAND,
     DECIDED_FILE_IDS_SQL,
@@ -22,13 +22,13 @@ from warehouse.batch_decisions import (
     landing_name,
 )
 from warehouse.schema import example_columns
+from warehouse.split_names import DISTRIBUTIONS
 
 if TYPE_CHECKING:
     import duckdb
 
     from warehouse.config import BayeslineConfig
 
-DISTRIBUTIONS = ("training", "target")
 MIN_BATCH_ROWS_FOR_DRIFT = 30  # smaller batches swing by chance alone
 MAX_LISTED_IDS = 10  # ids listed per failing key; the count tells the rest
 REQUIRED_COLUMNS = ("example_id", "source", "distribution", "group_key", "label", "content_hash")
@@ -62,7 +62,7 @@ class Judgement:
 @dataclass(frozen=True)
 class Check:
     name: str
-    severity: str
+    severity: Severity
     claim: str  # what must hold, as one sentence
     remedy: str
     judge: Callable[[CheckRun], Judgement]

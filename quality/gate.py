@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import duckdb
 
+from deployment.settings import memory_limit
 from quality.checks import CHECKS, Check, CheckRun, Judgement
 from quality.expectations import DEFAULT_BATCH_ROWS, Judge, Tally
-from quality.results import CheckOutcome
+from quality.results import CheckOutcome, Severity
+from warehouse.config import QualityConfig
 from warehouse.hashing import quote_literal
-from warehouse.storage import MEMORY_LIMIT_ENV
 
 if TYPE_CHECKING:
     from warehouse.config import BayeslineConfig
 
 CHECK_NAMES: tuple[str, ...] = tuple(check.name for check in CHECKS)
 #: "error" checks block publishing; "warn" checks only report.
-CHECK_SEVERITIES: dict[str, str] = {check.name: check.severity for check in CHECKS}
-#: DuckDB's memory cap while the gate runs. Grouping ten million ids or dedup keys wants about
-#: 2 GiB; capped, DuckDB spills to the connection's temp_directory instead, so with Great
-#: Expectations loaded the gate's peak stays under 2 GiB at that size.
-GATE_MEMORY_LIMIT_BYTES = 2**30
+CHECK_SEVERITIES: dict[str, Severity] = {check.name: check.severity for check in CHECKS}
+#: DuckDB's memory cap while the gate runs ([quality] gate_memory_limit_mb). Grouping ten
+#: million ids or dedup keys wants about 2 GiB; capped, DuckDB spills to the connection's
+#: temp_directory instead, so with Great Expectations loaded the gate's peak stays under 2 GiB.
+GATE_MEMORY_LIMIT_BYTES = QualityConfig.gate_memory_limit_mb * 2**20
 _BYTE_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 
 
@@ -39,7 +39,8 @@ def run_quality_checks(
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}.")
     selected = _select(names)
     run = CheckRun(con, config, Judge(), batch_rows)  # one GE context for the whole run
-    with memory_capped(con, gate_memory_limit_bytes()):
+    cap = gate_memory_limit_bytes(config.quality.gate_memory_limit_mb * 2**20)
+    with memory_capped(con, cap):
         return [run_check(check, run) for check in CHECKS if check.name in selected]
 
 
@@ -48,17 +49,18 @@ def gate_passes(outcomes: Iterable[CheckOutcome]) -> bool:
     return not any(outcome.blocks_publishing for outcome in outcomes)
 
 
-def gate_memory_limit_bytes() -> int:
-    """1 GiB, or the warehouse's memory cap (BAYESLINE_MEMORY_LIMIT) when one is set: one knob
-    lets a big warehouse give every stage more room."""
-    configured = os.environ.get(MEMORY_LIMIT_ENV)
+def gate_memory_limit_bytes(configured_bytes: int = GATE_MEMORY_LIMIT_BYTES) -> int:
+    """[quality] gate_memory_limit_mb (1 GiB), or the warehouse's memory cap
+    (BAYESLINE_MEMORY_LIMIT) when one is set: one knob gives every stage of a big warehouse
+    more room."""
+    configured = memory_limit()
     if not configured:
-        return GATE_MEMORY_LIMIT_BYTES
+        return configured_bytes
     with duckdb.connect() as probe:  # DuckDB reads '6GB', '1536MB', '2GiB' as it does for SET
         probe.execute(f"SET memory_limit = {quote_literal(configured)}")
         row = probe.execute("SELECT current_setting('memory_limit')").fetchone()
     if row is None:
-        return GATE_MEMORY_LIMIT_BYTES
+        return configured_bytes
     return _setting_bytes(row[0])
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-ERROR = "error"  # a failure blocks publishing
-WARN = "warn"  # a failure is reported but does not block
+Severity = Literal["error", "warn"]
+ERROR: Severity = "error"  # a failure blocks publishing
+WARN: Severity = "warn"  # a failure is reported but does not block
 
 
 @dataclass(frozen=True)
 class CheckOutcome:
     name: str
     passed: bool
-    severity: str
+    severity: Severity
     description: str
     observed: dict[str, Any] = field(default_factory=dict)
     failing_examples: list[dict[str, Any]] = field(default_factory=list)

@@ -153,3 +153,37 @@ def test_slice_edges_written_as_toml_dates_load_from_a_file(tmp_path):
     )
     edges = load_config(path).slices.edges["opened"]
     assert edges == SliceEdges("timestamp", ("2024-03-01 08:00:00", "2024-03-01 12:30:00"))
+
+
+def test_the_materiality_knobs_in_the_config_change_which_gaps_are_problems():
+    from evaluation.diagnosis import ErrorRate, MaterialityRule, diagnose
+
+    errors = {"human_level": ErrorRate(0.02), "train": ErrorRate(0.05), "dev": ErrorRate(0.075)}
+    default = MaterialityRule.from_config(parse_config(small()).evaluation)
+    assert (default.absolute_floor, default.confidence) == (0.005, 0.95)
+    assert diagnose(**errors, rule=default).problems == ["avoidable_bias", "variance"]
+    strict = parse_config(small(evaluation__material_gap_floor=0.028)).evaluation
+    assert diagnose(**errors, rule=MaterialityRule.from_config(strict)).problems == [
+        "avoidable_bias"
+    ]
+    for bad in (1, -0.01, "half", True):
+        with pytest.raises(ConfigError, match=r"material_gap_floor is a fraction in \[0, 1\)"):
+            parse_config(small(evaluation__material_gap_floor=bad))
+    with pytest.raises(ConfigError, match=r"material_gap_confidence is a one-sided level"):
+        parse_config(small(evaluation__material_gap_confidence=0.5))
+
+
+def test_the_review_thresholds_and_gate_memory_cap_default_and_are_checked():
+    config = parse_config(small())
+    assert (
+        config.labeling.review_min_annotators,
+        config.labeling.review_min_confidence,
+        config.labeling.review_min_agreement,
+        config.quality.gate_memory_limit_mb,
+    ) == (3, 0.9, 0.75, 1024)
+    with pytest.raises(ConfigError, match="review_min_annotators must be at least 2"):
+        parse_config(small(labeling__review_min_annotators=1))
+    with pytest.raises(ConfigError, match=r"review_min_agreement is a fraction in \(0, 1\]"):
+        parse_config(small(labeling__review_min_agreement=1.5))
+    with pytest.raises(ConfigError, match="gate_memory_limit_mb is whole MiB, at least 64"):
+        parse_config(small(quality__gate_memory_limit_mb=8))

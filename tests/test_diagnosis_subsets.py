@@ -23,7 +23,8 @@ from tests.test_predictions import (
     write_predictions_csv,
 )
 from warehouse.catalog import fetch_dicts, open_reader
-from warehouse.config import SPLITS, load_config
+from warehouse.config import load_config
+from warehouse.split_names import SPLITS
 
 SUBSETS = [s for r in range(1, 5) for s in itertools.combinations(SPLITS, r)]
 runner = CliRunner()

@@ -181,3 +181,31 @@ def test_the_landing_sensor_starts_no_run_while_the_config_is_broken(
         monkeypatch.setenv("BAYESLINE_CONFIG", str(REPO_ROOT / "bayesline.toml"))
         context = dg.build_sensor_context(instance=instance, resources=dict(defs.resources))
         assert isinstance(sensor(context), dg.RunRequest)  # the file still waits to be ingested
+
+
+def test_a_programming_error_in_a_command_is_reported_as_a_bug_with_its_log(
+    isolated_environment, monkeypatch
+):
+    def broken_list_versions(con):
+        raise TypeError("list_versions() got an unexpected keyword argument 'limit'")
+
+    monkeypatch.setattr("bayesline.cli.list_versions", broken_list_versions)
+    result = runner.invoke(app, ["splits", "list"])
+    assert result.exit_code == 1
+    line = " ".join(error_line(result.stderr).split())  # the console may fold a long line
+    assert "unexpected TypeError: list_versions() got an unexpected keyword" in line
+    assert "This is a bug in Bayesline" in line and "please open an issue with the log" in line
+    logged = re.search(r"the log file (\S+\.log)", line)
+    assert logged, line
+    log = Path(logged.group(1))
+    assert log.parent == isolated_environment / "logs"
+    assert "Traceback" in log.read_text() and "broken_list_versions" in log.read_text()
+
+
+def test_a_user_error_is_its_message_and_exit_1_not_a_bug(isolated_environment):
+    result = runner.invoke(app, ["splits", "show", "latest-ish"])
+    assert result.exit_code == 1
+    line = error_line(result.stderr)
+    assert "'latest-ish' is not a split version; use a number such as 3 or v0003" in line
+    assert "bug" not in line
+    assert not (isolated_environment / "logs").exists()

@@ -8,6 +8,7 @@ DuckDB views named as in the warehouse. The seed is fixed: every planted rate fa
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from dataclasses import dataclass, field
@@ -20,11 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from evaluation.diagnosis_table import human_levels_from_baselines
 from labeling.baselines import (
     MIN_ANNOTATIONS_PER_ANNOTATOR,
     compute_human_baselines,
     consensus_labels,
-    human_levels_from_baselines,
     krippendorff_alpha,
     load_annotations,
 )
@@ -350,3 +351,11 @@ def test_human_levels_say_whether_the_annotations_were_simulated(
     assert (overall.n, overall.source) == (N_EXAMPLES, source)
     assert overall.rate == by_slice(rows)[("overall", "all")]["consensus_error"]
     assert all(level.source == source for level in levels.values())
+
+
+def test_the_review_thresholds_come_from_the_config(review):
+    _, con, proposals = review
+    assert proposals  # three annotators each: the default rule proposes the planted errors
+    four_needed = copy.deepcopy(SMALL_CONFIG)
+    four_needed["labeling"] = {"review_min_annotators": 4}
+    assert find_probable_label_errors(con, parse_config(four_needed), 1) == []

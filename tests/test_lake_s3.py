@@ -37,7 +37,7 @@ from tests.postgres_fixtures import connect, fresh_database
 from tests.review_files import write_reviews
 from tests.s3_fixtures import S3Server
 from warehouse.catalog import WAREHOUSE_VIEWS, open_catalog, open_reader
-from warehouse.config import SPLITS, load_config
+from warehouse.config import load_config
 from warehouse.lake_store import (
     COMMIT_MARKER,
     STAGING_PREFIX,
@@ -46,6 +46,7 @@ from warehouse.lake_store import (
 )
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import PAUSE_AT_ENV, PAUSE_MARKER_ENV
+from warehouse.split_names import SPLITS
 from warehouse.versions import UnknownVersionError
 
 BAYESLINE = str(Path(sys.executable).with_name("bayesline"))

@@ -7,7 +7,7 @@ import pytest
 
 from evaluation.curve_forecasts import StageOutcomes, forecast_rows
 from evaluation.power_law import PowerLaw, fit_power_law, fit_power_laws
-from evaluation.slices import OVERALL
+from warehouse.slice_names import OVERALL
 
 SIZES = [300, 600, 1200, 2400, 4200, 6000]
 COMMON = {"model_version": "planted", "split_version": 1, "learner": "test", "computed_at": None}

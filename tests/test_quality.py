@@ -703,3 +703,28 @@ def test_the_gate_follows_the_warehouse_memory_cap_when_one_is_set(monkeypatch) 
     assert gate_memory_limit_bytes() == GATE_MEMORY_LIMIT_BYTES
     monkeypatch.setenv("BAYESLINE_MEMORY_LIMIT", "4GiB")
     assert gate_memory_limit_bytes() == 4 * 2**30
+
+
+def test_the_gate_runs_under_the_configured_memory_cap(monkeypatch, small_config) -> None:
+    from dataclasses import replace
+
+    import quality.gate as gate
+
+    monkeypatch.delenv("BAYESLINE_MEMORY_LIMIT", raising=False)
+    config = replace(small_config, quality=replace(small_config.quality, gate_memory_limit_mb=256))
+    seen: list[str] = []
+    with duckdb.connect() as con:
+        con.execute("SET memory_limit = '4GiB'")
+        ((before,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
+
+        def run_check_noting_the_cap(check, run):
+            seen.append(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+            return real_run_check(check, run)
+
+        real_run_check = gate.run_check
+        monkeypatch.setattr(gate, "run_check", run_check_noting_the_cap)
+        gate.run_quality_checks(con, config, names=[gate.CHECK_NAMES[0]])
+        ((after,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
+        con.execute("SET memory_limit = '256MiB'")
+        ((expected,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    assert seen == [expected] and after == before

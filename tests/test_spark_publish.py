@@ -23,10 +23,11 @@ from evaluation.pipeline import analyse_slices
 from evaluation.predictions import register_predictions
 from tests.conftest import SMALL_CONFIG, write_csv
 from tests.test_predictions import write_predictions_csv
-from warehouse.config import SPLITS, ConfigError, compute_engine, parse_config
+from warehouse.config import ConfigError, compute_engine, parse_config
 from warehouse.hashing import split_bucket
 from warehouse.ingest import ingest_landing_files
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 from warehouse.splits import publish_split_version, version_path
 
 HEADER = ["id", "user", "label", "text", "device", "age", "weight"]

@@ -14,7 +14,6 @@ Every decision is a small Parquet file under lake/batch_decisions/, kept forever
 from __future__ import annotations
 
 import getpass
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
@@ -22,6 +21,8 @@ from typing import Any
 
 import duckdb
 
+from deployment.errors import BayeslineError
+from deployment.settings import login_user
 from warehouse.config import DatasetConfig
 from warehouse.layout import WarehouseLayout
 from warehouse.revisions import current_examples_sql
@@ -48,7 +49,7 @@ EXCLUDE_COMMAND = "bayesline batches exclude FILE --reason '...'"
 ACCEPT_COMMAND = "bayesline batches accept FILE --reason '...'"
 
 
-class BatchDecisionError(ValueError):
+class BatchDecisionError(BayeslineError, ValueError):
     """A decision cannot be recorded; the message says what to do instead."""
 
 
@@ -166,7 +167,7 @@ def current_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry, e.g. in some containers
-        return os.environ.get("USER") or "unknown"
+        return login_user() or "unknown"
 
 
 def find_batch(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, file: str) -> dict:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from warehouse.batch_decisions import EXCLUDED_FILE_IDS_SQL, batches_view_sql
-from warehouse.config import SPLITS, BayeslineConfig
+from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.revisions import current_examples_sql, example_revisions_sql, has_examples
@@ -48,6 +49,7 @@ from warehouse.schema import (
     example_columns,
     example_revision_columns,
 )
+from warehouse.split_names import SPLITS
 from warehouse.splits import published_versions, version_location
 from warehouse.storage import atomic_file, capped_connection, lake_table_sql
 
@@ -306,7 +308,7 @@ def open_catalog(layout: WarehouseLayout) -> duckdb.DuckDBPyConnection:
     return con
 
 
-class ReadOnlyQueryError(ValueError):
+class ReadOnlyQueryError(BayeslineError, ValueError):
     """A query would change something; the SQL interface only reads."""
 
 

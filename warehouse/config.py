@@ -6,7 +6,6 @@ import difflib
 import hashlib
 import itertools
 import json
-import os
 import shlex
 import string
 import tomllib
@@ -15,15 +14,16 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-SPLITS = ("train", "train_dev", "dev", "test")
-TARGET_SPLITS = ("train", "dev", "test")
-TRAINING_SPLITS = ("train", "train_dev")
+from deployment.errors import BayeslineError
+from deployment.settings import ENGINE_ENV, config_path, engine_name
+from warehouse.split_names import DISTRIBUTION_SPLITS, TARGET_SPLITS, TRAINING_SPLITS
+
 FRACTION_TOLERANCE = 1e-6
 #: What a later delivery of an id with other content does (see warehouse/revisions.py).
 CHANGED_ROW_POLICIES = ("update", "quarantine")
 
 
-class ConfigError(ValueError):
+class ConfigError(BayeslineError, ValueError):
     """The configuration is invalid; the message says what to change."""
 
 
@@ -64,6 +64,9 @@ class QualityConfig:
     max_batch_reject_rate: float = 0.2
     min_examples_per_split: int = 1
     max_label_drift: float = 0.25
+    #: DuckDB's memory cap while the quality gate runs, in MiB (BAYESLINE_MEMORY_LIMIT, when
+    #: set, wins): ten million ids grouped want about 2 GiB; capped, DuckDB spills instead.
+    gate_memory_limit_mb: int = 1024
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,10 @@ class EvaluationConfig:
     #: is at least this share of the largest real gap; half reproduces Ng's worked examples
     #: (see evaluation/diagnosis.py).
     material_gap_share: float = 0.5
+    #: ... and at least this large (0.005: half a percentage point) ...
+    material_gap_floor: float = 0.005
+    #: ... and, with example counts, above zero at this one-sided confidence.
+    material_gap_confidence: float = 0.95
     #: The built-in baseline trains on at most this many train examples (a sample fixed by
     #: md5 of the example id): a yardstick model gains little beyond it, and memory stays flat.
     baseline_max_train_rows: int = 200_000
@@ -100,6 +107,12 @@ class LabelingConfig:
     overlap: int = 3
     per_slice_cap: int = 50
     overall_cap: int = 100
+    #: A gold label is proposed for review when at least this many annotators labelled the
+    #: example, their consensus disagrees with it at this confidence or more, and this share
+    #: of them voted for the consensus (0.75: one dissent among three already blocks it).
+    review_min_annotators: int = 3
+    review_min_confidence: float = 0.9
+    review_min_agreement: float = 0.75
     #: Demo only: simulated annotators (name -> error rate) label the queue, marked simulated.
     simulated_annotators: dict[str, float] = field(default_factory=dict)
 
@@ -169,13 +182,20 @@ _SCHEMA: dict[str, set[str]] = {
     "splits": {"salt", "target", "training"},
     "splits.target": set(TARGET_SPLITS),
     "splits.training": set(TRAINING_SPLITS),
-    "quality": {"max_batch_reject_rate", "min_examples_per_split", "max_label_drift"},
+    "quality": {
+        "max_batch_reject_rate",
+        "min_examples_per_split",
+        "max_label_drift",
+        "gate_memory_limit_mb",
+    },
     "evaluation": {
         "human_level_error",
         "min_slice_size",
         "slice_pairs",
         "alpha",
         "material_gap_share",
+        "material_gap_floor",
+        "material_gap_confidence",
         "baseline_max_train_rows",
         "training_command",
     },
@@ -186,15 +206,17 @@ _SCHEMA: dict[str, set[str]] = {
         "per_slice_cap",
         "overall_cap",
         "simulated_annotators",
+        "review_min_annotators",
+        "review_min_confidence",
+        "review_min_agreement",
     },
 }
 
 
 def config_path_from_env() -> Path:
-    return Path(os.environ.get("BAYESLINE_CONFIG", "bayesline.toml"))
+    return config_path()
 
 
-ENGINE_ENV = "BAYESLINE_ENGINE"
 #: What computes split assignment and slice metrics: DuckDB on the writing machine (the
 #: default), or Spark (warehouse/spark_splits.py, evaluation/spark_slices.py).
 ENGINES = ("duckdb", "spark")
@@ -206,10 +228,10 @@ def compute_engine() -> str:
     An environment setting, not part of bayesline.toml: the engine changes where the work
     runs, never its result, so it stays out of the config fingerprint every manifest records.
     """
-    engine = os.environ.get(ENGINE_ENV, "").strip().lower() or ENGINES[0]
+    engine = (engine_name() or ENGINES[0]).lower()
     if engine not in ENGINES:
         raise ConfigError(
-            f"{ENGINE_ENV}={os.environ[ENGINE_ENV]!r} is not an engine: set it to "
+            f"{ENGINE_ENV}={engine_name()!r} is not an engine: set it to "
             f"{' or '.join(ENGINES)}, or unset it for duckdb."
         )
     return engine
@@ -349,6 +371,10 @@ def _parse_quality(section: dict[str, Any], where: str) -> QualityConfig:
     for key in ("max_batch_reject_rate", "max_label_drift"):
         if not 0 <= getattr(quality, key) <= 1:
             raise ConfigError(f"{where}: [quality] {key} is a fraction in [0, 1] (0.2 for 20%).")
+    if not isinstance(quality.gate_memory_limit_mb, int) or quality.gate_memory_limit_mb < 64:
+        raise ConfigError(
+            f"{where}: [quality] gate_memory_limit_mb is whole MiB, at least 64 (1024: 1 GiB)."
+        )
     return quality
 
 
@@ -361,6 +387,12 @@ def _parse_labeling(section: dict[str, Any], where: str) -> LabelingConfig:
         raise ConfigError(
             f"{where}: [labeling] simulated_annotators error rates must be fractions: {bad}."
         )
+    if isinstance(labeling.review_min_annotators, bool) or labeling.review_min_annotators < 2:
+        raise ConfigError(f"{where}: [labeling] review_min_annotators must be at least 2.")
+    for key in ("review_min_confidence", "review_min_agreement"):
+        value = getattr(labeling, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise ConfigError(f"{where}: [labeling] {key} is a fraction in (0, 1], not {value!r}.")
     return labeling
 
 
@@ -379,6 +411,18 @@ def _parse_evaluation(section: dict[str, Any], where: str) -> EvaluationConfig:
         raise ConfigError(
             f"{where}: [evaluation] material_gap_share is a fraction in [0, 1] (0.5: a gap is "
             f"a problem when at least half the largest), not {share!r}."
+        )
+    floor = evaluation.material_gap_floor
+    if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor < 1:
+        raise ConfigError(
+            f"{where}: [evaluation] material_gap_floor is a fraction in [0, 1) (0.005: half a "
+            f"percentage point), not {floor!r}."
+        )
+    level = evaluation.material_gap_confidence
+    if isinstance(level, bool) or not isinstance(level, int | float) or not 0.5 < level < 1:
+        raise ConfigError(
+            f"{where}: [evaluation] material_gap_confidence is a one-sided level in (0.5, 1) "
+            f"(0.95), not {level!r}."
         )
     if evaluation.baseline_max_train_rows < 1:
         raise ConfigError(f"{where}: [evaluation] baseline_max_train_rows must be at least 1.")
@@ -483,7 +527,7 @@ def _parse_splits(section: dict[str, Any], where: str) -> SplitConfig:
     if not str(section.get("salt", "")).strip():
         raise ConfigError(f"{where}: [splits] needs a non-empty 'salt'.")
     fractions = {}
-    for distribution, names in (("target", TARGET_SPLITS), ("training", TRAINING_SPLITS)):
+    for distribution, names in DISTRIBUTION_SPLITS.items():
         table = section.get(distribution)
         if not isinstance(table, dict):
             raise ConfigError(

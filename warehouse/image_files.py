@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 from PIL import Image
 
+from deployment.errors import BayeslineError
 from warehouse.hashing import quote_identifier
 
 UNREADABLE_IMAGE = "unreadable_image"
@@ -25,7 +26,7 @@ PATHS_PER_ROUND = 10_000
 CHECKING_THREADS = 8
 
 
-class ImagePathError(ValueError):
+class ImagePathError(BayeslineError, ValueError):
     """An image path that cannot be served from BAYESLINE_HOME."""
 
 

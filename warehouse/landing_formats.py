@@ -12,6 +12,8 @@ from typing import BinaryIO, Literal
 
 import zstandard
 
+from deployment.errors import BayeslineError
+
 FormatKind = Literal["delimited", "jsonl", "parquet"]
 Compression = Literal["gzip", "zstd"]
 
@@ -28,7 +30,7 @@ COMPRESSION_SUFFIXES: dict[str, Compression] = {".gz": "gzip", ".zst": "zstd"}
 DECOMPRESSION_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, zstandard.ZstdError)
 
 
-class UnreadableFileError(ValueError):
+class UnreadableFileError(BayeslineError, ValueError):
     """The file as a whole cannot be ingested; the message says why and what to do."""
 
 

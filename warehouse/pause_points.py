@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
-PAUSE_AT_ENV = "BAYESLINE_PAUSE_AT"
-PAUSE_MARKER_ENV = "BAYESLINE_PAUSE_MARKER"
+from deployment.settings import PAUSE_AT_ENV, PAUSE_MARKER_ENV, pause_point_requested
+
+#: The variables' names stay importable here, beside the pause points the fault tests name.
+__all__ = ["PAUSE_AT_ENV", "PAUSE_MARKER_ENV", "pause_point"]
 
 
 def pause_point(name: str) -> None:
     """Pause here forever if the fault tests asked for `name`."""
-    if os.environ.get(PAUSE_AT_ENV) != name:
+    requested = pause_point_requested()
+    if requested is None or requested.name != name:
         return
-    marker = Path(os.environ[PAUSE_MARKER_ENV])
+    marker = requested.marker
     staging = marker.with_name(f".{marker.name}.tmp")
     staging.write_text(f"{name} {os.getpid()}\n")
     staging.replace(marker)  # whole or absent: the test never reads half a line

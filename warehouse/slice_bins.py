@@ -37,10 +37,9 @@ import duckdb
 from warehouse.config import BayeslineConfig, ConfigError, format_edge
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.schema import SLICE_BIN_COLUMNS
+from warehouse.slice_names import MISSING, OVERALL, PAIR_SEPARATOR
 from warehouse.storage import write_records
 
-MISSING = "(missing)"
-PAIR_SEPARATOR = " x "  # joins the columns (and the values) of a pair of slice columns
 RECORD_FILE = "slice_bins.parquet"
 #: How a value of each kind is read in SQL, and what a value that does not read is called.
 CASTS = {"number": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP"}
@@ -356,7 +355,7 @@ def slice_condition(
 ) -> tuple[str, list[str]]:
     """SQL selecting one slice, read as slice_metrics reads it (a value, or a range of a
     binned column, with the version's edges); pairs read 'a x b' = 'va x vb'."""
-    if (column, value) == ("overall", "all"):
+    if (column, value) == OVERALL:
         return "", []
     columns, values = column.split(PAIR_SEPARATOR), value.split(PAIR_SEPARATOR)
     by_name = {c.name: c for c in slice_columns}

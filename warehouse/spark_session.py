@@ -13,12 +13,12 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deployment.settings import java_home, spark_master
 from warehouse.config import ConfigError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-SPARK_MASTER_ENV = "BAYESLINE_SPARK_MASTER"
 DEFAULT_MASTER = "local[2]"
 
 
@@ -38,14 +38,14 @@ def spark_session(scratch: Path) -> SparkSession:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    if shutil.which("java") is None and not java_home():
         raise SparkUnavailableError(
             "BAYESLINE_ENGINE=spark needs Java: apt-get install openjdk-17-jre-headless "
             "(or unset BAYESLINE_ENGINE to use DuckDB)."
         )
     scratch.mkdir(parents=True, exist_ok=True)
     return (
-        SparkSession.builder.master(os.environ.get(SPARK_MASTER_ENV) or DEFAULT_MASTER)
+        SparkSession.builder.master(spark_master() or DEFAULT_MASTER)
         .appName("bayesline")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")  # progress bars would flood the logs

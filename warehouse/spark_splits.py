@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from deployment.errors import InvariantError
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal, split_bucket_spark_sql
 from warehouse.splits import (
@@ -107,7 +108,7 @@ def _propagate_min_labels(spark: SparkSession, linked: DataFrame) -> DataFrame:
         linked = following
         if not moved:
             return linked
-    raise RuntimeError("group/duplicate components did not converge; please report this")
+    raise InvariantError("group/duplicate components did not converge")
 
 
 def plan_components(spark: SparkSession, config: BayeslineConfig) -> None:

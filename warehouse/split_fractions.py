@@ -22,7 +22,8 @@ from typing import Any
 
 import duckdb
 
-from warehouse.config import TARGET_SPLITS, TRAINING_SPLITS, BayeslineConfig
+from warehouse.config import BayeslineConfig
+from warehouse.split_names import DISTRIBUTION_SPLITS
 
 #: Largest gap, in percentage points (0.05: 5 points), between a split's realised and configured
 #: share of its distribution before the check warns. Five points: a team that asks for 30% dev
@@ -30,7 +31,6 @@ from warehouse.config import TARGET_SPLITS, TRAINING_SPLITS, BayeslineConfig
 FRACTION_TOLERANCE = 0.05
 #: Hashing noise below this (one point) is not worth giving as a reason.
 MIN_WOBBLE_WORTH_SAYING = 0.01
-DISTRIBUTION_SPLITS = {"target": TARGET_SPLITS, "training": TRAINING_SPLITS}
 DIGITS = 4  # fractions are rounded in the manifest: 0.1234 reads as 12.34%
 
 

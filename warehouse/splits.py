@@ -36,8 +36,9 @@ from pathlib import Path
 
 import duckdb
 
+from deployment.errors import InvariantError
 from warehouse.batch_decisions import examples_in_force_sql, manifest_batch_decisions
-from warehouse.config import SPLITS, BayeslineConfig, compute_engine
+from warehouse.config import BayeslineConfig, compute_engine
 from warehouse.hashing import BUCKETS, file_sha256, quote_literal, split_bucket_sql
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
@@ -45,6 +46,7 @@ from warehouse.revisions import has_examples
 from warehouse.schema import SPLIT_VERSION_COLUMNS
 from warehouse.slice_bins import write_slice_bins
 from warehouse.split_fractions import measure_split_fractions
+from warehouse.split_names import SPLITS
 from warehouse.storage import (
     PARQUET_OPTIONS,
     lake_files,
@@ -81,7 +83,7 @@ class PublishResult:
         return f"published v{self.version} ({sizes}; +{self.n_added:,} -{self.n_removed:,})"
 
 
-class SplitInvariantError(RuntimeError):
+class SplitInvariantError(InvariantError):
     """A published example would move split: a bug, never an expected outcome."""
 
 
@@ -258,7 +260,7 @@ def _propagate_min_labels(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("CREATE OR REPLACE TEMP TABLE linked AS SELECT * FROM next_comp")
         if not moved:
             return
-    raise RuntimeError("group/duplicate components did not converge; please report this")
+    raise InvariantError("group/duplicate components did not converge")
 
 
 def _assign_splits(con: duckdb.DuckDBPyConnection, config: BayeslineConfig) -> None:

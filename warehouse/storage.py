@@ -13,19 +13,20 @@ from typing import Any
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from deployment.postgres import advisory_lock
-from deployment.settings import postgres_settings
+from deployment.settings import MEMORY_LIMIT_ENV, memory_limit, postgres_settings
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.lake_store import PublishedObjectError, fsync_directory
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
 
 
-class WriterBusyError(RuntimeError):
+class WriterBusyError(BayeslineError):
     """Another process is writing to this warehouse."""
 
 
-class MemoryCapError(MemoryError):
+class MemoryCapError(BayeslineError, MemoryError):
     """DuckDB ran out of memory under Bayesline's cap; the message says how to raise it."""
 
 
@@ -77,13 +78,12 @@ def _file_lock(layout: WarehouseLayout, timeout_s: float, busy: str) -> Iterator
 #: DuckDB's own default is 80% of RAM; a writer that stays small leaves the machine to the
 #: Dagster UI, Label Studio and the analysts' queries, and spills to scratch beyond this.
 DEFAULT_MEMORY_LIMIT = "1536MB"
-MEMORY_LIMIT_ENV = "BAYESLINE_MEMORY_LIMIT"
 
 
 def configured_memory_limit() -> str:
     """DuckDB's memory cap for every connection Bayesline opens: BAYESLINE_MEMORY_LIMIT or
     DEFAULT_MEMORY_LIMIT."""
-    return os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+    return memory_limit() or DEFAULT_MEMORY_LIMIT
 
 
 def capped_connection(spill_dir: Path, limit: str | None = None) -> duckdb.DuckDBPyConnection:

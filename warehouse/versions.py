@@ -7,21 +7,28 @@ from dataclasses import dataclass
 
 import duckdb
 
+from deployment.errors import BayeslineError
 from warehouse.catalog import fetch_dicts
-from warehouse.config import SPLITS
 from warehouse.layout import WarehouseLayout
+from warehouse.split_names import SPLITS
 from warehouse.splits import published_versions, version_parts
 
 
-class UnknownVersionError(LookupError):
+class UnknownVersionError(BayeslineError, LookupError):
     """No published split version has that number."""
+
+
+class InvalidVersionError(BayeslineError, ValueError):
+    """The text does not name a split version (3, '3', 'v3' or 'v0003')."""
 
 
 def parse_version(text: str | int) -> int:
     """Accept 3, '3', 'v3' or 'v0003'."""
     value = str(text).strip().lower().removeprefix("v")
     if not value.isdigit():
-        raise ValueError(f"'{text}' is not a split version; use a number such as 3 or v0003")
+        raise InvalidVersionError(
+            f"'{text}' is not a split version; use a number such as 3 or v0003"
+        )
     return int(value)
 
 
