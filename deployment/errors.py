@@ -12,7 +12,8 @@ command, and an `InvariantError`, is a bug in Bayesline, reported as one. The tr
     ├── deployment: DeploymentError (ValueError), ClusterError, AdvisoryLockTimeout (TimeoutError)
     ├── warehouse:  ConfigError (ValueError) and its SparkUnavailableError, SliceColumnError;
     │               WriterBusyError, MemoryCapError (MemoryError), InvalidVersionError
-    │               (ValueError), UnknownVersionError (LookupError), BatchDecisionError, ...
+    │               (ValueError), UnknownVersionError (LookupError), BatchDecisionError,
+    │               PublishedFolderError and PublishedObjectError (FileExistsError), ...
     ├── quality, labeling, evaluation, handoff: one class per failure a caller tells apart
     ├── assets:     UnknownSelectionError (ValueError)
     └── InvariantError (RuntimeError): a guarantee broke, e.g. SplitInvariantError; a bug

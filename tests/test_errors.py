@@ -209,3 +209,26 @@ def test_a_user_error_is_its_message_and_exit_1_not_a_bug(isolated_environment):
     assert "'latest-ish' is not a split version; use a number such as 3 or v0003" in line
     assert "bug" not in line
     assert not (isolated_environment / "logs").exists()
+
+
+LIBRARY_PACKAGES = ("deployment", "warehouse", "quality", "evaluation", "labeling", "handoff")
+
+
+def test_every_exception_the_library_defines_derives_from_the_one_root():
+    """The CLI tells a user's problem from a bug by `BayeslineError`: an exception class that
+    does not derive from it would be reported as a bug however plain its cause."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from deployment.errors import BayeslineError
+
+    outside = []
+    for package in LIBRARY_PACKAGES:
+        for module_info in pkgutil.iter_modules([str(REPO_ROOT / package)], f"{package}."):
+            module = importlib.import_module(module_info.name)
+            for name, cls in inspect.getmembers(module, inspect.isclass):
+                is_error = issubclass(cls, BaseException) and cls.__module__ == module.__name__
+                if is_error and not issubclass(cls, BayeslineError):
+                    outside.append(f"{module.__name__}.{name}")
+    assert not outside, f"not under BayeslineError: {outside}"

@@ -35,6 +35,7 @@ from pathlib import Path
 import duckdb
 import fsspec
 
+from deployment.errors import BayeslineError
 from deployment.settings import LakeSettings, lake_settings
 from warehouse.pause_points import pause_point
 
@@ -43,11 +44,11 @@ COMMIT_MARKER = "_COMMITTED"
 STAGING_PREFIX = ".staging"
 
 
-class PublishedFolderError(FileExistsError):
+class PublishedFolderError(BayeslineError, FileExistsError):
     """A folder is already published there: published objects are never overwritten."""
 
 
-class PublishedObjectError(FileExistsError):
+class PublishedObjectError(BayeslineError, FileExistsError):
     """An immutable lake file is already there: it is never overwritten."""
 
 
