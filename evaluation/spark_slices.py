@@ -98,11 +98,13 @@ def _counts_sql(config: BayeslineConfig, columns: list[SliceColumn]) -> str:
         for _, kept in slice_groups(config).values()
     )
     low, high = wilson_sql("errors", "n")
+    # A sort-merge join, never a broadcast: Spark sizes a Parquet file by its compressed bytes,
+    # and at 10M rows it chose to broadcast the predictions and ran out of driver memory.
     # Spark's grouping_id takes every grouping column; split is in every set, so its bit (the
     # highest) is always 0 and the id is the one slice_groups computes over the slices alone.
     return f"""
         WITH joined AS (
-            SELECT s.split, p.predicted_label <> s.label AS is_error {values}
+            SELECT /*+ MERGE(p) */ s.split, p.predicted_label <> s.label AS is_error {values}
             FROM bayesline_splits AS s JOIN bayesline_predictions AS p
             ON s.example_id = p.example_id
         ),
