@@ -32,6 +32,7 @@ from deployment.settings import (
 )
 from handoff.api import load_split
 from handoff.loading import version_of
+from labeling.client import api_token
 from tests.conftest import REPO_ROOT
 from tests.postgres_fixtures import connect, fresh_database
 from tests.review_files import write_reviews
@@ -321,6 +322,44 @@ def test_the_catalog_file_says_how_to_read_an_s3_lake_which_a_plain_client_canno
         comments = plain.execute("SELECT DISTINCT comment FROM duckdb_views() WHERE NOT internal")
         (comment,) = comments.fetchone()
     assert on_whole_pipeline.lake_url in comment and "open_catalog" in comment
+
+
+@pytest.mark.slow
+@pytest.mark.labelstudio
+def test_the_labeling_steps_keep_their_tables_on_s3_and_sql_reads_them(
+    on_whole_pipeline: WholePipeline, s3_server: S3Server, labelstudio, tmp_path, monkeypatch
+):
+    """With Label Studio reachable, a run on the S3 lake queues tasks, syncs the simulated
+    annotators' labels and writes the labeling tables: all of them as objects, none on disk."""
+    settings, state = labelstudio
+    monkeypatch.setenv("LABEL_STUDIO_URL", state.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", api_token(settings))
+    config = (REPO_ROOT / "bayesline.toml").read_text()
+    title = 'project_title = "Bayesline demo: human-level baseline"'
+    assert title in config
+    config = config.replace(title, f'project_title = "s3 lake {tmp_path.name}"')
+    (tmp_path / "bayesline.toml").write_text(config)
+    monkeypatch.setenv("BAYESLINE_CONFIG", str(tmp_path / "bayesline.toml"))
+    lake_url, home = on_whole_pipeline.lake_url, on_whole_pipeline.home
+    before = objects(s3_server, lake_url)
+
+    # Only the labeling steps: everything upstream of them is on the lake from the runs before.
+    finish(materialize(select="key:labeling_queue or key:human_annotations"))
+
+    added = set(objects(s3_server, lake_url)) - set(before)
+    labeling_tables = {key.split("/")[1] for key in added if key.startswith("labeling/")}
+    assert {"queue", "annotations"} <= labeling_tables, sorted(added)
+    assert not list(home.rglob("*.parquet")), "the labeling tables went to object storage too"
+    ((queued, queued_examples),) = [
+        map(int, row.split(","))
+        for row in sql("SELECT count(*), count(DISTINCT example_id) FROM labeling_queue")
+    ]
+    assert queued == queued_examples > 0
+    ((annotations, distinct),) = [
+        map(int, row.split(","))
+        for row in sql("SELECT count(*), count(DISTINCT annotation_id) FROM human_annotations")
+    ]
+    assert annotations == distinct >= queued, "each queued task labeled, none twice"
 
 
 @pytest.mark.slow
