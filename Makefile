@@ -52,7 +52,7 @@ test: install lint labelstudio-install ## Lint, then run the whole test suite (r
 screenshots: install labelstudio-install ## Walk the UIs in Chromium; refresh docs/screenshots/*.png
 	BAYESLINE_SCREENSHOTS_TO_DOCS=1 BAYESLINE_REQUIRE_BROWSER=1 $(BIN)/pytest -m browser tests/browser
 
-lint: install ## ruff lint and format check, then mypy (strict on labeling/ and quality/)
+lint: install ## ruff lint and format check, then mypy (strict on the library, default on assets/, bayesline/, tests/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
