@@ -14,9 +14,10 @@ from warehouse.split_fractions import (
     fraction_rows,
     judge_split_fractions,
 )
+from warehouse.split_manifest import SplitManifest
 from warehouse.split_names import DISTRIBUTIONS, SPLITS
 from warehouse.splits import publish_split_version, published_versions, version_location
-from warehouse.versions import find_split_violations, load_manifest
+from warehouse.versions import find_split_violations, read_manifest
 
 
 @dg.asset(
@@ -32,31 +33,23 @@ def published_splits(
     result = publish_split_version(layout, config)
     refresh_catalog(layout, config)
     context.log.info(result.message)
-    version = result.version if result.created else result.parent_version
-    manifest = load_manifest(layout, version)
-    # The manifest's JSON keys are sorted: pick every table column by name, never by position.
-    changes = manifest["changes_vs_parent"]
+    version = result.latest_version
+    manifest = read_manifest(layout, version)
+    changes = manifest.changes
     return dg.MaterializeResult(
         metadata={
             "version": version,
             "new_version": result.created,
-            **{f"n_{split}": manifest["counts"][split] for split in SPLITS},
+            **{f"n_{split}": manifest.counts[split] for split in SPLITS},
             "changes_vs_parent": markdown_table(
                 ["added", "removed", "changed", "excluded"],
-                [
-                    (
-                        changes["added"],
-                        changes["removed"],
-                        changes["changed"],
-                        manifest["excluded"]["n"],
-                    )
-                ],
+                [(changes.added, changes.removed, changes.changed, manifest.excluded.n)],
             ),
             "counts_by_split_source_label": markdown_table(
                 ["split", "source", "label", "n"],
                 [
                     (r["split"], r["source"], r["label"], r["n"])
-                    for r in manifest["counts_by_split_source_label"]
+                    for r in manifest.counts_by_split_source_label
                 ],
             ),
             **_fraction_metadata(manifest),
@@ -69,11 +62,11 @@ def published_splits(
     )
 
 
-def _fraction_metadata(manifest: dict) -> dict:
+def _fraction_metadata(manifest: SplitManifest) -> dict[str, dg.MetadataValue]:
     """Each split's realised share of its distribution beside the configured one, as a table
     and a chart, and why they differ (versions published before fractions were recorded have
     none)."""
-    fractions = manifest.get("fractions")
+    fractions = manifest.fractions
     if fractions is None:
         return {}
     rows = fraction_rows(fractions)
@@ -130,8 +123,8 @@ def splits_follow_configured_fractions(bayesline: BayeslineResource) -> dg.Asset
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"description": "no split version published yet"},
         )
-    verdict = judge_split_fractions(load_manifest(layout, versions[-1]))
-    metadata = {
+    verdict = judge_split_fractions(read_manifest(layout, versions[-1]))
+    metadata: dict[str, dg.MetadataValue | str | int] = {
         "version": versions[-1],
         "description": verdict.description,
         "fractions": dg.MetadataValue.json([list(row) for row in verdict.rows]),

@@ -13,8 +13,9 @@ from warehouse.catalog import open_reader
 from warehouse.hashing import split_bucket
 from warehouse.ingest import ingest_landing_files
 from warehouse.layout import WarehouseLayout
+from warehouse.split_manifest import SplitChanges
 from warehouse.splits import publish_split_version, published_versions
-from warehouse.versions import changed_files, find_split_violations, load_manifest
+from warehouse.versions import changed_files, find_split_violations, load_manifest, read_manifest
 
 WORDS = ["good", "bad", "fine", "awful", "great", "meh", "ok", "love", "hate", "slow"]
 
@@ -169,6 +170,25 @@ def test_a_version_records_counts_files_and_changes_in_its_manifest(layout, smal
     with open_reader(layout, small_config) as con:
         (n_added,) = con.execute("SELECT n_added FROM split_versions WHERE version = 2").fetchone()
     assert n_added == 1
+
+
+def test_the_typed_manifest_reads_what_the_json_says(layout, small_config):
+    land(layout, [("app", u, [u % 10], "pos") for u in range(12)], "a")
+    ingest_landing_files(layout, small_config)
+    publish_split_version(layout, small_config)
+    land(layout, [("web", 3, [2, 3], "neg")], "b", start=50)
+    ingest_landing_files(layout, small_config)
+    result = publish_split_version(layout, small_config)
+    raw, manifest = load_manifest(layout, 2), read_manifest(layout, 2)
+    assert (manifest.version, manifest.parent_version) == (2, 1)
+    assert manifest.changes == SplitChanges(added=1, removed=0, changed=0)
+    assert (result.n_added, result.n_removed, result.n_changed) == (1, 0, 0)
+    assert manifest.created_at.isoformat() == raw["created_at"]
+    assert manifest.counts == raw["counts"] == result.split_counts
+    assert manifest.excluded.n == raw["excluded"]["n"] == result.n_excluded
+    assert list(manifest.counts_by_split_source_label) == raw["counts_by_split_source_label"]
+    assert manifest.fractions == raw["fractions"] and manifest.files == raw["files"]
+    assert manifest.engine == raw["engine"] and manifest.config_hash == raw["config_hash"]
 
 
 def test_splits_are_reproducible_by_plain_python_from_the_salt_and_group_key(layout, small_config):

@@ -14,10 +14,11 @@ Every decision is a small Parquet file under lake/batch_decisions/, kept forever
 from __future__ import annotations
 
 import getpass
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Literal, TypedDict
 
 import duckdb
 
@@ -27,6 +28,7 @@ from warehouse.config import DatasetConfig
 from warehouse.layout import WarehouseLayout
 from warehouse.revisions import current_examples_sql
 from warehouse.schema import BATCH_DECISION_COLUMNS
+from warehouse.split_manifest import BatchDecisionsJson
 from warehouse.storage import (
     create_rows_table,
     lake_files,
@@ -34,8 +36,11 @@ from warehouse.storage import (
     write_lake_records,
 )
 
+Decision = Literal["exclude", "accept"]
+#: A decided batch's state while its decision is in force.
+DecidedState = Literal["excluded", "accepted"]
 #: decision -> the batch's state while it is in force
-DECISION_STATES = {"exclude": "excluded", "accept": "accepted"}
+DECISION_STATES: dict[Decision, DecidedState] = {"exclude": "excluded", "accept": "accepted"}
 #: A batch's share of rejected rows, as the quality gate judges it and `batches` shows it.
 #: Rows already in the warehouse (a cumulative export repeating yesterday's rows) are neither
 #: good nor bad news about a file: the rate is over the rows it delivered anew.
@@ -51,6 +56,20 @@ ACCEPT_COMMAND = "bayesline batches accept FILE --reason '...'"
 
 class BatchDecisionError(BayeslineError, ValueError):
     """A decision cannot be recorded; the message says what to do instead."""
+
+
+class IngestedBatch(TypedDict):
+    """A batch as its `ingested_files` record names it."""
+
+    file_id: str
+    source: str
+    file_path: str
+    ingested_at: datetime
+
+
+class DecisionInForce(TypedDict):
+    decision: Decision
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -170,19 +189,21 @@ def current_user() -> str:
         return login_user() or "unknown"
 
 
-def find_batch(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, file: str) -> dict:
+def find_batch(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, file: str) -> IngestedBatch:
     """The ingested batch `file` names; a clear error when it names none or several."""
     records = lake_files(con, layout, layout.ingested_files_dir / "*.parquet")
     if not records:
         raise BatchDecisionError(
             f"no batch has been ingested into {layout.home} yet: run `bayesline materialize`"
         )
-    columns = ("file_id", "source", "file_path", "ingested_at")
     rows = con.execute(
-        f"SELECT {', '.join(columns)} FROM {parquet_files_sql(records)} "
+        f"SELECT file_id, source, file_path, ingested_at FROM {parquet_files_sql(records)} "
         "ORDER BY ingested_at, file_id"
     ).fetchall()
-    batches = [dict(zip(columns, row, strict=True)) for row in rows]
+    batches: list[IngestedBatch] = [
+        {"file_id": file_id, "source": source, "file_path": path, "ingested_at": at}
+        for file_id, source, path, at in rows
+    ]
     for matches in _matches_by_precision(batches, file, layout):
         if len(matches) == 1:
             return matches[0]
@@ -197,7 +218,9 @@ def find_batch(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, file: st
     )
 
 
-def _matches_by_precision(batches: list[dict], file: str, layout: WarehouseLayout):
+def _matches_by_precision(
+    batches: list[IngestedBatch], file: str, layout: WarehouseLayout
+) -> Iterator[list[IngestedBatch]]:
     """Candidates from the most precise reading of `file` to the loosest."""
     yield [b for b in batches if b["file_id"] == file]
     wanted = {str(Path(file).resolve()), str((layout.landing / file).resolve())}
@@ -205,7 +228,9 @@ def _matches_by_precision(batches: list[dict], file: str, layout: WarehouseLayou
     yield [b for b in batches if Path(b["file_path"]).name == Path(file).name]
 
 
-def _decision_in_force(con, layout: WarehouseLayout, file_id: str) -> dict | None:
+def _decision_in_force(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, file_id: str
+) -> DecisionInForce | None:
     load_decided_batches(con, layout)
     row = con.execute(
         "SELECT decision, reason FROM decided_batches WHERE file_id = ?", [file_id]
@@ -245,13 +270,13 @@ def excluded_batches_sql(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout
     return "SELECT file_id FROM decided_batches WHERE decision = 'exclude'"
 
 
-def manifest_batch_decisions(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+def manifest_batch_decisions(con: duckdb.DuckDBPyConnection) -> BatchDecisionsJson:
     """For a version's manifest: the batches excluded from it and accepted into it, and why."""
     rows = con.execute(
         "SELECT decision, file_id, source, file_path, reason, decided_by, decided_at "
         "FROM decided_batches ORDER BY decided_at, file_id"
     ).fetchall()
-    listed: dict[str, list[dict[str, Any]]] = {state: [] for state in DECISION_STATES.values()}
+    listed: BatchDecisionsJson = {"excluded": [], "accepted": []}
     for decision, file_id, source, file_path, reason, decided_by, decided_at in rows:
         listed[DECISION_STATES[decision]].append(
             {

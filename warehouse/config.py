@@ -12,11 +12,16 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from deployment.errors import BayeslineError
 from deployment.settings import ENGINE_ENV, config_path, engine_name
-from warehouse.split_names import DISTRIBUTION_SPLITS, TARGET_SPLITS, TRAINING_SPLITS
+from warehouse.split_names import (
+    DISTRIBUTION_SPLITS,
+    TARGET_SPLITS,
+    TRAINING_SPLITS,
+    SplitName,
+)
 
 FRACTION_TOLERANCE = 1e-6
 #: What a later delivery of an id with other content does (see warehouse/revisions.py).
@@ -55,8 +60,8 @@ class DatasetConfig:
 @dataclass(frozen=True)
 class SplitConfig:
     salt: str
-    target: dict[str, float]
-    training: dict[str, float]
+    target: dict[SplitName, float]
+    training: dict[SplitName, float]
 
 
 @dataclass(frozen=True)
@@ -118,14 +123,15 @@ class LabelingConfig:
 
 
 #: What the edges of a numeric slice column are: numbers, dates or timestamps.
-EDGE_KINDS = ("number", "date", "timestamp")
+EdgeKind = Literal["number", "date", "timestamp"]
+EDGE_KINDS: tuple[EdgeKind, ...] = ("number", "date", "timestamp")
 
 
 @dataclass(frozen=True)
 class SliceEdges:
     """Cut points a user gives for one slice column (warehouse/slice_bins.py bins by them)."""
 
-    kind: str  # one of EDGE_KINDS
+    kind: EdgeKind
     #: Strictly increasing, as SQL-ready text: "18", "0.5", "2024-01-01", "2024-01-01 08:00:00".
     values: tuple[str, ...]
 
@@ -332,7 +338,7 @@ def _slice_edges(column: str, values: Any, where: str) -> SliceEdges:
     return SliceEdges(kind, tuple(format_edge(kind, point) for point in points))
 
 
-def _edge_value(value: Any) -> tuple[str, Any]:
+def _edge_value(value: Any) -> tuple[EdgeKind, Any]:
     """(kind, comparable value) of one cut point: a TOML number, date or datetime, or an ISO
     date or timestamp written as a string."""
     if isinstance(value, bool):
@@ -353,14 +359,14 @@ def _edge_value(value: Any) -> tuple[str, Any]:
     raise ValueError(f"{value!r} is not a cut point")
 
 
-def format_edge(kind: str, value: Any) -> str:
+def format_edge(kind: str, value: float | date) -> str:
     """An edge as slice values show it and SQL reads it: 45, 0.25, 2024-01-01."""
-    if kind == "number":
-        number = float(value)
-        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
-    if kind == "timestamp":
+    if isinstance(value, datetime) and kind == "timestamp":
         return value.isoformat(sep=" ")
-    return value.isoformat()
+    if isinstance(value, date):  # a date, or a timestamp of a column read as dates
+        return value.isoformat()
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
 
 
 def _parse_quality(section: dict[str, Any], where: str) -> QualityConfig:

@@ -9,6 +9,7 @@ same rule is written here for Python, DuckDB and Spark SQL.
 from __future__ import annotations
 
 import hashlib
+from os import PathLike
 
 BUCKETS = 10_000
 FIELD_SEPARATOR = "\x1f"  # ASCII unit separator: cannot appear in a field by accident
@@ -61,7 +62,7 @@ def quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def file_sha256(path, chunk_size: int = 1 << 20) -> str:
+def file_sha256(path: str | PathLike[str], chunk_size: int = 1 << 20) -> str:
     """sha256 of a file, read in chunks so large files never sit in memory."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -75,7 +75,9 @@ def quarantine_unreadable_images(
     return n_bad
 
 
-def _bad_paths(con, root: Path, column: str) -> Iterator[tuple[str, str]]:
+def _bad_paths(
+    con: duckdb.DuckDBPyConnection, root: Path, column: str
+) -> Iterator[tuple[str, str]]:
     column_sql = quote_identifier(column)
     # The same connection (`candidates` is a temp table): nothing else runs on it meanwhile.
     con.execute(
@@ -88,7 +90,7 @@ def _bad_paths(con, root: Path, column: str) -> Iterator[tuple[str, str]]:
             yield from ((p, why) for p, why in zip(paths, problems, strict=True) if why)
 
 
-def _mark_rows(con, column: str, bad: list[tuple[str, str]]) -> None:
+def _mark_rows(con: duckdb.DuckDBPyConnection, column: str, bad: list[tuple[str, str]]) -> None:
     paths, reasons = zip(*bad, strict=True)
     bad_images = pa.table({"path": list(paths), "reason": list(reasons)})  # noqa: F841 (read by SQL)
     column_sql = quote_identifier(column)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 
@@ -22,9 +23,11 @@ from warehouse.hashing import fields_hash_sql, file_sha256, quote_identifier, qu
 from warehouse.image_files import quarantine_unreadable_images
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
-from warehouse.readers import UnreadableFileError, stage_landing_file
-from warehouse.revisions import classify_redelivered_rows
+from warehouse.readers import ReadPath, UnreadableFileError, stage_landing_file
+from warehouse.revisions import Redelivery, classify_redelivered_rows
 from warehouse.schema import INGESTED_FILE_COLUMNS
+from warehouse.sql_results import fetch_count
+from warehouse.staged_tables import Projection
 from warehouse.storage import (
     copy_to_lake,
     write_lake_records,
@@ -35,6 +38,9 @@ from warehouse.storage import (
 #: Sources whose folder name starts with this are reserved for the platform (e.g. predictions).
 RESERVED_SOURCE_PREFIX = "_"
 EXAMPLE_ID_HEX_CHARS = 20  # 80 bits: collisions are negligible far beyond a billion rows
+#: What became of a landing file: loaded (bad rows rejected one by one), rejected whole, or
+#: skipped (ingested before).
+IngestStatus = Literal["loaded", "rejected", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -48,13 +54,13 @@ class FileIngestResult:
     file_id: str
     source: str
     path: Path
-    status: str  # "loaded", "rejected" or "skipped" (already ingested)
+    status: IngestStatus
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
     reason: str | None = None
     rejects_by_type: dict[str, int] = field(default_factory=dict)
-    read_path: str | None = None  # "duckdb" or "line_parser" (see warehouse/readers.py)
+    read_path: ReadPath | None = None  # see warehouse/readers.py
     fallback_reason: str | None = None  # why DuckDB's reader was not enough
     #: Rows identical to an example already stored: neither loaded nor rejected.
     rows_already_present: int = 0
@@ -66,7 +72,7 @@ class FileIngestResult:
 class IngestSummary:
     files: list[FileIngestResult]
 
-    def _of(self, status: str) -> list[FileIngestResult]:
+    def _of(self, status: IngestStatus) -> list[FileIngestResult]:
         return [f for f in self.files if f.status == status]
 
     @property
@@ -96,7 +102,7 @@ class IngestSummary:
 
 def discover_landing_files(layout: WarehouseLayout) -> list[LandingFile]:
     """Every data file under landing/<source>/, in a stable order."""
-    found = []
+    found: list[LandingFile] = []
     if not layout.landing.is_dir():
         return found
     for source_dir in sorted(p for p in layout.landing.iterdir() if p.is_dir()):
@@ -112,8 +118,10 @@ def file_id_for(source: str, content_sha256: str) -> str:
     return hashlib.sha256(f"{source}/{content_sha256}".encode()).hexdigest()[:16]
 
 
-#: path -> [size, mtime_ns, file_id]: lets a poller skip re-hashing files it has seen.
-FileFingerprints = dict[str, list]
+#: [size, mtime_ns, file_id] of a landing file: a JSON list, as the sensor's cursor keeps it.
+FileFingerprint = list[int | str]
+#: path -> its fingerprint: lets a poller skip re-hashing files it has seen.
+FileFingerprints = dict[str, FileFingerprint]
 
 
 def pending_landing_files(
@@ -125,13 +133,14 @@ def pending_landing_files(
     hashes only new or rewritten files.
     """
     seen = seen or {}
-    pending, fingerprints = [], {}
+    pending: list[tuple[LandingFile, str]] = []
+    fingerprints: FileFingerprints = {}
     for landing_file in discover_landing_files(layout):
         stat = landing_file.path.stat()
         key = str(landing_file.path)
         known = seen.get(key)
         if known and known[:2] == [stat.st_size, stat.st_mtime_ns]:
-            file_id = known[2]
+            file_id = str(known[2])
         else:
             file_id = file_id_for(landing_file.source, file_sha256(landing_file.path))
         fingerprints[key] = [stat.st_size, stat.st_mtime_ns, file_id]
@@ -193,7 +202,14 @@ def _ingested_record(layout: WarehouseLayout, file_id: str) -> Path:
     return layout.ingested_files_dir / f"{file_id}.parquet"
 
 
-def _reject_whole_file(con, layout, landing_file, file_id, reason, ingested_at):
+def _reject_whole_file(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    landing_file: LandingFile,
+    file_id: str,
+    reason: str,
+    ingested_at: datetime,
+) -> FileIngestResult:
     con.execute(
         "CREATE OR REPLACE TEMP TABLE file_rejects AS SELECT "
         "CAST(NULL AS BIGINT) AS line_number, CAST(NULL AS VARCHAR) AS raw, "
@@ -206,7 +222,15 @@ def _reject_whole_file(con, layout, landing_file, file_id, reason, ingested_at):
     )
 
 
-def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ingested_at):
+def _load_staged_rows(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    landing_file: LandingFile,
+    file_id: str,
+    rows_read: int,
+    ingested_at: datetime,
+) -> FileIngestResult:
     quarantine_unreadable_images(con, layout.home, config.dataset.image_columns)
     _mark_duplicates_within_file(con)
     excluded = excluded_batches_sql(con, layout)
@@ -223,7 +247,7 @@ def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ing
     loaded = _write_examples(
         con, layout, config, landing_file.source, file_id, ingested_at, redelivery
     )
-    by_type = dict(
+    by_type: dict[str, int] = dict(
         con.execute("SELECT error_type, count(*) FROM all_rejects GROUP BY 1 ORDER BY 1").fetchall()
     )
     return FileIngestResult(
@@ -240,7 +264,7 @@ def _load_staged_rows(con, layout, config, landing_file, file_id, rows_read, ing
     )
 
 
-def _candidate_projection(config, source: str) -> Callable[[str], str]:
+def _candidate_projection(config: BayeslineConfig, source: str) -> Projection:
     """The SELECT that trims fields, computes ids and hashes (see warehouse/hashing.py for the
     recipes) and finds each row's first problem, run in the parsing pass."""
     dataset = config.dataset
@@ -299,7 +323,7 @@ def _trimmed_or_null(column_sql: str) -> str:
     )
 
 
-def _validation_rules(config) -> list[tuple[str, str, str]]:
+def _validation_rules(config: BayeslineConfig) -> list[tuple[str, str, str]]:
     """(condition, error type, reason expression), in order: a row gets its first problem."""
     dataset = config.dataset
     q = quote_identifier
@@ -332,7 +356,7 @@ def _validation_rules(config) -> list[tuple[str, str, str]]:
     return rules
 
 
-def _record_json_sql(config) -> str:
+def _record_json_sql(config: BayeslineConfig) -> str:
     """The parsed record as JSON: the raw text of a row whose format keeps no raw line."""
     fields = ", ".join(
         f"{quote_identifier(c)} := {quote_identifier(c)}" for c in config.dataset.input_columns
@@ -350,7 +374,7 @@ def _mark_duplicates_within_file(con: duckdb.DuckDBPyConnection) -> None:
     # Find repeated ids with a bare count first: the per-id details below cost a string
     # aggregate per group, so they are computed only for the (usually no) repeated ids.
     _find_repeated_ids(con)
-    if not con.execute("SELECT count(*) FROM repeated_ids").fetchone()[0]:
+    if not fetch_count(con, "SELECT count(*) FROM repeated_ids"):
         return
     con.execute(
         """
@@ -379,7 +403,7 @@ def _mark_duplicates_within_file(con: duckdb.DuckDBPyConnection) -> None:
 
 def _find_repeated_ids(con: duckdb.DuckDBPyConnection) -> None:
     """Temp table `repeated_ids`: the ids of more than one valid row of the file."""
-    valid = con.execute("SELECT count(*) FROM candidates WHERE error_type IS NULL").fetchone()[0]
+    valid = fetch_count(con, "SELECT count(*) FROM candidates WHERE error_type IS NULL")
     passes = max(1, -(-valid // IDS_PER_PASS))
     con.execute("CREATE TEMP TABLE repeated_ids (_example_id VARCHAR)")
     for part in range(passes):
@@ -395,7 +419,15 @@ def _find_repeated_ids(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _write_examples(con, layout, config, source, file_id, ingested_at, redelivery) -> int:
+def _write_examples(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    source: str,
+    file_id: str,
+    ingested_at: datetime,
+    redelivery: Redelivery,
+) -> int:
     dataset = config.dataset
     q = quote_identifier
     group_key = q(dataset.group_column) if dataset.group_column else "_dedup_key"
@@ -425,7 +457,7 @@ def _write_examples(con, layout, config, source, file_id, ingested_at, redeliver
     """
     # Every row already present is a valid one (only refused changes were marked), so no join
     # is needed to count what is written.
-    valid = con.execute("SELECT count(*) FROM candidates WHERE error_type IS NULL").fetchone()[0]
+    valid = fetch_count(con, "SELECT count(*) FROM candidates WHERE error_type IS NULL")
     loaded = valid - redelivery.already_present
     if loaded:
         # Replaced, not refused, when there: only a crashed attempt at this file leaves one,
@@ -434,8 +466,15 @@ def _write_examples(con, layout, config, source, file_id, ingested_at, redeliver
     return loaded
 
 
-def _write_rejects(con, layout, landing_file, file_id, table, ingested_at) -> None:
-    if not con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
+def _write_rejects(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    landing_file: LandingFile,
+    file_id: str,
+    table: str,
+    ingested_at: datetime,
+) -> None:
+    if not fetch_count(con, f"SELECT count(*) FROM {table}"):
         return
     copy_to_lake(
         con,
@@ -450,7 +489,13 @@ def _write_rejects(con, layout, landing_file, file_id, table, ingested_at) -> No
     )
 
 
-def _write_ingested_record(layout, config, result, content_sha, ingested_at) -> None:
+def _write_ingested_record(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    result: FileIngestResult,
+    content_sha: str,
+    ingested_at: datetime,
+) -> None:
     """The commit marker of a file's ingestion: written last."""
     record = {
         "file_id": result.file_id,

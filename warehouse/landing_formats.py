@@ -8,7 +8,7 @@ import io
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import zstandard
 
@@ -70,7 +70,7 @@ def landing_format(path: Path) -> LandingFormat:
     )
 
 
-def open_landing_bytes(path: Path, landing: LandingFormat) -> BinaryIO:
+def open_landing_bytes(path: Path, landing: LandingFormat) -> io.BufferedIOBase:
     """The file's uncompressed bytes as a stream: nothing is decompressed ahead of reading."""
     if landing.compression == "gzip":
         return gzip.open(path, "rb")

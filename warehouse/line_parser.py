@@ -10,7 +10,8 @@ import csv
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, NamedTuple
+from io import BufferedIOBase
+from typing import NamedTuple
 
 from warehouse.landing_formats import UnreadableFileError
 
@@ -46,7 +47,7 @@ class Broken:
     reason: str
 
 
-def physical_lines(stream: BinaryIO) -> Iterator[Line]:
+def physical_lines(stream: BufferedIOBase) -> Iterator[Line]:
     """Every line of `stream`, numbered from 1; an over-long line is cut, never held whole."""
     number = 0
     while chunk := stream.readline(MAX_RECORD_BYTES + 1):
@@ -68,12 +69,12 @@ def _ending(chunk: bytes) -> bytes:
     return b""
 
 
-def decode_line(data: bytes) -> tuple[str | None, Broken | None]:
+def decode_line(data: bytes) -> str | Broken:
     """The text of a line, or why it is not UTF-8 (line number filled in by the caller)."""
     try:
-        return data.decode("utf-8"), None
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return None, encoding_reject(data, exc)
+        return encoding_reject(data, exc)
 
 
 def encoding_reject(data: bytes, exc: UnicodeDecodeError) -> Broken:
@@ -128,7 +129,7 @@ class DelimitedRecords:
     opened on; reading resumes on the next line, so the rows after it still load.
     """
 
-    def __init__(self, stream: BinaryIO, delim: str, quote: str):
+    def __init__(self, stream: BufferedIOBase, delim: str, quote: str):
         self._lines = _Lines(physical_lines(stream))
         self._delim = delim
         self._quote = quote.encode()
@@ -153,8 +154,8 @@ class DelimitedRecords:
                 continue  # an empty line is no record
             # Most lines are plain: UTF-8, no quote, the right field count.
             if not first.too_long:
-                text, bad = decode_line(first.data)
-                if not bad and (quote is None or quote not in text):
+                text = decode_line(first.data)
+                if isinstance(text, str) and (quote is None or quote not in text):
                     fields = text.split(delim)
                     if len(fields) == width:
                         yield Parsed(first.number, fields, first.size)
@@ -167,11 +168,14 @@ class DelimitedRecords:
         parts, size = [first], first.size
         while True:
             data = b"".join([*(p.data + p.ending for p in parts[:-1]), parts[-1].data])
-            text, bad = decode_line(data)
-            if bad:
+            decoded = decode_line(data)
+            bad: Broken | None = None
+            if isinstance(decoded, Broken):
                 # Parsed all the same, to know where the record ends: the whole of it is then
                 # rejected, and none of its lines is read again as a record of its own.
-                text = data.decode("utf-8", "surrogateescape")
+                bad, text = decoded, data.decode("utf-8", "surrogateescape")
+            else:
+                text = decoded
             try:
                 fields = self._split(text)
                 break
@@ -220,21 +224,21 @@ def _ends_inside_quotes(exc: csv.Error) -> bool:
 
 
 def _header_text(line: Line) -> str:
-    text, bad = decode_line(line.data.removeprefix(b"\xef\xbb\xbf"))
-    if bad:
-        raise UnreadableFileError(f"the header line is {bad.reason}")
+    text = decode_line(line.data.removeprefix(b"\xef\xbb\xbf"))
+    if isinstance(text, Broken):
+        raise UnreadableFileError(f"the header line is {text.reason}")
     return text
 
 
-def json_lines(stream: BinaryIO) -> Iterator[tuple[int, str] | Broken]:
+def json_lines(stream: BufferedIOBase) -> Iterator[tuple[int, str] | Broken]:
     """(line number, text) of every non-empty line, or why a line cannot be read."""
     for line in physical_lines(stream):
         if line.too_long:
             yield _too_long(line)
             continue
-        text, bad = decode_line(line.data)
-        if bad:
-            yield Broken(line.number, bad.raw, bad.error_type, bad.reason)
+        text = decode_line(line.data)
+        if isinstance(text, Broken):
+            yield Broken(line.number, text.raw, text.error_type, text.reason)
         elif text.strip():
             yield line.number, text
 

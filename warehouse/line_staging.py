@@ -3,25 +3,39 @@ to DuckDB in Arrow batches of bounded size, into the same tables DuckDB's reader
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from io import BufferedIOBase
 from operator import itemgetter
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from warehouse.hashing import quote_identifier
-from warehouse.landing_formats import UnreadableFileError, open_landing_bytes
+from warehouse.landing_formats import LandingFormat, UnreadableFileError, open_landing_bytes
 from warehouse.line_parser import Broken, DelimitedRecords, Parsed, json_lines
 from warehouse.staged_tables import (
+    Projection,
     create_empty_parse_rejects,
     require_columns,
     stage_json_records,
 )
 
+#: A rejected line as `parse_rejects` holds it: line_number, raw, error_type, reason.
+RejectRow = tuple[int, str, str, str]
+
 _BATCH_ROWS = 20_000
 _BATCH_BYTES = 32 << 20
 
 
-def stage_with_line_parser(con, path, landing, input_columns, table, project) -> None:
+def stage_with_line_parser(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    landing: LandingFormat,
+    input_columns: tuple[str, ...],
+    table: str,
+    project: Projection,
+) -> None:
     """Fill `table` and `parse_rejects` as the DuckDB path would, reading lines in Python."""
     create_empty_parse_rejects(con)
     rejects = _BatchInserter(con, "parse_rejects", ("line_number", "raw", "error_type", "reason"))
@@ -40,7 +54,9 @@ def stage_with_line_parser(con, path, landing, input_columns, table, project) ->
     con.execute("DROP TABLE parsed_records")
 
 
-def _parse_json_lines(con, stream, rejects: _BatchInserter) -> None:
+def _parse_json_lines(
+    con: duckdb.DuckDBPyConnection, stream: BufferedIOBase, rejects: _BatchInserter
+) -> None:
     """Fill temp table json_lines (line, _line) from `stream`: one row per non-empty line."""
     con.execute("CREATE TEMP TABLE json_lines (line VARCHAR, _line BIGINT)")
     lines = _BatchInserter(con, "json_lines", ("line", "_line"))
@@ -53,14 +69,22 @@ def _parse_json_lines(con, stream, rejects: _BatchInserter) -> None:
     lines.flush()
 
 
-def _parse_delimited(con, stream, landing, input_columns, rejects: _BatchInserter) -> None:
+def _parse_delimited(
+    con: duckdb.DuckDBPyConnection,
+    stream: BufferedIOBase,
+    landing: LandingFormat,
+    input_columns: tuple[str, ...],
+    rejects: _BatchInserter,
+) -> None:
     """Fill temp table parsed_records (_line, one VARCHAR per input column) from `stream`."""
     records = DelimitedRecords(stream, landing.dialect["delim"], landing.dialect["quote"])
     if records.header is None:
         raise UnreadableFileError("the file is empty: it has no header line")
     require_columns(records.header, input_columns)
     positions = [records.header.index(c) for c in input_columns]
-    pick = itemgetter(*positions) if len(positions) > 1 else lambda f: (f[positions[0]],)
+    pick: Callable[[list[str]], tuple[str, ...]] = (
+        itemgetter(*positions) if len(positions) > 1 else lambda f: (f[positions[0]],)
+    )
     columns = ", ".join(f"{quote_identifier(c)} VARCHAR" for c in input_columns)
     con.execute(f"CREATE TEMP TABLE parsed_records (_line BIGINT, {columns})")
     parsed = _BatchInserter(con, "parsed_records", ("_line", *input_columns))
@@ -74,7 +98,7 @@ def _parse_delimited(con, stream, landing, input_columns, rejects: _BatchInserte
     parsed.flush()
 
 
-def _reject_row(broken: Broken) -> tuple:
+def _reject_row(broken: Broken) -> RejectRow:
     return (broken.line, broken.raw, broken.error_type, broken.reason)
 
 
@@ -83,10 +107,10 @@ class _BatchInserter:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]):
         self._con, self._table, self._columns = con, table, columns
-        self._rows: list[tuple] = []
+        self._rows: list[tuple[object, ...]] = []
         self._bytes = 0
 
-    def add(self, row: tuple, size: int) -> None:
+    def add(self, row: tuple[object, ...], size: int) -> None:
         """Append `row`, `size` bytes of text; a full batch goes to DuckDB."""
         self._rows.append(row)
         self._bytes += size

@@ -24,6 +24,7 @@ from warehouse.landing_formats import (
     refuse_empty_or_utf16,
 )
 from warehouse.line_staging import stage_with_line_parser
+from warehouse.sql_results import fetch_count, fetch_row
 from warehouse.staged_tables import (
     Projection,
     create_empty_parse_rejects,
@@ -91,12 +92,19 @@ def stage_landing_file(
             f"the {landing.compression} data is damaged or cut short ({exc}): compress the "
             "file again and land it"
         ) from exc
-    staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    rejected = con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]
+    staged = fetch_count(con, f"SELECT count(*) FROM {table}")
+    rejected = fetch_count(con, "SELECT count(*) FROM parse_rejects")
     return StagedFile(staged + rejected, rejected, read_path, fallback)
 
 
-def _stage_with_duckdb(con, path, landing, input_columns, table, project) -> str | None:
+def _stage_with_duckdb(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    landing: LandingFormat,
+    input_columns: tuple[str, ...],
+    table: str,
+    project: Projection,
+) -> str | None:
     """Stage with DuckDB's reader; returns why the line parser must read the file instead."""
     try:
         if landing.kind == "delimited":
@@ -116,7 +124,7 @@ def _stage_with_duckdb(con, path, landing, input_columns, table, project) -> str
     )
 
 
-def _distrusted_rejects(con, landing: LandingFormat) -> str | None:
+def _distrusted_rejects(con: duckdb.DuckDBPyConnection, landing: LandingFormat) -> str | None:
     if landing.kind == "parquet":
         return None
     found = con.execute(
@@ -130,7 +138,13 @@ def _distrusted_rejects(con, landing: LandingFormat) -> str | None:
     return f"DuckDB's reader reported faults it cannot pin to one line: {kinds}"
 
 
-def _unnumbered_lines(con, path, landing, input_columns, table) -> str | None:
+def _unnumbered_lines(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    landing: LandingFormat,
+    input_columns: tuple[str, ...],
+    table: str,
+) -> str | None:
     """Why DuckDB's record numbers cannot be made line numbers, if they cannot.
 
     DuckDB numbers records, not lines. Line breaks inside quoted values are counted and the
@@ -139,10 +153,11 @@ def _unnumbered_lines(con, path, landing, input_columns, table) -> str | None:
     """
     if landing.kind != "delimited":
         return None  # JSON lines are read as raw lines, blank ones included: numbers are exact
-    records, breaks = con.execute(
+    records, breaks = fetch_row(
+        con,
         f"SELECT (SELECT count(*) FROM {table}) + (SELECT count(*) FROM parse_rejects), "
-        f"(SELECT coalesce(sum({_line_breaks(input_columns)}), 0) FROM {table})"
-    ).fetchone()
+        f"(SELECT coalesce(sum({_line_breaks(input_columns)}), 0) FROM {table})",
+    )
     lines = count_lines(path, landing)
     if lines == 1 + records + breaks:  # the header is line 1
         if breaks:
@@ -162,7 +177,9 @@ def _line_breaks(input_columns: tuple[str, ...]) -> str:
     return " + ".join(counts)
 
 
-def _shift_past_line_breaks(con, input_columns, table) -> None:
+def _shift_past_line_breaks(
+    con: duckdb.DuckDBPyConnection, input_columns: tuple[str, ...], table: str
+) -> None:
     """Move each record (and rejected line) down by the line breaks in the records before it."""
     con.execute(
         f"""
@@ -189,7 +206,14 @@ def _drop_staging(con: duckdb.DuckDBPyConnection, table: str) -> None:
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _stage_delimited(con, path, landing, input_columns, table, project) -> None:
+def _stage_delimited(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    landing: LandingFormat,
+    input_columns: tuple[str, ...],
+    table: str,
+    project: Projection,
+) -> None:
     options = ", ".join(f"{k} = {quote_literal(v)}" for k, v in landing.dialect.items())
     reader = (
         f"read_csv({quote_literal(str(path))}, header = true, all_varchar = true, {options}, "
@@ -212,7 +236,9 @@ def _duckdb_compression(landing: LandingFormat) -> str:
     return quote_literal(landing.compression or "none")
 
 
-def _read_json_lines_with_duckdb(con, path, landing) -> None:
+def _read_json_lines_with_duckdb(
+    con: duckdb.DuckDBPyConnection, path: Path, landing: LandingFormat
+) -> None:
     """Temp table json_lines (line, _line) and parse_rejects, by DuckDB's reader."""
     # Read raw lines so that one malformed line is one rejected row, with its text kept.
     reader = (
@@ -226,7 +252,13 @@ def _read_json_lines_with_duckdb(con, path, landing) -> None:
     _number_lines(con, "json_lines", first_record_line=1)
 
 
-def _stage_parquet(con, path, input_columns, table, project) -> None:
+def _stage_parquet(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    input_columns: tuple[str, ...],
+    table: str,
+    project: Projection,
+) -> None:
     reader = f"read_parquet({quote_literal(str(path))}, file_row_number = true)"
     found = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
     require_columns(found, input_columns)
@@ -244,9 +276,9 @@ def _stage_parquet(con, path, input_columns, table, project) -> None:
 def _collect_parse_rejects(con: duckdb.DuckDBPyConnection, error_table: str) -> None:
     """Fill `parse_rejects` with the lines DuckDB's reader rejected, one row per line."""
     create_empty_parse_rejects(con)
-    has_errors = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [error_table]
-    ).fetchone()[0]
+    has_errors = fetch_count(
+        con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [error_table]
+    )
     if not has_errors:
         return
     cases = " ".join(
@@ -268,7 +300,7 @@ def _number_lines(con: duckdb.DuckDBPyConnection, table: str, first_record_line:
     keeps its undo data in memory, and at 67M rows that alone left a later GROUP BY too little
     of the default memory cap (BENCHMARKS.md). A copy is written block by block and spills.
     """
-    if not con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]:
+    if not fetch_count(con, "SELECT count(*) FROM parse_rejects"):
         # Nothing rejected: record n sits on line n + first_record_line - 1, no join needed,
         # and the copy keeps the file's order.
         numbered = f"SELECT *, rowid + {first_record_line} AS _line FROM {table}"

@@ -31,16 +31,28 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Literal
 
 import duckdb
 
-from warehouse.config import BayeslineConfig, ConfigError, format_edge
+from deployment.errors import InvariantError
+from warehouse.config import BayeslineConfig, ConfigError, EdgeKind, format_edge
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.schema import SLICE_BIN_COLUMNS
 from warehouse.slice_names import MISSING, OVERALL, PAIR_SEPARATOR
+from warehouse.sql_results import fetch_count, fetch_row
 from warehouse.storage import write_records
 
 RECORD_FILE = "slice_bins.parquet"
+#: What a slice column holds, as its values in a split version read.
+SliceKind = Literal[EdgeKind, "text"]
+#: Where a binned column's edges come from; None: sliced by value.
+EdgesFrom = Literal["quantiles", "config"]
+#: (slice value, lower edge, upper edge, upper edge included) of one range of a binned column.
+SliceBin = tuple[str, str | None, str | None, bool]
+#: A column's first-pass counts: present values, numbers, ISO-date-like values, approximate
+#: distinct values, present values in dev.
+FirstPassCounts = tuple[int, int, int, int, int]
 #: How a value of each kind is read in SQL, and what a value that does not read is called.
 CASTS = {"number": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP"}
 UNREADABLE = {"number": "(not a number)", "date": "(not a date)", "timestamp": "(not a date)"}
@@ -55,21 +67,21 @@ class SliceColumn:
     """One slice column of one split version, and how its examples fall into slices."""
 
     name: str
-    kind: str  # "text", "number", "date" or "timestamp"
+    kind: SliceKind
     n_distinct: int  # distinct present values in the version
     #: Quantile bins: min, inner cuts, max. User bins: the cut points. Empty: by value.
     edges: tuple[str, ...] = ()
     open_ends: bool = False  # True for the user's cut points: the outer bins are unbounded
-    edges_from: str | None = None  # "quantiles", "config", or None when sliced by value
+    edges_from: EdgesFrom | None = None
 
     @property
     def binned(self) -> bool:
         return bool(self.edges)
 
-    def bins(self) -> list[tuple[str, str | None, str | None, bool]]:
+    def bins(self) -> list[SliceBin]:
         """(slice value, lower edge, upper edge, upper edge included) of every range."""
-        bounds = [None, *self.edges, None] if self.open_ends else list(self.edges)
-        ranges = []
+        bounds: list[str | None] = [None, *self.edges, None] if self.open_ends else [*self.edges]
+        ranges: list[SliceBin] = []
         for i, (low, high) in enumerate(itertools.pairwise(bounds)):
             closed = not self.open_ends and i == len(bounds) - 2
             shown_low = "(-inf" if low is None else f"[{low}"
@@ -97,6 +109,9 @@ class SliceColumn:
         return f"CASE {' '.join(whens)} ELSE {quote_literal(bins[-1][0])} END"
 
     def _literal(self, edge: str | None) -> str:
+        # Only the last bin has no upper edge, and it takes the ELSE of value_sql's CASE.
+        if edge is None:
+            raise InvariantError(f"slice column {self.name}: an open edge has no SQL literal")
         return f"CAST({quote_literal(edge)} AS {CASTS[self.kind]})"
 
 
@@ -146,7 +161,7 @@ def slice_columns_of_version(
         record = quote_literal(f"{version_dir}/_meta/{RECORD_FILE}")
         # DuckDB lists it, through the filesystem the location needs: versions published
         # before slice bins were recorded have none.
-        recorded = con.execute(f"SELECT count(*) FROM glob({record})").fetchone()[0]
+        recorded = fetch_count(con, f"SELECT count(*) FROM glob({record})")
         record_sql = f"read_parquet({record})" if recorded else None
         examples_sql = f"read_parquet({quote_literal(f'{version_dir}/*.parquet')})"
     else:
@@ -194,13 +209,17 @@ def measure_slice_columns(
             f"approx_count_distinct({c})",
             f"count_if(split = 'dev' AND {c} IS NOT NULL)",
         ]
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {examples_sql}").fetchone()
-    counts = {name: row[5 * i : 5 * i + 5] for i, name in enumerate(names)}
+    row = fetch_row(con, f"SELECT {', '.join(parts)} FROM {examples_sql}")
+    counts: dict[str, FirstPassCounts] = {
+        name: (row[5 * i], row[5 * i + 1], row[5 * i + 2], row[5 * i + 3], row[5 * i + 4])
+        for i, name in enumerate(names)
+    }
     near = _counted_exactly_up_to(config)
     date_like = [n for n, (present, _, like, _, _) in counts.items() if present and like == present]
     exact = [n for n, (_, _, _, approx, _) in counts.items() if approx <= near]
     stamps, distinct = _second_pass(con, examples_sql, date_like, exact)
-    measured, to_bin = {}, []
+    measured: dict[str, SliceColumn] = {}
+    to_bin: list[tuple[SliceColumn, int]] = []
     for name, (present, numbers, _, approx, in_dev) in counts.items():
         kind = _kind(present, numbers, *stamps.get(name, (0, 0)))
         column = SliceColumn(name, kind, distinct.get(name, approx))
@@ -213,7 +232,9 @@ def measure_slice_columns(
     return measured
 
 
-def _second_pass(con, examples_sql: str, date_like: list[str], exact: list[str]) -> tuple:
+def _second_pass(
+    con: duckdb.DuckDBPyConnection, examples_sql: str, date_like: list[str], exact: list[str]
+) -> tuple[dict[str, tuple[int, int]], dict[str, int]]:
     """{column: (values read as timestamps, of which with a time of day)} for `date_like`,
     and {column: exact distinct values} for `exact`."""
     parts = []
@@ -227,8 +248,8 @@ def _second_pass(con, examples_sql: str, date_like: list[str], exact: list[str])
     parts += [f"count(DISTINCT {quote_identifier(name)})" for name in exact]
     if not parts:
         return {}, {}
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {examples_sql}").fetchone()
-    stamps = {name: row[2 * i : 2 * i + 2] for i, name in enumerate(date_like)}
+    row = fetch_row(con, f"SELECT {', '.join(parts)} FROM {examples_sql}")
+    stamps = {name: (row[2 * i], row[2 * i + 1]) for i, name in enumerate(date_like)}
     distinct = dict(zip(exact, row[2 * len(date_like) :], strict=True))
     return stamps, distinct
 
@@ -238,7 +259,7 @@ def _counted_exactly_up_to(config: BayeslineConfig) -> int:
     return 2 * max(config.slices.max_distinct_values, config.slices.quantile_bins)
 
 
-def _kind(present: int, numbers: int, stamps: int, with_time: int) -> str:
+def _kind(present: int, numbers: int, stamps: int, with_time: int) -> SliceKind:
     if present and numbers == present:
         return "number"
     if present and stamps == present:
@@ -247,7 +268,10 @@ def _kind(present: int, numbers: int, stamps: int, with_time: int) -> str:
 
 
 def _with_quantile_edges(
-    con, config, examples_sql: str, columns: list[tuple[SliceColumn, int]]
+    con: duckdb.DuckDBPyConnection,
+    config: BayeslineConfig,
+    examples_sql: str,
+    columns: list[tuple[SliceColumn, int]],
 ) -> list[SliceColumn]:
     """Quantile cuts over dev (all splits if dev has no value), between the version's ends,
     for every (column, its values in dev) in one pass."""
@@ -263,7 +287,7 @@ def _with_quantile_edges(
             f"quantile_disc({value}, {probabilities}) FILTER (WHERE {dev})",
         ]
         bins_of.append(bins)
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {examples_sql}").fetchone()
+    row = fetch_row(con, f"SELECT {', '.join(parts)} FROM {examples_sql}")
     binned = []
     for i, ((column, _), bins) in enumerate(zip(columns, bins_of, strict=True)):
         low, high, cuts = row[3 * i : 3 * i + 3]
@@ -290,7 +314,7 @@ def _as_configured(column: SliceColumn, config: BayeslineConfig) -> SliceColumn:
     return column
 
 
-def _refuse_too_many_values(column: SliceColumn, config: BayeslineConfig, version: int):
+def _refuse_too_many_values(column: SliceColumn, config: BayeslineConfig, version: int) -> None:
     limit = config.slices.max_distinct_values
     if column.binned or column.n_distinct <= limit:
         return
@@ -310,8 +334,10 @@ def _refuse_too_many_values(column: SliceColumn, config: BayeslineConfig, versio
     )
 
 
-def _record_rows(columns: dict[str, SliceColumn], version: int) -> list[dict]:
-    rows = []
+def _record_rows(columns: dict[str, SliceColumn], version: int) -> list[dict[str, Any]]:
+    """The rows of `slice_bins.parquet` (SLICE_BIN_COLUMNS): one per bin, or one per column
+    sliced by value."""
+    rows: list[dict[str, Any]] = []
     for column in columns.values():
         base = {
             "split_version": version,
@@ -337,10 +363,10 @@ def _read_record(con: duckdb.DuckDBPyConnection, record_sql: str) -> dict[str, S
         f"SELECT slice_column, kind, n_distinct, lower, upper FROM {record_sql} "
         "ORDER BY slice_column, bin NULLS FIRST"
     ).fetchall()
-    by_column: dict[str, list[tuple]] = {}
+    by_column: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         by_column.setdefault(row[0], []).append(row)
-    columns = {}
+    columns: dict[str, SliceColumn] = {}
     for name, bins in by_column.items():
         _, kind, distinct, _, _ = bins[0]
         edges = (*(b[3] for b in bins), bins[-1][4]) if bins[0][3] is not None else ()

@@ -59,7 +59,7 @@ def assign_splits_on_spark(
             spark.catalog.dropTempView(view)
 
 
-_VIEWS = ("ex", "registry", "links", "linked", "next_comp", "comp", "members")
+_VIEWS: tuple[str, ...] = ("ex", "registry", "links", "linked", "next_comp", "comp", "members")
 _VIEWS += ("component_members", "component_plan")
 
 
@@ -101,14 +101,23 @@ def _propagate_min_labels(spark: SparkSession, linked: DataFrame) -> DataFrame:
             """
         ).localCheckpoint()
         following.createOrReplaceTempView("next_comp")
-        moved = spark.sql(
+        moved = _spark_count(
+            spark,
             "SELECT count(*) FROM linked JOIN next_comp ON linked.node = next_comp.node "
-            "WHERE linked.comp <> next_comp.comp"
-        ).first()[0]
+            "WHERE linked.comp <> next_comp.comp",
+        )
         linked = following
         if not moved:
             return linked
     raise InvariantError("group/duplicate components did not converge")
+
+
+def _spark_count(spark: SparkSession, query: str) -> int:
+    """The count(*) of `query`, which always returns one row."""
+    row = spark.sql(query).first()
+    if row is None:
+        raise InvariantError(f"expected one row, got none: {query}")
+    return int(row[0])
 
 
 def plan_components(spark: SparkSession, config: BayeslineConfig) -> None:

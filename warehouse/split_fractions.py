@@ -17,13 +17,19 @@ A split that is off its configured fraction by more than `FRACTION_TOLERANCE` ma
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import duckdb
 
 from warehouse.config import BayeslineConfig
-from warehouse.split_names import DISTRIBUTION_SPLITS
+from warehouse.split_manifest import (
+    DistributionFractions,
+    FractionsReport,
+    SplitManifest,
+    SplitShare,
+)
+from warehouse.split_names import DISTRIBUTION_SPLITS, Distribution, SplitName
 
 #: Largest gap, in percentage points (0.05: 5 points), between a split's realised and configured
 #: share of its distribution before the check warns. Five points: a team that asks for 30% dev
@@ -33,8 +39,18 @@ FRACTION_TOLERANCE = 0.05
 MIN_WOBBLE_WORTH_SAYING = 0.01
 DIGITS = 4  # fractions are rounded in the manifest: 0.1234 reads as 12.34%
 
+#: Examples of one distribution in one split (None: excluded): all of them, those not where a
+#: new component would go today, those held out with their group (NULL sums: None).
+SplitOutcome = tuple[SplitName | None, int, int | None, int | None]
+#: Components of one distribution: how many, their examples, the sum of their squared sizes.
+ComponentSizes = tuple[int, int, int]
+#: (distribution, split, configured, realised, n) for every split of each distribution.
+FractionRow = tuple[Distribution, SplitName, float, float | None, int]
 
-def measure_split_fractions(con: duckdb.DuckDBPyConnection, config: BayeslineConfig) -> dict:
+
+def measure_split_fractions(
+    con: duckdb.DuckDBPyConnection, config: BayeslineConfig
+) -> FractionsReport:
     """The manifest's `fractions` section, from the temp table `component_outcomes` that
     publishing builds (one row per component, distribution and split, with the examples
     counted: all, those not where a new component would go today, those held out with their
@@ -55,23 +71,37 @@ def measure_split_fractions(con: duckdb.DuckDBPyConnection, config: BayeslineCon
         GROUP BY ALL
         """
     ).fetchall()
-    report: dict[str, Any] = {"tolerance": FRACTION_TOLERANCE}
     configured = {"target": config.splits.target, "training": config.splits.training}
-    for distribution, splits in DISTRIBUTION_SPLITS.items():
-        mine = [row[1:] for row in counts if row[0] == distribution]
-        size = next((row[1:] for row in sizes if row[0] == distribution), (0, 0, 0))
-        report[distribution] = _distribution_report(
-            distribution, splits, configured[distribution], mine, size
+
+    def report_on(distribution: Distribution) -> DistributionFractions:
+        mine: list[SplitOutcome] = [
+            (split, n, off, held) for d, split, n, off, held in counts if d == distribution
+        ]
+        size: ComponentSizes = next(
+            ((c, n, sq) for d, c, n, sq in sizes if d == distribution), (0, 0, 0)
         )
-    return report
+        splits = DISTRIBUTION_SPLITS[distribution]
+        return _distribution_report(distribution, splits, configured[distribution], mine, size)
+
+    return {
+        "tolerance": FRACTION_TOLERANCE,
+        "target": report_on("target"),
+        "training": report_on("training"),
+    }
 
 
-def _distribution_report(distribution, splits, configured, counts, size) -> dict:
+def _distribution_report(
+    distribution: Distribution,
+    splits: tuple[SplitName, ...],
+    configured: Mapping[SplitName, float],
+    counts: list[SplitOutcome],
+    size: ComponentSizes,
+) -> DistributionFractions:
     published = {split: n for split, n, _, _ in counts if split is not None}
     total = sum(published.values())
     n_components, n_sum, n_squares = size
     effective = n_sum * n_sum / n_squares if n_squares else 0.0
-    shares = {
+    shares: dict[SplitName, SplitShare] = {
         split: {
             "configured": configured[split],
             "realised": round(published.get(split, 0) / total, DIGITS) if total else None,
@@ -79,8 +109,12 @@ def _distribution_report(distribution, splits, configured, counts, size) -> dict
         }
         for split in splits
     }
-    gaps = [abs(s["realised"] - s["configured"]) for s in shares.values() if total]
-    report = {
+    gaps = [
+        abs(realised - s["configured"])
+        for s in shares.values()
+        if (realised := s["realised"]) is not None
+    ]
+    report: DistributionFractions = {
         "examples": total,
         "splits": shares,
         "largest_gap": round(max(gaps), DIGITS) if gaps else 0.0,
@@ -89,15 +123,17 @@ def _distribution_report(distribution, splits, configured, counts, size) -> dict
         "effective_components": round(effective, 1),
         "kept_from_earlier_versions": sum(off or 0 for split, _, off, _ in counts if split),
         "excluded": sum(n for split, n, _, _ in counts if split is None),
+        "why": [],
     }
     if distribution == "training":
         report["held_out_with_their_group"] = sum(h or 0 for _, _, _, h in counts)
     wobble = _hashing_wobble(configured, effective)
-    report["why"] = [] if report["within_tolerance"] else _reasons(distribution, report, wobble)
+    if not report["within_tolerance"]:
+        report["why"] = _reasons(distribution, report, wobble)
     return report
 
 
-def _hashing_wobble(configured: dict[str, float], effective: float) -> float:
+def _hashing_wobble(configured: Mapping[SplitName, float], effective: float) -> float:
     """About two standard deviations of a split's share when `effective` equal components are
     hashed independently, for the most variable configured fraction."""
     if effective <= 0:
@@ -105,7 +141,7 @@ def _hashing_wobble(configured: dict[str, float], effective: float) -> float:
     return 2 * math.sqrt(max(p * (1 - p) for p in configured.values()) / effective)
 
 
-def _reasons(distribution: str, report: dict, wobble: float) -> list[str]:
+def _reasons(distribution: Distribution, report: DistributionFractions, wobble: float) -> list[str]:
     """What moved this distribution's shares off the configured ones, largest first."""
     total = report["examples"]
     found: list[tuple[float, str]] = []
@@ -159,13 +195,13 @@ class FractionsVerdict:
     passed: bool
     description: str
     remedy: str = ""
-    rows: tuple[tuple[str, str, float, float | None, int], ...] = ()
+    rows: tuple[FractionRow, ...] = ()
 
 
-def judge_split_fractions(manifest: dict) -> FractionsVerdict:
+def judge_split_fractions(manifest: SplitManifest) -> FractionsVerdict:
     """Warn when a split's realised share of its distribution is off the configured fraction by
     more than the tolerance, saying by how much and why."""
-    version, fractions = manifest["version"], manifest.get("fractions")
+    version, fractions = manifest.version, manifest.fractions
     if fractions is None:
         return FractionsVerdict(
             True,
@@ -192,7 +228,7 @@ def judge_split_fractions(manifest: dict) -> FractionsVerdict:
     )
 
 
-def fraction_rows(fractions: dict) -> tuple[tuple[str, str, float, float | None, int], ...]:
+def fraction_rows(fractions: FractionsReport) -> tuple[FractionRow, ...]:
     """(distribution, split, configured, realised, n) for every split of each distribution."""
     return tuple(
         (d, split, s["configured"], s["realised"], s["n"])
@@ -201,7 +237,7 @@ def fraction_rows(fractions: dict) -> tuple[tuple[str, str, float, float | None,
     )
 
 
-def _describe_off(distribution: str, report: dict) -> str:
+def _describe_off(distribution: Distribution, report: DistributionFractions) -> str:
     shares = ", ".join(
         f"{split} {s['realised']:.1%} (configured {s['configured']:.0%})"
         for split, s in report["splits"].items()
@@ -209,7 +245,7 @@ def _describe_off(distribution: str, report: dict) -> str:
     return f"{distribution} {shares}, because {'; '.join(report['why'])}"
 
 
-def _remedy(reports: list[dict]) -> str:
+def _remedy(reports: list[DistributionFractions]) -> str:
     advice = []
     if any(r.get("held_out_with_their_group") for r in reports):
         advice.append(

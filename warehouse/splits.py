@@ -28,11 +28,12 @@ import json
 import re
 import shutil
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -46,7 +47,15 @@ from warehouse.revisions import has_examples
 from warehouse.schema import SPLIT_VERSION_COLUMNS
 from warehouse.slice_bins import write_slice_bins
 from warehouse.split_fractions import measure_split_fractions
-from warehouse.split_names import SPLITS
+from warehouse.split_manifest import (
+    FileDigest,
+    LabelCount,
+    ManifestJson,
+    SplitChanges,
+    SplitManifest,
+)
+from warehouse.split_names import SPLITS, SplitName
+from warehouse.sql_results import fetch_count
 from warehouse.storage import (
     PARQUET_OPTIONS,
     lake_files,
@@ -67,13 +76,21 @@ class PublishResult:
     version: int | None
     created: bool
     parent_version: int | None
-    split_counts: dict[str, int] = field(default_factory=dict)
+    split_counts: dict[SplitName, int] = field(default_factory=dict)
     n_added: int = 0
     n_removed: int = 0
     n_changed: int = 0
     n_excluded: int = 0
     #: The version's folder: a local path, or its s3:// URL on object storage.
     path: str | None = None
+
+    @property
+    def latest_version(self) -> int:
+        """The newest version once this publish is done: the new one, or the parent."""
+        latest = self.version if self.created else self.parent_version
+        if latest is None:  # nothing new is published only when a parent exists
+            raise InvariantError("a publish created no version and had no parent")
+        return latest
 
     @property
     def message(self) -> str:
@@ -135,18 +152,26 @@ def publish_split_version(
             _link_components(con)
             _assign_splits(con, config)
         changes = _diff_against_parent(con, layout, parent)
-        if parent is not None and not any(changes.values()):
-            return PublishResult(None, False, parent)
+        if parent is not None and changes.is_empty:
+            return PublishResult(version=None, created=False, parent_version=parent)
         version = (parent or 0) + 1
         path = _write_version(con, layout, config, version, parent, changes, now, engine)
-        counts = _split_counts(con)
-        n_excluded = con.execute("SELECT count(*) FROM assigned WHERE split IS NULL").fetchone()[0]
         return PublishResult(
-            version, True, parent, counts, *changes.values(), n_excluded=n_excluded, path=path
+            version=version,
+            created=True,
+            parent_version=parent,
+            split_counts=_split_counts(con),
+            n_added=changes.added,
+            n_removed=changes.removed,
+            n_changed=changes.changed,
+            n_excluded=fetch_count(con, "SELECT count(*) FROM assigned WHERE split IS NULL"),
+            path=path,
         )
 
 
-def _assign_splits_on_spark(con, layout: WarehouseLayout, config: BayeslineConfig) -> None:
+def _assign_splits_on_spark(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config: BayeslineConfig
+) -> None:
     # Imported here: pyspark is an optional extra, and spark_splits builds on this module.
     from warehouse.spark_session import spark_session
     from warehouse.spark_splits import assign_splits_on_spark
@@ -158,7 +183,9 @@ def _assign_splits_on_spark(con, layout: WarehouseLayout, config: BayeslineConfi
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _load_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config) -> int:
+def _load_examples(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config: BayeslineConfig
+) -> int:
     if not has_examples(layout):
         return 0
     _create_corrected_examples(con, layout, config)
@@ -167,10 +194,12 @@ def _load_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, conf
         "CREATE TEMP TABLE ex AS SELECT example_id, distribution, group_key, dedup_key "
         "FROM corrected_examples"
     )
-    return con.execute("SELECT count(*) FROM ex").fetchone()[0]
+    return fetch_count(con, "SELECT count(*) FROM ex")
 
 
-def _create_corrected_examples(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config):
+def _create_corrected_examples(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config: BayeslineConfig
+) -> None:
     """The current revision of each example with accepted label corrections applied (the newest
     correction per example wins), leaving out the batches a person excluded.
 
@@ -199,7 +228,9 @@ def _create_corrected_examples(con: duckdb.DuckDBPyConnection, layout: Warehouse
     )
 
 
-def _load_registry(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, parent: int | None):
+def _load_registry(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, parent: int | None
+) -> None:
     """Every assignment ever published (removed examples included), from the parent version."""
     if parent is None:
         con.execute(
@@ -253,10 +284,11 @@ def _propagate_min_labels(con: duckdb.DuckDBPyConnection) -> None:
             FROM links JOIN dedup_comp AS d USING (dedup_key) GROUP BY links.group_key
             """
         )
-        moved = con.execute(
+        moved = fetch_count(
+            con,
             "SELECT count(*) FROM linked JOIN next_comp USING (node) "
-            "WHERE linked.comp <> next_comp.comp"
-        ).fetchone()[0]
+            "WHERE linked.comp <> next_comp.comp",
+        )
         con.execute("CREATE OR REPLACE TEMP TABLE linked AS SELECT * FROM next_comp")
         if not moved:
             return
@@ -342,20 +374,29 @@ CONFLICT_REASON_SQL = """(CASE
     END)"""
 
 
-#: The order in which each distribution's fractions fill the buckets.
-CUT_ORDER = {"target": ("dev", "test", "train"), "training": ("train", "train_dev")}
+#: The order in which each distribution's fractions fill the buckets (keyed by the
+#: distribution's name as the manifest spells it: readers index it with manifest keys).
+CUT_ORDER: dict[str, tuple[SplitName, ...]] = {
+    "target": ("dev", "test", "train"),
+    "training": ("train", "train_dev"),
+}
+#: A split's name: a SplitName, or the str a manifest read as JSON gives.
+SplitKey = TypeVar("SplitKey", bound=str)
 
 
-def cut_points(fractions: dict[str, float], order: tuple[str, ...]) -> list[tuple[str, int]]:
+def cut_points(
+    fractions: Mapping[SplitKey, float], order: tuple[SplitKey, ...]
+) -> list[tuple[str, int]]:
     """Cumulative integer bucket bounds, so every engine compares integers, not floats."""
-    cuts, total = [], 0.0
+    cuts: list[tuple[str, int]] = []
+    total = 0.0
     for name in order:
         total += fractions[name]
         cuts.append((name, round(total * BUCKETS)))
     return cuts
 
 
-def bucket_case_sql(cuts: list[tuple[str, int]], bucket_sql: str = "bucket") -> str:
+def bucket_case_sql(cuts: Sequence[tuple[str, int]], bucket_sql: str = "bucket") -> str:
     whens = " ".join(f"WHEN {bucket_sql} < {bound} THEN '{name}'" for name, bound in cuts[:-1])
     return f"(CASE {whens} ELSE '{cuts[-1][0]}' END)"
 
@@ -402,19 +443,20 @@ def _held_out_target_case(config: BayeslineConfig, bucket_sql: Callable[..., str
     """Dev or test, in the ratio of their target fractions (both are positive), from the
     component's second bucket: its first put it in train_dev, so it says nothing here."""
     dev, test = config.splits.target["dev"], config.splits.target["test"]
-    shares = {"dev": dev / (dev + test), "test": test / (dev + test)}
+    shares: dict[SplitName, float] = {"dev": dev / (dev + test), "test": test / (dev + test)}
     second = bucket_sql(quote_literal(config.splits.salt), "comp", part=1)
     return bucket_case_sql(cut_points(shares, ("dev", "test")), second)
 
 
-def _diff_against_parent(con, layout: WarehouseLayout, parent: int | None) -> dict[str, int]:
+def _diff_against_parent(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, parent: int | None
+) -> SplitChanges:
     if parent is None:  # the first version: everything assigned is new
         con.execute(
             "CREATE TEMP TABLE changes AS SELECT example_id, split, 'added' AS change "
             "FROM assigned WHERE split IS NOT NULL"
         )
-        added = con.execute("SELECT count(*) FROM changes").fetchone()[0]
-        return {"added": added, "removed": 0, "changed": 0}
+        return SplitChanges(added=fetch_count(con, "SELECT count(*) FROM changes"))
     con.execute(
         "CREATE TEMP TABLE current_content AS SELECT a.example_id, a.split, e.content_hash "
         "FROM assigned AS a JOIN corrected_examples AS e USING (example_id) "
@@ -425,10 +467,11 @@ def _diff_against_parent(con, layout: WarehouseLayout, parent: int | None) -> di
         "CREATE TEMP TABLE parent_content AS SELECT example_id, split, content_hash "
         f"FROM read_parquet({files})"
     )
-    moved = con.execute(
+    moved = fetch_count(
+        con,
         "SELECT count(*) FROM current_content AS c JOIN parent_content AS p USING (example_id) "
-        "WHERE c.split <> p.split"
-    ).fetchone()[0]
+        "WHERE c.split <> p.split",
+    )
     if moved:
         raise SplitInvariantError(f"{moved} published examples would change split; aborting")
     con.execute(
@@ -443,11 +486,17 @@ def _diff_against_parent(con, layout: WarehouseLayout, parent: int | None) -> di
         WHERE c.example_id IS NULL OR p.example_id IS NULL OR c.content_hash <> p.content_hash
         """
     )
-    counts = dict(con.execute("SELECT change, count(*) FROM changes GROUP BY 1").fetchall())
-    return {k: counts.get(k, 0) for k in ("added", "removed", "changed")}
+    counts: dict[str, int] = dict(
+        con.execute("SELECT change, count(*) FROM changes GROUP BY 1").fetchall()
+    )
+    return SplitChanges(
+        added=counts.get("added", 0),
+        removed=counts.get("removed", 0),
+        changed=counts.get("changed", 0),
+    )
 
 
-def _split_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def _split_counts(con: duckdb.DuckDBPyConnection) -> dict[SplitName, int]:
     counts = dict(
         con.execute(
             "SELECT split, count(*) FROM assigned WHERE split IS NOT NULL GROUP BY 1"
@@ -456,7 +505,16 @@ def _split_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {name: counts.get(name, 0) for name in SPLITS}
 
 
-def _write_version(con, layout, config, version, parent, changes, now, engine) -> str:
+def _write_version(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    version: int,
+    parent: int | None,
+    changes: SplitChanges,
+    now: datetime | None,
+    engine: str,
+) -> str:
     """Write the version into a hidden directory, then publish it in one step: a rename in a
     local lake, the commit marker written last on object storage (warehouse/lake_store)."""
     created_at = (now or datetime.now(UTC)).replace(tzinfo=None)
@@ -468,13 +526,13 @@ def _write_version(con, layout, config, version, parent, changes, now, engine) -
     staging = parent_dir / f".{name}.{uuid.uuid4().hex}.tmp"
     (staging / "_meta").mkdir(parents=True)
     try:
-        files = _write_split_files(con, layout, staging, version)
+        files = _write_split_files(con, staging, version)
         _write_meta_tables(con, staging, version)
         write_slice_bins(con, config, "published", version, staging / "_meta")
         manifest = _manifest(con, config, version, parent, changes, files, created_at, engine)
         manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
         (staging / "_meta" / "manifest.json").write_bytes(manifest_bytes)
-        _write_version_row(staging, manifest, manifest_bytes)
+        _write_version_row(staging, SplitManifest.from_json(manifest), manifest_bytes)
         _make_read_only(staging)
         pause_point("publish.version_staged")
         # Refused if a concurrent publisher took the number.
@@ -483,13 +541,15 @@ def _write_version(con, layout, config, version, parent, changes, now, engine) -
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_split_files(con, layout, staging: Path, version: int) -> dict[str, dict]:
+def _write_split_files(
+    con: duckdb.DuckDBPyConnection, staging: Path, version: int
+) -> dict[str, FileDigest]:
     """One Parquet file per split, each streamed from the examples joined to its members.
 
     Four streaming passes, not one materialised join or one partitioned write: at 10M rows
     both of those hold more in memory than the writer's cap allows.
     """
-    digests = {}
+    digests: dict[Path, Future[str]] = {}
     # Each file is hashed on a thread while DuckDB writes the next one.
     with ThreadPoolExecutor(max_workers=1) as hasher:
         for split in SPLITS:
@@ -504,7 +564,7 @@ def _write_split_files(con, layout, staging: Path, version: int) -> dict[str, di
                 """
             )
             digests[path] = hasher.submit(file_sha256, path)
-    files = {
+    files: dict[str, FileDigest] = {
         path.name: {"sha256": digest.result(), "bytes": path.stat().st_size}
         for path, digest in digests.items()
     }
@@ -515,7 +575,7 @@ def _write_split_files(con, layout, staging: Path, version: int) -> dict[str, di
     return files
 
 
-def _write_meta_tables(con, staging: Path, version: int) -> None:
+def _write_meta_tables(con: duckdb.DuckDBPyConnection, staging: Path, version: int) -> None:
     # The two tables with a row per example are not sorted: at 10M rows the sort costs more
     # than writing them, and readers join or filter them rather than scan them in order.
     meta = staging / "_meta"
@@ -534,11 +594,23 @@ def _write_meta_tables(con, staging: Path, version: int) -> None:
         con.execute(f"COPY ({query}) TO {target} ({PARQUET_OPTIONS})")
 
 
-def _manifest(con, config, version, parent, changes, files, created_at, engine) -> dict:
-    breakdown = con.execute(
-        "SELECT split, source, label, count(*) FROM published GROUP BY ALL ORDER BY ALL"
-    ).fetchall()
-    excluded = dict(
+def _manifest(
+    con: duckdb.DuckDBPyConnection,
+    config: BayeslineConfig,
+    version: int,
+    parent: int | None,
+    changes: SplitChanges,
+    files: dict[str, FileDigest],
+    created_at: datetime,
+    engine: str,
+) -> ManifestJson:
+    breakdown: list[LabelCount] = [
+        {"split": split, "source": source, "label": label, "n": n}
+        for split, source, label, n in con.execute(
+            "SELECT split, source, label, count(*) FROM published GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    ]
+    excluded: dict[str, int] = dict(
         con.execute(
             "SELECT excluded_reason, count(*) FROM assigned WHERE split IS NULL GROUP BY 1"
         ).fetchall()
@@ -564,26 +636,26 @@ def _manifest(con, config, version, parent, changes, files, created_at, engine) 
         },
         "counts": _split_counts(con),
         "fractions": measure_split_fractions(con, config),
-        "counts_by_split_source_label": [
-            {"split": s, "source": src, "label": lab, "n": n} for s, src, lab, n in breakdown
-        ],
-        "changes_vs_parent": changes,
+        "counts_by_split_source_label": breakdown,
+        "changes_vs_parent": changes.as_json(),
         "excluded": {"n": sum(excluded.values()), "by_reason": excluded},
         "batch_decisions": manifest_batch_decisions(con),
         "files": files,
     }
 
 
-def _write_version_row(staging: Path, manifest: dict, manifest_bytes: bytes) -> None:
-    counts, changes = manifest["counts"], manifest["changes_vs_parent"]
+def _write_version_row(staging: Path, manifest: SplitManifest, manifest_bytes: bytes) -> None:
+    changes = manifest.changes
     row = {
-        "version": manifest["version"],
-        "parent_version": manifest["parent_version"],
-        "created_at": datetime.fromisoformat(manifest["created_at"]),
-        **{f"n_{split}": counts[split] for split in SPLITS},
-        **{f"n_{kind}": changes[kind] for kind in ("added", "removed", "changed")},
-        "n_excluded": manifest["excluded"]["n"],
-        "config_hash": manifest["config_hash"],
+        "version": manifest.version,
+        "parent_version": manifest.parent_version,
+        "created_at": manifest.created_at,
+        **{f"n_{split}": manifest.counts[split] for split in SPLITS},
+        "n_added": changes.added,
+        "n_removed": changes.removed,
+        "n_changed": changes.changed,
+        "n_excluded": manifest.excluded.n,
+        "config_hash": manifest.config_hash,
         "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
     }
     write_records(SPLIT_VERSION_COLUMNS, [row], staging / "_meta" / "version.parquet")

@@ -28,7 +28,9 @@ def require_columns(found: list[str], input_columns: tuple[str, ...]) -> None:
         )
 
 
-def stage_json_records(con, input_columns, table, project) -> None:
+def stage_json_records(
+    con: duckdb.DuckDBPyConnection, input_columns: tuple[str, ...], table: str, project: Projection
+) -> None:
     """Parse json_lines (line, _line) into `table`; a line that is no JSON object is rejected."""
     con.execute("DELETE FROM json_lines WHERE line IS NULL OR trim(line) = ''")
     # CASE, not AND: DuckDB may evaluate both sides of AND, and json_type fails on bad JSON.

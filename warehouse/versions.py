@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
 from deployment.errors import BayeslineError
 from warehouse.catalog import fetch_dicts
 from warehouse.layout import WarehouseLayout
-from warehouse.split_names import SPLITS
+from warehouse.split_manifest import ManifestJson, SplitManifest
+from warehouse.split_names import SPLITS, SplitName
 from warehouse.splits import published_versions, version_parts
+from warehouse.sql_results import fetch_row
 
 
 class UnknownVersionError(BayeslineError, LookupError):
@@ -32,7 +35,8 @@ def parse_version(text: str | int) -> int:
     return int(value)
 
 
-def load_manifest(layout: WarehouseLayout, version: int) -> dict:
+def load_manifest(layout: WarehouseLayout, version: int) -> ManifestJson:
+    """The version's manifest as published (raw JSON: for checksums and `splits show`)."""
     published = published_versions(layout)
     if version not in published:
         known = ", ".join(f"v{v}" for v in published) or "none yet"
@@ -41,10 +45,16 @@ def load_manifest(layout: WarehouseLayout, version: int) -> dict:
         manifest = layout.store.read_bytes(*version_parts(version, "_meta", "manifest.json"))
     except FileNotFoundError as exc:
         raise UnknownVersionError(f"split version v{version} has lost its manifest") from exc
-    return json.loads(manifest)
+    raw: ManifestJson = json.loads(manifest)
+    return raw
 
 
-def list_versions(con: duckdb.DuckDBPyConnection) -> list[dict]:
+def read_manifest(layout: WarehouseLayout, version: int) -> SplitManifest:
+    """The version's manifest, typed."""
+    return SplitManifest.from_json(load_manifest(layout, version))
+
+
+def list_versions(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return fetch_dicts(con, "SELECT * FROM split_versions ORDER BY version")
 
 
@@ -56,12 +66,14 @@ class VersionDiff:
     removed: int
     changed: int
     moved: int
-    counts: dict[str, tuple[int, int]]  # split -> (old count, new count)
+    counts: dict[SplitName, tuple[int, int]]  # split -> (old count, new count)
     sample_added: list[str]
     sample_removed: list[str]
 
 
-def diff_versions(con: duckdb.DuckDBPyConnection, old: int, new: int, sample: int = 10):
+def diff_versions(
+    con: duckdb.DuckDBPyConnection, old: int, new: int, sample: int = 10
+) -> VersionDiff:
     """What changed between two published versions (in SQL, over the `splits` view)."""
     con.execute(
         """
@@ -76,21 +88,22 @@ def diff_versions(con: duckdb.DuckDBPyConnection, old: int, new: int, sample: in
         """,
         {"old": old, "new": new},
     )
-    added, removed, changed, moved = con.execute(
+    added, removed, changed, moved = fetch_row(
+        con,
         """
         SELECT count(*) FILTER (old_split IS NULL),
                count(*) FILTER (new_split IS NULL),
                count(*) FILTER (old_hash <> new_hash),
                count(*) FILTER (old_split <> new_split)
         FROM version_pair
-        """
-    ).fetchone()
-    counts = {split: [0, 0] for split in SPLITS}
+        """,
+    )
+    counts: dict[SplitName, tuple[int, int]] = dict.fromkeys(SPLITS, (0, 0))
     for split, old_n, new_n in con.execute(
         "SELECT coalesce(old_split, new_split), count(old_split), count(new_split) "
         "FROM version_pair GROUP BY 1"
     ).fetchall():
-        counts[split] = [old_n, new_n]
+        counts[split] = (old_n, new_n)
 
     def ids(condition: str) -> list[str]:
         rows = con.execute(
@@ -105,7 +118,7 @@ def diff_versions(con: duckdb.DuckDBPyConnection, old: int, new: int, sample: in
         removed,
         changed,
         moved,
-        {k: tuple(v) for k, v in counts.items()},
+        counts,
         ids("old_split IS NULL"),
         ids("new_split IS NULL"),
     )
@@ -119,7 +132,9 @@ _LEAKS_ACROSS_SPLITS = """(bool_or(split = 'train') AND count(DISTINCT split) > 
                           OR (bool_or(split = 'dev') AND bool_or(split = 'test'))"""
 
 
-def find_split_violations(con: duckdb.DuckDBPyConnection, version: int) -> dict[str, list]:
+def find_split_violations(
+    con: duckdb.DuckDBPyConnection, version: int
+) -> dict[str, list[list[Any]]]:
     """Rows that break a split invariant in a version: empty lists mean it is sound."""
     checks = {
         "training_rows_in_dev_or_test": """
@@ -148,11 +163,11 @@ def changed_files(
 ) -> list[str]:
     """Split files whose bytes no longer match the sha256 in the version's manifest (only
     `names`, when given), or that are gone."""
-    manifest = load_manifest(layout, version)
+    manifest = read_manifest(layout, version)
     store = layout.store
     return [
         name
-        for name, recorded in manifest["files"].items()
+        for name, recorded in manifest.files.items()
         if (names is None or name in names)
         and (
             not store.exists(*version_parts(version, name))
