@@ -31,7 +31,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 import duckdb
 
@@ -334,28 +334,52 @@ def _refuse_too_many_values(column: SliceColumn, config: BayeslineConfig, versio
     )
 
 
-def _record_rows(columns: dict[str, SliceColumn], version: int) -> list[dict[str, Any]]:
-    """The rows of `slice_bins.parquet` (SLICE_BIN_COLUMNS): one per bin, or one per column
-    sliced by value."""
-    rows: list[dict[str, Any]] = []
+class SliceBinRow(TypedDict):
+    """A row of `slice_bins.parquet` (SLICE_BIN_COLUMNS): one bin of a binned column, or a
+    column sliced by value (no bin, and upper_closed left NULL)."""
+
+    split_version: int
+    slice_column: str
+    kind: SliceKind
+    n_distinct: int
+    edges_from: EdgesFrom | None
+    bin: int | None
+    slice_value: str | None
+    lower: str | None
+    upper: str | None
+    upper_closed: NotRequired[bool]
+
+
+def _record_rows(columns: dict[str, SliceColumn], version: int) -> list[SliceBinRow]:
+    rows: list[SliceBinRow] = []
     for column in columns.values():
-        base = {
-            "split_version": version,
-            "slice_column": column.name,
-            "kind": column.kind,
-            "n_distinct": column.n_distinct,
-            "edges_from": column.edges_from,
-        }
         if not column.binned:
-            rows.append(base | dict.fromkeys(("bin", "slice_value", "lower", "upper")))
+            rows.append(_bin_row(column, version, None, None, None, None))
             continue
         for i, (label, low, high, closed) in enumerate(column.bins()):
-            rows.append(
-                base
-                | {"bin": i, "slice_value": label, "lower": low, "upper": high}
-                | {"upper_closed": closed}
-            )
+            rows.append(_bin_row(column, version, i, label, low, high) | {"upper_closed": closed})
     return rows
+
+
+def _bin_row(
+    column: SliceColumn,
+    version: int,
+    index: int | None,
+    label: str | None,
+    low: str | None,
+    high: str | None,
+) -> SliceBinRow:
+    return {
+        "split_version": version,
+        "slice_column": column.name,
+        "kind": column.kind,
+        "n_distinct": column.n_distinct,
+        "edges_from": column.edges_from,
+        "bin": index,
+        "slice_value": label,
+        "lower": low,
+        "upper": high,
+    }
 
 
 def _read_record(con: duckdb.DuckDBPyConnection, record_sql: str) -> dict[str, SliceColumn]:

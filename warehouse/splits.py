@@ -33,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 import duckdb
 
@@ -98,6 +98,24 @@ class PublishResult:
             return f"no change since v{self.parent_version}: no new version published"
         sizes = ", ".join(f"{k} {v:,}" for k, v in self.split_counts.items())
         return f"published v{self.version} ({sizes}; +{self.n_added:,} -{self.n_removed:,})"
+
+
+class SplitVersionRow(TypedDict):
+    """A version's row of the `split_versions` table (SPLIT_VERSION_COLUMNS)."""
+
+    version: int
+    parent_version: int | None
+    created_at: datetime
+    n_train: int
+    n_train_dev: int
+    n_dev: int
+    n_test: int
+    n_added: int
+    n_removed: int
+    n_changed: int
+    n_excluded: int
+    config_hash: str
+    manifest_sha256: str
 
 
 class SplitInvariantError(InvariantError):
@@ -645,12 +663,15 @@ def _manifest(
 
 
 def _write_version_row(staging: Path, manifest: SplitManifest, manifest_bytes: bytes) -> None:
-    changes = manifest.changes
-    row = {
+    counts, changes = manifest.counts, manifest.changes
+    row: SplitVersionRow = {
         "version": manifest.version,
         "parent_version": manifest.parent_version,
         "created_at": manifest.created_at,
-        **{f"n_{split}": manifest.counts[split] for split in SPLITS},
+        "n_train": counts["train"],
+        "n_train_dev": counts["train_dev"],
+        "n_dev": counts["dev"],
+        "n_test": counts["test"],
         "n_added": changes.added,
         "n_removed": changes.removed,
         "n_changed": changes.changed,
