@@ -82,7 +82,7 @@ def labelstudio_queue(work_dir: Path, rows: int) -> dict:
     """The labeling_queue asset's path: push_tasks in batches, then the queue's record."""
     from labeling.tasks import push_tasks, queued_record_rows
     from warehouse.schema import LABELING_QUEUE_COLUMNS
-    from warehouse.storage import write_records
+    from warehouse.storage import write_local_records
 
     examples = bench_examples(task_count())
     with _stage_server(work_dir, "queue") as settings:
@@ -94,7 +94,7 @@ def labelstudio_queue(work_dir: Path, rows: int) -> dict:
             result = push_tasks(client, project_id, examples, SPLIT_VERSION)
             records = queued_record_rows(result, examples, SPLIT_VERSION, datetime.now(UTC))
             out = settings.data_dir.parent / "queued.parquet"
-            write_records(LABELING_QUEUE_COLUMNS, records, out)
+            write_local_records(LABELING_QUEUE_COLUMNS, records, out)
             seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": len(examples), "pushed": result.pushed}
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployment.atomic_files import write_text_atomically
 from deployment.errors import BayeslineError
 from deployment.settings import (
     PostgresSettings,
@@ -191,7 +192,8 @@ def _check_reachable(path: Path, postgres: pwd.struct_passwd) -> None:
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]  # socket's address is a tuple of Any
+        return port
 
 
 def _set_up_role(cluster: TeamCluster, state: ClusterState) -> None:
@@ -208,13 +210,9 @@ SELECT format('CREATE DATABASE %I OWNER %I', '{DATABASE}', '{ROLE}')
 """
     _psql_as_postgres(state, sql)
     cluster.team_dir.mkdir(parents=True, exist_ok=True)
-    staging = cluster.passfile.with_name(f".{cluster.passfile.name}.tmp")
-    staging.unlink(missing_ok=True)
-    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        # Any database: the role may own more than Dagster's (one per warehouse, say).
-        handle.write(f"127.0.0.1:{state.port}:*:{ROLE}:{password}\n")
-    staging.replace(cluster.passfile)
+    # Any database: the role may own more than Dagster's (one per warehouse, say).
+    entry = f"127.0.0.1:{state.port}:*:{ROLE}:{password}\n"
+    write_text_atomically(cluster.passfile, entry, private=True)
 
 
 def scram_sha256_verifier(password: str, iterations: int = 4096) -> str:
@@ -239,9 +237,7 @@ def _record(cluster: TeamCluster, state: ClusterState) -> PostgresSettings:
     url = f"postgresql://{ROLE}@127.0.0.1:{state.port}/{DATABASE}"
     settings = parse_postgres_url(url, cluster.passfile, str(cluster.settings_path))
     payload = json.dumps({"url": url, "passfile": str(cluster.passfile)}, indent=2)
-    staging = cluster.settings_path.with_name(f".{cluster.settings_path.name}.tmp")
-    staging.write_text(payload + "\n")
-    staging.replace(cluster.settings_path)
+    write_text_atomically(cluster.settings_path, payload + "\n")
     return settings
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from deployment.atomic_files import write_text_atomically
 from deployment.settings import POSTGRES_PASSWORD_ENV, PostgresSettings
 
 #: SQLAlchemy 2.1 takes a bare `postgresql://` to mean psycopg 3, which fails on Dagster's
@@ -47,13 +48,13 @@ def _storage_section(settings: PostgresSettings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_instance_yaml(dagster_home: Path, template: Path, settings: PostgresSettings | None):
+def write_instance_yaml(
+    dagster_home: Path, template: Path, settings: PostgresSettings | None
+) -> Path:
     """Write DAGSTER_HOME/dagster.yaml for this deployment, only if it changed."""
     wanted = instance_yaml(template.read_text(), settings)
     target = dagster_home / "dagster.yaml"
     if target.is_file() and target.read_text() == wanted:
         return target
-    staging = target.with_name(f".{target.name}.tmp")
-    staging.write_text(wanted)
-    staging.replace(target)  # a daemon reading it meanwhile sees the old file or the new
+    write_text_atomically(target, wanted)  # a daemon reading it sees the old file or the new
     return target

@@ -13,6 +13,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 from deployment.errors import BayeslineError
 from deployment.settings import POSTGRES_URL_ENV, DeploymentError, PostgresSettings
@@ -57,12 +58,21 @@ def advisory_lock(
         con.close()  # ends the session, which releases its lock (never masks the block's error)
 
 
-def _acquire(cursor, key: int, timeout_s: float) -> bool:
+class _Cursor(Protocol):
+    """What _acquire uses of a psycopg2 cursor (psycopg2 ships no type information)."""
+
+    def execute(self, query: str, params: tuple[object, ...]) -> object: ...
+
+    def fetchone(self) -> tuple[object, ...] | None: ...
+
+
+def _acquire(cursor: _Cursor, key: int, timeout_s: float) -> bool:
     """True once the lock is ours; False if it was still held at the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
-        if cursor.fetchone()[0]:
+        row = cursor.fetchone()
+        if row and row[0]:
             return True
         if time.monotonic() > deadline:
             return False

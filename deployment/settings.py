@@ -230,6 +230,7 @@ def parse_lake_url(url: str) -> LakeSettings:
 
 
 # The process's own settings: each variable Bayesline reads, read by one function here.
+HOME_ENV = "BAYESLINE_HOME"
 CONFIG_ENV = "BAYESLINE_CONFIG"
 ENGINE_ENV = "BAYESLINE_ENGINE"
 MEMORY_LIMIT_ENV = "BAYESLINE_MEMORY_LIMIT"
@@ -250,6 +251,11 @@ LABELSTUDIO_PORT_ENV = "BAYESLINE_LABELSTUDIO_PORT"
 def env_value(name: str) -> str | None:
     """The variable's value without surrounding blanks; None when unset or blank."""
     return os.environ.get(name, "").strip() or None
+
+
+def bayesline_home() -> Path:
+    """BAYESLINE_HOME, where a warehouse keeps its files; default ./data, made absolute."""
+    return Path(env_value(HOME_ENV) or "data").resolve()
 
 
 def config_path() -> Path:

@@ -28,6 +28,7 @@ from evaluation.comparison import (
 from evaluation.predictions import list_model_versions
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
+from warehouse.lake_tables import CHAMPIONS
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import CHAMPION_COLUMNS
 from warehouse.splits import published_versions
@@ -138,7 +139,7 @@ def promote(
     }
     name = f"{record['since']:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
     with writer_lock(layout):
-        final = layout.evaluation_dir / "champions" / name
+        final = layout.table_dir(CHAMPIONS) / name
         write_lake_records(layout, CHAMPION_COLUMNS, [record], final, immutable=True)
     return record
 

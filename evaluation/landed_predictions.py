@@ -21,6 +21,7 @@ from evaluation.predictions import (
 )
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import file_sha256
+from warehouse.lake_tables import PREDICTIONS
 from warehouse.layout import WarehouseLayout
 from warehouse.storage import write_lake_records, writer_connection, writer_lock
 
@@ -68,7 +69,7 @@ def _landed_files(layout: WarehouseLayout) -> list[Path]:
 
 
 def _landed_record(layout: WarehouseLayout, sha: str) -> Path:
-    return layout.predictions_dir / "_landed" / f"{sha}.parquet"
+    return layout.table_dir(PREDICTIONS) / "_landed" / f"{sha}.parquet"
 
 
 def _register_landed_file(layout, config, path: Path) -> PredictionsSummary:

@@ -36,6 +36,7 @@ from evaluation.thumbnails import worst_slice_thumbnails
 from evaluation.train_error import measure_train_error
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig, compute_engine
+from warehouse.lake_tables import CALIBRATION, DIAGNOSIS
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import CALIBRATION_COLUMNS, DIAGNOSIS_COLUMNS
 from warehouse.slice_bins import slice_columns_of_version
@@ -161,14 +162,14 @@ def diagnose_model_version(
                 con,
                 layout,
                 "SELECT * FROM calibration_rows",
-                layout.evaluation_dir / "calibration" / f"{stem}.parquet",
+                layout.table_dir(CALIBRATION) / f"{stem}.parquet",
             )
         create_rows_table(con, "diagnosis_rows", DIAGNOSIS_COLUMNS, rows)
         copy_to_lake(
             con,
             layout,
             "SELECT * FROM diagnosis_rows",
-            layout.evaluation_dir / "diagnosis" / f"{stem}.parquet",
+            layout.table_dir(DIAGNOSIS) / f"{stem}.parquet",
         )
     return ModelEvaluation(
         model_version,

@@ -23,6 +23,7 @@ import duckdb
 from deployment.errors import BayeslineError
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.lake_tables import PREDICTIONS
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import PREDICTION_COLUMNS
 from warehouse.split_names import SPLITS
@@ -112,7 +113,7 @@ def safe_model_version(model_version: str) -> str:
 
 def predictions_path(layout: WarehouseLayout, model_version: str, split_version: int) -> Path:
     name = f"{safe_model_version(model_version)}__v{split_version:04d}.parquet"
-    return layout.predictions_dir / name
+    return layout.table_dir(PREDICTIONS) / name
 
 
 def predictions_location(layout: WarehouseLayout, model_version: str, split_version: int) -> str:
@@ -149,7 +150,7 @@ def list_model_versions(layout: WarehouseLayout) -> list[tuple[str, int]]:
 
 def create_predictions_view(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
     """A `predictions` view over every registered predictions file (empty but typed if none)."""
-    files = lake_files(con, layout, layout.predictions_dir / "*.parquet")
+    files = lake_files(con, layout, layout.table_dir(PREDICTIONS) / "*.parquet")
     if files:
         # Files registered before a column existed (immutable) read it as NULL.
         body = f"SELECT * FROM {lake_table_sql(files, PREDICTION_COLUMNS)}"

@@ -42,6 +42,7 @@ from evaluation.predictions import predictions_location, predictions_path, safe_
 from evaluation.stats import holm_adjust, two_proportion_p_value, z_for
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.lake_tables import lake_table
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import LOW_PERFORMING_SLICE_COLUMNS, SLICE_METRIC_COLUMNS
 from warehouse.slice_bins import SliceColumn, slice_columns_of_version
@@ -286,6 +287,6 @@ def write_evaluation_tables(
                 f"SELECT {select} FROM {source} WHERE model_version = "
                 f"{quote_literal(model_version)} AND split_version = {int(split_version)}"
             )
-            written[table] = layout.evaluation_dir / table / name
+            written[table] = layout.table_dir(lake_table(table)) / name
             copy_to_lake(con, layout, query, written[table])
     return written

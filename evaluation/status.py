@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
 from evaluation.predictions import safe_model_version
+from warehouse.lake_tables import EVALUATION_STATUS
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import EVALUATION_STATUS_COLUMNS
 from warehouse.storage import write_lake_records
@@ -93,7 +94,7 @@ def record_status(
         "recorded_at": datetime.now(UTC).replace(tzinfo=None),
     }
     name = f"{safe_model_version(model_version)}__v{split_version:04d}__{step}.parquet"
-    folder = layout.evaluation_dir / "evaluation_status"
+    folder = layout.table_dir(EVALUATION_STATUS)
     write_lake_records(layout, EVALUATION_STATUS_COLUMNS, [record], folder / name)
 
 

@@ -11,8 +11,11 @@ refuses a version whose files changed, naming the file.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from handoff import hf
 from handoff.loading import DEFAULT_BATCH_ROWS, SplitBatches, read_split_table, version_of
@@ -95,7 +98,13 @@ def iter_split_batches(
     return SplitBatches(pin_version(_layout(home), version, [split]), split, batch_rows)
 
 
-def _convert(pinned: PinnedVersion, split: str, as_: str, streaming: bool, config) -> Any:
+def _convert(
+    pinned: PinnedVersion,
+    split: str,
+    as_: str,
+    streaming: bool,
+    config: BayeslineConfig | str | Path | None,
+) -> Any:
     if as_ == "hf":
         convert = hf.to_iterable_dataset if streaming else hf.to_dataset
         return convert(pinned, split, _config(config).dataset.labels)
@@ -112,9 +121,10 @@ def _convert(pinned: PinnedVersion, split: str, as_: str, streaming: bool, confi
     return table
 
 
-def _to_polars(table) -> Any:
+def _to_polars(table: pa.Table) -> Any:
     try:
-        import polars
+        # By name: polars is optional, and mypy need not find it to check this module.
+        polars = importlib.import_module("polars")
     except ImportError as exc:
         raise ImportError(
             "as_='polars' needs polars: pip install polars, or use as_='arrow' or 'pandas'"

@@ -5,16 +5,31 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import TypedDict
 
 import pyarrow as pa
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 
 from handoff.card_facts import CardFacts
 from handoff.hf import LABEL
+from warehouse.catalog import SqlRow
 from warehouse.hashing import BUCKETS, split_bucket_spark_sql
 from warehouse.slice_names import is_overall
 from warehouse.split_names import DISTRIBUTIONS, SPLITS
 from warehouse.splits import version_dir_name
+
+
+class ExportedFile(TypedDict):
+    """One data file of an export, as handoff/export writes it and the card lists it."""
+
+    path: str  # relative to the export's folder
+    rows: int
+    bytes: int
+    sha256: str
+
+
+#: Split name -> its exported file.
+ExportedFiles = dict[str, ExportedFile]
 
 MAX_SLICE_ROWS = 15  # diagnosis slices shown with a problem; the rest are in SQL
 GAPS = ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting")
@@ -29,7 +44,7 @@ def hf_dtype(arrow_type: pa.DataType) -> str:
     return str(arrow_type)  # int32, int64, bool, timestamp[us]: the same names
 
 
-def yaml_header(facts: CardFacts, schema: pa.Schema, files: dict[str, dict]) -> dict:
+def yaml_header(facts: CardFacts, schema: pa.Schema, files: ExportedFiles) -> dict[str, object]:
     """`configs` (which file is which split) and `dataset_info` (features, split sizes)."""
     features = []
     for field in schema:
@@ -62,7 +77,7 @@ def yaml_header(facts: CardFacts, schema: pa.Schema, files: dict[str, dict]) -> 
 
 
 def render_card(
-    facts: CardFacts, schema: pa.Schema, files: dict[str, dict], fmt: str, exported_at: datetime
+    facts: CardFacts, schema: pa.Schema, files: ExportedFiles, fmt: str, exported_at: datetime
 ) -> str:
     header = yaml.safe_dump(yaml_header(facts, schema, files), sort_keys=False)
     sections = [
@@ -247,7 +262,7 @@ def _diagnosis_section(facts: CardFacts) -> str:
     )
 
 
-def _diagnosis_row(row: dict) -> list[str]:
+def _diagnosis_row(row: SqlRow) -> list[str]:
     errors = [_pct(row[k]) for k in ("human_level_error", "train_error", "train_dev_error")]
     errors += [_pct(row["dev_error"]), _pct(row["test_error"])]
     gaps = [_pp(row[g]) for g in GAPS]
@@ -284,7 +299,7 @@ A file of predictions on other examples, or one whose `split_version` column nam
 version, is refused."""
 
 
-def _checksums_section(facts: CardFacts, files: dict[str, dict]) -> str:
+def _checksums_section(facts: CardFacts, files: ExportedFiles) -> str:
     exported = [
         [f["path"], f"{f['rows']:,}", f"{f['bytes']:,}", f"`{f['sha256']}`"] for f in files.values()
     ]
@@ -311,7 +326,7 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _slice(row: dict) -> str:
+def _slice(row: SqlRow) -> str:
     if is_overall(row["slice_column"]):
         return "overall"
     return f"{row['slice_column']} = {row['slice_value']}"

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import duckdb
 
 from evaluation.champion import current_champion
-from handoff.pinning import PinnedVersion
-from warehouse.catalog import fetch_dicts, open_reader
+from handoff.pinning import JsonObject, PinnedVersion
+from warehouse.catalog import SqlRow, fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal, split_bucket_sql
 from warehouse.layout import WarehouseLayout
@@ -21,27 +21,29 @@ from warehouse.split_names import SPLITS
 from warehouse.splits import CUT_ORDER, bucket_case_sql, cut_points
 from warehouse.storage import capped_connection
 
-#: Bucket order of the cut points, as warehouse/splits.py assigns a new component.
+#: Distribution -> its (split, upper bucket bound) cut points, as warehouse/splits.py cuts.
+CutPoints = dict[str, list[tuple[str, int]]]
 
 
 @dataclass(frozen=True)
 class CardFacts:
     version: int
-    manifest: dict
+    manifest: JsonObject
     manifest_sha256: str
     config: BayeslineConfig
-    sources: list[dict]  # source, distribution, n
-    counts: list[dict]  # split, source, label, n
-    cut_points: dict[str, list[tuple[str, int]]]  # distribution -> (split, upper bound)
+    sources: list[SqlRow]  # source, distribution, n
+    counts: list[JsonObject]  # split, source, label, n (the manifest's rows)
+    cut_points: CutPoints
     reproduced: int  # examples whose split the plain bucket rule of group_key gives
-    human_levels: list[dict] = field(default_factory=list)
+    human_levels: list[SqlRow] = field(default_factory=list)
     diagnosed_model: str | None = None
     diagnosed_because: str = ""
-    diagnosis: list[dict] = field(default_factory=list)
+    diagnosis: list[SqlRow] = field(default_factory=list)
 
     @property
     def n_examples(self) -> int:
-        return sum(self.manifest["counts"].values())
+        counts: dict[str, int] = self.manifest["counts"]
+        return sum(counts.values())
 
 
 def gather_facts(
@@ -84,13 +86,14 @@ def _files_sql(pinned: PinnedVersion) -> str:
     return f"read_parquet([{files}])"
 
 
-def _reproduced_by_rule(con: duckdb.DuckDBPyConnection, salt: str, cuts) -> int:
+def _reproduced_by_rule(con: duckdb.DuckDBPyConnection, salt: str, cuts: CutPoints) -> int:
     """Examples whose split is the bucket rule applied to their own group key: all but those
     linked to another group by a shared text, those that joined a group published earlier,
     and those published under other fractions or an earlier rule."""
     bucket = split_bucket_sql(quote_literal(salt), "group_key")
     target_split = bucket_case_sql(cuts["target"])
-    return con.execute(
+    return _count(
+        con,
         f"""
         SELECT count(*) FROM (
             SELECT split, distribution, {bucket} AS bucket,
@@ -100,11 +103,17 @@ def _reproduced_by_rule(con: duckdb.DuckDBPyConnection, salt: str, cuts) -> int:
             WHEN NOT has_target THEN {bucket_case_sql(cuts["training"])}
             WHEN distribution = 'target' OR {target_split} = 'train' THEN {target_split}
             ELSE 'train_dev' END
-        """
-    ).fetchone()[0]
+        """,
+    )
 
 
-def _human_levels(con: duckdb.DuckDBPyConnection, version: int) -> list[dict]:
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    """The one number a `SELECT count(*)` query returns."""
+    row = con.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _human_levels(con: duckdb.DuckDBPyConnection, version: int) -> list[SqlRow]:
     return fetch_dicts(
         con,
         "SELECT slice_column, slice_value, n_examples, n_annotators, consensus_error, "
@@ -115,7 +124,12 @@ def _human_levels(con: duckdb.DuckDBPyConnection, version: int) -> list[dict]:
     )
 
 
-def _model_to_describe(layout, config, con, version: int) -> tuple[str | None, str]:
+def _model_to_describe(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    con: duckdb.DuckDBPyConnection,
+    version: int,
+) -> tuple[str | None, str]:
     """The champion if it was diagnosed on this version, else the first model that was."""
     diagnosed = [
         row[0]
@@ -135,7 +149,7 @@ def _model_to_describe(layout, config, con, version: int) -> tuple[str | None, s
     return diagnosed[0], "the first model evaluated on this version (no champion evaluated)"
 
 
-def _diagnosis(con: duckdb.DuckDBPyConnection, model: str, version: int) -> list[dict]:
+def _diagnosis(con: duckdb.DuckDBPyConnection, model: str, version: int) -> list[SqlRow]:
     return fetch_dicts(
         con,
         "SELECT * FROM diagnosis WHERE model_version = ? AND split_version = ? "

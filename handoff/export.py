@@ -21,7 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from handoff.card import render_card
+from deployment.atomic_files import rename_durably
+from handoff.card import ExportedFile, ExportedFiles, render_card
 from handoff.card_chart import split_sizes_chart
 from handoff.card_facts import gather_facts
 from handoff.hf import hf_features
@@ -45,7 +46,7 @@ class ExportResult:
     path: Path
     version: int
     format: str
-    files: dict[str, dict]  # split -> path (relative), rows, bytes, sha256
+    files: ExportedFiles
 
     @property
     def message(self) -> str:
@@ -90,9 +91,18 @@ def _check_destination(out: Path, force: bool) -> None:
         )
 
 
-def _write_folder(layout, config, pinned: PinnedVersion, staging: Path, fmt, now) -> dict:
+def _write_folder(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    pinned: PinnedVersion,
+    staging: Path,
+    fmt: str,
+    now: datetime,
+) -> ExportedFiles:
     (staging / "data").mkdir(parents=True)
-    files = {split: _write_split(layout, config, pinned, staging, split, fmt) for split in SPLITS}
+    files: ExportedFiles = {
+        split: _write_split(layout, config, pinned, staging, split, fmt) for split in SPLITS
+    }
     schema = pq.read_schema(pinned.split_file("train"), filesystem=pinned.filesystem)
     facts = gather_facts(layout, config, pinned)
     card = render_card(facts, schema, files, fmt, now)
@@ -103,7 +113,14 @@ def _write_folder(layout, config, pinned: PinnedVersion, staging: Path, fmt, now
     return files
 
 
-def _write_split(layout, config, pinned: PinnedVersion, staging: Path, split: str, fmt) -> dict:
+def _write_split(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    pinned: PinnedVersion,
+    staging: Path,
+    split: str,
+    fmt: str,
+) -> ExportedFile:
     relative = f"data/{split}-00000-of-00001.{EXPORT_FORMATS[fmt]}"
     target = staging / relative
     if fmt == "hf":
@@ -123,17 +140,20 @@ def _copy_with_duckdb(layout: WarehouseLayout, source: str, target: Path, fmt: s
     options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT json"
     with capped_connection(layout.scratch) as con:
         layout.store.register(con)  # the version may be on object storage
-        return con.execute(
+        copied = con.execute(
             f"COPY (SELECT * FROM read_parquet({quote_literal(str(source))})) "
             f"TO {quote_literal(str(target))} ({options})"
-        ).fetchone()[0]
+        ).fetchone()
+    return int(copied[0]) if copied else 0  # COPY returns the rows it wrote
 
 
-def _write_hf_parquet(config, pinned: PinnedVersion, split: str, target: Path) -> int:
+def _write_hf_parquet(
+    config: BayeslineConfig, pinned: PinnedVersion, split: str, target: Path
+) -> int:
     """Row group by row group: the label cast to its class id, the features in the schema."""
     batches = SplitBatches(pinned, split)
     features = hf_features(batches.schema, config.dataset.labels)  # says how to install it
-    from datasets.table import table_cast
+    from datasets.table import table_cast  # type: ignore[import-untyped]  # untyped package
 
     schema = features.arrow_schema
     rows = 0
@@ -148,12 +168,12 @@ def _put_in_place(staging: Path, out: Path) -> None:
     """Rename the finished folder into place; an existing one is renamed aside first and
     removed only once the new one is in."""
     if not out.exists():
-        os.rename(staging, out)
+        rename_durably(staging, out)
         return
     aside = out.parent / f".{out.name}.replaced-{uuid.uuid4().hex}"
     os.rename(out, aside)
     try:
-        os.rename(staging, out)
+        rename_durably(staging, out)
     except BaseException:
         os.rename(aside, out)
         raise

@@ -24,7 +24,7 @@ INSTALL_HINT = (
 
 def import_datasets() -> Any:
     try:
-        import datasets
+        import datasets  # type: ignore[import-untyped]  # datasets ships no type information
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
     return datasets
@@ -51,7 +51,7 @@ def _info(pinned: PinnedVersion, split: str, features: Any) -> Any:
     )
 
 
-def _check_labels(table: pa.Table, labels: tuple[str, ...], where: str):
+def _check_labels(table: pa.Table, labels: tuple[str, ...], where: str) -> None:
     """A label outside the config's label set would become a cryptic cast error."""
     present = set(table.column(LABEL).unique().to_pylist()) - {None}
     unknown = sorted(present - set(labels))
@@ -62,10 +62,10 @@ def _check_labels(table: pa.Table, labels: tuple[str, ...], where: str):
         )
 
 
-def to_dataset(pinned: PinnedVersion, split: str, labels: tuple[str, ...]):
+def to_dataset(pinned: PinnedVersion, split: str, labels: tuple[str, ...]) -> Any:
     """One split as an in-memory `datasets.Dataset`."""
     datasets = import_datasets()
-    from datasets.table import InMemoryTable, table_cast
+    from datasets.table import InMemoryTable, table_cast  # type: ignore[import-untyped]
 
     table = read_split_table(pinned, split)
     _check_labels(table, labels, f"v{pinned.version} {split}")
@@ -79,7 +79,7 @@ def to_dataset(pinned: PinnedVersion, split: str, labels: tuple[str, ...]):
     )
 
 
-def to_iterable_dataset(pinned: PinnedVersion, split: str, labels: tuple[str, ...]):
+def to_iterable_dataset(pinned: PinnedVersion, split: str, labels: tuple[str, ...]) -> Any:
     """One split as a streaming `datasets.IterableDataset`: read a row group at a time."""
     import pyarrow.dataset as pads
     import pyarrow.parquet as pq
@@ -107,7 +107,7 @@ def to_dataset_dict(
     splits: list[str],
     labels: tuple[str, ...],
     streaming: bool = False,
-):
+) -> Any:
     """Every split of a version: a DatasetDict (or an IterableDatasetDict when streaming)."""
     datasets = import_datasets()
     convert = to_iterable_dataset if streaming else to_dataset

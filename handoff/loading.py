@@ -54,7 +54,8 @@ class SplitBatches:
     @property
     def num_rows(self) -> int:
         source = self.pinned.split_file(self.split)
-        return pq.ParquetFile(source, filesystem=self.pinned.filesystem).metadata.num_rows
+        rows: int = pq.ParquetFile(source, filesystem=self.pinned.filesystem).metadata.num_rows
+        return rows
 
     @property
     def schema(self) -> pa.Schema:
@@ -82,7 +83,8 @@ def version_of(loaded: object) -> int:
     attrs = getattr(loaded, "attrs", None)
     if isinstance(attrs, dict) and "split_version" in attrs:
         return int(attrs["split_version"])
-    if hasattr(loaded, "get_column") and "version" in loaded.columns:  # polars
+    columns = getattr(loaded, "columns", ())
+    if hasattr(loaded, "get_column") and "version" in columns:  # polars
         return int(loaded.get_column("version")[0])
     info = getattr(loaded, "info", None)
     if info is not None and getattr(info, "version", None) is not None:

@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -31,6 +32,8 @@ from warehouse.versions import (
 )
 
 LATEST = "latest"
+#: A JSON object as json.loads returns it (the manifest, raw): its values are the document's.
+JsonObject = dict[str, Any]
 
 
 class HandoffError(BayeslineError, ValueError):
@@ -52,7 +55,7 @@ class PinnedVersion:
     version: int
     #: The version's folder: a local path, or an s3:// URL when the lake is on object storage.
     directory: str
-    manifest: dict
+    manifest: JsonObject
     #: sha256 of _meta/manifest.json: it covers every file's sha256, so it names the content.
     manifest_sha256: str
     #: The fsspec filesystem pyarrow opens the files with; None for the local disk.
@@ -126,7 +129,8 @@ def _recorded_manifest_sha256(layout: WarehouseLayout, version: int) -> str | No
         columns=["manifest_sha256"],
         filesystem=layout.store.arrow_filesystem(),
     )
-    return row.column("manifest_sha256")[0].as_py()
+    recorded: str | None = row.column("manifest_sha256")[0].as_py()  # pyarrow is untyped
+    return recorded
 
 
 def _tampered(version: int, name: str) -> TamperedVersionError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import html
 import json
-import os
 import re
 import secrets
 from collections.abc import Iterator, Mapping
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from deployment.atomic_files import write_text_atomically
 from deployment.errors import BayeslineError
 from deployment.settings import label_studio_admin_login
 
@@ -80,17 +80,7 @@ def save_credentials(path: Path, credentials: Credentials) -> None:
         "password_generated": credentials.password_generated,
         "token": credentials.token,
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.write("\n")
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(payload, indent=2) + "\n", private=True)
 
 
 def _form_errors(page: str) -> str:

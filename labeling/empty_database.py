@@ -8,13 +8,13 @@ made next to the install serves every new data directory: its first start then t
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from deployment.atomic_files import atomic_file, rename_durably
 from deployment.errors import BayeslineError
 
 #: The file name Label Studio gives its SQLite database inside a data directory.
@@ -47,7 +47,7 @@ def prepare_empty_database(
     scratch.mkdir()
     try:
         _migrate(venv, scratch, base_env)
-        os.replace(scratch, target.parent)
+        rename_durably(scratch, target.parent)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
@@ -97,7 +97,6 @@ def seed_data_dir(venv: Path, data_dir: Path) -> bool:
     template = empty_database_path(venv)
     if database.exists() or not template.is_file():
         return False
-    partial = data_dir / f".{DATABASE_NAME}.{uuid.uuid4().hex}"
-    shutil.copyfile(template, partial)
-    os.replace(partial, database)
+    with atomic_file(database) as partial:
+        shutil.copyfile(template, partial)
     return True

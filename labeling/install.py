@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from deployment.atomic_files import write_text_atomically
 from labeling.empty_database import (
     EmptyDatabaseError,
     empty_database_path,
@@ -101,7 +102,7 @@ def _install(settings: LabelStudioSettings, digest: str, progress: Callable[[str
     _run_logged([*pip, str(settings.requirements)], log)
     if not settings.executable.exists():
         raise LabelStudioInstallError(f"{settings.executable} is missing after install")
-    (settings.venv / _MARKER).write_text(digest + "\n", encoding="utf-8")
+    write_text_atomically(settings.venv / _MARKER, digest + "\n")
     progress(f"Label Studio installed in {time.monotonic() - started:.0f} s")
 
 

@@ -32,13 +32,13 @@ from labeling.tasks import (
 )
 from warehouse.catalog import fetch_dicts, open_reader, refresh_catalog
 from warehouse.config import BayeslineConfig
-from warehouse.layout import WarehouseLayout
-from warehouse.schema import (
-    HUMAN_BASELINE_COLUMNS,
-    LABEL_CORRECTION_COLUMNS,
-    LABEL_REVIEW_COLUMNS,
-    LABELING_QUEUE_COLUMNS,
+from warehouse.lake_tables import (
+    HUMAN_BASELINES,
+    LABEL_CORRECTIONS,
+    LABEL_REVIEW,
+    LABELING_QUEUE,
 )
+from warehouse.layout import WarehouseLayout
 from warehouse.slice_bins import slice_label
 from warehouse.slice_names import OVERALL
 from warehouse.splits import published_versions
@@ -54,11 +54,6 @@ def _now() -> datetime:
 
 def _stamp(moment: datetime) -> str:
     return f"{moment:%Y%m%dT%H%M%S%f}"
-
-
-def annotations_dir(layout: WarehouseLayout) -> Path:
-    """lake/labeling/annotations/: the sync's batches, read by the human_annotations view."""
-    return layout.labeling_dir / "annotations"
 
 
 def latest_split_version(layout: WarehouseLayout) -> int | None:
@@ -176,8 +171,8 @@ def record_queued_tasks(
     rows = queued_record_rows(pushed, examples, split_version, now)
     if not rows:
         return None
-    path = layout.labeling_dir / "queue" / f"queued-{_stamp(now)}.parquet"
-    write_lake_records(layout, LABELING_QUEUE_COLUMNS, rows, path, immutable=True)
+    path = layout.table_dir(LABELING_QUEUE) / f"queued-{_stamp(now)}.parquet"
+    write_lake_records(layout, LABELING_QUEUE.columns, rows, path, immutable=True)
     return path
 
 
@@ -186,14 +181,14 @@ def sync_baseline_annotations(
 ) -> SyncResult:
     """Store the baseline project's new or edited annotations (see labeling/sync.py)."""
     project_id = baseline_project(client, config)
-    result = sync_annotations(client, project_id, annotations_dir(layout), layout=layout)
+    result = sync_annotations(client, project_id, layout)
     refresh_catalog(layout, config)
     return result
 
 
 def annotation_cursor(layout: WarehouseLayout) -> datetime | None:
     """The newest stored annotation update (None before the first sync)."""
-    return stored_cursor(annotations_dir(layout), layout)
+    return stored_cursor(layout)
 
 
 def _annotation_count(con: duckdb.DuckDBPyConnection) -> int:
@@ -218,8 +213,8 @@ def store_human_baselines(
         if annotations and split_version:
             rows = compute_human_baselines(con, config, split_version)
     if rows and split_version:
-        path = layout.labeling_dir / "baselines" / f"v{split_version:04d}.parquet"
-        write_lake_records(layout, HUMAN_BASELINE_COLUMNS, rows, path)
+        path = layout.table_dir(HUMAN_BASELINES) / f"v{split_version:04d}.parquet"
+        write_lake_records(layout, HUMAN_BASELINES.columns, rows, path)
         refresh_catalog(layout, config)
     return BaselinesRun(annotations, rows)
 
@@ -235,8 +230,8 @@ def store_label_review(
     with open_reader(layout, config) as con:
         if _annotation_count(con):
             rows = find_probable_label_errors(con, config, split_version)
-    path = layout.labeling_dir / "review" / f"v{split_version:04d}.parquet"
-    write_lake_records(layout, LABEL_REVIEW_COLUMNS, rows, path)
+    path = layout.table_dir(LABEL_REVIEW) / f"v{split_version:04d}.parquet"
+    write_lake_records(layout, LABEL_REVIEW.columns, rows, path)
     refresh_catalog(layout, config)
     return rows
 
@@ -252,6 +247,7 @@ def record_accepted_corrections(
     with open_reader(layout, config) as con:
         proposed = fetch_dicts(con, "SELECT * FROM label_review")
     corrections = accept_corrections(proposed, list(example_ids))
-    path = layout.labeling_dir / "corrections" / f"accepted-{_stamp(datetime.now(UTC))}.parquet"
-    write_lake_records(layout, LABEL_CORRECTION_COLUMNS, corrections, path, immutable=True)
+    folder = layout.table_dir(LABEL_CORRECTIONS)
+    path = folder / f"accepted-{_stamp(datetime.now(UTC))}.parquet"
+    write_lake_records(layout, LABEL_CORRECTIONS.columns, corrections, path, immutable=True)
     return corrections

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from deployment.atomic_files import write_text_atomically
 from labeling.accounts import (
     AccountError,
     Credentials,
@@ -264,7 +265,7 @@ def _spawn(settings: LabelStudioSettings, bootstrap: Credentials | None) -> subp
             start_new_session=True,
         )
     _CHILDREN[process.pid] = process
-    settings.pid_path.write_text(f"{process.pid}\n", encoding="utf-8")
+    write_text_atomically(settings.pid_path, f"{process.pid}\n")
     return process
 
 

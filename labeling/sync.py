@@ -14,7 +14,6 @@ annotation in Label Studio does not delete it here.
 
 from __future__ import annotations
 
-import glob
 import json
 import time
 import uuid
@@ -31,10 +30,10 @@ from label_studio_sdk.core.api_error import ApiError
 from labeling.server_settings import LabelStudioError
 from labeling.simulate import is_simulated
 from labeling.tasks import NO_SDK_RETRIES, PAGE_SIZE, naive_utc
+from warehouse.lake_tables import HUMAN_ANNOTATIONS
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
-from warehouse.schema import HUMAN_ANNOTATION_COLUMNS
-from warehouse.storage import lake_files, parquet_files_sql, write_lake_records, write_records
+from warehouse.storage import lake_files, parquet_files_sql, write_lake_records
 
 if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
@@ -206,53 +205,50 @@ def with_retries(call: Callable[[], T], retries: int, backoff_s: float) -> tuple
 
 
 def _query_batches(
-    stored_dir: Path, layout: WarehouseLayout | None, query: str, params: list[Any]
+    layout: WarehouseLayout, query: str, params: list[Any]
 ) -> list[tuple[Any, ...]] | None:
-    """Run `query` over `batches` (the stored batches under `stored_dir`, in the layout's lake
-    when given, else on the local disk); None when there are none yet."""
-    pattern = Path(stored_dir) / BATCH_GLOB
+    """Run `query` over `batches` (the stored batches of the layout's human_annotations
+    table); None when there are none yet."""
+    pattern = layout.table_dir(HUMAN_ANNOTATIONS) / BATCH_GLOB
     with duckdb.connect() as con:
-        files = lake_files(con, layout, pattern) if layout else sorted(glob.glob(str(pattern)))
+        files = lake_files(con, layout, pattern)
         if not files:
             return None
         return con.execute(query.format(batches=parquet_files_sql(files)), params).fetchall()
 
 
-def stored_cursor(stored_dir: Path, layout: WarehouseLayout | None = None) -> datetime | None:
-    """The newest updated_at stored under `stored_dir` (None before the first sync)."""
-    rows = _query_batches(stored_dir, layout, "SELECT max(updated_at) FROM {batches}", [])
+def stored_cursor(layout: WarehouseLayout) -> datetime | None:
+    """The newest updated_at stored in the layout's lake (None before the first sync)."""
+    rows = _query_batches(layout, "SELECT max(updated_at) FROM {batches}", [])
     newest: datetime | None = rows[0][0] if rows else None
     return newest
 
 
-def _stored_versions(
-    stored_dir: Path, layout: WarehouseLayout | None, since: datetime | None
-) -> set[tuple[int, datetime]]:
+def _stored_versions(layout: WarehouseLayout, since: datetime | None) -> set[tuple[int, datetime]]:
     """(annotation_id, updated_at) pairs stored with updated_at after `since`."""
     query = (
         "SELECT DISTINCT annotation_id, updated_at FROM {batches} WHERE ? IS NULL OR updated_at > ?"
     )
-    rows = _query_batches(stored_dir, layout, query, [since, since]) or []
+    rows = _query_batches(layout, query, [since, since]) or []
     return {(int(a), u) for a, u in rows}
 
 
 def sync_annotations(
     client: LabelStudio,
     project_id: int,
-    stored_dir: Path,
+    layout: WarehouseLayout,
     retries: int = 5,
     backoff_s: float = 1.0,
     lookback: timedelta = LOOKBACK,
-    layout: WarehouseLayout | None = None,
 ) -> SyncResult:
     """Store the annotations created or edited since the last sync as one new Parquet batch
-    under `stored_dir` (a folder of the layout's lake when given, else a local folder)."""
-    cursor = stored_cursor(stored_dir, layout)
+    of the layout's human_annotations table (lake/labeling/annotations/)."""
+    cursor = stored_cursor(layout)
     since = None if cursor is None else cursor - lookback
     fetched, attempts = with_retries(
         lambda: fetch_annotations(client, project_id, since), retries, backoff_s
     )
-    seen = _stored_versions(stored_dir, layout, since)
+    seen = _stored_versions(layout, since)
     rows = []
     for row in fetched:
         key = (row["annotation_id"], row["updated_at"])
@@ -263,11 +259,9 @@ def sync_annotations(
     path = None
     if rows:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        path = Path(stored_dir) / f"annotations-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-        if layout:
-            write_lake_records(layout, HUMAN_ANNOTATION_COLUMNS, rows, path, immutable=True)
-        else:
-            write_records(HUMAN_ANNOTATION_COLUMNS, rows, path)
+        name = f"annotations-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+        path = layout.table_dir(HUMAN_ANNOTATIONS) / name
+        write_lake_records(layout, HUMAN_ANNOTATIONS.columns, rows, path, immutable=True)
     newest = [cursor] if cursor else []
     cursor_after = max(newest + [r["updated_at"] for r in rows], default=None)
     return SyncResult(len(rows), cursor, cursor_after, attempts, path)

@@ -31,7 +31,7 @@ from warehouse.hashing import file_sha256
 from warehouse.ingest import ingest_landing_files
 from warehouse.schema import HUMAN_BASELINE_COLUMNS
 from warehouse.splits import publish_split_version, version_path
-from warehouse.storage import write_records
+from warehouse.storage import write_local_records
 
 datasets = pytest.importorskip("datasets")
 runner = CliRunner()
@@ -155,7 +155,7 @@ def test_the_card_shows_the_models_diagnosis_and_human_level_error(warehouse, co
     register_predictions(warehouse, config, predictions, "always-pos", 2)
     analyse_slices(warehouse, config, "always-pos", 2)
     diagnose_model_version(warehouse, config, "always-pos", 2)
-    write_records(
+    write_local_records(
         HUMAN_BASELINE_COLUMNS,
         [
             {

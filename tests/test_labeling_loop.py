@@ -46,7 +46,7 @@ from warehouse.catalog import create_views
 from warehouse.config import parse_config
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import HUMAN_ANNOTATION_COLUMNS, LABELING_QUEUE_COLUMNS
-from warehouse.storage import write_records
+from warehouse.storage import write_local_records
 
 CONFIG = parse_config(SMALL_CONFIG)
 INTERFACE = labeling_interface(CONFIG)
@@ -149,8 +149,9 @@ def annotated(ls, projects: list[int], tmp_path_factory: pytest.TempPathFactory)
     gold = gold_of(examples)
     push_tasks(ls, project_id, examples, SPLIT_VERSION)
     created = simulate_annotations(ls, project_id, gold, LABELS, PLANTED, seed=SEED)
-    stored = synced_dir(tmp_path_factory.mktemp("synced"))
-    first = sync_annotations(ls, project_id, stored)
+    home = tmp_path_factory.mktemp("synced")
+    stored = synced_dir(home)
+    first = sync_annotations(ls, project_id, WarehouseLayout(home))
     return Annotated(project_id, examples, gold, created, stored, first)
 
 
@@ -214,7 +215,7 @@ def test_pushing_the_same_examples_again_imports_nothing_even_without_our_record
     rows = queued_record_rows(first, examples, SPLIT_VERSION, datetime.now(UTC))
     assert list(rows[0]) == list(LABELING_QUEUE_COLUMNS)
     assert {r["task_id"] for r in rows} == set(first.task_ids.values())
-    record = write_records(LABELING_QUEUE_COLUMNS, rows, tmp_path / "queued.parquet")
+    record = write_local_records(LABELING_QUEUE_COLUMNS, rows, tmp_path / "queued.parquet")
     again = push_tasks(ls, project_id, examples, SPLIT_VERSION)
     assert (again.pushed, again.skipped_existing) == (0, 20)
     record.unlink()  # our record is lost, as after a crash between import and record
@@ -259,12 +260,13 @@ def test_simulated_annotators_are_recovered_within_their_intervals(
 def test_a_sync_stores_only_what_is_new_and_an_edit_once(
     ls, annotated: Annotated, tmp_path: Path
 ) -> None:
+    layout = WarehouseLayout(tmp_path)
     stored = synced_dir(tmp_path)
     shutil.copytree(annotated.stored, stored)
     files = parquet_files(stored)
-    cursor = stored_cursor(stored)
+    cursor = stored_cursor(layout)
     assert not has_new_annotations(ls, annotated.project_id, cursor)
-    nothing = sync_annotations(ls, annotated.project_id, stored)
+    nothing = sync_annotations(ls, annotated.project_id, layout)
     assert (nothing.new_rows, nothing.cursor_after, parquet_files(stored)) == (0, cursor, files)
 
     con = human_annotations_view(stored, annotated.examples, tmp_path)
@@ -277,8 +279,8 @@ def test_a_sync_stores_only_what_is_new_and_an_edit_once(
     ls.annotations.update(annotation_id, result=edited)
     assert has_new_annotations(ls, annotated.project_id, cursor)
 
-    once = sync_annotations(ls, annotated.project_id, stored)
-    twice = sync_annotations(ls, annotated.project_id, stored)
+    once = sync_annotations(ls, annotated.project_id, layout)
+    twice = sync_annotations(ls, annotated.project_id, layout)
     assert (once.new_rows, twice.new_rows) == (1, 0)
     assert once.cursor_after > cursor
     con = human_annotations_view(stored, annotated.examples, tmp_path)
@@ -298,22 +300,23 @@ def test_a_sync_during_an_outage_writes_nothing_and_the_next_one_catches_up(
     examples = queued(30)
     gold = gold_of(examples)
     push_tasks(ls, project_id, examples, SPLIT_VERSION)
+    layout = WarehouseLayout(tmp_path)
     stored = synced_dir(tmp_path)
     simulate_annotations(ls, project_id, gold, LABELS, {"ann_a": 0.1}, seed=SEED)
-    assert sync_annotations(ls, project_id, stored).new_rows == 30
+    assert sync_annotations(ls, project_id, layout).new_rows == 30
     assert simulate_annotations(ls, project_id, gold, LABELS, {"ann_a": 0.1}, seed=SEED) == 0
     simulate_annotations(ls, project_id, gold, LABELS, {"ann_b": 0.2}, seed=SEED)
     files = parquet_files(stored)
     stop(settings)
     try:
         with pytest.raises(LabelStudioUnavailable, match="after 3 attempts"):
-            sync_annotations(ls, project_id, stored, retries=2, backoff_s=0.1)
+            sync_annotations(ls, project_id, layout, retries=2, backoff_s=0.1)
         assert parquet_files(stored) == files
     finally:
         start(settings)
-    caught_up = sync_annotations(ls, project_id, stored)
+    caught_up = sync_annotations(ls, project_id, layout)
     assert (caught_up.new_rows, caught_up.attempts) == (30, 1)
-    assert sync_annotations(ls, project_id, stored).new_rows == 0
+    assert sync_annotations(ls, project_id, layout).new_rows == 0
     on_server = server_annotation_ids(ls, project_id)
     assert len(on_server) == 60
     with warehouse_views(tmp_path) as con:
@@ -329,7 +332,7 @@ def test_reading_annotations_before_any_sync_gives_an_empty_typed_table(tmp_path
         result = con.execute("SELECT * FROM human_annotations")
         assert [column[0] for column in result.description] == list(HUMAN_ANNOTATION_COLUMNS)
         assert result.fetchall() == []
-    assert stored_cursor(synced_dir(tmp_path)) is None
+    assert stored_cursor(WarehouseLayout(tmp_path)) is None
 
 
 def test_simulated_labels_are_reproducible_and_err_only_to_other_labels() -> None:

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from bayesline.cli import app
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import LABEL_REVIEW_COLUMNS
-from warehouse.storage import write_records
+from warehouse.storage import write_local_records
 
 runner = CliRunner()
 
@@ -48,7 +48,9 @@ def test_review_accept_records_the_correction_and_refuses_what_was_not_proposed(
         review_row("rev-42", "proposed", "neg", "pos"),
         review_row("rev-99", "accepted", "pos", "neg"),
     ]
-    write_records(LABEL_REVIEW_COLUMNS, rows, layout.labeling_dir / "review" / "v0003.parquet")
+    write_local_records(
+        LABEL_REVIEW_COLUMNS, rows, layout.labeling_dir / "review" / "v0003.parquet"
+    )
 
     refused = runner.invoke(app, ["review", "accept", "rev-42", "rev-99", "nope"])
     assert refused.exit_code != 0

@@ -10,110 +10,84 @@ clients and is replaced atomically, never held open by the writer, so no reader 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from deployment.atomic_files import atomic_file
 from deployment.errors import BayeslineError
 from warehouse.batch_decisions import EXCLUDED_FILE_IDS_SQL, batches_view_sql
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
+from warehouse.lake_tables import (
+    EVALUATION_TABLES,
+    INGEST_TABLES,
+    LABELING_TABLES,
+    LAKE_TABLES,
+    LakeTable,
+)
 from warehouse.layout import WarehouseLayout
 from warehouse.revisions import current_examples_sql, example_revisions_sql, has_examples
 from warehouse.schema import (
-    BATCH_DECISION_COLUMNS,
-    CALIBRATION_COLUMNS,
-    CHAMPION_COLUMNS,
-    DIAGNOSIS_COLUMNS,
-    DISTRIBUTION_SHIFT_COLUMNS,
-    EVALUATION_STATUS_COLUMNS,
-    HUMAN_ANNOTATION_COLUMNS,
-    HUMAN_BASELINE_COLUMNS,
-    INGESTED_FILE_COLUMNS,
-    LABEL_CORRECTION_COLUMNS,
-    LABEL_REVIEW_COLUMNS,
-    LABELING_QUEUE_COLUMNS,
-    LEARNING_CURVE_COLUMNS,
-    LEARNING_CURVE_FORECAST_COLUMNS,
-    LOW_PERFORMING_SLICE_COLUMNS,
-    MODEL_COMPARISON_COLUMNS,
-    MODEL_COMPARISON_SUMMARY_COLUMNS,
-    PREDICTION_COLUMNS,
-    REJECTED_ROW_COLUMNS,
-    SHIFT_FEATURE_COLUMNS,
     SLICE_BIN_COLUMNS,
-    SLICE_METRIC_COLUMNS,
-    SLICE_SHIFT_COLUMNS,
     SPLIT_VERSION_COLUMNS,
-    TARGET_LIKE_EXAMPLE_COLUMNS,
     example_columns,
     example_revision_columns,
 )
 from warehouse.split_names import SPLITS
 from warehouse.splits import published_versions, version_location
-from warehouse.storage import atomic_file, capped_connection, lake_table_sql
+from warehouse.storage import capped_connection, lake_table_sql
 
+
+def _views(tables: tuple[LakeTable, ...]) -> tuple[str, ...]:
+    return tuple(table.view for table in tables)
+
+
+#: Every view of the warehouse: one per lake table (warehouse/lake_tables), and the views
+#: computed from the lake's examples, batches and split versions.
 WAREHOUSE_VIEWS = (
     "examples",
     "example_revisions",
-    "rejected_rows",
-    "ingested_files",
-    "batch_decisions",
+    *_views(INGEST_TABLES),
     "batches",
     "splits",
     "split_versions",
     "slice_bins",
-    "predictions",
-    "slice_metrics",
-    "low_performing_slices",
-    "diagnosis",
-    "evaluation_status",
-    "calibration",
-    "learning_curves",
-    "learning_curve_forecasts",
-    "slice_shift",
-    "distribution_shift",
-    "shift_features",
-    "target_like_examples",
-    "model_comparisons",
-    "model_comparison_summaries",
-    "champions",
-    "labeling_queue",
-    "human_annotations",
-    "human_baselines",
-    "label_review",
-    "label_corrections",
+    *_views(EVALUATION_TABLES),
+    *_views(LABELING_TABLES),
 )
 
 
-def create_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config) -> None:
+def create_views(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config: BayeslineConfig
+) -> None:
     """(Re)create the warehouse views on a connection."""
     columns = example_columns(config.dataset)
     layout.store.register(con)  # a view is bound when created: s3:// must be readable now
-    _create_parquet_view(
-        con,
-        layout,
-        "batch_decisions",
-        layout.batch_decisions_dir / "*.parquet",
-        BATCH_DECISION_COLUMNS,
-        order_by="decided_at, file_id",
-    )
+    # First the lake tables: `examples` and `batches` read `batch_decisions` and the batches.
+    for table in LAKE_TABLES:
+        _create_table_view(con, layout, table)
     _create_example_views(con, layout, config)
-    _create_parquet_view(
-        con, layout, "rejected_rows", layout.rejected_dir / "*.parquet", REJECTED_ROW_COLUMNS
-    )
-    _create_parquet_view(
-        con,
-        layout,
-        "ingested_files",
-        layout.ingested_files_dir / "*.parquet",
-        INGESTED_FILE_COLUMNS,
-    )
     batches = batches_view_sql(config.quality.max_batch_reject_rate)
     con.execute(f"CREATE OR REPLACE VIEW batches AS {batches}")
     _create_split_views(con, layout, {"version": "INTEGER", "split": "VARCHAR", **columns})
-    _create_evaluation_views(con, layout)
-    _create_labeling_views(con, layout)
+
+
+def _create_table_view(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, table: LakeTable
+) -> None:
+    """The view over every Parquet file in the table's folder."""
+    _create_parquet_view(
+        con,
+        layout,
+        table.view,
+        layout.table_dir(table) / "*.parquet",
+        table.columns,
+        order_by=table.order_by,
+        latest_by=table.latest_by,
+    )
 
 
 def _create_split_views(
@@ -125,6 +99,9 @@ def _create_split_views(
     the views name the files of the versions with a commit marker, and nothing else: a version
     being published, or left half-copied by a crash, is not in them.
     """
+    split_files: Path | list[str]
+    version_rows: Path | list[str]
+    bins: Path | list[str]
     if layout.store.remote:
         versions = published_versions(layout)
 
@@ -151,7 +128,9 @@ def _create_split_views(
     )
 
 
-def _create_example_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config):
+def _create_example_views(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, config: BayeslineConfig
+) -> None:
     """`examples` holds the current revision of each example, `example_revisions` all of them.
 
     A batch a person excluded counts as never delivered: its rows are in `example_revisions`
@@ -168,56 +147,12 @@ def _create_example_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayou
     con.execute(f"CREATE OR REPLACE VIEW example_revisions AS {revisions}")
 
 
-def _create_labeling_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
-    tables = layout.labeling_dir
-    # Sync appends batches; an annotation edited in Label Studio appears again, newer.
-    _create_parquet_view(
-        con,
-        layout,
-        "human_annotations",
-        tables / "annotations" / "*.parquet",
-        HUMAN_ANNOTATION_COLUMNS,
-        latest_by=("annotation_id", "updated_at"),
-    )
-    for name, folder, columns in (
-        ("labeling_queue", "queue", LABELING_QUEUE_COLUMNS),
-        ("human_baselines", "baselines", HUMAN_BASELINE_COLUMNS),
-        ("label_review", "review", LABEL_REVIEW_COLUMNS),
-        ("label_corrections", "corrections", LABEL_CORRECTION_COLUMNS),
-    ):
-        _create_parquet_view(con, layout, name, tables / folder / "*.parquet", columns)
-
-
-def _create_evaluation_views(con: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
-    _create_parquet_view(
-        con, layout, "predictions", layout.predictions_dir / "*.parquet", PREDICTION_COLUMNS
-    )
-    for name, columns in (
-        ("slice_metrics", SLICE_METRIC_COLUMNS),
-        ("low_performing_slices", LOW_PERFORMING_SLICE_COLUMNS),
-        ("diagnosis", DIAGNOSIS_COLUMNS),
-        ("evaluation_status", EVALUATION_STATUS_COLUMNS),
-        ("calibration", CALIBRATION_COLUMNS),
-        ("learning_curves", LEARNING_CURVE_COLUMNS),
-        ("learning_curve_forecasts", LEARNING_CURVE_FORECAST_COLUMNS),
-        ("slice_shift", SLICE_SHIFT_COLUMNS),
-        ("distribution_shift", DISTRIBUTION_SHIFT_COLUMNS),
-        ("shift_features", SHIFT_FEATURE_COLUMNS),
-        ("target_like_examples", TARGET_LIKE_EXAMPLE_COLUMNS),
-        ("model_comparisons", MODEL_COMPARISON_COLUMNS),
-        ("model_comparison_summaries", MODEL_COMPARISON_SUMMARY_COLUMNS),
-        ("champions", CHAMPION_COLUMNS),
-    ):
-        folder = layout.evaluation_dir / name
-        _create_parquet_view(con, layout, name, folder / "*.parquet", columns)
-
-
 def _create_parquet_view(
     con: duckdb.DuckDBPyConnection,
     layout: WarehouseLayout,
     name: str,
     pattern: Path | list[str],
-    columns: dict[str, str],
+    columns: Mapping[str, str],
     order_by: str | None = None,
     latest_by: tuple[str, str] | None = None,
 ) -> None:
@@ -242,15 +177,21 @@ def _create_parquet_view(
         _create_empty_view(con, name, columns)
 
 
-def _create_empty_view(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, str]):
+def _create_empty_view(
+    con: duckdb.DuckDBPyConnection, name: str, columns: Mapping[str, str]
+) -> None:
     # An empty table still has its columns, so queries written today work tomorrow.
     typed = ", ".join(f"CAST(NULL AS {t}) AS {quote_identifier(c)}" for c, t in columns.items())
     con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {typed} WHERE false")
 
 
+#: A row a query returned, column -> value; the query, not Python, decides the values' types.
+SqlRow = dict[str, Any]
+
+
 def fetch_dicts(
-    con: duckdb.DuckDBPyConnection, query: str, params: list | None = None
-) -> list[dict]:
+    con: duckdb.DuckDBPyConnection, query: str, params: Sequence[object] | None = None
+) -> list[SqlRow]:
     """Run a query and return its rows as column -> value dicts."""
     cursor = con.execute(query, params or [])
     names = [d[0] for d in cursor.description]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import os
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -33,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import fsspec
+import fsspec  # type: ignore[import-untyped]  # fsspec ships no type information
 
+from deployment.atomic_files import rename_durably
 from deployment.errors import BayeslineError
 from deployment.settings import LakeSettings, lake_settings
 from warehouse.pause_points import pause_point
@@ -123,10 +123,11 @@ class LakeStore:
             con.register_filesystem(self.fs)
 
     def exists(self, *parts: str) -> bool:
-        return self.fs.exists(self.location(*parts))
+        return bool(self.fs.exists(self.location(*parts)))
 
     def read_bytes(self, *parts: str) -> bytes:
-        return self.fs.cat_file(self.location(*parts))
+        content: bytes = self.fs.cat_file(self.location(*parts))
+        return content
 
     def sha256(self, *parts: str) -> str:
         """sha256 of an object, streamed in chunks."""
@@ -191,18 +192,8 @@ def _rename_into_place(local: Path, final: Path) -> str:
     if final.exists():
         raise PublishedFolderError(f"{final} is already published; it is never overwritten")
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(local, final)  # atomic on one filesystem
-    fsync_directory(final.parent)  # the rename itself survives a power cut
+    rename_durably(local, final)
     return str(final)
-
-
-def fsync_directory(folder: Path) -> None:
-    """Make the names in `folder` (a rename into it) durable."""
-    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 def lake_store(lake_dir: Path) -> LakeStore:
@@ -220,7 +211,7 @@ _FILESYSTEMS: dict[tuple[LakeSettings, str], fsspec.AbstractFileSystem] = {}
 
 def _s3_filesystem(settings: LakeSettings) -> fsspec.AbstractFileSystem:
     try:
-        import s3fs
+        import s3fs  # type: ignore[import-untyped]  # s3fs ships no type information
     except ImportError as exc:
         raise ImportError(
             f"the lake is on {settings.url}, which needs s3fs: pip install -e '.[s3]'"

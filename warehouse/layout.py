@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployment.settings import bayesline_home
 from warehouse.lake_store import LakeStore, lake_store
+from warehouse.lake_tables import (
+    BATCH_DECISIONS,
+    EVALUATION_FOLDER,
+    EXAMPLES_FOLDER,
+    INGESTED_FILES,
+    LABELING_FOLDER,
+    PREDICTIONS,
+    REJECTED_ROWS,
+    SPLITS_FOLDER,
+    LakeTable,
+)
 
 
 @dataclass(frozen=True)
@@ -18,7 +29,7 @@ class WarehouseLayout:
 
     @classmethod
     def from_env(cls) -> WarehouseLayout:
-        return cls(Path(os.environ.get("BAYESLINE_HOME", "data")).resolve())
+        return cls(bayesline_home())
 
     @property
     def landing(self) -> Path:
@@ -31,45 +42,49 @@ class WarehouseLayout:
     @property
     def store(self) -> LakeStore:
         """Where the lake's files live: lake/ here, or the object storage BAYESLINE_LAKE_URL
-        names (README: The lake on S3-compatible object storage). The `*_dir` paths below
-        name the lake's tables; the store says where each name really is."""
+        names (README: The lake on S3-compatible object storage). `table_dir` and the `*_dir`
+        paths below name the lake's tables; the store says where each name really is."""
         return lake_store(self.lake)
+
+    def table_dir(self, table: LakeTable) -> Path:
+        """The folder of a lake table's Parquet files (warehouse/lake_tables)."""
+        return self.lake.joinpath(*table.folder.split("/"))
 
     @property
     def examples_dir(self) -> Path:
-        return self.lake / "examples"
+        return self.lake / EXAMPLES_FOLDER
 
     @property
     def rejected_dir(self) -> Path:
-        return self.lake / "rejected_rows"
+        return self.table_dir(REJECTED_ROWS)
 
     @property
     def ingested_files_dir(self) -> Path:
-        return self.lake / "ingested_files"
+        return self.table_dir(INGESTED_FILES)
 
     @property
     def batch_decisions_dir(self) -> Path:
         """lake/batch_decisions/: one file per decision to exclude or accept a batch."""
-        return self.lake / "batch_decisions"
+        return self.table_dir(BATCH_DECISIONS)
 
     @property
     def splits_dir(self) -> Path:
-        return self.lake / "splits"
+        return self.lake / SPLITS_FOLDER
 
     @property
     def predictions_dir(self) -> Path:
         """lake/predictions/<model_version>__v<split_version>.parquet, immutable once written."""
-        return self.lake / "predictions"
+        return self.table_dir(PREDICTIONS)
 
     @property
     def evaluation_dir(self) -> Path:
         """lake/evaluation/<table>/<model_version>__v<split_version>.parquet, replaced per run."""
-        return self.lake / "evaluation"
+        return self.lake / EVALUATION_FOLDER
 
     @property
     def labeling_dir(self) -> Path:
         """lake/labeling/: tasks queued, annotations synced, baselines and label review."""
-        return self.lake / "labeling"
+        return self.lake / LABELING_FOLDER
 
     @property
     def reports_dir(self) -> Path:

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import fcntl
-import os
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
+from deployment.atomic_files import atomic_file, staging_path
+
+# Re-exported: the evaluation writers import it from here, beside the lake's writers.
+from deployment.atomic_files import write_bytes_atomically as write_bytes_atomically
 from deployment.errors import BayeslineError
 from deployment.postgres import advisory_lock
 from deployment.settings import MEMORY_LIMIT_ENV, memory_limit, postgres_settings
 from warehouse.hashing import quote_identifier, quote_literal
-from warehouse.lake_store import PublishedObjectError, fsync_directory
+from warehouse.lake_store import PublishedObjectError
+from warehouse.lake_tables import lake_table
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
 
@@ -128,7 +130,7 @@ def writer_connection(
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
 
 
-def lake_table_sql(pattern: Path | list[Path] | list[str], columns: dict[str, str]) -> str:
+def lake_table_sql(pattern: Path | list[Path] | list[str], columns: Mapping[str, str]) -> str:
     """A relation over the lake's Parquet files matching `pattern` (a glob, or a list of files;
     at least one must exist) with exactly `columns` (name -> DuckDB type), in order.
 
@@ -161,42 +163,6 @@ def parquet_files_sql(files: list[str]) -> str:
     return "read_parquet([" + ", ".join(quote_literal(f) for f in files) + "])"
 
 
-def staging_path(final: Path) -> Path:
-    """A hidden sibling of `final` that no lake glob matches."""
-    return final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
-
-
-@contextmanager
-def atomic_file(final: Path) -> Iterator[Path]:
-    """The one way a file appears whole: the caller makes it at the yielded staging path
-    beside `final`; then it is fsynced, renamed over `final` and the folder fsynced, so
-    readers (and a machine that loses power) see the old file or the new one, never a part."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_path(final)
-    try:
-        yield staging
-        with open(staging, "rb") as made:
-            os.fsync(made.fileno())
-        os.replace(staging, final)
-        fsync_directory(final.parent)
-    finally:
-        staging.unlink(missing_ok=True)
-
-
-def write_bytes_atomically(final: Path, content: bytes) -> Path:
-    """Write `content` to `final` (a chart, a report): readers see the old file or the new one."""
-    with atomic_file(final) as staging:
-        staging.write_bytes(content)
-    return final
-
-
-def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, final: Path) -> Path:
-    """Write a query's result to the local file `final` as Parquet, atomically."""
-    with atomic_file(final) as staging:
-        con.execute(f"COPY ({query}) TO {quote_literal(str(staging))} ({PARQUET_OPTIONS})")
-    return final
-
-
 @contextmanager
 def lake_file(layout: WarehouseLayout, final: Path, *, immutable: bool) -> Iterator[Path]:
     """Make the lake file named `final` (a path under layout.lake) at the yielded local path;
@@ -224,6 +190,22 @@ def lake_file(layout: WarehouseLayout, final: Path, *, immutable: bool) -> Itera
         staging.unlink(missing_ok=True)
 
 
+def _copy_query(
+    con: duckdb.DuckDBPyConnection, query: str, destination: AbstractContextManager[Path]
+) -> None:
+    """COPY a query's result as Parquet to the staging path `destination` yields; it decides
+    how the file then appears whole (atomic_file locally, lake_file in the lake)."""
+    with destination as staging:
+        con.execute(f"COPY ({query}) TO {quote_literal(str(staging))} ({PARQUET_OPTIONS})")
+
+
+def copy_to_local_parquet(con: duckdb.DuckDBPyConnection, query: str, final: Path) -> Path:
+    """Write a query's result to the local file `final` (scratch, a split version being
+    built) as Parquet, atomically."""
+    _copy_query(con, query, atomic_file(final))
+    return final
+
+
 def copy_to_lake(
     con: duckdb.DuckDBPyConnection,
     layout: WarehouseLayout,
@@ -233,13 +215,15 @@ def copy_to_lake(
     immutable: bool = False,
 ) -> str:
     """Write a query's result as the lake file named `final`; returns where it lives."""
-    with lake_file(layout, final, immutable=immutable) as staging:
-        con.execute(f"COPY ({query}) TO {quote_literal(str(staging))} ({PARQUET_OPTIONS})")
+    _copy_query(con, query, lake_file(layout, final, immutable=immutable))
     return layout.store.location_of(final)
 
 
 def create_rows_table(
-    con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, str], rows: list[dict]
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: Mapping[str, str],
+    rows: Sequence[Mapping[str, object]],
 ) -> None:
     """Temp table `name` with `columns` (name -> DuckDB type) holding rows of dicts.
 
@@ -260,43 +244,64 @@ def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") and hasattr(value, "dtype") else value
 
 
-def write_records(
-    columns: dict[str, str], records: Sequence[Mapping[str, Any]], final: Path
+#: The query write_local_records and write_lake_records copy: their rows' temp table.
+_RECORDS_QUERY = "SELECT * FROM records"
+
+
+@contextmanager
+def _records_connection(
+    columns: Mapping[str, str], records: Sequence[Mapping[str, object]]
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection holding `records` as the temp table `records`."""
+    with duckdb.connect() as con:
+        create_rows_table(con, "records", columns, records)
+        yield con
+
+
+def write_local_records(
+    columns: Mapping[str, str], records: Sequence[Mapping[str, object]], final: Path
 ) -> Path:
     """Write records (metadata, not data) with `columns` (name -> DuckDB type) to the local
     file `final` as Parquet, atomically."""
-    with duckdb.connect() as con:
-        create_rows_table(con, "records", columns, records)
-        return copy_to_parquet(con, "SELECT * FROM records", final)
+    with _records_connection(columns, records) as con:
+        return copy_to_local_parquet(con, _RECORDS_QUERY, final)
+
+
+#: The old name of write_local_records, kept until warehouse/splits.py and slice_bins.py
+#: (typed on another branch) switch to it.
+write_records = write_local_records
 
 
 def write_lake_records(
     layout: WarehouseLayout,
-    columns: dict[str, str],
-    records: Sequence[Mapping[str, Any]],
+    columns: Mapping[str, str],
+    records: Sequence[Mapping[str, object]],
     final: Path,
     *,
     immutable: bool = False,
 ) -> str:
     """Write records with `columns` (name -> DuckDB type) as the lake file named `final`."""
-    with duckdb.connect() as con:
-        create_rows_table(con, "records", columns, records)
-        return copy_to_lake(con, layout, "SELECT * FROM records", final, immutable=immutable)
+    with _records_connection(columns, records) as con:
+        return copy_to_lake(con, layout, _RECORDS_QUERY, final, immutable=immutable)
+
+
+#: An evaluation table's rows: (columns: name -> DuckDB type, rows).
+EvaluationRows = tuple[Mapping[str, str], Sequence[Mapping[str, object]]]
 
 
 def store_evaluation_rows(
-    layout: WarehouseLayout, stem: str, tables: Mapping[str, tuple[dict[str, str], list[dict]]]
+    layout: WarehouseLayout, stem: str, tables: Mapping[str, EvaluationRows]
 ) -> None:
-    """Write each table's rows to lake/evaluation/<table>/<stem>.parquet, under the writer lock.
+    """Write each table's rows to its lake folder as <stem>.parquet, under the writer lock.
 
-    `tables` maps a table name to its (columns: name -> DuckDB type, rows).
+    `tables` maps a lake table's view name (warehouse/lake_tables) to its rows.
     """
     with writer_lock(layout), writer_connection(layout) as con:
-        for table, (columns, rows) in tables.items():
-            create_rows_table(con, f"{table}_rows", columns, rows)
+        for view, (columns, rows) in tables.items():
+            create_rows_table(con, f"{view}_rows", columns, rows)
             copy_to_lake(
                 con,
                 layout,
-                f"SELECT * FROM {table}_rows",
-                layout.evaluation_dir / table / f"{stem}.parquet",
+                f"SELECT * FROM {view}_rows",
+                layout.table_dir(lake_table(view)) / f"{stem}.parquet",
             )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 
 from bayesline.demo.population import RowGenerator
 from bayesline.demo.records import COLUMNS, NEGATIVE, SOURCES, Row, User
+from deployment.atomic_files import write_bytes_atomically
 
 MALFORMED_KINDS = (
     "extra_field",  # a CSV/TSV line with one field too many
@@ -186,10 +186,8 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     (so an unchanged file keeps its mtime and is not picked up again)."""
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")  # hidden: landing discovery skips it
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    # The staging file's name is hidden: landing discovery skips it.
+    write_bytes_atomically(path, data)
     return True
 
 

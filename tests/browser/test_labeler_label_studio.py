@@ -18,6 +18,7 @@ from labeling.tasks import ensure_local_storage, ensure_project, push_tasks
 from tests.browser.servers import DagsterUI, bayesline_sql, graphql
 from tests.image_datasets import image_config_toml, striped_image
 from warehouse.config import parse_config
+from warehouse.layout import WarehouseLayout
 
 pytestmark = [pytest.mark.browser, pytest.mark.labelstudio, pytest.mark.slow]
 LABELER = "labeler@bayesline.test"
@@ -203,7 +204,7 @@ def test_a_labeler_sees_an_image_task_blind_and_the_annotation_syncs(
 
             synced = wait_for(
                 lambda: (
-                    (r := sync_annotations(client, project_id, tmp_path / "annotations"))
+                    (r := sync_annotations(client, project_id, WarehouseLayout(tmp_path)))
                     and r.new_rows
                     and r
                 ),
