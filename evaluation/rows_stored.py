@@ -13,3 +13,5 @@ from typing import Any
 
 #: One row of a lake table, by column name (see warehouse/schema.py for the columns).
 StoredRow = Mapping[str, Any]
+#: A row as warehouse.catalog.fetch_dicts returns it, for callees that take a dict.
+FetchedRow = dict[str, Any]
