@@ -13,10 +13,10 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from evaluation.diagnosis import STAGE_NAMES
-from evaluation.rows_stored import StoredRow
+from evaluation.rows_stored import StoredRow, StoredRowT
 from evaluation.stats import wilson_interval
 from warehouse.slice_bins import slice_label as reading
 from warehouse.slice_names import OVERALL_COLUMN
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.typing import RcKeyType
 
-#: Any row a chart reads: the ranking helpers hand back the rows they are given.
-Row = TypeVar("Row", bound=StoredRow)
 #: (distribution, split, configured share, realised share, examples) of one split.
 FractionRow = tuple[str, str, float | None, float | None, int]
 
@@ -177,11 +175,13 @@ def slice_label(row: StoredRow) -> str:
     return reading(str(row.get("slice_column")), str(row.get("slice_value")))
 
 
-def overall_row(rows: Sequence[Row]) -> Row | None:
+def overall_row(rows: Sequence[StoredRowT]) -> StoredRowT | None:
     return next((r for r in rows if is_overall(r)), None)
 
 
-def ranked_slices(rows: Sequence[Row], key: str, limit: int | None = None) -> tuple[list[Row], int]:
+def ranked_slices(
+    rows: Sequence[StoredRowT], key: str, limit: int | None = None
+) -> tuple[list[StoredRowT], int]:
     """Slice rows (never overall) by `key` descending, unknown last, cut to `limit`; and M."""
     slices = [r for r in rows if not is_overall(r)]
     # The label breaks ties so the same rows always give the same order (and the same PNG).
@@ -190,8 +190,8 @@ def ranked_slices(rows: Sequence[Row], key: str, limit: int | None = None) -> tu
 
 
 def ranked_by_lower_bound(
-    rows: Sequence[Row], limit: int, rate_key: str = "error_rate", n_key: str = "n"
-) -> tuple[list[Row], int]:
+    rows: Sequence[StoredRowT], limit: int, rate_key: str = "error_rate", n_key: str = "n"
+) -> tuple[list[StoredRowT], int]:
     """Slice rows (never overall) by the lower end of their error interval, highest first,
     cut to `limit`; and how many there were. The error rate alone would put a slice of one
     example at 100% on top: its interval's lower end (21% at 95%) puts it where it belongs."""

@@ -23,14 +23,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, TypedDict, TypeVar
+from typing import Literal, TypedDict
 
 import duckdb
 
 from deployment.errors import BayeslineError
 from evaluation.diagnosis import GAP_KEYS, GAP_NEEDS
 from evaluation.predictions import list_model_versions, predictions_location, safe_model_version
-from evaluation.rows_stored import StoredRow
+from evaluation.rows_stored import StoredRow, StoredRowT
 from evaluation.slices import slice_grouping
 from evaluation.stats import (
     holm_adjust,
@@ -55,8 +55,6 @@ IMPROVED: Verdict = "improved"
 NO_DIFFERENCE: Verdict = "no detectable difference"
 #: The target distribution: where a regression blocks promotion.
 GATED_SPLITS: tuple[SplitName, ...] = ("dev", "test")
-#: A comparison row, as built here or read back from the lake.
-Row = TypeVar("Row", bound=StoredRow)
 
 
 class ComparisonRow(TypedDict):
@@ -368,7 +366,7 @@ def _judge(
     return sort_rows(rows)
 
 
-def sort_rows(rows: Sequence[Row]) -> list[Row]:
+def sort_rows(rows: Sequence[StoredRowT]) -> list[StoredRowT]:
     """Regressions first, then improvements (each by adjusted p), then the rest in order."""
     order: dict[str, int] = {REGRESSED: 0, IMPROVED: 1, NO_DIFFERENCE: 2}
     split_order: dict[str, int] = {s: i for i, s in enumerate(SPLITS)}

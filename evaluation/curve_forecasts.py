@@ -324,7 +324,7 @@ def _forecast_columns(
         at_largest = f"{_pct(2 * goal)} at {int(law.n_ref):,} examples"
         return empty | {"verdict": f"no variance gap to halve ({at_largest})"}
     train_law = train_fit[0] if train_fit else None
-    train_laws: list[PowerLaw | None] = list(train_fit[1]) if train_fit else [None] * len(laws)
+    train_laws: Sequence[PowerLaw | None] = train_fit[1] if train_fit else [None] * len(laws)
     needed = _n_reaching(law, goal, train_law)
     boot = np.array([_n_reaching(b, g, t) for b, g, t in zip(laws, goals, train_laws, strict=True)])
     low, high = percentile_interval(boot)

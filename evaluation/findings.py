@@ -20,15 +20,12 @@ flagged parents; otherwise it is shown under its parent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-from evaluation.rows_stored import StoredRow
+from evaluation.rows_stored import StoredRow, StoredRowT
 from evaluation.stats import holm_adjust, two_proportion_p_value
 from warehouse.slice_bins import slice_label
 from warehouse.slice_names import PAIR_SEPARATOR, SliceKey
-
-#: A low-performing slice row (LOW_PERFORMING_SLICE_COLUMNS), as the caller holds it.
-Row = TypeVar("Row", bound=StoredRow)
 
 NESTED_MARK = "\N{DOWNWARDS ARROW WITH TIP RIGHTWARDS}"  # a row shown under the row above
 
@@ -72,15 +69,15 @@ def reading_label(row: StoredRow) -> str:
     return label if is_finding(row) else f"{NESTED_MARK} {label}"
 
 
-def in_reading_order(rows: Sequence[Row]) -> list[Row]:
+def in_reading_order(rows: Sequence[StoredRowT]) -> list[StoredRowT]:
     """Findings by rank, each followed by the pairs nested under it (most removable first)."""
     findings = sorted((r for r in rows if is_finding(r)), key=_rank_order)
-    children: dict[SliceKey, list[Row]] = {}
+    children: dict[SliceKey, list[StoredRowT]] = {}
     for row in rows:
         if not is_finding(row):
             parent = (row["parent_slice_column"], row["parent_slice_value"])
             children.setdefault(parent, []).append(row)
-    ordered: list[Row] = []
+    ordered: list[StoredRowT] = []
     for finding in findings:
         ordered.append(finding)
         nested = children.pop((finding["slice_column"], finding["slice_value"]), [])

@@ -9,9 +9,11 @@ columns are those of the table in warehouse/schema.py, and a value's type is its
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 #: One row of a lake table, by column name (see warehouse/schema.py for the columns).
 StoredRow = Mapping[str, Any]
+#: Whatever row type a caller holds, for functions that hand its rows back reordered.
+StoredRowT = TypeVar("StoredRowT", bound=StoredRow)
 #: A row as warehouse.catalog.fetch_dicts returns it, for callees that take a dict.
 FetchedRow = dict[str, Any]
