@@ -13,6 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict, cast
 
 import duckdb
 
@@ -21,6 +22,7 @@ from evaluation.comparison import (
     REGRESSED,
     ComparisonError,
     ModelRef,
+    Verdict,
     compare_models,
     resolve_model,
     slice_name,
@@ -45,14 +47,28 @@ class Gate:
 
     champion: ModelRef
     challenger: ModelRef
-    verdict: str
+    verdict: Verdict
     regressed_slices: list[str]
 
 
-def champion_history(layout: WarehouseLayout, config: BayeslineConfig) -> list[dict]:
+class ChampionRecord(TypedDict):
+    """A CHAMPION_COLUMNS row: one promotion."""
+
+    model_version: str
+    split_version: int
+    since: datetime
+    previous_model_version: str | None
+    previous_split_version: int | None
+    forced: bool
+    note: str
+
+
+def champion_history(layout: WarehouseLayout, config: BayeslineConfig) -> list[ChampionRecord]:
     """Every promotion, oldest first."""
     with open_reader(layout, config) as con:
-        return fetch_dicts(con, "SELECT * FROM champions ORDER BY since")
+        rows = fetch_dicts(con, "SELECT * FROM champions ORDER BY since")
+    # The champions view reads the files promote() writes: its columns are CHAMPION_COLUMNS.
+    return cast(list[ChampionRecord], rows)
 
 
 def current_champion(layout: WarehouseLayout, config: BayeslineConfig) -> ModelRef | None:
@@ -84,6 +100,8 @@ def challengers(layout: WarehouseLayout, champion: ModelRef | None) -> list[Mode
 def latest_gates(layout: WarehouseLayout, config: BayeslineConfig) -> list[Gate]:
     """The latest stored comparison of every challenger with the current champion."""
     champion = current_champion(layout, config)
+    if champion is None:  # no model registered yet: nothing to challenge
+        return []
     found = (latest_gate(layout, config, champion, c) for c in challengers(layout, champion))
     return [gate for gate in found if gate is not None]
 
@@ -117,7 +135,7 @@ def promote(
     split_version: int | None = None,
     force: bool = False,
     now: datetime | None = None,
-) -> dict:
+) -> ChampionRecord:
     """Make a model version champion if the gate lets it through (or `force`); the record."""
     challenger = resolve_model(layout, model_version, split_version)
     champion = current_champion(layout, config)
@@ -128,7 +146,7 @@ def promote(
         if champion is None
         else _gate_note(layout, config, champion, challenger, force)
     )
-    record = {
+    record: ChampionRecord = {
         "model_version": challenger.model_version,
         "split_version": challenger.split_version,
         "since": (now or datetime.now(UTC)).replace(tzinfo=None),
@@ -144,7 +162,13 @@ def promote(
     return record
 
 
-def _gate_note(layout, config, champion: ModelRef, challenger: ModelRef, force: bool) -> str:
+def _gate_note(
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    champion: ModelRef,
+    challenger: ModelRef,
+    force: bool,
+) -> str:
     """Why the promotion may go ahead; raises PromotionRefused when it may not."""
     gate = latest_gate(layout, config, champion, challenger)
     if gate is None:

@@ -10,18 +10,34 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from evaluation.diagnosis import STAGE_NAMES
+from evaluation.rows_stored import StoredRow, StoredRowT
 from evaluation.stats import wilson_interval
 from warehouse.slice_bins import slice_label as reading
 from warehouse.slice_names import OVERALL_COLUMN
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
     from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
+
+#: (distribution, split, configured share, realised share, examples) of one split.
+FractionRow = tuple[str, str, float | None, float | None, int]
+
+
+@dataclass(frozen=True)
+class PointStyle:
+    """How one series' points are drawn."""
+
+    color: str
+    marker: str
+
 
 # Target-in-train error sits beside train error for context (evaluation/train_error.py).
 STAGES = ("human_level", "train", "target_in_train", "train_dev", "dev", "test")
@@ -49,7 +65,7 @@ FIGSIZE = (10, 5)  # inches; at DPI this is 1000 x 500 px
 DPI = 100
 MAX_LABEL = 40  # longer slice labels are cut with an ellipsis so the axes keep their room
 # (40 keeps a pair such as "device x region = scanner-b x south" whole: cut, pairs look alike)
-_STYLE = {
+_STYLE: dict[RcKeyType, object] = {
     "font.family": "DejaVu Sans",  # ships with matplotlib: the same glyphs on every machine
     "font.size": 9,
     "text.parse_math": False,  # a slice value such as "$5-$10" is text, not mathtext
@@ -61,20 +77,22 @@ _STYLE = {
 }
 
 
-def error_by_stage_chart(rows: list[dict], title: str, max_slices: int = 12) -> bytes:
+def error_by_stage_chart(rows: Sequence[StoredRow], title: str, max_slices: int = 12) -> bytes:
     """PNG of human-level, train, train-dev, dev and test error for overall and top slices."""
     with _style():
         return _png(error_by_stage_figure(rows, title, max_slices))
 
 
-def slice_error_chart(rows: list[dict], split: str = "dev", top: int = 15, min_n: int = 1) -> bytes:
+def slice_error_chart(
+    rows: Sequence[StoredRow], split: str = "dev", top: int = 15, min_n: int = 1
+) -> bytes:
     """PNG of one split's error per slice of at least `min_n` examples, highest lower
     interval end first, with the overall error as a line."""
     with _style():
         return _png(slice_error_figure(rows, split, top, min_n))
 
 
-def error_by_stage_figure(rows: list[dict], title: str, max_slices: int = 12) -> Figure:
+def error_by_stage_figure(rows: Sequence[StoredRow], title: str, max_slices: int = 12) -> Figure:
     """The figure behind `error_by_stage_chart` (DIAGNOSIS_COLUMNS rows), for inspection."""
     from matplotlib.figure import Figure
 
@@ -105,7 +123,7 @@ def error_by_stage_figure(rows: list[dict], title: str, max_slices: int = 12) ->
 
 
 def slice_error_figure(
-    rows: list[dict], split: str = "dev", top: int = 15, min_n: int = 1
+    rows: Sequence[StoredRow], split: str = "dev", top: int = 15, min_n: int = 1
 ) -> Figure:
     """The figure behind `slice_error_chart` (SLICE_METRIC_COLUMNS rows), for inspection."""
     from matplotlib.figure import Figure
@@ -146,22 +164,24 @@ def slice_error_figure(
     return fig
 
 
-def is_overall(row: dict) -> bool:
+def is_overall(row: StoredRow) -> bool:
     return row.get("slice_column") == OVERALL_COLUMN
 
 
-def slice_label(row: dict) -> str:
+def slice_label(row: StoredRow) -> str:
     """'channel = ios', 'age in [45, 65)', or 'overall' for the overall row."""
     if is_overall(row):
         return "overall"
     return reading(str(row.get("slice_column")), str(row.get("slice_value")))
 
 
-def overall_row(rows: list[dict]) -> dict | None:
+def overall_row(rows: Sequence[StoredRowT]) -> StoredRowT | None:
     return next((r for r in rows if is_overall(r)), None)
 
 
-def ranked_slices(rows: list[dict], key: str, limit: int | None = None) -> tuple[list[dict], int]:
+def ranked_slices(
+    rows: Sequence[StoredRowT], key: str, limit: int | None = None
+) -> tuple[list[StoredRowT], int]:
     """Slice rows (never overall) by `key` descending, unknown last, cut to `limit`; and M."""
     slices = [r for r in rows if not is_overall(r)]
     # The label breaks ties so the same rows always give the same order (and the same PNG).
@@ -170,16 +190,16 @@ def ranked_slices(rows: list[dict], key: str, limit: int | None = None) -> tuple
 
 
 def ranked_by_lower_bound(
-    rows: list[dict], limit: int, rate_key: str = "error_rate", n_key: str = "n"
-) -> tuple[list[dict], int]:
+    rows: Sequence[StoredRowT], limit: int, rate_key: str = "error_rate", n_key: str = "n"
+) -> tuple[list[StoredRowT], int]:
     """Slice rows (never overall) by the lower end of their error interval, highest first,
     cut to `limit`; and how many there were. The error rate alone would put a slice of one
     example at 100% on top: its interval's lower end (21% at 95%) puts it where it belongs."""
     slices = [r for r in rows if not is_overall(r)]
 
-    def lower_end(row: dict) -> float:
+    def lower_end(row: StoredRow) -> float:
         if rate_key == "error_rate" and row.get("ci_low") is not None:
-            return row["ci_low"]  # as stored in slice_metrics
+            return float(row["ci_low"])  # as stored in slice_metrics
         interval = rate_interval(row.get(rate_key), row.get(n_key))
         return interval[0] if interval else -1.0  # no count, no evidence: last
 
@@ -195,7 +215,7 @@ def rate_interval(rate: float | None, n: int | None) -> tuple[float, float] | No
     return wilson_interval(errors, n, CONFIDENCE)
 
 
-def _draw_stage(ax: Axes, rows: list[dict], stage: str, offset: float) -> None:
+def _draw_stage(ax: Axes, rows: Sequence[StoredRow], stage: str, offset: float) -> None:
     """Markers for one stage across the groups, with whiskers where n is known."""
     points = [
         (i + offset, 100 * row[f"{stage}_error"], rate_interval(row[f"{stage}_error"], n))
@@ -203,17 +223,26 @@ def _draw_stage(ax: Axes, rows: list[dict], stage: str, offset: float) -> None:
         if row.get(f"{stage}_error") is not None
         for n in [row.get(f"{stage}_n")]
     ]
-    style = {"color": STAGE_COLOURS[stage], "marker": STAGE_MARKERS[stage]}
+    style = PointStyle(STAGE_COLOURS[stage], STAGE_MARKERS[stage])
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    ax.plot(xs, ys, linestyle="none", markersize=6, label=STAGE_LABELS[stage], gid=stage, **style)
+    ax.plot(
+        xs,
+        ys,
+        linestyle="none",
+        markersize=6,
+        label=STAGE_LABELS[stage],
+        gid=stage,
+        color=style.color,
+        marker=style.marker,
+    )
     known = [p for p in points if p[2] is not None]
     if known:
         whiskers = _whiskers([p[1] for p in known], [p[2] for p in known])
         x, y = [p[0] for p in known], [p[1] for p in known]
-        ax.errorbar(x, y, yerr=whiskers, fmt="none", ecolor=style["color"], capsize=2)
+        ax.errorbar(x, y, yerr=whiskers, fmt="none", ecolor=style.color, capsize=2)
 
 
-def _row_interval(row: dict) -> tuple[float, float] | None:
+def _row_interval(row: StoredRow) -> tuple[float, float] | None:
     """The row's stored interval, else one computed from its rate and n."""
     if row.get("ci_low") is not None and row.get("ci_high") is not None:
         return row["ci_low"], row["ci_high"]
@@ -230,7 +259,9 @@ def _whiskers(
     return [below, above]
 
 
-def _percent_axis(axis, set_limits) -> None:
+def _percent_axis(axis: Axis, set_limits: Callable[[float, float | None], object]) -> None:
+    """Percent ticks on `axis`, whose limits `set_limits` (its Axes' set_xlim or set_ylim)
+    sets from 0."""
     from matplotlib.ticker import PercentFormatter
 
     axis.set_major_formatter(PercentFormatter(xmax=100))
@@ -271,13 +302,13 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def reliability_chart(rows: list[dict], title: str) -> bytes:
+def reliability_chart(rows: Sequence[StoredRow], title: str) -> bytes:
     """PNG of accuracy against mean confidence per bin, one line per split (CALIBRATION rows)."""
     with _style():
         return _png(reliability_figure(rows, title))
 
 
-def reliability_figure(rows: list[dict], title: str) -> Figure:
+def reliability_figure(rows: Sequence[StoredRow], title: str) -> Figure:
     """The figure behind `reliability_chart`, for inspection."""
     from matplotlib.figure import Figure
 
@@ -289,11 +320,20 @@ def reliability_figure(rows: list[dict], title: str) -> Figure:
             points = [r for r in rows if r["split"] == split]
             if not points:
                 continue
-            style = {"color": STAGE_COLOURS[split], "marker": STAGE_MARKERS[split]}
+            style = PointStyle(STAGE_COLOURS[split], STAGE_MARKERS[split])
             label = f"{STAGE_NAMES[split]} (ECE {100 * points[0]['ece']:.1f} pp)"
             xs = [100 * r["mean_confidence"] for r in points]
             ys = [100 * r["accuracy"] for r in points]
-            ax.plot(xs, ys, linewidth=1.2, markersize=6, label=label, gid=split, **style)
+            ax.plot(
+                xs,
+                ys,
+                linewidth=1.2,
+                markersize=6,
+                label=label,
+                gid=split,
+                color=style.color,
+                marker=style.marker,
+            )
         _percent_axis(ax.xaxis, ax.set_xlim)
         _percent_axis(ax.yaxis, ax.set_ylim)
         ax.set_xlim(0, 100)
@@ -312,14 +352,18 @@ def reliability_figure(rows: list[dict], title: str) -> Figure:
     return fig
 
 
-def comparison_chart(rows: list[dict], title: str, split: str = "dev", top: int = 12) -> bytes:
+def comparison_chart(
+    rows: Sequence[StoredRow], title: str, split: str = "dev", top: int = 12
+) -> bytes:
     """PNG of both models' error per slice of one split (MODEL_COMPARISON rows), with 95%
     Wilson intervals; significant slices first, then the largest differences."""
     with _style():
         return _png(comparison_figure(rows, title, split, top))
 
 
-def comparison_figure(rows: list[dict], title: str, split: str = "dev", top: int = 12) -> Figure:
+def comparison_figure(
+    rows: Sequence[StoredRow], title: str, split: str = "dev", top: int = 12
+) -> Figure:
     """The figure behind `comparison_chart`, for inspection."""
     from matplotlib.figure import Figure
 
@@ -371,14 +415,14 @@ def _verdict_mark(verdict: str) -> str:
     return {"improved": "  ▼", "regressed": "  ▲"}.get(verdict, "")
 
 
-def split_fractions_chart(rows: list[tuple], title: str) -> bytes:
+def split_fractions_chart(rows: Sequence[FractionRow], title: str) -> bytes:
     """PNG of each split's configured and realised share of its distribution, one panel per
     distribution; `rows` are (distribution, split, configured, realised, n)."""
     with _style():
         return _png(split_fractions_figure(rows, title))
 
 
-def split_fractions_figure(rows: list[tuple], title: str) -> Figure:
+def split_fractions_figure(rows: Sequence[FractionRow], title: str) -> Figure:
     """The figure behind `split_fractions_chart`, for inspection."""
     from matplotlib.figure import Figure
 

@@ -20,12 +20,17 @@ per-slice counts come back to Python for the statistics.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal, TypedDict
+
+import duckdb
 
 from deployment.errors import BayeslineError
 from evaluation.diagnosis import GAP_KEYS, GAP_NEEDS
 from evaluation.predictions import list_model_versions, predictions_location, safe_model_version
+from evaluation.rows_stored import StoredRow, StoredRowT
 from evaluation.slices import slice_grouping
 from evaluation.stats import (
     holm_adjust,
@@ -39,12 +44,73 @@ from warehouse.layout import WarehouseLayout
 from warehouse.schema import MODEL_COMPARISON_COLUMNS, MODEL_COMPARISON_SUMMARY_COLUMNS
 from warehouse.slice_bins import slice_columns_of_version, slice_label
 from warehouse.slice_names import is_overall
-from warehouse.split_names import SPLITS
+from warehouse.split_names import SPLITS, SplitName
 from warehouse.splits import version_location
 from warehouse.storage import copy_to_lake, create_rows_table, writer_connection, writer_lock
 
-REGRESSED, IMPROVED, NO_DIFFERENCE = "regressed", "improved", "no detectable difference"
-GATED_SPLITS = ("dev", "test")  # the target distribution: where a regression blocks promotion
+#: What a row (or the whole comparison) says about B against A.
+Verdict = Literal["regressed", "improved", "no detectable difference"]
+REGRESSED: Verdict = "regressed"
+IMPROVED: Verdict = "improved"
+NO_DIFFERENCE: Verdict = "no detectable difference"
+#: The target distribution: where a regression blocks promotion.
+GATED_SPLITS: tuple[SplitName, ...] = ("dev", "test")
+
+
+class ComparisonRow(TypedDict):
+    """A MODEL_COMPARISON_COLUMNS row: B against A on one split and slice (B - A)."""
+
+    model_a: str
+    split_version_a: int
+    model_b: str
+    split_version_b: int
+    split: SplitName
+    slice_column: str
+    slice_value: str
+    n: int
+    a_errors: int
+    b_errors: int
+    a_error_rate: float
+    b_error_rate: float
+    a_only_errors: int
+    b_only_errors: int
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float
+    verdict: Verdict
+    min_detectable_difference: float
+    computed_at: datetime
+
+
+class ComparisonSummaryRow(TypedDict):
+    """A MODEL_COMPARISON_SUMMARY_COLUMNS row: one comparison, its JSON columns as text."""
+
+    model_a: str
+    split_version_a: int
+    model_b: str
+    split_version_b: int
+    n_compared: int
+    left_out: str
+    gap_changes: str
+    regressed_slices: str
+    improved_slices: str
+    verdict: Verdict
+    computed_at: datetime
+
+
+class PairedCounts(TypedDict):
+    """Both models' errors on the examples of one split and slice they both predicted."""
+
+    split: SplitName
+    slice_column: str
+    slice_value: str
+    n: int
+    a_errors: int
+    b_errors: int
+    a_only: int  # discordant: only A wrong
+    b_only: int  # discordant: only B wrong
 
 
 class ComparisonError(BayeslineError, ValueError):
@@ -69,21 +135,23 @@ class Comparison:
 
     a: ModelRef
     b: ModelRef
-    rows: list[dict]  # MODEL_COMPARISON_COLUMNS, significant rows first
+    rows: list[ComparisonRow]  # significant rows first
     n_compared: int
     left_out: dict[str, int] = field(default_factory=dict)  # reason -> examples
     gap_changes: dict[str, float | None] = field(default_factory=dict)  # B's gap - A's gap
 
-    def rows_with(self, verdict: str, splits: tuple[str, ...] = tuple(SPLITS)) -> list[dict]:
+    def rows_with(
+        self, verdict: Verdict, splits: tuple[SplitName, ...] = tuple(SPLITS)
+    ) -> list[ComparisonRow]:
         return [r for r in self.rows if r["verdict"] == verdict and r["split"] in splits]
 
     @property
-    def regressions(self) -> list[dict]:
+    def regressions(self) -> list[ComparisonRow]:
         """Significant regressions on the target splits (dev, test): what blocks promotion."""
         return self.rows_with(REGRESSED, GATED_SPLITS)
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         if self.regressions:
             return REGRESSED
         return IMPROVED if self.rows_with(IMPROVED, GATED_SPLITS) else NO_DIFFERENCE
@@ -148,7 +216,13 @@ def _files(layout: WarehouseLayout, ref: ModelRef) -> tuple[str, str]:
     return f"read_parquet({predictions})", f"read_parquet({splits})"
 
 
-def _paired_counts(con, config, layout, a: ModelRef, b: ModelRef) -> list[dict]:
+def _paired_counts(
+    con: duckdb.DuckDBPyConnection,
+    config: BayeslineConfig,
+    layout: WarehouseLayout,
+    a: ModelRef,
+    b: ModelRef,
+) -> list[PairedCounts]:
     """Per split and slice: n, each model's errors and the two discordant counts."""
     pred_a, split_a = _files(layout, a)
     pred_b, split_b = _files(layout, b)
@@ -179,11 +253,28 @@ def _paired_counts(con, config, layout, a: ModelRef, b: ModelRef) -> list[dict]:
         FROM paired GROUP BY {grouping.sets}
         """
     )
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    return [
+        {
+            "split": split,
+            "slice_column": column,
+            "slice_value": value,
+            "n": n,
+            "a_errors": a_errors,
+            "b_errors": b_errors,
+            "a_only": a_only,
+            "b_only": b_only,
+        }
+        for split, column, value, n, a_errors, b_errors, a_only, b_only in cursor.fetchall()
+    ]
 
 
-def _left_out(con, layout, a: ModelRef, b: ModelRef, n_compared: int) -> dict[str, int]:
+def _left_out(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    a: ModelRef,
+    b: ModelRef,
+    n_compared: int,
+) -> dict[str, int]:
     """Examples predicted by one model only, or not in the same split in both versions."""
     pred_a, split_a = _files(layout, a)
     pred_b, split_b = _files(layout, b)
@@ -191,16 +282,14 @@ def _left_out(con, layout, a: ModelRef, b: ModelRef, n_compared: int) -> dict[st
         # Registration admits only ids of the split version, so every example both predicted
         # was compared and the rest were predicted by one model only. Parquet keeps row
         # counts in its footer: no second pass over the data.
-        n_a, n_b = (
-            con.execute(f"SELECT count(*) FROM {p}").fetchone()[0] for p in (pred_a, pred_b)
-        )
+        n_a, n_b = (_count(con, f"SELECT count(*) FROM {p}") for p in (pred_a, pred_b))
         return _nonzero(
             {
                 f"predicted by {a.label} only": n_a - n_compared,
                 f"predicted by {b.label} only": n_b - n_compared,
             }
         )
-    only_a, only_b, not_in_both, moved = con.execute(
+    counts = con.execute(
         f"""
         SELECT count(*) FILTER (WHERE pb.example_id IS NULL),
                count(*) FILTER (WHERE pa.example_id IS NULL),
@@ -213,6 +302,7 @@ def _left_out(con, layout, a: ModelRef, b: ModelRef, n_compared: int) -> dict[st
         LEFT JOIN (SELECT example_id, split FROM {split_b}) AS sb USING (example_id)
         """
     ).fetchone()
+    only_a, only_b, not_in_both, moved = counts or (0, 0, 0, 0)  # an aggregate: one row
     reasons = {
         f"predicted by {a.label} only": only_a,
         f"predicted by {b.label} only": only_b,
@@ -222,19 +312,27 @@ def _left_out(con, layout, a: ModelRef, b: ModelRef, n_compared: int) -> dict[st
     return _nonzero(reasons)
 
 
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    """The one number a `SELECT count(*)` query returns."""
+    row = con.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _nonzero(reasons: dict[str, int]) -> dict[str, int]:
     return {reason: count for reason, count in reasons.items() if count}
 
 
-def _judge(counts: list[dict], a: ModelRef, b: ModelRef, alpha: float, computed_at) -> list[dict]:
+def _judge(
+    counts: list[PairedCounts], a: ModelRef, b: ModelRef, alpha: float, computed_at: datetime
+) -> list[ComparisonRow]:
     """Each count row with its difference, interval, p-values (Holm), verdict and MDD."""
     p_values = [mcnemar_exact_p_value(c["a_only"], c["b_only"]) for c in counts]
-    rows = []
+    rows: list[ComparisonRow] = []
     for c, p, p_adj in zip(counts, p_values, holm_adjust(p_values), strict=True):
         n = c["n"]
         difference = (c["b_only"] - c["a_only"]) / n
         low, high = paired_difference_interval(c["a_only"], c["b_only"], n)
-        verdict = NO_DIFFERENCE
+        verdict: Verdict = NO_DIFFERENCE
         if p_adj < alpha and difference != 0:
             verdict = REGRESSED if difference > 0 else IMPROVED
         rows.append(
@@ -268,10 +366,10 @@ def _judge(counts: list[dict], a: ModelRef, b: ModelRef, alpha: float, computed_
     return sort_rows(rows)
 
 
-def sort_rows(rows: list[dict]) -> list[dict]:
+def sort_rows(rows: Sequence[StoredRowT]) -> list[StoredRowT]:
     """Regressions first, then improvements (each by adjusted p), then the rest in order."""
-    order = {REGRESSED: 0, IMPROVED: 1, NO_DIFFERENCE: 2}
-    split_order = {s: i for i, s in enumerate(SPLITS)}
+    order: dict[str, int] = {REGRESSED: 0, IMPROVED: 1, NO_DIFFERENCE: 2}
+    split_order: dict[str, int] = {s: i for i, s in enumerate(SPLITS)}
     return sorted(
         rows,
         key=lambda r: (
@@ -285,35 +383,40 @@ def sort_rows(rows: list[dict]) -> list[dict]:
     )
 
 
-def _gap_changes(overall: list[dict]) -> dict[str, float | None]:
+def _gap_changes(overall: list[PairedCounts]) -> dict[str, float | None]:
     """B's gap minus A's for each diagnosis gap both can measure on the shared examples
     (human-level is the same for both, so avoidable bias changes with train error)."""
-    by_split = {c["split"]: c for c in overall}
+    by_split: dict[str, PairedCounts] = {c["split"]: c for c in overall}
 
-    def error(split: str, side: str) -> float | None:
-        c = by_split.get(split)
-        return None if c is None else c[f"{side}_errors"] / c["n"]
+    def error(split: str, side: Literal["a", "b"]) -> float:
+        """A model's error on a split both sides of the gap have (human-level: none)."""
+        if split == "human_level":
+            return 0.0
+        c = by_split[split]
+        return (c["a_errors"] if side == "a" else c["b_errors"]) / c["n"]
 
     changes: dict[str, float | None] = {}
     for key in GAP_KEYS:
-        low, high = _gap_sides(key, by_split)
-        if low is None:
+        sides = _gap_sides(key, by_split)
+        if sides is None:
             changes[key] = None
             continue
-        gap_b = error(high, "b") - (error(low, "b") if low != "human_level" else 0.0)
-        gap_a = error(high, "a") - (error(low, "a") if low != "human_level" else 0.0)
+        low, high = sides
+        gap_b = error(high, "b") - error(low, "b")
+        gap_a = error(high, "a") - error(low, "a")
         changes[key] = gap_b - gap_a
     return changes
 
 
-def _gap_sides(key: str, present: dict) -> tuple[str | None, str | None]:
+def _gap_sides(key: str, present: Mapping[str, object]) -> tuple[str, str] | None:
+    """The (lower, higher) stages whose errors make the gap, None when one is missing."""
     needs = GAP_NEEDS[key]
     if key == "avoidable_bias":
-        return ("human_level", "train") if "train" in present else (None, None)
+        return ("human_level", "train") if "train" in present else None
     if key == "variance" and "train_dev" not in present:
         needs = ("train", "dev")  # dev - train stands in, as in the diagnosis
     low, high = needs
-    return (low, high) if low in present and high in present else (None, None)
+    return (low, high) if low in present and high in present else None
 
 
 def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetime) -> None:
@@ -322,7 +425,7 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
         f"{safe_model_version(a.model_version)}__v{a.split_version:04d}__vs__"
         f"{safe_model_version(b.model_version)}__v{b.split_version:04d}"
     )
-    summary = {
+    summary: ComparisonSummaryRow = {
         "model_a": a.model_version,
         "split_version_a": a.split_version,
         "model_b": b.model_version,
@@ -338,15 +441,19 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
         "computed_at": computed_at,
     }
     folder = layout.evaluation_dir
+    # The store takes plain dicts: copies of the rows, as it reads them by column name.
+    rows = [dict(row) for row in comparison.rows]
     with writer_lock(layout), writer_connection(layout) as con:
-        create_rows_table(con, "comparison_rows", MODEL_COMPARISON_COLUMNS, comparison.rows)
+        create_rows_table(con, "comparison_rows", MODEL_COMPARISON_COLUMNS, rows)
         copy_to_lake(
             con,
             layout,
             "SELECT * FROM comparison_rows",
             folder / "model_comparisons" / f"{stem}.parquet",
         )
-        create_rows_table(con, "comparison_summary", MODEL_COMPARISON_SUMMARY_COLUMNS, [summary])
+        create_rows_table(
+            con, "comparison_summary", MODEL_COMPARISON_SUMMARY_COLUMNS, [dict(summary)]
+        )
         copy_to_lake(
             con,
             layout,
@@ -355,15 +462,15 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
         )
 
 
-def slice_name(row: dict) -> str:
+def slice_name(row: StoredRow) -> str:
     """'dev: overall', 'test: channel = ios' or 'test: age in [45, 65)'."""
     if is_overall(row["slice_column"]):
         return f"{row['split']}: overall"
     return f"{row['split']}: {slice_label(row['slice_column'], row['slice_value'])}"
 
 
-def verdict_words(row: dict) -> str:
+def verdict_words(row: StoredRow) -> str:
     """The row's verdict; a non-significant one says what the sample could have detected."""
     if row["verdict"] != NO_DIFFERENCE:
-        return row["verdict"]
+        return str(row["verdict"])
     return f"{NO_DIFFERENCE} (could detect ±{100 * row['min_detectable_difference']:.1f} pp)"

@@ -21,23 +21,47 @@ Forecasts, in examples "like these" (the same mix as train):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from evaluation.power_law import (
+    CurveShape,
+    FloatArray,
     PowerLaw,
     binomial_sigma,
     fit_power_laws,
     percentile_interval,
 )
+from evaluation.rows_learning_curves import (
+    CurveName,
+    CurveStage,
+    FitColumns,
+    FittedBand,
+    ForecastColumns,
+    LearningCurveForecast,
+    LearningCurvePoint,
+    LearningCurveRun,
+)
 from evaluation.stats import wilson_interval
+from warehouse.slice_names import SliceKey
+
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+#: A measured point of a fitted curve: (slice column, slice value, stage, training size).
+PointKey = tuple[str, str, CurveStage, int]
 
 BOOTSTRAP_REPS = 200
 BOOTSTRAP_SEED = 17  # fixed: the same lake gives the same intervals
 BOOTSTRAP_CHUNK = 25  # resamples weighed at once: bounds the weight matrix at 25 x groups
 MIN_POINTS = 4  # sizes with examples of the slice needed to fit a curve
-CURVE_SHAPES = {"train": "any", "train_dev": "falling", "dev": "falling"}
+CURVE_SHAPES: dict[CurveStage, CurveShape] = {
+    "train": "any",
+    "train_dev": "falling",
+    "dev": "falling",
+}
 MIN_VARIANCE_GAP = 0.005  # the diagnosis's half-point floor: a smaller gap is not worth halving
 
 
@@ -45,18 +69,18 @@ MIN_VARIANCE_GAP = 0.005  # the diagnosis's half-point floor: a smaller gap is n
 class StageOutcomes:
     """What every model got wrong on one evaluation set, size by size."""
 
-    wrong: np.ndarray  # (rows, sizes) bool
-    present: np.ndarray  # (rows, sizes) bool: the row was measured at that size
-    groups: np.ndarray  # (rows,) group code: resampled together
-    slice_masks: np.ndarray  # (slices, rows) bool
+    wrong: BoolArray  # (rows, sizes)
+    present: BoolArray  # (rows, sizes): the row was measured at that size
+    groups: IntArray  # (rows,) group code: resampled together
+    slice_masks: BoolArray  # (slices, rows)
 
-    def counts(self) -> tuple[np.ndarray, np.ndarray]:
+    def counts(self) -> tuple[FloatArray, FloatArray]:
         """(errors, examples), each (slices, sizes)."""
         masks = self.slice_masks.astype(np.float64)
         errors = masks @ (self.wrong & self.present).astype(np.float64)
         return errors, masks @ self.present.astype(np.float64)
 
-    def bootstrap_rates(self, reps: int, rng: np.random.Generator) -> np.ndarray:
+    def bootstrap_rates(self, reps: int, rng: np.random.Generator) -> FloatArray:
         """Error rates (reps, slices, sizes) of group-resampled copies; NaN where a resample
         holds no example of the slice.
 
@@ -77,21 +101,23 @@ class StageOutcomes:
             rates[start : start + count] = rate.reshape(count, n_slices, n_sizes)
         return rates
 
-    def _per_group(self) -> tuple[np.ndarray, np.ndarray]:
+    def _per_group(self) -> tuple[FloatArray, FloatArray]:
         """(errors, examples) per group, each (groups, slices x sizes)."""
         n_groups = int(self.groups.max()) + 1 if len(self.groups) else 0
-        tables = []
+        tables: list[FloatArray] = []
         for counted in (self.wrong & self.present, self.present):
             columns = [
                 np.bincount(self.groups, weights=mask & counted[:, f], minlength=n_groups)
                 for mask in self.slice_masks
                 for f in range(counted.shape[1])
             ]  # slice-major, size-minor: the order bootstrap_rates reshapes by
-            tables.append(np.column_stack(columns) if columns else np.zeros((n_groups, 0)))
+            # Weighted counts are floats (the stubs type bincount as integers): no copy here.
+            table = np.column_stack(columns) if columns else np.zeros((n_groups, 0))
+            tables.append(np.asarray(table, dtype=np.float64))
         return tables[0], tables[1]
 
 
-def _resample_weights(rng: np.random.Generator, count: int, n_groups: int) -> np.ndarray:
+def _resample_weights(rng: np.random.Generator, count: int, n_groups: int) -> FloatArray:
     """How often each group is drawn in each of `count` resamples of n_groups draws with
     replacement (integers, not Poisson draws: ten times cheaper, and the size stays fixed)."""
     draws = rng.integers(0, n_groups, size=(count, n_groups))
@@ -106,11 +132,11 @@ class Curve:
     """One measured curve: sizes with examples, its rates, their standard errors and the
     bootstrap's rates (reps, sizes)."""
 
-    sizes: np.ndarray
-    rate: np.ndarray
-    sigma: np.ndarray
-    boot: np.ndarray
-    shape: str = "falling"  # see power_law.fit_power_law
+    sizes: FloatArray
+    rate: FloatArray
+    sigma: FloatArray
+    boot: FloatArray
+    shape: CurveShape = "falling"  # see power_law.fit_power_law
 
     def fit(self) -> tuple[PowerLaw, list[PowerLaw]]:
         boot = np.where(np.isnan(self.boot), self.rate[None, :], self.boot)
@@ -120,10 +146,13 @@ class Curve:
 
 
 def point_rows(
-    outcomes: dict[str, StageOutcomes], sizes: list[int], slices: list, common: dict
-) -> list[dict]:
+    outcomes: Mapping[CurveStage, StageOutcomes],
+    sizes: list[int],
+    slices: Sequence[SliceKey],
+    common: LearningCurveRun,
+) -> list[LearningCurvePoint]:
     """LEARNING_CURVE_COLUMNS rows: each stage's error per slice and size, with its interval."""
-    rows = []
+    rows: list[LearningCurvePoint] = []
     for stage, outcome in outcomes.items():
         errors, examples = outcome.counts()
         for s, (column, value) in enumerate(slices):
@@ -132,9 +161,14 @@ def point_rows(
                 if n == 0:
                     continue
                 low, high = wilson_interval(k, n)
+                # The shared columns one by one: the fitted band is added later, and a row
+                # unpacked from `common` could not promise what it holds of those.
                 rows.append(
                     {
-                        **common,
+                        "model_version": common["model_version"],
+                        "split_version": common["split_version"],
+                        "learner": common["learner"],
+                        "computed_at": common["computed_at"],
                         "slice_column": column,
                         "slice_value": value,
                         "stage": stage,
@@ -150,18 +184,25 @@ def point_rows(
     return rows
 
 
+#: A curve's fit to the measured rates and its refits to the bootstrap's.
+Fit = tuple[PowerLaw, list[PowerLaw]]
+#: The error a curve is forecast to reach, and each bootstrap refit's.
+Target = tuple[float, FloatArray]
+
+
 def forecast_rows(
-    outcomes: dict[str, StageOutcomes],
+    outcomes: Mapping[CurveStage, StageOutcomes],
     sizes: list[int],
-    slices: list[tuple[str, str]],
-    human_levels: dict[tuple[str, str], float | None],
+    slices: Sequence[SliceKey],
+    human_levels: Mapping[SliceKey, float | None],
     n_available: int,
-    common: dict,
+    common: LearningCurveRun,
     reps: int = BOOTSTRAP_REPS,
-) -> tuple[list[dict], dict]:
+) -> tuple[list[LearningCurveForecast], dict[PointKey, FittedBand]]:
     """LEARNING_CURVE_FORECAST_COLUMNS rows per slice and curve, and each measured point's
     fitted error with its bootstrap band, keyed (slice column, slice value, stage, size)."""
-    from threadpoolctl import threadpool_limits
+    # threadpoolctl ships no type information.
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     counts = {stage: o.counts() for stage, o in outcomes.items()}
@@ -170,14 +211,16 @@ def forecast_rows(
     with threadpool_limits(limits=1, user_api="blas"):
         boot = {stage: o.bootstrap_rates(reps, rng) for stage, o in outcomes.items()}
     sizes_array = np.asarray(sizes, dtype=float)
-    rows, fitted = [], {}
+    rows: list[LearningCurveForecast] = []
+    fitted: dict[PointKey, FittedBand] = {}
     for s, key in enumerate(slices):
-        curves = {
+        curves: dict[CurveName, Curve | None] = {
             stage: _curve(sizes_array, *counts[stage], boot[stage], s, CURVE_SHAPES[stage])
             for stage in outcomes
         }
         curves["variance"] = _gap(curves.get("train_dev"), curves.get("train"))
-        fits = {name: curve.fit() for name, curve in curves.items() if curve is not None}
+        measured = {name: curve for name, curve in curves.items() if curve is not None}
+        fits = {name: curve.fit() for name, curve in measured.items()}
         for name, (law, laws) in fits.items():
             target = _target(name, law, laws, human_levels.get(key))
             # Dev error cannot fall below the error the model makes on its own training data:
@@ -196,11 +239,18 @@ def forecast_rows(
                 }
             )
             if name != "variance":
-                fitted.update(_fitted_points(key, name, curves[name].sizes, law, laws))
+                fitted.update(_fitted_points(key, name, measured[name].sizes, law, laws))
     return rows, fitted
 
 
-def _curve(sizes, errors, examples, boot, s: int, shape: str) -> Curve | None:
+def _curve(
+    sizes: FloatArray,
+    errors: FloatArray,
+    examples: FloatArray,
+    boot: FloatArray,
+    s: int,
+    shape: CurveShape,
+) -> Curve | None:
     measured = examples[s] > 0
     if measured.sum() < MIN_POINTS:
         return None
@@ -224,7 +274,9 @@ def _gap(train_dev: Curve | None, train: Curve | None) -> Curve | None:
     )
 
 
-def _target(name: str, law: PowerLaw, laws: list[PowerLaw], human: float | None):
+def _target(
+    name: CurveName, law: PowerLaw, laws: list[PowerLaw], human: float | None
+) -> Target | None:
     """(the point target, each resample's target) a curve is forecast to reach, or None."""
     if name == "dev" and human is not None:
         return human, np.full(len(laws), human)
@@ -233,7 +285,7 @@ def _target(name: str, law: PowerLaw, laws: list[PowerLaw], human: float | None)
     return None
 
 
-def _fit_columns(law: PowerLaw, laws: list[PowerLaw]) -> dict:
+def _fit_columns(law: PowerLaw, laws: list[PowerLaw]) -> FitColumns:
     floor_low, floor_high = percentile_interval(np.array([b.c for b in laws]))
     return {
         "error_at_largest": float(law(law.n_ref)),
@@ -246,9 +298,14 @@ def _fit_columns(law: PowerLaw, laws: list[PowerLaw]) -> dict:
 
 
 def _forecast_columns(
-    name: str, law: PowerLaw, laws, target, n_available: int, train_fit=None
-) -> dict:
-    empty = {
+    name: CurveName,
+    law: PowerLaw,
+    laws: list[PowerLaw],
+    target: Target | None,
+    n_available: int,
+    train_fit: Fit | None = None,
+) -> ForecastColumns:
+    empty: ForecastColumns = {
         "target_error": None,
         "n_needed": None,
         "n_needed_low": None,
@@ -266,7 +323,8 @@ def _forecast_columns(
     if name == "variance" and 2 * goal < MIN_VARIANCE_GAP:
         at_largest = f"{_pct(2 * goal)} at {int(law.n_ref):,} examples"
         return empty | {"verdict": f"no variance gap to halve ({at_largest})"}
-    train_law, train_laws = train_fit or (None, [None] * len(laws))
+    train_law = train_fit[0] if train_fit else None
+    train_laws: Sequence[PowerLaw | None] = train_fit[1] if train_fit else [None] * len(laws)
     needed = _n_reaching(law, goal, train_law)
     boot = np.array([_n_reaching(b, g, t) for b, g, t in zip(laws, goals, train_laws, strict=True)])
     low, high = percentile_interval(boot)
@@ -291,7 +349,15 @@ def _n_reaching(law: PowerLaw, goal: float, train_law: PowerLaw | None) -> float
     return law.n_reaching(goal)
 
 
-def _verdict(name, law: PowerLaw, goal, forecast, n_available: int, train_law) -> str:
+def _verdict(
+    name: CurveName,
+    law: PowerLaw,
+    goal: float,
+    forecast: tuple[float, float, float],
+    n_available: int,
+    train_law: PowerLaw | None,
+) -> str:
+    """What the forecast means; `forecast` is (size needed, its interval's low and high)."""
     needed, low, high = forecast
     at_largest = float(law(law.n_ref))
     if name == "dev" and at_largest <= goal:
@@ -325,7 +391,9 @@ def _verdict(name, law: PowerLaw, goal, forecast, n_available: int, train_law) -
     return text
 
 
-def _fitted_points(key, stage: str, sizes: np.ndarray, law: PowerLaw, laws) -> dict:
+def _fitted_points(
+    key: SliceKey, stage: CurveStage, sizes: FloatArray, law: PowerLaw, laws: list[PowerLaw]
+) -> dict[PointKey, FittedBand]:
     band = np.array([b(sizes) for b in laws])  # (reps, sizes)
     low = np.percentile(band, 2.5, axis=0)
     high = np.percentile(band, 97.5, axis=0)

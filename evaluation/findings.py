@@ -19,14 +19,18 @@ flagged parents; otherwise it is shown under its parent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from evaluation.rows_stored import StoredRow, StoredRowT
 from evaluation.stats import holm_adjust, two_proportion_p_value
 from warehouse.slice_bins import slice_label
-from warehouse.slice_names import PAIR_SEPARATOR
+from warehouse.slice_names import PAIR_SEPARATOR, SliceKey
 
 NESTED_MARK = "\N{DOWNWARDS ARROW WITH TIP RIGHTWARDS}"  # a row shown under the row above
 
 
-def parents_of(slice_column: str, slice_value: str) -> list[tuple[str, str]]:
+def parents_of(slice_column: str, slice_value: str) -> list[SliceKey]:
     """The single-column slices a pair lies in (none for a single-column slice)."""
     columns, values = slice_column.split(PAIR_SEPARATOR), slice_value.split(PAIR_SEPARATOR)
     if len(columns) < 2 or len(columns) != len(values):
@@ -34,10 +38,11 @@ def parents_of(slice_column: str, slice_value: str) -> list[tuple[str, str]]:
     return list(zip(columns, values, strict=True))
 
 
-def nest_under_parents(flagged: list[dict], alpha: float) -> list[dict]:
-    """The flagged rows with `parent_slice_column`, `parent_slice_value` and `p_vs_parent`
-    set (None for a finding without a flagged parent) and ranks given to findings only."""
-    by_key = {(r["slice_column"], r["slice_value"]): r for r in flagged}
+def nest_under_parents(flagged: Sequence[StoredRow], alpha: float) -> list[dict[str, Any]]:
+    """Copies of the flagged rows with `parent_slice_column`, `parent_slice_value` and
+    `p_vs_parent` set (None for a finding without a flagged parent) and ranks given to
+    findings only."""
+    by_key: dict[SliceKey, StoredRow] = {(r["slice_column"], r["slice_value"]): r for r in flagged}
     tests = [
         (row, parent, _p_worse_than(row, by_key[parent]))
         for row in flagged
@@ -45,34 +50,34 @@ def nest_under_parents(flagged: list[dict], alpha: float) -> list[dict]:
         if parent in by_key
     ]
     adjusted = holm_adjust([p for _, _, p in tests])
-    verdicts: dict[int, list[tuple[tuple[str, str], float]]] = {}
+    verdicts: dict[int, list[tuple[SliceKey, float]]] = {}
     for (row, parent, _), p_adj in zip(tests, adjusted, strict=True):
         verdicts.setdefault(id(row), []).append((parent, p_adj))
     rows = [_with_parent(row, verdicts.get(id(row), []), by_key, alpha) for row in flagged]
     return _ranked(rows)
 
 
-def is_finding(row: dict) -> bool:
+def is_finding(row: StoredRow) -> bool:
     """A row of its own (not nested under a flagged parent)."""
     return row.get("parent_slice_column") is None
 
 
-def reading_label(row: dict) -> str:
+def reading_label(row: StoredRow) -> str:
     """'device = scanner-b', 'age in [45, 65)', or '↳ device x region = scanner-b x north' for a
     nested pair."""
     label = slice_label(row["slice_column"], row["slice_value"])
     return label if is_finding(row) else f"{NESTED_MARK} {label}"
 
 
-def in_reading_order(rows: list[dict]) -> list[dict]:
+def in_reading_order(rows: Sequence[StoredRowT]) -> list[StoredRowT]:
     """Findings by rank, each followed by the pairs nested under it (most removable first)."""
     findings = sorted((r for r in rows if is_finding(r)), key=_rank_order)
-    children: dict[tuple[str, str], list[dict]] = {}
+    children: dict[SliceKey, list[StoredRowT]] = {}
     for row in rows:
         if not is_finding(row):
             parent = (row["parent_slice_column"], row["parent_slice_value"])
             children.setdefault(parent, []).append(row)
-    ordered = []
+    ordered: list[StoredRowT] = []
     for finding in findings:
         ordered.append(finding)
         nested = children.pop((finding["slice_column"], finding["slice_value"]), [])
@@ -82,7 +87,7 @@ def in_reading_order(rows: list[dict]) -> list[dict]:
     return ordered
 
 
-def _p_worse_than(pair: dict, parent: dict) -> float:
+def _p_worse_than(pair: StoredRow, parent: StoredRow) -> float:
     """One-sided p-value that the pair's error is above the rest of its parent's."""
     rest_n, rest_errors = parent["n"] - pair["n"], parent["errors"] - pair["errors"]
     if rest_n <= 0:
@@ -90,10 +95,16 @@ def _p_worse_than(pair: dict, parent: dict) -> float:
     return two_proportion_p_value(rest_errors, rest_n, pair["errors"], pair["n"])
 
 
-def _with_parent(row: dict, verdicts: list, by_key: dict, alpha: float) -> dict:
+def _with_parent(
+    row: StoredRow,
+    verdicts: list[tuple[SliceKey, float]],
+    by_key: Mapping[SliceKey, StoredRow],
+    alpha: float,
+) -> dict[str, Any]:
     not_worse = [parent for parent, p_adj in verdicts if p_adj >= alpha]
     parent = max(not_worse, key=lambda key: (by_key[key]["errors_removable"], key), default=None)
-    return row | {
+    return {
+        **row,
         "parent_slice_column": parent[0] if parent else None,
         "parent_slice_value": parent[1] if parent else None,
         # A pair must be worse than every flagged parent: its weakest test decides.
@@ -101,7 +112,7 @@ def _with_parent(row: dict, verdicts: list, by_key: dict, alpha: float) -> dict:
     }
 
 
-def _ranked(rows: list[dict]) -> list[dict]:
+def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     findings = sorted(
         (r for r in rows if is_finding(r)),
         key=lambda r: (-r["errors_removable"], r["p_value"], r["slice_column"], r["slice_value"]),
@@ -110,5 +121,5 @@ def _ranked(rows: list[dict]) -> list[dict]:
     return [r | {"rank": ranks.get(id(r))} for r in rows]
 
 
-def _rank_order(row: dict) -> tuple:
+def _rank_order(row: StoredRow) -> tuple[bool, int, str, str]:
     return (row.get("rank") is None, row.get("rank") or 0, row["slice_column"], row["slice_value"])

@@ -5,6 +5,7 @@ object API, fixed style, deterministic PNG)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,6 +14,7 @@ from evaluation.charts import (
     DPI,
     STAGE_COLOURS,
     STAGE_MARKERS,
+    PointStyle,
     _percent_axis,
     _png,
     _short,
@@ -21,26 +23,33 @@ from evaluation.charts import (
 )
 from evaluation.diagnosis import STAGE_NAMES
 from evaluation.power_law import PowerLaw
-from warehouse.slice_names import OVERALL
+from evaluation.rows_learning_curves import CurveName, CurveStage
+from evaluation.rows_stored import StoredRow
+from warehouse.slice_names import OVERALL, SliceKey
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-CURVE_STAGES = ("train", "train_dev", "dev")
+CURVE_STAGES: tuple[CurveStage, ...] = ("train", "train_dev", "dev")
 MAX_SLICES = 6  # dev curves of flagged slices beside the overall ones; more would be a tangle
 #: Okabe-Ito colours the stages do not use, for the slices' dev curves.
 SLICE_COLOURS = ("#009E73", "#CC79A7", "#D55E00", "#0072B2", "#F0E442", "#999999")
 MAX_EXTRAPOLATION = 100  # the fitted line goes at most this many times past the largest size
 
 
-def learning_curve_chart(points: list[dict], forecasts: list[dict], title: str) -> bytes:
-    """PNG of the learning curves (LEARNING_CURVE_COLUMNS and _FORECAST_COLUMNS rows)."""
+def learning_curve_chart(
+    points: Sequence[StoredRow], forecasts: Sequence[StoredRow], title: str
+) -> bytes:
+    """PNG of the learning curves (LEARNING_CURVE_COLUMNS and _FORECAST_COLUMNS rows, built
+    by evaluation/curve_forecasts.py or read back from the lake)."""
     with _style():
         return _png(learning_curve_figure(points, forecasts, title))
 
 
-def learning_curve_figure(points: list[dict], forecasts: list[dict], title: str) -> Figure:
+def learning_curve_figure(
+    points: Sequence[StoredRow], forecasts: Sequence[StoredRow], title: str
+) -> Figure:
     """The figure behind `learning_curve_chart`, for inspection."""
     from matplotlib.figure import Figure
 
@@ -50,13 +59,13 @@ def learning_curve_figure(points: list[dict], forecasts: list[dict], title: str)
         axes = fig.subplots(1, 2 if slices else 1, squeeze=False)[0]
         overall = axes[0]
         for stage in CURVE_STAGES:
-            style = {"color": STAGE_COLOURS[stage], "marker": STAGE_MARKERS[stage]}
+            style = PointStyle(STAGE_COLOURS[stage], STAGE_MARKERS[stage])
             _draw_curve(overall, points, forecasts, OVERALL, stage, STAGE_NAMES[stage], style)
         _human_line(overall, forecasts, OVERALL)
         _finish(overall, "Overall", points, [OVERALL])
         if slices:
             for key, colour in zip(slices, SLICE_COLOURS, strict=False):
-                style = {"color": colour, "marker": "^"}
+                style = PointStyle(colour, "^")
                 label = _short(f"{key[0]} = {key[1]}")
                 _draw_curve(axes[1], points, forecasts, key, "dev", label, style)
             _human_line(axes[1], forecasts, OVERALL)
@@ -69,12 +78,22 @@ def learning_curve_figure(points: list[dict], forecasts: list[dict], title: str)
     return fig
 
 
-def _slices_with_dev_curves(forecasts: list[dict]) -> list[tuple[str, str]]:
-    keys = [(r["slice_column"], r["slice_value"]) for r in forecasts if r["curve"] == "dev"]
+def _slices_with_dev_curves(forecasts: Sequence[StoredRow]) -> list[SliceKey]:
+    keys: list[SliceKey] = [
+        (r["slice_column"], r["slice_value"]) for r in forecasts if r["curve"] == "dev"
+    ]
     return [k for k in dict.fromkeys(keys) if k != OVERALL]
 
 
-def _draw_curve(ax: Axes, points, forecasts, key, stage: str, label: str, style: dict) -> None:
+def _draw_curve(
+    ax: Axes,
+    points: Sequence[StoredRow],
+    forecasts: Sequence[StoredRow],
+    key: SliceKey,
+    stage: CurveStage,
+    label: str,
+    style: PointStyle,
+) -> None:
     """One stage's measured points with 95% whiskers and its fitted curve, extended."""
     measured = sorted(
         (r for r in points if (r["slice_column"], r["slice_value"]) == key and r["stage"] == stage),
@@ -85,7 +104,16 @@ def _draw_curve(ax: Axes, points, forecasts, key, stage: str, label: str, style:
     xs = [r["n_train"] for r in measured]
     ys = [100 * r["error_rate"] for r in measured]
     whiskers = _whiskers(ys, [(r["ci_low"], r["ci_high"]) for r in measured])
-    ax.errorbar(xs, ys, yerr=whiskers, linestyle="none", capsize=2, label=label, **style)
+    ax.errorbar(
+        xs,
+        ys,
+        yerr=whiskers,
+        linestyle="none",
+        capsize=2,
+        label=label,
+        color=style.color,
+        marker=style.marker,
+    )
     fit = _forecast(forecasts, key, stage)
     if fit is not None:
         law = PowerLaw(fit["floor"], fit["scale_a"], fit["exponent_b"], fit["n_largest"])
@@ -93,17 +121,17 @@ def _draw_curve(ax: Axes, points, forecasts, key, stage: str, label: str, style:
         if fit.get("n_needed"):
             end = max(end, min(fit["n_needed"] * 1.5, fit["n_largest"] * MAX_EXTRAPOLATION))
         line = np.geomspace(min(xs), end, 100)
-        ax.plot(line, 100 * law(line), color=style["color"], linewidth=1.2, gid=f"fit-{stage}")
+        ax.plot(line, 100 * law(line), color=style.color, linewidth=1.2, gid=f"fit-{stage}")
 
 
-def _forecast(forecasts: list[dict], key, curve: str) -> dict | None:
+def _forecast(forecasts: Sequence[StoredRow], key: SliceKey, curve: CurveName) -> StoredRow | None:
     for row in forecasts:
         if (row["slice_column"], row["slice_value"]) == key and row["curve"] == curve:
             return row
     return None
 
 
-def _human_line(ax: Axes, forecasts: list[dict], key) -> None:
+def _human_line(ax: Axes, forecasts: Sequence[StoredRow], key: SliceKey) -> None:
     dev = _forecast(forecasts, key, "dev")
     if dev is not None and dev["target_error"] is not None:
         ax.axhline(
@@ -116,7 +144,7 @@ def _human_line(ax: Axes, forecasts: list[dict], key) -> None:
         )
 
 
-def _finish(ax: Axes, subtitle: str, points: list[dict], keys: list) -> None:
+def _finish(ax: Axes, subtitle: str, points: Sequence[StoredRow], keys: list[SliceKey]) -> None:
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     ax.set_xscale("log")

@@ -14,7 +14,7 @@ train-dev and dev error at each size, overall and on every flagged slice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,18 +24,26 @@ import pyarrow as pa
 
 from deployment.errors import BayeslineError
 from evaluation.baseline import baseline_model_version
-from evaluation.curve_forecasts import StageOutcomes, forecast_rows, point_rows
+from evaluation.curve_forecasts import BoolArray, IntArray, StageOutcomes, forecast_rows, point_rows
 from evaluation.diagnosis_table import HumanLevel
 from evaluation.learning_curve_chart import learning_curve_chart
 from evaluation.predictions import safe_model_version
-from evaluation.training_hook import learner_for
+from evaluation.rows_learning_curves import (
+    CurveName,
+    CurveStage,
+    LearningCurveForecast,
+    LearningCurvePoint,
+    LearningCurveRun,
+)
+from evaluation.rows_stored import StoredRow
+from evaluation.training_hook import Learner, learner_for
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import fields_hash_sql, quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import LEARNING_CURVE_COLUMNS, LEARNING_CURVE_FORECAST_COLUMNS
 from warehouse.slice_bins import SliceColumn, slice_columns_of_version
-from warehouse.slice_names import OVERALL, PAIR_SEPARATOR
+from warehouse.slice_names import OVERALL, PAIR_SEPARATOR, SliceKey
 from warehouse.splits import published_versions, version_location
 from warehouse.storage import (
     store_evaluation_rows,
@@ -48,7 +56,7 @@ from warehouse.storage import (
 FRACTIONS = (0.05, 0.1, 0.2, 0.4, 0.7, 1.0)
 MIN_SIZES = 4  # three parameters need more points than that to leave a residual
 ORDER_NAMESPACE = "learning-curves"
-STAGES = ("train", "train_dev", "dev")
+STAGES: tuple[CurveStage, ...] = ("train", "train_dev", "dev")
 COMMAND_MODEL = "training-command"
 
 
@@ -63,12 +71,14 @@ class LearningCurves:
     learner: str
     sizes: list[int]
     n_train_available: int
-    points: list[dict]  # LEARNING_CURVE_COLUMNS rows
-    forecasts: list[dict]  # LEARNING_CURVE_FORECAST_COLUMNS rows
+    points: list[LearningCurvePoint]
+    forecasts: list[LearningCurveForecast]
     chart_path: Path
     skipped: list[str] = field(default_factory=list)  # sizes no model could be trained on
 
-    def forecast(self, curve: str, slice_key: tuple[str, str] = OVERALL) -> dict | None:
+    def forecast(
+        self, curve: CurveName, slice_key: SliceKey = OVERALL
+    ) -> LearningCurveForecast | None:
         for row in self.forecasts:
             if row["curve"] == curve and (row["slice_column"], row["slice_value"]) == slice_key:
                 return row
@@ -78,7 +88,7 @@ class LearningCurves:
 def measure_learning_curves(
     layout: WarehouseLayout,
     config: BayeslineConfig,
-    human_levels: Mapping[tuple[str, str], HumanLevel],
+    human_levels: Mapping[SliceKey, HumanLevel],
     split_version: int | None = None,
     now: datetime | None = None,
 ) -> LearningCurves:
@@ -108,7 +118,7 @@ def measure_learning_curves(
             f"{MIN_SIZES}; add training examples"
         )
     computed_at = (now or datetime.now(UTC)).replace(tzinfo=None)
-    common = {
+    common: LearningCurveRun = {
         "model_version": model_version,
         "split_version": split_version,
         "learner": learner_name,
@@ -118,18 +128,25 @@ def measure_learning_curves(
     points = point_rows(outcomes, trained, slices, common)
     forecasts, fitted = forecast_rows(outcomes, trained, slices, levels, n_available, common)
     for row in points:
-        key = (row["slice_column"], row["slice_value"], row["stage"], row["n_train"])
-        row.update(fitted.get(key, {}))
+        band = fitted.get((row["slice_column"], row["slice_value"], row["stage"], row["n_train"]))
+        if band is not None:
+            row["fitted_error"] = band["fitted_error"]
+            row["fitted_low"] = band["fitted_low"]
+            row["fitted_high"] = band["fitted_high"]
     stem = f"{safe_model_version(model_version)}__v{split_version:04d}"
     chart_path = layout.reports_dir / f"{stem}-learning-curves.png"
     title = f"Learning curves: {model_version} on split v{split_version}"
     write_bytes_atomically(chart_path, learning_curve_chart(points, forecasts, title))
+    # The store takes plain dicts: copies of the rows, as it reads them by column name.
     store_evaluation_rows(
         layout,
         stem,
         {
-            "learning_curves": (LEARNING_CURVE_COLUMNS, points),
-            "learning_curve_forecasts": (LEARNING_CURVE_FORECAST_COLUMNS, forecasts),
+            "learning_curves": (LEARNING_CURVE_COLUMNS, [dict(row) for row in points]),
+            "learning_curve_forecasts": (
+                LEARNING_CURVE_FORECAST_COLUMNS,
+                [dict(row) for row in forecasts],
+            ),
         },
     )
     return LearningCurves(
@@ -145,7 +162,7 @@ def measure_learning_curves(
     )
 
 
-def variance_line(forecasts: list[dict]) -> str | None:
+def variance_line(forecasts: Sequence[StoredRow]) -> str | None:
     """The diagnosis's line for variance, from the overall variance forecast."""
     for row in forecasts:
         if row["curve"] == "variance" and (row["slice_column"], row["slice_value"]) == OVERALL:
@@ -153,11 +170,11 @@ def variance_line(forecasts: list[dict]) -> str | None:
     return None
 
 
-def forecast_summary(forecasts: list[dict]) -> list[tuple[str, ...]]:
+def forecast_summary(forecasts: Sequence[StoredRow]) -> list[tuple[str, ...]]:
     """The forecasts people read (dev and variance curves), as table cells: slice, curve,
     fitted error now, floor with its interval, target, more examples with their interval,
     verdict."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in forecasts:
         if r["curve"] not in ("dev", "variance"):
             continue
@@ -203,7 +220,9 @@ def _resolve_version(layout: WarehouseLayout, split_version: int | None) -> int:
     return split_version
 
 
-def _flagged_slices(layout, config: BayeslineConfig, split_version: int) -> list[tuple[str, str]]:
+def _flagged_slices(
+    layout: WarehouseLayout, config: BayeslineConfig, split_version: int
+) -> list[SliceKey]:
     """Every slice flagged as a finding for any model on this split version."""
     with open_reader(layout, config) as con:
         rows = fetch_dicts(
@@ -218,7 +237,7 @@ def _flagged_slices(layout, config: BayeslineConfig, split_version: int) -> list
 
 def load_ordered_splits(
     layout: WarehouseLayout, config: BayeslineConfig, split_version: int
-) -> tuple[dict[str, pa.Table], int]:
+) -> tuple[dict[CurveStage, pa.Table], int]:
     """Train, train-dev and dev, each in the fixed group order and capped; and train's size."""
     cap = config.evaluation.baseline_max_train_rows
     with writer_connection(layout) as con:
@@ -231,12 +250,12 @@ def load_ordered_splits(
             for stage in STAGES
         }
         train_file = quote_literal(version_location(layout, split_version, "train.parquet"))
-        n_available = con.execute(f"SELECT count(*) FROM read_parquet({train_file})").fetchone()[0]
-    return tables, int(n_available)
+        counted = con.execute(f"SELECT count(*) FROM read_parquet({train_file})").fetchone()
+    return tables, int(counted[0]) if counted else 0
 
 
 def _ordered_sample_sql(
-    layout,
+    layout: WarehouseLayout,
     config: BayeslineConfig,
     split_version: int,
     split: str,
@@ -281,14 +300,21 @@ def _nested_sizes(train: pa.Table) -> list[int]:
     return sorted({s for s in sizes if s > 0})
 
 
-def _train_at_sizes(tables, sizes, learner, slices, config) -> tuple[dict, list[int], list[str]]:
+def _train_at_sizes(
+    tables: Mapping[CurveStage, pa.Table],
+    sizes: list[int],
+    learner: Learner,
+    slices: Sequence[SliceKey],
+    config: BayeslineConfig,
+) -> tuple[dict[CurveStage, StageOutcomes], list[int], list[str]]:
     """Train on each prefix of train and predict it, train-dev and dev: per-example outcomes,
     the sizes trained and why any size could not be."""
     train, train_dev = tables["train"], tables["train_dev"]
     eval_rows = pa.concat_tables([train_dev, tables["dev"]])
     eval_labels = np.asarray(eval_rows.column("label").to_pylist(), dtype=object)
-    wrong = {stage: [] for stage in STAGES}
-    trained, skipped = [], []
+    wrong: dict[CurveStage, list[BoolArray]] = {stage: [] for stage in STAGES}
+    trained: list[int] = []
+    skipped: list[str] = []
     for size in sizes:
         subset = train.slice(0, size)
         if len(set(subset.column("label").to_pylist())) < 2:
@@ -309,7 +335,11 @@ def _train_at_sizes(tables, sizes, learner, slices, config) -> tuple[dict, list[
         trained.append(size)
     outcomes = {
         stage: StageOutcomes(
-            wrong=np.column_stack(wrong[stage]) if trained else np.zeros((len(tables[stage]), 0)),
+            wrong=(
+                np.column_stack(wrong[stage])
+                if trained
+                else np.zeros((len(tables[stage]), 0), dtype=bool)
+            ),
             present=_present(stage, len(tables[stage]), trained),
             groups=_group_codes(tables[stage]),
             slice_masks=np.array([_slice_mask(tables[stage], key, config) for key in slices]),
@@ -319,7 +349,7 @@ def _train_at_sizes(tables, sizes, learner, slices, config) -> tuple[dict, list[
     return outcomes, trained, skipped
 
 
-def _present(stage: str, n_rows: int, sizes: list[int]) -> np.ndarray:
+def _present(stage: CurveStage, n_rows: int, sizes: list[int]) -> BoolArray:
     """Which rows each size is measured on: train error on the rows trained on, the other
     stages on all their rows."""
     if stage != "train":
@@ -327,13 +357,15 @@ def _present(stage: str, n_rows: int, sizes: list[int]) -> np.ndarray:
     return np.arange(n_rows)[:, None] < np.asarray(sizes)[None, :]
 
 
-def _group_codes(table: pa.Table) -> np.ndarray:
+def _group_codes(table: pa.Table) -> IntArray:
     """An integer per group: the bootstrap resamples groups, not examples."""
     keys = table.column("group_key").to_pylist()
-    return np.unique(np.asarray(keys, dtype=object), return_inverse=True)[1].astype(np.int64)
+    inverse = np.unique(np.asarray(keys, dtype=object), return_inverse=True)[1]
+    codes: IntArray = inverse.astype(np.int64)
+    return codes
 
 
-def _slice_mask(table: pa.Table, key: tuple[str, str], config: BayeslineConfig) -> np.ndarray:
+def _slice_mask(table: pa.Table, key: SliceKey, config: BayeslineConfig) -> BoolArray:
     """Which rows lie in a slice (a column or a pair of columns, as slice_metrics names them)."""
     if key == OVERALL:
         return np.ones(len(table), dtype=bool)
@@ -347,9 +379,7 @@ def _slice_mask(table: pa.Table, key: tuple[str, str], config: BayeslineConfig) 
     return mask
 
 
-def _human_level(
-    human_levels: Mapping[tuple[str, str], HumanLevel], key: tuple[str, str]
-) -> float | None:
+def _human_level(human_levels: Mapping[SliceKey, HumanLevel], key: SliceKey) -> float | None:
     """The slice's human-level error, else the overall one (as the diagnosis does)."""
     level = human_levels.get(key) or human_levels.get(OVERALL)
     return None if level is None else level.rate

@@ -17,13 +17,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
+import numpy.typing as npt
+
+#: Floats: sizes, error rates, their standard errors and fitted parameters.
+FloatArray = npt.NDArray[np.float64]
+#: Which sign the scale a may take: "falling" a >= 0, "rising" a <= 0, "any" either.
+CurveShape = Literal["falling", "rising", "any"]
 
 B_BOUNDS = (0.02, 3.0)  # slower than n^-0.02 is flat; faster than n^-3 no real model learns
 B_GRID = np.geomspace(*B_BOUNDS, 48)
 REFINEMENTS = 3  # each narrows the step in b eightfold around the best grid point
-SHAPE_SIGNS = {"falling": 1.0, "rising": -1.0, "any": 0.0}  # the sign a * sign >= 0 holds to
+#: The sign s that a * s >= 0 holds to, per shape.
+SHAPE_SIGNS: dict[CurveShape, float] = {"falling": 1.0, "rising": -1.0, "any": 0.0}
 #: A forecast beyond this many examples is reported as unreachable: no team collects it.
 MAX_FORECAST_N = 1e12
 
@@ -37,8 +45,14 @@ class PowerLaw:
     b: float
     n_ref: float
 
-    def __call__(self, n: float | np.ndarray) -> float | np.ndarray:
-        return self.c + self.a * (np.asarray(n, dtype=float) / self.n_ref) ** (-self.b)
+    @overload
+    def __call__(self, n: float) -> float: ...
+    @overload
+    def __call__(self, n: FloatArray) -> FloatArray: ...
+    def __call__(self, n: float | FloatArray) -> float | FloatArray:
+        scaled = np.asarray(n, dtype=float) / self.n_ref
+        error: float | FloatArray = self.c + self.a * scaled ** (-self.b)
+        return error
 
     def n_reaching(self, target: float) -> float:
         """The training-set size at which the curve reaches `target` (falling curves only):
@@ -52,7 +66,10 @@ class PowerLaw:
 
 
 def fit_power_law(
-    n: np.ndarray, error: np.ndarray, sigma: np.ndarray | None = None, shape: str = "falling"
+    n: npt.ArrayLike,
+    error: npt.ArrayLike,
+    sigma: npt.ArrayLike | None = None,
+    shape: CurveShape = "falling",
 ) -> PowerLaw:
     """Weighted least-squares fit of c + a * (n/n_ref)^-b with c >= 0 and a of the `shape`'s
     sign.
@@ -65,21 +82,24 @@ def fit_power_law(
             which rises as a model memorises less of a bigger set, and falls for a model
             that memorises nothing).
     """
-    error = np.asarray(error, dtype=float)[None, :]
-    sigma = None if sigma is None else np.asarray(sigma, dtype=float)[None, :]
-    return fit_power_laws(n, error, sigma, shape)[0]
+    errors = np.asarray(error, dtype=float)[None, :]
+    sigmas = None if sigma is None else np.asarray(sigma, dtype=float)[None, :]
+    return fit_power_laws(n, errors, sigmas, shape)[0]
 
 
 def fit_power_laws(
-    n: np.ndarray, errors: np.ndarray, sigma: np.ndarray | None = None, shape: str = "falling"
+    n: npt.ArrayLike,
+    errors: npt.ArrayLike,
+    sigma: npt.ArrayLike | None = None,
+    shape: CurveShape = "falling",
 ) -> list[PowerLaw]:
     """`fit_power_law` for many curves measured at the same sizes (one row of `errors` and
     `sigma` per curve, such as the bootstrap's resamples), all fitted at once."""
-    n = np.asarray(n, dtype=float)
-    if len(np.unique(n)) < 3:
+    sizes = np.asarray(n, dtype=float)
+    if len(np.unique(sizes)) < 3:
         raise ValueError("a power law with three parameters needs at least three sizes")
-    n_ref = float(n.max())
-    x, y = n / n_ref, np.asarray(errors, dtype=float)
+    n_ref = float(sizes.max())
+    x, y = sizes / n_ref, np.asarray(errors, dtype=float)
     w = np.ones_like(y) if sigma is None else 1.0 / np.maximum(sigma, 1e-6) ** 2
     sign = SHAPE_SIGNS[shape]
     grid = np.broadcast_to(B_GRID, (len(y), len(B_GRID)))
@@ -97,8 +117,8 @@ def fit_power_laws(
 
 
 def _profile(
-    b: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, sign: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    b: FloatArray, x: FloatArray, y: FloatArray, w: FloatArray, sign: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(weighted squared error, c, a), each (curves, b values), of the best c >= 0 and
     sign * a >= 0 for every curve (a row of y and w) and each of its b values (a row of b).
 
@@ -133,19 +153,20 @@ def _profile(
     return best_loss, best_c, best_a
 
 
-def binomial_sigma(errors: np.ndarray, n: np.ndarray) -> np.ndarray:
+def binomial_sigma(errors: npt.ArrayLike, n: npt.ArrayLike) -> FloatArray:
     """Standard error of an error rate from counts, never zero (add-one smoothing): a point
     with no errors seen is not known exactly."""
-    errors, n = np.asarray(errors, dtype=float), np.asarray(n, dtype=float)
-    p = (errors + 1) / (n + 2)
-    return np.sqrt(p * (1 - p) / np.maximum(n, 1))
+    k, size = np.asarray(errors, dtype=float), np.asarray(n, dtype=float)
+    p = (k + 1) / (size + 2)
+    sigma: FloatArray = np.sqrt(p * (1 - p) / np.maximum(size, 1))
+    return sigma
 
 
-def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+def percentile_interval(values: npt.ArrayLike, level: float = 0.95) -> tuple[float, float]:
     """The bootstrap percentile interval; inf values (a forecast that never arrives) count
     as the largest, and no interpolation mixes them with finite ones."""
-    values = np.asarray(values, dtype=float)
+    drawn = np.asarray(values, dtype=float)
     tail = (1 - level) / 2 * 100
-    low = float(np.percentile(values, tail, method="lower"))
-    high = float(np.percentile(values, 100 - tail, method="higher"))
+    low = float(np.percentile(drawn, tail, method="lower"))
+    high = float(np.percentile(drawn, 100 - tail, method="higher"))
     return low, high

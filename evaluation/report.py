@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evaluation.calibration import BINS, ece_by_split
 from evaluation.charts import (
@@ -29,10 +31,14 @@ from evaluation.distribution_shift import mismatch_line
 from evaluation.findings import in_reading_order, is_finding, reading_label
 from evaluation.learning_curve_chart import learning_curve_chart
 from evaluation.learning_curves import FORECAST_SUMMARY_HEADER, forecast_summary, variance_line
+from evaluation.rows_stored import FetchedRow, StoredRow
 from evaluation.shift_chart import shift_chart
 from evaluation.shift_tables import FEATURE_HEADER, SLICE_HEADER, feature_cells, slice_cells
 from evaluation.thumbnails import SliceThumbnails
 from warehouse.storage import write_bytes_atomically
+
+if TYPE_CHECKING:
+    from evaluation.diagnosis import ErrorRate
 
 DASH = "\N{EM DASH}"  # a value that was not measured
 EN_DASH = "\N{EN DASH}"
@@ -77,21 +83,33 @@ class _Html(str):
     """Markup built here from escaped parts: table cells insert it as is."""
 
 
+#: A table row's cells (text, or _Html inserted as is).
+Cells = list[str]
+#: A table row: its cells, or (its cells, its CSS class).
+TableRow = Cells | tuple[Cells, str]
+#: (its summary row, its MODEL_COMPARISON rows): this model's stored comparison with the champion.
+VersusChampion = tuple[StoredRow, Sequence[StoredRow]]
+#: (LEARNING_CURVE rows, LEARNING_CURVE_FORECAST rows).
+LearningCurveRows = tuple[Sequence[StoredRow], Sequence[StoredRow]]
+#: (a DISTRIBUTION_SHIFT row, SLICE_SHIFT rows, SHIFT_FEATURE rows).
+DistributionShiftRows = tuple[FetchedRow, list[FetchedRow], list[FetchedRow]]
+
+
 def render_report(
     *,
     title: str,
     model_version: str,
     split_version: int,
-    diagnosis_rows: list[dict],
-    low_performing_rows: list[dict],
-    slice_metric_rows: list[dict],
+    diagnosis_rows: Sequence[StoredRow],
+    low_performing_rows: Sequence[StoredRow],
+    slice_metric_rows: Sequence[StoredRow],
     overall: Diagnosis | None,
     generated_at: datetime,
-    calibration_rows: list[dict] | None = None,
-    versus_champion: tuple[dict, list[dict]] | None = None,
+    calibration_rows: list[FetchedRow] | None = None,
+    versus_champion: VersusChampion | None = None,
     min_slice_size: int = 1,
-    learning_curves: tuple[list[dict], list[dict]] | None = None,
-    distribution_shift: tuple[dict, list[dict], list[dict]] | None = None,
+    learning_curves: LearningCurveRows | None = None,
+    distribution_shift: DistributionShiftRows | None = None,
     model_note: str | None = None,
     worst_slice_images: SliceThumbnails | None = None,
 ) -> str:
@@ -187,14 +205,14 @@ def _coverage(overall: Diagnosis) -> str:
 def _overall_section(overall: Diagnosis | None) -> str:
     if overall is None:
         return ""
-    errors = [
+    errors: list[TableRow] = [
         [STAGE_NAMES[stage], *_error_cells(overall.errors.get(stage))] for stage in STAGE_NAMES
     ]
     if overall.target_in_train is not None:  # beside train, for context: no gap uses it
         errors.insert(2, ["target in train (context)", *_error_cells(overall.target_in_train)])
     error_table = _table(["Stage", "Error", "n", "Errors", f"{LEVEL} interval"], "lrrrr", errors)
     level = f"{overall.interval_level * 100:g}%"
-    gap_rows = [
+    gap_rows: list[TableRow] = [
         (
             [gap.label, _pp(gap.value), _pp_interval(gap.interval), _mark(gap.material), gap.why],
             "material" if gap.material else "",
@@ -214,14 +232,14 @@ def _overall_section(overall: Diagnosis | None) -> str:
     return _section("overall", "Overall error", body)
 
 
-def _error_cells(error) -> list[str]:
+def _error_cells(error: ErrorRate | None) -> Cells:
     if error is None:
         return [DASH] * 4
     interval = error.interval(CONFIDENCE)
     return [_pct(error.rate), _count(error.n), _count(error.errors), _interval(interval)]
 
 
-def _stage_chart_section(rows: list[dict]) -> str:
+def _stage_chart_section(rows: Sequence[StoredRow]) -> str:
     if not rows:
         return _section("stages", "Error by stage", "<p class='muted'>No diagnosis rows.</p>")
     png = error_by_stage_chart(rows, "Error by stage: overall and the weakest slices on dev")
@@ -230,10 +248,10 @@ def _stage_chart_section(rows: list[dict]) -> str:
 
 
 def _low_performing_section(
-    rows: list[dict], slice_metric_rows: list[dict], min_slice_size: int
+    rows: Sequence[StoredRow], slice_metric_rows: Sequence[StoredRow], min_slice_size: int
 ) -> str:
     headers = ["Rank", "Slice", "n", "Error", f"{LEVEL} interval", "Gap", "Errors removable"]
-    table_rows = [
+    table_rows: list[TableRow] = [
         (
             [
                 _count(r.get("rank")) if is_finding(r) else "",
@@ -286,13 +304,13 @@ def _worst_slice_images_section(shown: SliceThumbnails | None) -> str:
     return _section("worst-slice-images", heading, note + f"<div>{figures}</div>")
 
 
-def _slice_diagnosis_section(rows: list[dict]) -> str:
+def _slice_diagnosis_section(rows: Sequence[StoredRow]) -> str:
     if not rows:
         return ""
     overall = overall_row(rows)
     ordered = ([overall] if overall else []) + ranked_slices(rows, "dev_error")[0]
     headers = ["Slice", *(n.capitalize() for n in STAGE_NAMES.values()), "Dev n", "Problems"]
-    table_rows = [
+    table_rows: list[TableRow] = [
         (
             [
                 slice_label(r),
@@ -309,7 +327,7 @@ def _slice_diagnosis_section(rows: list[dict]) -> str:
     return _section("slices", "Diagnosis per slice", body)
 
 
-def _calibration_section(rows: list[dict]) -> str:
+def _calibration_section(rows: list[FetchedRow]) -> str:
     if not rows:
         return ""
     table = _table(
@@ -329,7 +347,7 @@ def _calibration_section(rows: list[dict]) -> str:
     return _section("calibration", "Calibration", body)
 
 
-def _versus_champion_section(versus: tuple[dict, list[dict]] | None) -> str:
+def _versus_champion_section(versus: VersusChampion | None) -> str:
     """The stored comparison of this model (B) with the champion (A), significant rows first."""
     if versus is None:
         return ""
@@ -344,7 +362,7 @@ def _versus_champion_section(versus: tuple[dict, list[dict]] | None) -> str:
         + ".</p>",
     ]
     headers = ["Split", "Slice", "n", "Champion", "This model", "Difference", f"{LEVEL} interval"]
-    table_rows = [
+    table_rows: list[TableRow] = [
         (
             [
                 r["split"],
@@ -373,11 +391,12 @@ def _versus_champion_section(versus: tuple[dict, list[dict]] | None) -> str:
     return _section("versus-champion", "Versus champion", "".join(parts))
 
 
-def _learning_curves_section(points: list[dict], forecasts: list[dict]) -> str:
+def _learning_curves_section(points: Sequence[StoredRow], forecasts: Sequence[StoredRow]) -> str:
     if not forecasts:
         return ""
     first = forecasts[0]
-    rows = [list(cells) for cells in forecast_summary(forecasts)]  # a tuple means (cells, class)
+    # A tuple means (cells, class): each row's cells as a list.
+    rows: list[TableRow] = [list(cells) for cells in forecast_summary(forecasts)]
     table = _table(list(FORECAST_SUMMARY_HEADER), "llrrrrl", rows)
     note = (
         f"<p class='note'>{_e(first['learner'])} retrained on nested parts of train of split "
@@ -391,7 +410,7 @@ def _learning_curves_section(points: list[dict], forecasts: list[dict]) -> str:
     return _section("learning-curves", "What more data buys", body)
 
 
-def _distribution_shift_section(shift: tuple[dict, list[dict], list[dict]] | None) -> str:
+def _distribution_shift_section(shift: DistributionShiftRows | None) -> str:
     if not shift:
         return ""
     summary, slices, features = shift
@@ -435,7 +454,7 @@ def _section(anchor: str, heading: str, body: str) -> str:
     return f"<section id='{anchor}'><h2>{_e(heading)}</h2>{body}</section>"
 
 
-def _table(headers: list[str], align: str, rows: list) -> str:
+def _table(headers: list[str], align: str, rows: Sequence[TableRow]) -> str:
     """A table; `align` has one letter per column (l, r, c); rows are cells or (cells, class)."""
     classes = {"l": "", "r": " class='num'", "c": " class='mid'"}
     head = "".join(f"<th{classes[a]}>{_e(h)}</th>" for h, a in zip(headers, align, strict=True))

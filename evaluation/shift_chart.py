@@ -5,16 +5,23 @@ the shift in mix explains and the residual, with 95% intervals. Built like the o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from evaluation.charts import DPI, STAGE_COLOURS, _png, _short, _style
 from evaluation.diagnosis import MINUS
+from evaluation.rows_stored import StoredRow
 from warehouse.slice_bins import slice_label
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 MAX_VALUES = 12  # slice values drawn; the table holds them all
 TRAINING_COLOUR = STAGE_COLOURS["train_dev"]
 TARGET_COLOUR = STAGE_COLOURS["dev"]
 
 
-def shift_chart(summary: dict, slices: list[dict], title: str) -> bytes:
+def shift_chart(summary: StoredRow, slices: Sequence[StoredRow], title: str) -> bytes:
     """PNG of the shares and of the gap's parts (DISTRIBUTION_SHIFT and SLICE_SHIFT rows)."""
     from matplotlib.figure import Figure
 
@@ -29,7 +36,7 @@ def shift_chart(summary: dict, slices: list[dict], title: str) -> bytes:
         return _png(fig)
 
 
-def _shares(ax, slices: list[dict]) -> None:
+def _shares(ax: Axes, slices: Sequence[StoredRow]) -> None:
     ranked = sorted(
         slices,
         key=lambda r: (-abs(r["share_target"] - r["share_training"]), r["slice_column"]),
@@ -64,7 +71,7 @@ def _shares(ax, slices: list[dict]) -> None:
     ax.set_axisbelow(True)
 
 
-def _gap(ax, summary: dict) -> None:
+def _gap(ax: Axes, summary: StoredRow) -> None:
     parts = [(f"gap:\ndev {MINUS} train-dev", "gap"), ("explained\nby the mix", "explained")]
     parts.append(("residual", "residual"))
     if summary.get("gap") is None:

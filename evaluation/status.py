@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import Literal, TypedDict, TypeVar
 
 from evaluation.predictions import safe_model_version
 from warehouse.lake_tables import EVALUATION_STATUS
@@ -20,7 +20,19 @@ from warehouse.schema import EVALUATION_STATUS_COLUMNS
 from warehouse.storage import write_lake_records
 
 Step = Literal["slice_metrics", "diagnosis", "model_comparison"]
+StepStatus = Literal["ok", "failed"]
 Result = TypeVar("Result")
+
+
+class EvaluationStatusRow(TypedDict):
+    """An EVALUATION_STATUS_COLUMNS row: whether one pair's step worked."""
+
+    model_version: str
+    split_version: int
+    step: Step
+    status: StepStatus
+    reason: str  # why it failed; empty when ok
+    recorded_at: datetime
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,8 @@ def evaluate_each(
     Returns:
         The results of the pairs that worked, and the failures of those that did not.
     """
-    results, failures = [], []
+    results: list[Result] = []
+    failures: list[ModelFailure] = []
     for model_version, split_version in pairs:
         try:
             results.append(evaluate(model_version, split_version))
@@ -85,7 +98,7 @@ def record_status(
     reason: str | None,
 ) -> None:
     """Replace the pair's status record for this step (an atomic write)."""
-    record = {
+    record: EvaluationStatusRow = {
         "model_version": model_version,
         "split_version": split_version,
         "step": step,
