@@ -26,8 +26,7 @@ from evaluation.distribution_shift import stored_distribution_shift
 from evaluation.predictions import list_model_versions, safe_model_version
 from evaluation.report import render_report, write_report
 from evaluation.slices import (
-    LOW_TABLE,
-    METRICS_TABLE,
+    SliceMetricsTable,
     compute_slice_metrics,
     find_low_performing_slices,
     write_evaluation_tables,
@@ -91,15 +90,21 @@ def analyse_slices(
     # Only slice-level human baselines can excuse a slice; the overall figure knows no slices.
     per_slice_human = {k: h.rate for k, h in (human_levels or {}).items() if k != OVERALL}
     with writer_connection(layout) as con:
-        _count_slices(con, layout, config, model_version, split_version)
-        find_low_performing_slices(con, config, model_version, split_version, per_slice_human)
-        write_evaluation_tables(con, layout, model_version, split_version)
-        metrics = fetch_dicts(con, f"SELECT * FROM {METRICS_TABLE}")
-        low = fetch_dicts(con, f"SELECT * FROM {LOW_TABLE} ORDER BY rank")
+        metrics_table = _count_slices(con, layout, config, model_version, split_version)
+        low_table = find_low_performing_slices(con, config, metrics_table, per_slice_human)
+        write_evaluation_tables(con, layout, low_table)
+        metrics = fetch_dicts(con, f"SELECT * FROM {metrics_table.name}")
+        low = fetch_dicts(con, f"SELECT * FROM {low_table.name} ORDER BY rank")
     return metrics, low
 
 
-def _count_slices(con, layout, config, model_version: str, split_version: int) -> None:
+def _count_slices(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    model_version: str,
+    split_version: int,
+) -> SliceMetricsTable:
     """Slice metrics on the engine BAYESLINE_ENGINE names (the result is the same)."""
     if compute_engine() == "spark":
         # Imported here: pyspark is an optional extra.
@@ -107,9 +112,10 @@ def _count_slices(con, layout, config, model_version: str, split_version: int) -
         from warehouse.spark_session import spark_session
 
         spark = spark_session(layout.scratch)
-        compute_slice_metrics_on_spark(con, spark, config, model_version, split_version, layout)
-    else:
-        compute_slice_metrics(con, config, model_version, split_version, layout=layout)
+        return compute_slice_metrics_on_spark(
+            con, spark, config, model_version, split_version, layout
+        )
+    return compute_slice_metrics(con, config, model_version, split_version, layout=layout)
 
 
 def diagnose_model_version(

@@ -3,8 +3,9 @@
 Spark joins a model version's predictions to the split version's examples and counts examples
 and errors per split and slice in one GROUPING SETS pass, with the Wilson intervals in the same
 SQL (evaluation/slices.wilson_sql, which both engines read alike). The result, a few rows per
-slice, becomes the table `slice_metrics_result` on a DuckDB connection, so flagging slices and
-writing the evaluation tables are the ones the DuckDB path uses. Slices are those the version
+slice, becomes the table `slice_metrics_result` on a DuckDB connection, named by the same
+SliceMetricsTable handle, so flagging slices and writing the evaluation tables are the ones the
+DuckDB path uses. Slices are those the version
 records (warehouse/slice_bins.py): the same values and ranges on either engine.
 """
 
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from evaluation.predictions import predictions_path
-from evaluation.slices import METRICS_TABLE, wilson_sql
+from evaluation.slices import METRICS_TABLE, SliceMetricsTable, wilson_sql
 from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import SLICE_METRIC_COLUMNS
@@ -36,7 +37,7 @@ def compute_slice_metrics_on_spark(
     model_version: str,
     split_version: int,
     layout: WarehouseLayout,
-) -> None:
+) -> SliceMetricsTable:
     """Create temp table `slice_metrics_result` (SLICE_METRIC_COLUMNS) on `con`, counted by
     Spark: the twin of slices.compute_slice_metrics reading from the lake."""
     source = predictions_path(layout, model_version, split_version)
@@ -69,6 +70,7 @@ def compute_slice_metrics_on_spark(
         )
     rows.sort(key=_reading_order)
     create_rows_table(con, METRICS_TABLE, SLICE_METRIC_COLUMNS, rows)
+    return SliceMetricsTable(METRICS_TABLE, model_version, split_version)
 
 
 def slice_groups(config: BayeslineConfig) -> dict[int, tuple[str, tuple[int, ...]]]:
