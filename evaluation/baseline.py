@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,6 +29,7 @@ from evaluation.predictions import (
     PredictionsSummary,
     predictions_location,
     predictions_path,
+    query_count,
     register_predictions,
 )
 from warehouse.config import BayeslineConfig
@@ -167,7 +169,9 @@ def train_baseline(
     )
 
 
-def _new_model(layout: WarehouseLayout, payload: BaselinePayload, seed: int):
+def _new_model(
+    layout: WarehouseLayout, payload: BaselinePayload, seed: int
+) -> Pipeline | PixelModel:
     if payload.kind == "text":
         return build_pipeline(seed)
     return PixelModel(layout.home, seed)
@@ -198,10 +202,10 @@ def _split_file(layout: WarehouseLayout, split_version: int, split: str) -> str:
     return f"read_parquet({quote_literal(path)})"
 
 
-def _count(con, layout: WarehouseLayout, split_version: int, split: str) -> int:
-    return con.execute(
-        f"SELECT count(*) FROM {_split_file(layout, split_version, split)}"
-    ).fetchone()[0]
+def _count(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, split_version: int, split: str
+) -> int:
+    return query_count(con, f"SELECT count(*) FROM {_split_file(layout, split_version, split)}")
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,9 @@ class _Reading:
         )
 
 
-def _fit(con, reading: _Reading, model) -> tuple[Pipeline | PixelModel, set[str]]:
+def _fit(
+    con: duckdb.DuckDBPyConnection, reading: _Reading, model: Pipeline | PixelModel
+) -> tuple[Pipeline | PixelModel, set[str]]:
     """The fitted model and the ids of the train examples it was fit on (only the sample's
     ids, labels and payloads are held: texts, or image paths)."""
     rows = con.execute(reading.training_sample()).fetchall()
@@ -263,7 +269,10 @@ def _fit(con, reading: _Reading, model) -> tuple[Pipeline | PixelModel, set[str]
 
 
 def _predict_all(
-    con, reading: _Reading, fit: tuple[Pipeline | PixelModel, set[str]], target: Path
+    con: duckdb.DuckDBPyConnection,
+    reading: _Reading,
+    fit: tuple[Pipeline | PixelModel, set[str]],
+    target: Path,
 ) -> None:
     """Predict every split in batches, streaming them into one Parquet file with a
     probability per label (prob_<label>; 0 for a label train never showed the model) and
@@ -295,7 +304,9 @@ def _predict_all(
                 writer.write_table(pa.table(columns, schema=schema))
 
 
-def _accuracy(con, layout, model_version: str, split_version: int) -> dict[str, float | None]:
+def _accuracy(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, model_version: str, split_version: int
+) -> dict[str, float | None]:
     """Accuracy per split, over the examples with a prediction."""
     path = quote_literal(predictions_location(layout, model_version, split_version))
     files = quote_literal(version_location(layout, split_version, "*.parquet"))

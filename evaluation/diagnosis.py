@@ -55,7 +55,10 @@ _TOLERANCE = 1e-9  # products such as 0.3 * 0.07 carry float noise: a tie must s
 MINUS = "\N{MINUS SIGN}"  # a true minus sign: labels read as arithmetic, not hyphenated words
 _DECIMALS = 12  # gaps are rounded here so float noise never shows up in reports
 
-STAGE_NAMES = {"human_level": "human-level", **SPLIT_DISPLAY_NAMES}
+STAGE_NAMES: dict[str, str] = {
+    "human_level": "human-level",
+    **{split: name for split, name in SPLIT_DISPLAY_NAMES.items()},
+}
 GAP_NAMES = {
     "avoidable_bias": "Avoidable bias",
     "variance": "Variance",
@@ -116,10 +119,15 @@ class ErrorRate:
         """Errors implied by rate * n, rounded half up (a reported rate is itself rounded)."""
         return None if self.n is None else int(self.rate * self.n + 0.5)
 
+    def counted(self) -> tuple[int, int] | None:
+        """(errors, n), or None without a count."""
+        errors = self.errors
+        return None if errors is None or self.n is None else (errors, self.n)
+
     def interval(self, confidence: float = 0.95) -> tuple[float, float] | None:
         """Two-sided Wilson interval for the rate, or None without a count."""
-        errors = self.errors
-        return None if errors is None else wilson_interval(errors, self.n, confidence)
+        counted = self.counted()
+        return None if counted is None else wilson_interval(*counted, confidence)
 
 
 @dataclass(frozen=True)
@@ -179,7 +187,7 @@ class Gap:
     material: bool
     why: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "key": self.key,
             "label": self.label,
@@ -211,7 +219,7 @@ class Diagnosis:
         """The gap with this key, or None when it was not assessed."""
         return next((g for g in self.gaps if g.key == key), None)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         """JSON-ready form; rates and gaps stay fractions."""
         return {
             "errors": {
@@ -353,6 +361,8 @@ def _measure(
 ) -> _Measured:
     """The gap high - low, its interval and, when counts allow, whether it exceeds noise."""
     low_error, high_error = errors[low], errors[high]
+    if low_error is None or high_error is None:
+        raise ValueError(f"{key} needs both {low} and {high} errors")  # _pairs checks this
     interval = _gap_interval(key, low_error, high_error, rule.interval_level)
     # The lower end of a (2c - 1) two-sided interval is the one-sided bound at level c.
     significant = None if interval is None else interval[0] > 0
@@ -364,17 +374,19 @@ def _gap_interval(
     key: str, low: ErrorRate, high: ErrorRate, level: float
 ) -> tuple[float, float] | None:
     """Interval for high - low at the two-sided `level`, or None when counts do not allow one."""
-    if low.n is not None and high.n is not None:
-        lo, hi = difference_interval(low.errors, low.n, high.errors, high.n, level)
+    low_counted, high_counted = low.counted(), high.counted()
+    if low_counted is not None and high_counted is not None:
+        lo, hi = difference_interval(*low_counted, *high_counted, level)
         return _clean(lo), _clean(hi)
     if key != "avoidable_bias":
         return None  # two measured errors: one count alone would understate the noise
     # Human-level often comes from the literature without a count: it is taken as exact.
-    if high.n is not None:
-        lo, hi = high.interval(level)
+    high_interval, low_interval = high.interval(level), low.interval(level)
+    if high_interval is not None:
+        lo, hi = high_interval
         return _clean(lo - low.rate), _clean(hi - low.rate)
-    if low.n is not None:
-        lo, hi = low.interval(level)
+    if low_interval is not None:
+        lo, hi = low_interval
         return _clean(high.rate - hi), _clean(high.rate - lo)
     return None
 
@@ -524,7 +536,7 @@ def _count_caveats(errors: dict[str, ErrorRate | None], gaps: list[Gap]) -> list
     ]
 
 
-def _error_dict(error: ErrorRate | None, level: float) -> dict | None:
+def _error_dict(error: ErrorRate | None, level: float) -> dict[str, object] | None:
     if error is None:
         return None
     interval = error.interval(level)

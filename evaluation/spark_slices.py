@@ -11,7 +11,7 @@ records (warehouse/slice_bins.py): the same values and ranges on either engine.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -53,7 +53,7 @@ def compute_slice_metrics_on_spark(
     spark.read.parquet(str(source)).createOrReplaceTempView("bayesline_predictions")
     counted = spark.sql(_counts_sql(config, columns)).collect()
     groups = slice_groups(config)
-    rows = []
+    rows: list[dict[str, Any]] = []  # SLICE_METRIC_COLUMNS
     for row in counted:
         slice_column, values = groups[row["gid"]]
         rows.append(
@@ -135,6 +135,8 @@ def spark_value_sql(column: SliceColumn, alias: str) -> str:
     ]
     bins = column.bins()
     for label, _, high, _ in bins[:-1]:
+        if high is None:  # only the last range is open above
+            continue
         whens.append(
             f"WHEN {value} < CAST({spark_literal(high)} AS {cast}) THEN {spark_literal(label)}"
         )
@@ -147,7 +149,7 @@ def spark_literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _reading_order(row: dict) -> tuple:
+def _reading_order(row: dict[str, Any]) -> tuple[int, bool, str, str]:
     # As compute_slice_metrics orders its table: by split, the overall row first, then by name.
     return (
         SPLITS.index(row["split"]),

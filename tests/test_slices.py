@@ -76,7 +76,9 @@ def land_and_publish(layout, config) -> int:
     write_csv(layout.landing / "app" / "a.csv", app, HEADER)
     write_csv(layout.landing / "web" / "w.csv", web, HEADER)
     ingest_landing_files(layout, config)
-    return publish_split_version(layout, config).version
+    version = publish_split_version(layout, config).version
+    assert version is not None  # the planted data always makes a version
+    return version
 
 
 def planted_examples(layout, config, version: int) -> list[dict]:
@@ -124,7 +126,8 @@ def metrics(con, table: SliceMetricsTable) -> dict[tuple[str, str, str], tuple]:
 
 
 def expected_counts(examples) -> dict[tuple[str, str, str], tuple[int, int]]:
-    n, errors = Counter(), Counter()
+    n: Counter[tuple[str, str, str]] = Counter()
+    errors: Counter[tuple[str, str, str]] = Counter()
     for e in examples:
         for key in (("overall", "all"), ("device", e["device"]), ("lang", e["lang"])):
             n[(e["split"], *key)] += 1
