@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import duckdb
 import numpy as np
@@ -35,7 +35,7 @@ from evaluation.predictions import (
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
-from warehouse.split_names import SPLITS
+from warehouse.split_names import SPLITS, SplitName
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -44,6 +44,8 @@ from warehouse.splits import published_versions, version_location
 from warehouse.storage import writer_connection
 
 PREDICT_BATCH_ROWS = 50_000  # texts held in memory at once while predicting
+#: What a built-in baseline reads.
+PayloadKind = Literal["text", "image"]
 
 
 #: What a user does when no built-in baseline fits: evaluation runs on their own model.
@@ -66,7 +68,7 @@ class NoBaselineFits(BaselineError):
 class BaselinePayload:
     """What the built-in baseline reads: the text columns, else the image columns."""
 
-    kind: str  # "text" or "image"
+    kind: PayloadKind
     columns: tuple[str, ...]
     unused: tuple[str, ...] = ()  # payload columns of the dataset the baseline leaves out
 
@@ -98,16 +100,19 @@ class BaselineResult:
     model_version: str
     split_version: int
     n_train: int
-    accuracy: dict[str, float | None] = field(default_factory=dict)  # None: split empty
+    accuracy: dict[SplitName, float | None] = field(default_factory=dict)  # None: split empty
     summary: PredictionsSummary | None = None  # created=False: an earlier run trained it
     n_fit: int | None = None  # train examples the model was fitted on; None: reused, not fitted
     payload: str = ""  # what the model read (BaselinePayload.describe)
 
 
-MODEL_NAMES = {"text": "baseline-tfidf-logreg", "image": "baseline-pixels-sgd"}
+MODEL_NAMES: dict[PayloadKind, str] = {
+    "text": "baseline-tfidf-logreg",
+    "image": "baseline-pixels-sgd",
+}
 
 
-def baseline_model_version(split_version: int, kind: str = "text") -> str:
+def baseline_model_version(split_version: int, kind: PayloadKind = "text") -> str:
     return f"{MODEL_NAMES[kind]}-v{split_version:04d}"
 
 
@@ -306,7 +311,7 @@ def _predict_all(
 
 def _accuracy(
     con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, model_version: str, split_version: int
-) -> dict[str, float | None]:
+) -> dict[SplitName, float | None]:
     """Accuracy per split, over the examples with a prediction."""
     path = quote_literal(predictions_location(layout, model_version, split_version))
     files = quote_literal(version_location(layout, split_version, "*.parquet"))

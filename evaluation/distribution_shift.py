@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import duckdb
 import numpy as np
@@ -35,6 +35,7 @@ from evaluation.domain_classifier import (
     NAMESPACE,
     DomainFit,
     Examples,
+    ShiftFeature,
     component_folds,
     fit_domain_classifier,
 )
@@ -74,6 +75,17 @@ LOW_OVERLAP = 0.1
 ShiftRow = dict[str, Any]
 
 
+class TargetLikeExample(TypedDict):
+    """A train example of the training distribution: a TARGET_LIKE_EXAMPLE_COLUMNS row
+    without its split version and time."""
+
+    rank: int
+    example_id: str
+    source: str
+    target_probability: float
+    importance_weight: float
+
+
 class DistributionShiftError(BayeslineError, ValueError):
     """The shift cannot be measured; the message says why and what to do."""
 
@@ -83,7 +95,7 @@ class DistributionShift:
     split_version: int
     summary: ShiftRow  # DISTRIBUTION_SHIFT_COLUMNS
     slices: list[ShiftRow]  # SLICE_SHIFT_COLUMNS
-    features: list[ShiftRow]  # SHIFT_FEATURE_COLUMNS
+    features: list[ShiftFeature]
     n_ranked: int  # rows of target_like_examples
     chart_path: Path
 
@@ -385,20 +397,20 @@ def _summary(
     return row
 
 
-def _ranked(candidates: pa.Table, p_target: npt.NDArray[np.float64]) -> list[ShiftRow]:
+def _ranked(candidates: pa.Table, p_target: npt.NDArray[np.float64]) -> list[TargetLikeExample]:
     """Train's training-distribution examples, most target-like first (ties by id)."""
     ids = candidates.column("example_id").to_pylist()
     sources = candidates.column("source").to_pylist()
     weights, _ = importance_weights(p_target)
     order = sorted(range(len(ids)), key=lambda i: (-p_target[i], ids[i]))
     return [
-        {
-            "rank": rank,
-            "example_id": ids[i],
-            "source": sources[i],
-            "target_probability": float(p_target[i]),
-            "importance_weight": float(weights[i]),
-        }
+        TargetLikeExample(
+            rank=rank,
+            example_id=ids[i],
+            source=sources[i],
+            target_probability=float(p_target[i]),
+            importance_weight=float(weights[i]),
+        )
         for rank, i in enumerate(order, start=1)
     ]
 

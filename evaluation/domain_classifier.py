@@ -16,13 +16,14 @@ example can be told apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 
 from evaluation.baseline import build_pipeline
 from evaluation.shift_estimates import BoolArray, FloatArray, IntArray
 from warehouse.hashing import FIELD_SEPARATOR, split_bucket
+from warehouse.split_names import TARGET, TRAINING, Distribution
 
 if TYPE_CHECKING:
     # scipy ships no type information.
@@ -35,6 +36,21 @@ FOLDS = 5
 NAMESPACE = "distribution-shift"  # of the folds and of the sample by hash
 TOP_FEATURES = 10  # per direction
 MIN_PER_SIDE = 10  # fewer examples on a side than this and there is nothing to learn from
+
+FeatureKind = Literal["n-gram", "slice value"]
+
+
+class ShiftFeature(TypedDict):
+    """A feature that separates the two sides: a SHIFT_FEATURE_COLUMNS row without its split
+    version and time."""
+
+    direction: Distribution  # the side the feature points to
+    rank: int  # within its direction, strongest first
+    feature: str
+    kind: FeatureKind
+    coefficient: float
+    share_training: float
+    share_target: float
 
 
 @dataclass
@@ -50,8 +66,7 @@ class Examples:
 class DomainFit:
     out_of_fold: FloatArray  # P(target) per example, from the fold that left it out
     model: _Model  # fitted on every example
-    # The strongest features each way (SHIFT_FEATURE_COLUMNS without the version and time).
-    features: list[dict[str, Any]]
+    features: list[ShiftFeature]  # the strongest features each way
 
 
 def component_folds(
@@ -128,32 +143,34 @@ class _Model:
         probabilities: FloatArray = self.logreg.predict_proba(self._matrix(examples))[:, 1]
         return probabilities
 
-    def top_features(self, examples: Examples, is_target: BoolArray) -> list[dict[str, Any]]:
+    def top_features(self, examples: Examples, is_target: BoolArray) -> list[ShiftFeature]:
         names = [*self.tfidf.get_feature_names_out(), *self._slice_feature_names()]
-        kinds = ["n-gram"] * len(self.tfidf.vocabulary_) + ["slice value"] * (
-            len(names) - len(self.tfidf.vocabulary_)
-        )
+        n_grams = len(self.tfidf.vocabulary_)  # the n-grams come first, then slice values
+        kinds: list[FeatureKind] = [
+            "n-gram" if i < n_grams else "slice value" for i in range(len(names))
+        ]
         coefficients = self.logreg.coef_[0]
         present = (self._matrix(examples) > 0).astype(np.float64)
         share_target = np.asarray(present[np.flatnonzero(is_target)].mean(axis=0)).ravel()
         share_training = np.asarray(present[np.flatnonzero(~is_target)].mean(axis=0)).ravel()
-        rows: list[dict[str, Any]] = []
-        for direction, order in (
-            ("target", np.argsort(-coefficients, kind="stable")),
-            ("training", np.argsort(coefficients, kind="stable")),
-        ):
-            pointing = [i for i in order if (coefficients[i] > 0) == (direction == "target")]
+        rows: list[ShiftFeature] = []
+        directions: tuple[tuple[Distribution, IntArray], ...] = (
+            (TARGET, np.argsort(-coefficients, kind="stable")),
+            (TRAINING, np.argsort(coefficients, kind="stable")),
+        )
+        for direction, order in directions:
+            pointing = [i for i in order if (coefficients[i] > 0) == (direction == TARGET)]
             for rank, i in enumerate(pointing[:TOP_FEATURES], start=1):
                 rows.append(
-                    {
-                        "direction": direction,
-                        "rank": rank,
-                        "feature": str(names[i]),
-                        "kind": kinds[i],
-                        "coefficient": float(coefficients[i]),
-                        "share_training": float(share_training[i]),
-                        "share_target": float(share_target[i]),
-                    }
+                    ShiftFeature(
+                        direction=direction,
+                        rank=rank,
+                        feature=str(names[i]),
+                        kind=kinds[i],
+                        coefficient=float(coefficients[i]),
+                        share_training=float(share_training[i]),
+                        share_target=float(share_target[i]),
+                    )
                 )
         return rows
 

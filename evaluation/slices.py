@@ -109,7 +109,8 @@ def compute_slice_metrics(
     split_version: int,
     layout: WarehouseLayout | None = None,
 ) -> SliceMetricsTable:
-    """Create temp table `slice_metrics_result` (SLICE_METRIC_COLUMNS) for one model version.
+    """Create temp table `slice_metrics_result` (SLICE_METRIC_COLUMNS) for one model version
+    and return its handle, which the steps after it take.
 
     With `layout`, the predictions and split files are read straight from the lake; without
     it, `con` needs `predictions` and `splits` views (`open_reader` plus

@@ -39,7 +39,8 @@ def compute_slice_metrics_on_spark(
     layout: WarehouseLayout,
 ) -> SliceMetricsTable:
     """Create temp table `slice_metrics_result` (SLICE_METRIC_COLUMNS) on `con`, counted by
-    Spark: the twin of slices.compute_slice_metrics reading from the lake."""
+    Spark, and return its handle: the twin of slices.compute_slice_metrics reading from the
+    lake."""
     source = predictions_path(layout, model_version, split_version)
     if not source.exists():
         raise FileNotFoundError(
