@@ -15,8 +15,9 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,12 +29,13 @@ from evaluation.predictions import (
     PredictionsSummary,
     predictions_location,
     predictions_path,
+    query_count,
     register_predictions,
 )
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.layout import WarehouseLayout
-from warehouse.split_names import SPLITS
+from warehouse.split_names import SPLITS, SplitName
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -42,6 +44,8 @@ from warehouse.splits import published_versions, version_location
 from warehouse.storage import writer_connection
 
 PREDICT_BATCH_ROWS = 50_000  # texts held in memory at once while predicting
+#: What a built-in baseline reads.
+PayloadKind = Literal["text", "image"]
 
 
 #: What a user does when no built-in baseline fits: evaluation runs on their own model.
@@ -64,7 +68,7 @@ class NoBaselineFits(BaselineError):
 class BaselinePayload:
     """What the built-in baseline reads: the text columns, else the image columns."""
 
-    kind: str  # "text" or "image"
+    kind: PayloadKind
     columns: tuple[str, ...]
     unused: tuple[str, ...] = ()  # payload columns of the dataset the baseline leaves out
 
@@ -96,16 +100,19 @@ class BaselineResult:
     model_version: str
     split_version: int
     n_train: int
-    accuracy: dict[str, float | None] = field(default_factory=dict)  # None: split empty
+    accuracy: dict[SplitName, float | None] = field(default_factory=dict)  # None: split empty
     summary: PredictionsSummary | None = None  # created=False: an earlier run trained it
     n_fit: int | None = None  # train examples the model was fitted on; None: reused, not fitted
     payload: str = ""  # what the model read (BaselinePayload.describe)
 
 
-MODEL_NAMES = {"text": "baseline-tfidf-logreg", "image": "baseline-pixels-sgd"}
+MODEL_NAMES: dict[PayloadKind, str] = {
+    "text": "baseline-tfidf-logreg",
+    "image": "baseline-pixels-sgd",
+}
 
 
-def baseline_model_version(split_version: int, kind: str = "text") -> str:
+def baseline_model_version(split_version: int, kind: PayloadKind = "text") -> str:
     return f"{MODEL_NAMES[kind]}-v{split_version:04d}"
 
 
@@ -167,7 +174,9 @@ def train_baseline(
     )
 
 
-def _new_model(layout: WarehouseLayout, payload: BaselinePayload, seed: int):
+def _new_model(
+    layout: WarehouseLayout, payload: BaselinePayload, seed: int
+) -> Pipeline | PixelModel:
     if payload.kind == "text":
         return build_pipeline(seed)
     return PixelModel(layout.home, seed)
@@ -198,10 +207,10 @@ def _split_file(layout: WarehouseLayout, split_version: int, split: str) -> str:
     return f"read_parquet({quote_literal(path)})"
 
 
-def _count(con, layout: WarehouseLayout, split_version: int, split: str) -> int:
-    return con.execute(
-        f"SELECT count(*) FROM {_split_file(layout, split_version, split)}"
-    ).fetchone()[0]
+def _count(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, split_version: int, split: str
+) -> int:
+    return query_count(con, f"SELECT count(*) FROM {_split_file(layout, split_version, split)}")
 
 
 @dataclass(frozen=True)
@@ -239,7 +248,9 @@ class _Reading:
         )
 
 
-def _fit(con, reading: _Reading, model) -> tuple[Pipeline | PixelModel, set[str]]:
+def _fit(
+    con: duckdb.DuckDBPyConnection, reading: _Reading, model: Pipeline | PixelModel
+) -> tuple[Pipeline | PixelModel, set[str]]:
     """The fitted model and the ids of the train examples it was fit on (only the sample's
     ids, labels and payloads are held: texts, or image paths)."""
     rows = con.execute(reading.training_sample()).fetchall()
@@ -263,7 +274,10 @@ def _fit(con, reading: _Reading, model) -> tuple[Pipeline | PixelModel, set[str]
 
 
 def _predict_all(
-    con, reading: _Reading, fit: tuple[Pipeline | PixelModel, set[str]], target: Path
+    con: duckdb.DuckDBPyConnection,
+    reading: _Reading,
+    fit: tuple[Pipeline | PixelModel, set[str]],
+    target: Path,
 ) -> None:
     """Predict every split in batches, streaming them into one Parquet file with a
     probability per label (prob_<label>; 0 for a label train never showed the model) and
@@ -295,7 +309,9 @@ def _predict_all(
                 writer.write_table(pa.table(columns, schema=schema))
 
 
-def _accuracy(con, layout, model_version: str, split_version: int) -> dict[str, float | None]:
+def _accuracy(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, model_version: str, split_version: int
+) -> dict[SplitName, float | None]:
     """Accuracy per split, over the examples with a prediction."""
     path = quote_literal(predictions_location(layout, model_version, split_version))
     files = quote_literal(version_location(layout, split_version, "*.parquet"))

@@ -9,7 +9,8 @@ confidence| over the bins. A perfectly calibrated model that says 80% is right 8
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any, TypedDict
 
 import duckdb
 
@@ -22,12 +23,22 @@ from warehouse.splits import version_location
 BINS = 10
 
 
+class CalibrationBin(TypedDict):
+    """One split's examples whose top probability falls in one bin."""
+
+    split: str
+    bin: int
+    n: int
+    mean_confidence: float
+    accuracy: float
+
+
 def calibration_rows(
     con: duckdb.DuckDBPyConnection,
     layout: WarehouseLayout,
     model_version: str,
     split_version: int,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """CALIBRATION_COLUMNS rows (one per split and non-empty bin); [] without probabilities."""
     path = predictions_location(layout, model_version, split_version)
     source = f"read_parquet({quote_literal(path)})"
@@ -52,13 +63,13 @@ def calibration_rows(
         """
     )
     bins = [
-        dict(zip(("split", "bin", "n", "mean_confidence", "accuracy"), r, strict=True))
-        for r in cursor.fetchall()
+        CalibrationBin(split=split, bin=b, n=n, mean_confidence=confidence, accuracy=accuracy)
+        for split, b, n, confidence, accuracy in cursor.fetchall()
     ]
     ece = expected_calibration_error(bins)
-    rows = [
-        b
-        | {
+    rows: list[dict[str, Any]] = [
+        {
+            **b,
             "model_version": model_version,
             "split_version": split_version,
             "bin_low": b["bin"] / BINS,
@@ -71,7 +82,7 @@ def calibration_rows(
     return sorted(rows, key=lambda r: (order.get(r["split"], len(order)), r["bin"]))
 
 
-def expected_calibration_error(bins: Iterable[dict]) -> dict[str, float]:
+def expected_calibration_error(bins: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     """split -> sum over its bins of n_b / N * |accuracy_b - mean confidence_b|."""
     weighted: dict[str, float] = {}
     totals: dict[str, int] = {}
@@ -82,7 +93,7 @@ def expected_calibration_error(bins: Iterable[dict]) -> dict[str, float]:
     return {split: weighted[split] / totals[split] for split in weighted}
 
 
-def ece_by_split(rows: Iterable[dict]) -> list[tuple[str, int, float]]:
+def ece_by_split(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, int, float]]:
     """(split, n, ECE) per split of stored calibration rows, in pipeline order."""
     summary: dict[str, tuple[int, float]] = {}
     for row in rows:

@@ -45,24 +45,30 @@ Several gaps can be material at once. Negative gaps are never problems; some des
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from evaluation.stats import difference_interval, one_sided_level, wilson_interval
 from warehouse.config import EvaluationConfig
-from warehouse.split_names import SPLIT_DISPLAY_NAMES, SPLITS
+from warehouse.split_names import SPLIT_DISPLAY_NAMES, SPLITS, SplitName
 
-GAP_KEYS = ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting")
+#: The four gaps, in the order of the stages they lie between.
+GapKey = Literal["avoidable_bias", "variance", "data_mismatch", "dev_overfitting"]
+GAP_KEYS: tuple[GapKey, ...] = get_args(GapKey)
 _TOLERANCE = 1e-9  # products such as 0.3 * 0.07 carry float noise: a tie must stay a tie
 MINUS = "\N{MINUS SIGN}"  # a true minus sign: labels read as arithmetic, not hyphenated words
 _DECIMALS = 12  # gaps are rounded here so float noise never shows up in reports
 
-STAGE_NAMES = {"human_level": "human-level", **SPLIT_DISPLAY_NAMES}
-GAP_NAMES = {
+STAGE_NAMES: dict[str, str] = {
+    "human_level": "human-level",
+    **{split: name for split, name in SPLIT_DISPLAY_NAMES.items()},
+}
+GAP_NAMES: dict[str, str] = {
     "avoidable_bias": "Avoidable bias",
     "variance": "Variance",
     "data_mismatch": "Data mismatch",
     "dev_overfitting": "Overfitting to dev",
 }
-REMEDIES = {
+REMEDIES: dict[GapKey, list[str]] = {
     "avoidable_bias": [
         "Train a bigger model (more layers or units).",
         "Train longer or with a better optimiser (e.g. momentum, RMSprop, Adam).",
@@ -85,7 +91,7 @@ REMEDIES = {
     ],
 }
 #: The splits each gap needs; variance falls back to dev when train-dev is missing.
-GAP_NEEDS = {
+GAP_NEEDS: dict[str, tuple[SplitName, ...]] = {
     "avoidable_bias": ("train",),
     "variance": ("train", "train_dev"),
     "data_mismatch": ("train_dev", "dev"),
@@ -116,10 +122,15 @@ class ErrorRate:
         """Errors implied by rate * n, rounded half up (a reported rate is itself rounded)."""
         return None if self.n is None else int(self.rate * self.n + 0.5)
 
+    def counted(self) -> tuple[int, int] | None:
+        """(errors, n), or None without a count."""
+        errors = self.errors
+        return None if errors is None or self.n is None else (errors, self.n)
+
     def interval(self, confidence: float = 0.95) -> tuple[float, float] | None:
         """Two-sided Wilson interval for the rate, or None without a count."""
-        errors = self.errors
-        return None if errors is None else wilson_interval(errors, self.n, confidence)
+        counted = self.counted()
+        return None if counted is None else wilson_interval(*counted, confidence)
 
 
 @dataclass(frozen=True)
@@ -171,7 +182,7 @@ class MaterialityRule:
 class Gap:
     """One gap between two stages' error rates and the verdict on it."""
 
-    key: str
+    key: GapKey
     label: str
     value: float
     interval: tuple[float, float] | None
@@ -179,7 +190,7 @@ class Gap:
     material: bool
     why: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "key": self.key,
             "label": self.label,
@@ -198,12 +209,12 @@ class Diagnosis:
     errors: dict[str, ErrorRate | None]
     human_level_source: str
     gaps: list[Gap]
-    problems: list[str]
-    remedies: dict[str, list[str]]
+    problems: list[GapKey]
+    remedies: dict[GapKey, list[str]]
     caveats: list[str]
     rule: str
     interval_level: float = 0.9  # two-sided level of the reported intervals
-    not_assessed: dict[str, str] = field(default_factory=dict)  # gap -> what would assess it
+    not_assessed: dict[GapKey, str] = field(default_factory=dict)  # what would assess each
     train_measured_on: str | None = None  # which examples train error is on, chosen how
     target_in_train: ErrorRate | None = None  # fitted target-distribution examples: context only
 
@@ -211,7 +222,7 @@ class Diagnosis:
         """The gap with this key, or None when it was not assessed."""
         return next((g for g in self.gaps if g.key == key), None)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         """JSON-ready form; rates and gaps stay fractions."""
         return {
             "errors": {
@@ -306,7 +317,7 @@ def diagnose(
 class _Measured:
     """A gap before the verdict: its stages, size, interval and significance."""
 
-    key: str
+    key: GapKey
     low: str
     high: str
     value: float
@@ -314,10 +325,10 @@ class _Measured:
     significant: bool | None
 
 
-def _pairs(errors: dict[str, ErrorRate | None]) -> list[tuple[str, str, str]]:
+def _pairs(errors: dict[str, ErrorRate | None]) -> list[tuple[GapKey, str, str]]:
     """(gap key, lower stage, higher stage) for every gap the given errors allow."""
     has = {stage for stage, error in errors.items() if error is not None}
-    pairs = []
+    pairs: list[tuple[GapKey, str, str]] = []
     if "train" in has:
         pairs.append(("avoidable_bias", "human_level", "train"))
     held_out = "train_dev" if "train_dev" in has else "dev"
@@ -330,9 +341,9 @@ def _pairs(errors: dict[str, ErrorRate | None]) -> list[tuple[str, str, str]]:
     return pairs
 
 
-def _not_assessed(errors: dict[str, ErrorRate | None], assessed: set[str]) -> dict[str, str]:
+def _not_assessed(errors: dict[str, ErrorRate | None], assessed: set[GapKey]) -> dict[GapKey, str]:
     """For each gap not measured, which predictions would measure it."""
-    result = {}
+    result: dict[GapKey, str] = {}
     for key in GAP_KEYS:
         if key in assessed:
             continue
@@ -349,10 +360,12 @@ def _not_assessed(errors: dict[str, ErrorRate | None], assessed: set[str]) -> di
 
 
 def _measure(
-    key: str, low: str, high: str, errors: dict[str, ErrorRate | None], rule: MaterialityRule
+    key: GapKey, low: str, high: str, errors: dict[str, ErrorRate | None], rule: MaterialityRule
 ) -> _Measured:
     """The gap high - low, its interval and, when counts allow, whether it exceeds noise."""
     low_error, high_error = errors[low], errors[high]
+    if low_error is None or high_error is None:
+        raise ValueError(f"{key} needs both {low} and {high} errors")  # _pairs checks this
     interval = _gap_interval(key, low_error, high_error, rule.interval_level)
     # The lower end of a (2c - 1) two-sided interval is the one-sided bound at level c.
     significant = None if interval is None else interval[0] > 0
@@ -364,17 +377,19 @@ def _gap_interval(
     key: str, low: ErrorRate, high: ErrorRate, level: float
 ) -> tuple[float, float] | None:
     """Interval for high - low at the two-sided `level`, or None when counts do not allow one."""
-    if low.n is not None and high.n is not None:
-        lo, hi = difference_interval(low.errors, low.n, high.errors, high.n, level)
+    low_counted, high_counted = low.counted(), high.counted()
+    if low_counted is not None and high_counted is not None:
+        lo, hi = difference_interval(*low_counted, *high_counted, level)
         return _clean(lo), _clean(hi)
     if key != "avoidable_bias":
         return None  # two measured errors: one count alone would understate the noise
     # Human-level often comes from the literature without a count: it is taken as exact.
-    if high.n is not None:
-        lo, hi = high.interval(level)
+    high_interval, low_interval = high.interval(level), low.interval(level)
+    if high_interval is not None:
+        lo, hi = high_interval
         return _clean(lo - low.rate), _clean(hi - low.rate)
-    if low.n is not None:
-        lo, hi = low.interval(level)
+    if low_interval is not None:
+        lo, hi = low_interval
         return _clean(high.rate - hi), _clean(high.rate - lo)
     return None
 
@@ -440,11 +455,11 @@ def _bound_words(interval: tuple[float, float] | None, rule: MaterialityRule) ->
     return f"its one-sided {_percent(rule.confidence)}% lower bound is {_points(lower)} points"
 
 
-def _label(key: str, low: str, high: str) -> str:
+def _label(key: GapKey, low: str, high: str) -> str:
     return f"{GAP_NAMES[key]} ({STAGE_NAMES[high]} {MINUS} {STAGE_NAMES[low]})"
 
 
-def _remedies(key: str, no_train_dev: bool) -> list[str]:
+def _remedies(key: GapKey, no_train_dev: bool) -> list[str]:
     remedies = list(REMEDIES[key])
     if key == "variance" and no_train_dev:
         remedies.append(CARVE_TRAIN_DEV)
@@ -524,7 +539,7 @@ def _count_caveats(errors: dict[str, ErrorRate | None], gaps: list[Gap]) -> list
     ]
 
 
-def _error_dict(error: ErrorRate | None, level: float) -> dict | None:
+def _error_dict(error: ErrorRate | None, level: float) -> dict[str, object] | None:
     if error is None:
         return None
     interval = error.interval(level)

@@ -30,6 +30,8 @@ class HumanLevel:
 
 #: Human-level error per slice, as the diagnosis, the slice finder and the curves take it.
 HumanLevels = dict[SliceKey, HumanLevel]
+#: A DIAGNOSIS_COLUMNS row, column -> value.
+DiagnosisRow = dict[str, Any]
 BASELINES_SOURCE = "human_baselines"
 
 
@@ -87,7 +89,7 @@ def _human_level_for(
 
 
 def diagnose_slices(
-    slice_metric_rows: Iterable[Mapping],
+    slice_metric_rows: Iterable[Mapping[str, Any]],
     human_levels: Mapping[tuple[str, str], HumanLevel],
     *,
     model_version: str,
@@ -95,7 +97,7 @@ def diagnose_slices(
     computed_at: datetime,
     rule: MaterialityRule | None = None,
     train_measures: Mapping[tuple[str, str], TrainMeasure] | None = None,
-) -> tuple[list[dict], Diagnosis]:
+) -> tuple[list[DiagnosisRow], Diagnosis]:
     """One DIAGNOSIS_COLUMNS row per slice (overall first) and the overall Diagnosis.
 
     With `train_measures` (evaluation.train_error), train error is theirs: on the examples the
@@ -112,7 +114,8 @@ def diagnose_slices(
             f"no slice metrics for {model_version!r} on split version {split_version}: "
             "materialise slice_metrics first (`bayesline materialize --select slice_metrics+`)"
         )
-    rows, overall = [], None
+    rows: list[DiagnosisRow] = []
+    results: dict[SliceKey, Diagnosis] = {}
     for key in sorted(by_slice, key=lambda k: (k != OVERALL, k)):
         stages, human = dict(by_slice[key]), _human_level_for(key, human_levels)
         measure = (train_measures or {}).get(key)
@@ -133,16 +136,23 @@ def diagnose_slices(
             train_assumed=measure.assumed if measure else False,
             target_in_train=measure.target_in_train if measure else None,
         )
-        if key == OVERALL:
-            overall = result
+        results[key] = result
         rows.append(_row(key, human, stages, result, model_version, split_version, computed_at))
-    return rows, overall
+    return rows, results[OVERALL]
 
 
-def _row(key, human, stages, result: Diagnosis, model_version, split_version, computed_at):
+def _row(
+    key: SliceKey,
+    human: HumanLevel,
+    stages: Mapping[str, ErrorRate],
+    result: Diagnosis,
+    model_version: str,
+    split_version: int,
+    computed_at: datetime,
+) -> DiagnosisRow:
     gaps = {gap.key: gap.value for gap in result.gaps}
     target = result.target_in_train
-    row = {
+    row: DiagnosisRow = {
         "model_version": model_version,
         "split_version": split_version,
         "slice_column": key[0],

@@ -20,8 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypedDict
 
+import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from deployment.errors import BayeslineError
@@ -32,6 +35,7 @@ from evaluation.domain_classifier import (
     NAMESPACE,
     DomainFit,
     Examples,
+    ShiftFeature,
     component_folds,
     fit_domain_classifier,
 )
@@ -67,6 +71,20 @@ SHOWN_UNDER_COVERED = 3  # target slices named in the remedy line
 #: examples, and the verdict says so.
 LOW_OVERLAP = 0.1
 
+#: A row of one of the explainer's tables, column -> value (the columns in warehouse/schema.py).
+ShiftRow = dict[str, Any]
+
+
+class TargetLikeExample(TypedDict):
+    """A train example of the training distribution: a TARGET_LIKE_EXAMPLE_COLUMNS row
+    without its split version and time."""
+
+    rank: int
+    example_id: str
+    source: str
+    target_probability: float
+    importance_weight: float
+
 
 class DistributionShiftError(BayeslineError, ValueError):
     """The shift cannot be measured; the message says why and what to do."""
@@ -75,9 +93,9 @@ class DistributionShiftError(BayeslineError, ValueError):
 @dataclass(frozen=True)
 class DistributionShift:
     split_version: int
-    summary: dict  # DISTRIBUTION_SHIFT_COLUMNS
-    slices: list[dict]  # SLICE_SHIFT_COLUMNS
-    features: list[dict]  # SHIFT_FEATURE_COLUMNS
+    summary: ShiftRow  # DISTRIBUTION_SHIFT_COLUMNS
+    slices: list[ShiftRow]  # SLICE_SHIFT_COLUMNS
+    features: list[ShiftFeature]
     n_ranked: int  # rows of target_like_examples
     chart_path: Path
 
@@ -109,7 +127,11 @@ def measure_distribution_shift(
         len({r["slice_column"] for r in slices if r["column_shifted"]}),
     )
     candidates = _take(sample, roles == "candidate")
-    scores = domain.model.probability(_examples(candidates, columns)) if len(candidates) else []
+    scores = (
+        domain.model.probability(_examples(candidates, columns))
+        if len(candidates)
+        else np.array([], dtype=float)
+    )
     ranked = _ranked(candidates, np.asarray(scores, dtype=float))
     stamp = {
         "split_version": split_version,
@@ -136,7 +158,7 @@ def measure_distribution_shift(
 
 def load_shift_sample(
     layout: WarehouseLayout, config: BayeslineConfig, split_version: int, model_version: str | None
-) -> tuple[pa.Table, list[SliceColumn], list[dict]]:
+) -> tuple[pa.Table, list[SliceColumn], list[ShiftRow]]:
     """The classifier's sample (role, text, slice values, keys, prediction), the version's
     slice columns, and the slice-share rows counted over every example."""
     with writer_connection(layout) as con:
@@ -147,7 +169,7 @@ def load_shift_sample(
         return con.sql(sql).to_arrow_table(), columns, slices
 
 
-def shift_verdict(summary: dict) -> str:
+def shift_verdict(summary: ShiftRow) -> str:
     """One sentence: is there a shift, and how much of the gap does it explain."""
     auc = f"AUC {summary['auc']:.2f}, 95% {summary['auc_low']:.2f} to {summary['auc_high']:.2f}"
     if not summary["shift_detected"]:
@@ -174,7 +196,7 @@ def shift_verdict(summary: dict) -> str:
     return text
 
 
-def mismatch_line(summary: dict, slices: list[dict]) -> str:
+def mismatch_line(summary: ShiftRow, slices: list[ShiftRow]) -> str:
     """The diagnosis's data-mismatch remedy, made specific: what to collect, what to reweight."""
     text = f"Data mismatch: {shift_verdict(summary)}."
     short = under_covered(slices)[:SHOWN_UNDER_COVERED]
@@ -194,8 +216,8 @@ def mismatch_line(summary: dict, slices: list[dict]) -> str:
 
 
 def stored_distribution_shift(
-    con, split_version: int
-) -> tuple[dict, list[dict], list[dict]] | None:
+    con: duckdb.DuckDBPyConnection, split_version: int
+) -> tuple[ShiftRow, list[ShiftRow], list[ShiftRow]] | None:
     """The newest stored explainer on a split version, read through the catalog views:
     (its distribution_shift row, its slice_shift rows, its shift_features rows)."""
     summary = fetch_dicts(
@@ -226,7 +248,9 @@ def _resolve_version(layout: WarehouseLayout, split_version: int | None) -> int:
     return split_version
 
 
-def _evaluated_model(layout, config: BayeslineConfig, split_version: int) -> str | None:
+def _evaluated_model(
+    layout: WarehouseLayout, config: BayeslineConfig, split_version: int
+) -> str | None:
     """The model of the newest diagnosis on the version (the one the summary shows)."""
     with open_reader(layout, config) as con:
         rows = fetch_dicts(
@@ -235,11 +259,12 @@ def _evaluated_model(layout, config: BayeslineConfig, split_version: int) -> str
             "AND slice_column = 'overall' ORDER BY computed_at DESC, model_version LIMIT 1",
             [split_version],
         )
-    return rows[0]["model_version"] if rows else None
+    model_version: str | None = rows[0]["model_version"] if rows else None
+    return model_version
 
 
 def _sample_sql(
-    layout,
+    layout: WarehouseLayout,
     config: BayeslineConfig,
     split_version: int,
     columns: list[SliceColumn],
@@ -303,7 +328,7 @@ def _classify(
     return domain, estimates, bool((known & is_target).any() and (known & ~is_target).any())
 
 
-def _refuse_too_few(roles: np.ndarray, split_version: int) -> np.ndarray:
+def _refuse_too_few(roles: npt.NDArray[np.object_], split_version: int) -> npt.NDArray[np.bool_]:
     """Which rows the classifier is fitted on (train-dev and dev), if there are enough."""
     training, target = roles == "training", roles == "target"
     if training.sum() < MIN_PER_SIDE or target.sum() < MIN_PER_SIDE:
@@ -311,10 +336,11 @@ def _refuse_too_few(roles: np.ndarray, split_version: int) -> np.ndarray:
             f"v{split_version} has {int(training.sum())} train-dev and {int(target.sum())} dev "
             f"examples: the domain classifier needs {MIN_PER_SIDE} of each; land more data"
         )
-    return training | target
+    fitted: npt.NDArray[np.bool_] = training | target
+    return fitted
 
 
-def _take(table: pa.Table, mask: np.ndarray) -> pa.Table:
+def _take(table: pa.Table, mask: npt.NDArray[np.bool_]) -> pa.Table:
     return table.filter(pa.array(mask))
 
 
@@ -326,7 +352,7 @@ def _examples(table: pa.Table, columns: list[SliceColumn]) -> Examples:
     )
 
 
-def _errors(table: pa.Table) -> np.ndarray:
+def _errors(table: pa.Table) -> npt.NDArray[np.float64]:
     """1 for a wrong prediction, 0 for a right one, NaN where the model predicted nothing."""
     predicted = table.column("predicted_label").to_pylist()
     labels = table.column("label").to_pylist()
@@ -335,9 +361,11 @@ def _errors(table: pa.Table) -> np.ndarray:
     )
 
 
-def _summary(split_version, model_version, estimates: ShiftEstimates, shifted: int) -> dict:
+def _summary(
+    split_version: int, model_version: str | None, estimates: ShiftEstimates, shifted: int
+) -> ShiftRow:
     e = estimates
-    row = {
+    row: ShiftRow = {
         "split_version": split_version,
         "model_version": model_version,
         "n_training": e.n_training,
@@ -369,20 +397,20 @@ def _summary(split_version, model_version, estimates: ShiftEstimates, shifted: i
     return row
 
 
-def _ranked(candidates: pa.Table, p_target: np.ndarray) -> list[dict]:
+def _ranked(candidates: pa.Table, p_target: npt.NDArray[np.float64]) -> list[TargetLikeExample]:
     """Train's training-distribution examples, most target-like first (ties by id)."""
     ids = candidates.column("example_id").to_pylist()
     sources = candidates.column("source").to_pylist()
     weights, _ = importance_weights(p_target)
     order = sorted(range(len(ids)), key=lambda i: (-p_target[i], ids[i]))
     return [
-        {
-            "rank": rank,
-            "example_id": ids[i],
-            "source": sources[i],
-            "target_probability": float(p_target[i]),
-            "importance_weight": float(weights[i]),
-        }
+        TargetLikeExample(
+            rank=rank,
+            example_id=ids[i],
+            source=sources[i],
+            target_probability=float(p_target[i]),
+            importance_weight=float(weights[i]),
+        )
         for rank, i in enumerate(order, start=1)
     ]
 

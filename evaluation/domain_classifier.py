@@ -16,16 +16,41 @@ example can be told apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 
 from evaluation.baseline import build_pipeline
+from evaluation.shift_estimates import BoolArray, FloatArray, IntArray
 from warehouse.hashing import FIELD_SEPARATOR, split_bucket
+from warehouse.split_names import TARGET, TRAINING, Distribution
+
+if TYPE_CHECKING:
+    # scipy ships no type information.
+    from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import OneHotEncoder
 
 FOLDS = 5
 NAMESPACE = "distribution-shift"  # of the folds and of the sample by hash
 TOP_FEATURES = 10  # per direction
 MIN_PER_SIDE = 10  # fewer examples on a side than this and there is nothing to learn from
+
+FeatureKind = Literal["n-gram", "slice value"]
+
+
+class ShiftFeature(TypedDict):
+    """A feature that separates the two sides: a SHIFT_FEATURE_COLUMNS row without its split
+    version and time."""
+
+    direction: Distribution  # the side the feature points to
+    rank: int  # within its direction, strongest first
+    feature: str
+    kind: FeatureKind
+    coefficient: float
+    share_training: float
+    share_target: float
 
 
 @dataclass
@@ -39,14 +64,14 @@ class Examples:
 
 @dataclass(frozen=True)
 class DomainFit:
-    out_of_fold: np.ndarray  # P(target) per example, from the fold that left it out
+    out_of_fold: FloatArray  # P(target) per example, from the fold that left it out
     model: _Model  # fitted on every example
-    features: list[dict]  # the strongest features each way (SHIFT_FEATURE_COLUMNS, part)
+    features: list[ShiftFeature]  # the strongest features each way
 
 
 def component_folds(
     salt: str, group_keys: list[str], dedup_keys: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[IntArray, IntArray]:
     """(fold, component code) per example. Examples sharing a group key or a normalised
     payload are one component, as the split rule links them: a text repeated in train-dev
     and dev must not sit in two folds, or the model learns it as target in one and scores it
@@ -74,9 +99,7 @@ def component_folds(
     return np.asarray(folds), codes.astype(np.int64)
 
 
-def fit_domain_classifier(
-    examples: Examples, is_target: np.ndarray, folds: np.ndarray
-) -> DomainFit:
+def fit_domain_classifier(examples: Examples, is_target: BoolArray, folds: IntArray) -> DomainFit:
     """Out-of-fold P(target) for every example, the model on all, and the top features."""
     out_of_fold = np.zeros(len(is_target))
     for fold in range(FOLDS):
@@ -92,12 +115,18 @@ def fit_domain_classifier(
 class _Model:
     """TF-IDF n-grams and one-hot slice values, side by side, and a logistic regression."""
 
-    def __init__(self, tfidf, onehot, logreg, slice_names: list[str]) -> None:
+    def __init__(
+        self,
+        tfidf: TfidfVectorizer,
+        onehot: OneHotEncoder,
+        logreg: LogisticRegression,
+        slice_names: list[str],
+    ) -> None:
         self.tfidf, self.onehot, self.logreg = tfidf, onehot, logreg
         self.slice_names = slice_names
 
     @classmethod
-    def fit(cls, examples: Examples, is_target: np.ndarray) -> _Model:
+    def fit(cls, examples: Examples, is_target: BoolArray) -> _Model:
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import OneHotEncoder
 
@@ -110,39 +139,42 @@ class _Model:
         model.logreg.fit(model._matrix(examples, fit=True), is_target.astype(int))
         return model
 
-    def probability(self, examples: Examples) -> np.ndarray:
-        return self.logreg.predict_proba(self._matrix(examples))[:, 1]
+    def probability(self, examples: Examples) -> FloatArray:
+        probabilities: FloatArray = self.logreg.predict_proba(self._matrix(examples))[:, 1]
+        return probabilities
 
-    def top_features(self, examples: Examples, is_target: np.ndarray) -> list[dict]:
+    def top_features(self, examples: Examples, is_target: BoolArray) -> list[ShiftFeature]:
         names = [*self.tfidf.get_feature_names_out(), *self._slice_feature_names()]
-        kinds = ["n-gram"] * len(self.tfidf.vocabulary_) + ["slice value"] * (
-            len(names) - len(self.tfidf.vocabulary_)
-        )
+        n_grams = len(self.tfidf.vocabulary_)  # the n-grams come first, then slice values
+        kinds: list[FeatureKind] = [
+            "n-gram" if i < n_grams else "slice value" for i in range(len(names))
+        ]
         coefficients = self.logreg.coef_[0]
         present = (self._matrix(examples) > 0).astype(np.float64)
         share_target = np.asarray(present[np.flatnonzero(is_target)].mean(axis=0)).ravel()
         share_training = np.asarray(present[np.flatnonzero(~is_target)].mean(axis=0)).ravel()
-        rows = []
-        for direction, order in (
-            ("target", np.argsort(-coefficients, kind="stable")),
-            ("training", np.argsort(coefficients, kind="stable")),
-        ):
-            pointing = [i for i in order if (coefficients[i] > 0) == (direction == "target")]
+        rows: list[ShiftFeature] = []
+        directions: tuple[tuple[Distribution, IntArray], ...] = (
+            (TARGET, np.argsort(-coefficients, kind="stable")),
+            (TRAINING, np.argsort(coefficients, kind="stable")),
+        )
+        for direction, order in directions:
+            pointing = [i for i in order if (coefficients[i] > 0) == (direction == TARGET)]
             for rank, i in enumerate(pointing[:TOP_FEATURES], start=1):
                 rows.append(
-                    {
-                        "direction": direction,
-                        "rank": rank,
-                        "feature": str(names[i]),
-                        "kind": kinds[i],
-                        "coefficient": float(coefficients[i]),
-                        "share_training": float(share_training[i]),
-                        "share_target": float(share_target[i]),
-                    }
+                    ShiftFeature(
+                        direction=direction,
+                        rank=rank,
+                        feature=str(names[i]),
+                        kind=kinds[i],
+                        coefficient=float(coefficients[i]),
+                        share_training=float(share_training[i]),
+                        share_target=float(share_target[i]),
+                    )
                 )
         return rows
 
-    def _matrix(self, examples: Examples, fit: bool = False):
+    def _matrix(self, examples: Examples, fit: bool = False) -> csr_matrix:
         from scipy.sparse import csr_matrix, hstack
 
         texts = (
@@ -166,7 +198,7 @@ class _Model:
         ]
 
 
-def _subset(examples: Examples, mask: np.ndarray) -> Examples:
+def _subset(examples: Examples, mask: BoolArray) -> Examples:
     index = np.flatnonzero(mask)
     return Examples(
         [examples.texts[i] for i in index],

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from deployment.errors import BayeslineError
@@ -25,13 +26,14 @@ EPOCHS = 10  # passes over the sample: stochastic gradient descent needs several
 ALPHA = 1e-3  # L2 penalty: steadier than scikit-learn's default on a few thousand images
 
 Paths = Sequence[str | None]  # one image path per image column of an example
+Pixels = npt.NDArray[np.float32]
 
 
 class ImageReadError(BayeslineError, ValueError):
     """An image that ingest accepted can no longer be read (moved or deleted since)."""
 
 
-def pixel_features(root: Path, rows: Sequence[Paths]) -> np.ndarray:
+def pixel_features(root: Path, rows: Sequence[Paths]) -> Pixels:
     """One row of grey pixels in [-0.5, 0.5] per example, one block per image column (a
     missing path is a block of zeros)."""
     width = IMAGE_SIDE * IMAGE_SIDE
@@ -43,16 +45,17 @@ def pixel_features(root: Path, rows: Sequence[Paths]) -> np.ndarray:
     return features
 
 
-def _grey_pixels(root: Path, path: str) -> np.ndarray:
+def _grey_pixels(root: Path, path: str) -> Pixels:
     try:
         with Image.open(root.resolve() / image_path_under(root, path)) as image:
-            small = image.convert("L").resize((IMAGE_SIDE, IMAGE_SIDE), Image.BILINEAR)
+            small = image.convert("L").resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BILINEAR)
     except (OSError, ImagePathError, Image.DecompressionBombError) as exc:
         raise ImageReadError(
             f"image {path} cannot be read any more ({exc}): restore it under {root}, or land "
             "its rows again so ingest quarantines them"
         ) from exc
-    return np.asarray(small, dtype=np.float32).ravel() / 255.0 - 0.5
+    grey: Pixels = np.asarray(small, dtype=np.float32).ravel() / 255.0 - 0.5
+    return grey
 
 
 class PixelModel:
@@ -66,8 +69,9 @@ class PixelModel:
         self.model = SGDClassifier(loss="log_loss", alpha=ALPHA, random_state=seed)
 
     @property
-    def classes_(self) -> np.ndarray:
-        return self.model.classes_
+    def classes_(self) -> npt.NDArray[np.str_]:
+        classes: npt.NDArray[np.str_] = self.model.classes_
+        return classes
 
     def fit(self, payloads: Sequence[Paths], labels: Sequence[str]) -> PixelModel:
         classes = np.unique(np.asarray(labels, dtype=object).astype(str))
@@ -80,15 +84,21 @@ class PixelModel:
                 )
         return self
 
-    def predict_proba(self, payloads: Sequence[Paths]) -> np.ndarray:
+    def predict_proba(self, payloads: Sequence[Paths]) -> npt.NDArray[np.float64]:
         parts = [
             self.model.predict_proba(pixel_features(self.root, batch))
             for _, batch in _batches(payloads)
         ]
-        return np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)))
+        probabilities: npt.NDArray[np.float64] = (
+            np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)))
+        )
+        return probabilities
 
-    def predict(self, payloads: Sequence[Paths]) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(payloads), axis=1)]
+    def predict(self, payloads: Sequence[Paths]) -> npt.NDArray[np.str_]:
+        predicted: npt.NDArray[np.str_] = self.classes_[
+            np.argmax(self.predict_proba(payloads), axis=1)
+        ]
+        return predicted
 
 
 def _batches(payloads: Sequence[Paths]) -> Iterator[tuple[int, Sequence[Paths]]]:

@@ -72,7 +72,9 @@ def _landed_record(layout: WarehouseLayout, sha: str) -> Path:
     return layout.table_dir(PREDICTIONS) / "_landed" / f"{sha}.parquet"
 
 
-def _register_landed_file(layout, config, path: Path) -> PredictionsSummary:
+def _register_landed_file(
+    layout: WarehouseLayout, config: BayeslineConfig, path: Path
+) -> PredictionsSummary:
     model_version, split_version = "", 0
     try:
         with writer_connection(layout) as con:
@@ -85,7 +87,9 @@ def _register_landed_file(layout, config, path: Path) -> PredictionsSummary:
         return PredictionsSummary(model_version, split_version, 0, source=path, error=str(exc))
 
 
-def _declared_pair(con, path: Path, columns: list[str]) -> tuple[str, int]:
+def _declared_pair(
+    con: duckdb.DuckDBPyConnection, path: Path, columns: list[str]
+) -> tuple[str, int]:
     missing = [c for c in ("model_version", "split_version") if c not in columns]
     if missing:
         raise PredictionsError(
@@ -101,12 +105,15 @@ def _declared_pair(con, path: Path, columns: list[str]) -> tuple[str, int]:
             f"{path.name} must hold exactly one model_version and one integer split_version "
             "(one pair per file); split it into one file per pair"
         )
-    model_version, split_version = pairs[0]
+    model_version: str = pairs[0][0]
+    split_version: int = pairs[0][1]
     safe_model_version(model_version)
     return model_version, split_version
 
 
-def _write_landed_record(layout, sha: str, path: Path, summary: PredictionsSummary) -> None:
+def _write_landed_record(
+    layout: WarehouseLayout, sha: str, path: Path, summary: PredictionsSummary
+) -> None:
     record = {
         "content_sha256": sha,
         "file_path": str(path),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -17,6 +18,7 @@ from evaluation.charts import error_by_stage_chart, reliability_chart
 from evaluation.comparison import ModelRef, sort_rows
 from evaluation.diagnosis import Diagnosis, MaterialityRule
 from evaluation.diagnosis_table import (
+    DiagnosisRow,
     HumanLevels,
     diagnose_slices,
     human_levels_from_diagnosis,
@@ -26,8 +28,7 @@ from evaluation.distribution_shift import stored_distribution_shift
 from evaluation.predictions import list_model_versions, safe_model_version
 from evaluation.report import render_report, write_report
 from evaluation.slices import (
-    LOW_TABLE,
-    METRICS_TABLE,
+    SliceMetricsTable,
     compute_slice_metrics,
     find_low_performing_slices,
     write_evaluation_tables,
@@ -50,6 +51,9 @@ from warehouse.storage import (
     writer_lock,
 )
 
+#: A row read from a lake table, column -> value (the columns in warehouse/schema.py).
+Row = dict[str, Any]
+
 
 class NoEvaluatedModelError(BayeslineError, LookupError):
     """No model version has a diagnosis (for the given model or split version)."""
@@ -59,12 +63,12 @@ class NoEvaluatedModelError(BayeslineError, LookupError):
 class ModelEvaluation:
     model_version: str
     split_version: int
-    slice_metrics: list[dict]
-    low_performing: list[dict]
-    diagnosis_rows: list[dict]
+    slice_metrics: list[Row]  # SLICE_METRIC_COLUMNS rows
+    low_performing: list[Row]  # LOW_PERFORMING_SLICE_COLUMNS rows
+    diagnosis_rows: list[DiagnosisRow]
     overall: Diagnosis
     chart_path: Path
-    calibration: list[dict] = field(default_factory=list)  # CALIBRATION_COLUMNS rows
+    calibration: list[Row] = field(default_factory=list)  # CALIBRATION_COLUMNS rows
     reliability_path: Path | None = None  # the reliability chart, when probabilities exist
 
 
@@ -87,20 +91,26 @@ def analyse_slices(
     model_version: str,
     split_version: int,
     human_levels: HumanLevels | None = None,
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[Row], list[Row]]:
     """Store slice metrics and low-performing slices; return both as rows."""
     # Only slice-level human baselines can excuse a slice; the overall figure knows no slices.
     per_slice_human = {k: h.rate for k, h in (human_levels or {}).items() if k != OVERALL}
     with writer_connection(layout) as con:
-        _count_slices(con, layout, config, model_version, split_version)
-        find_low_performing_slices(con, config, model_version, split_version, per_slice_human)
-        write_evaluation_tables(con, layout, model_version, split_version)
-        metrics = fetch_dicts(con, f"SELECT * FROM {METRICS_TABLE}")
-        low = fetch_dicts(con, f"SELECT * FROM {LOW_TABLE} ORDER BY rank")
+        metrics_table = _count_slices(con, layout, config, model_version, split_version)
+        low_table = find_low_performing_slices(con, config, metrics_table, per_slice_human)
+        write_evaluation_tables(con, layout, low_table)
+        metrics = fetch_dicts(con, f"SELECT * FROM {metrics_table.name}")
+        low = fetch_dicts(con, f"SELECT * FROM {low_table.name} ORDER BY rank")
     return metrics, low
 
 
-def _count_slices(con, layout, config, model_version: str, split_version: int) -> None:
+def _count_slices(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    model_version: str,
+    split_version: int,
+) -> SliceMetricsTable:
     """Slice metrics on the engine BAYESLINE_ENGINE names (the result is the same)."""
     if compute_engine() == "spark":
         # Imported here: pyspark is an optional extra.
@@ -108,9 +118,10 @@ def _count_slices(con, layout, config, model_version: str, split_version: int) -
         from warehouse.spark_session import spark_session
 
         spark = spark_session(layout.scratch)
-        compute_slice_metrics_on_spark(con, spark, config, model_version, split_version, layout)
-    else:
-        compute_slice_metrics(con, config, model_version, split_version, layout=layout)
+        return compute_slice_metrics_on_spark(
+            con, spark, config, model_version, split_version, layout
+        )
+    return compute_slice_metrics(con, config, model_version, split_version, layout=layout)
 
 
 def diagnose_model_version(
@@ -265,14 +276,20 @@ def write_model_report(
     return write_report(html_text, path)
 
 
-def _baseline_note(config: BayeslineConfig, model_version: str, split_version: int):
+def _baseline_note(config: BayeslineConfig, model_version: str, split_version: int) -> str | None:
     payload = baseline_payload(config)
     if payload is None or not is_baseline_model(model_version, split_version):
         return None
     return f"The built-in baseline, reading {payload.describe()}."
 
 
-def _versus_champion(con, layout, config, model_version: str, split_version: int):
+def _versus_champion(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    model_version: str,
+    split_version: int,
+) -> tuple[Row, list[Row]] | None:
     """The latest stored comparison of this model with the champion: (summary, rows)."""
     champion = current_champion(layout, config)
     if champion is None or champion == ModelRef(model_version, split_version):
@@ -294,7 +311,9 @@ def _versus_champion(con, layout, config, model_version: str, split_version: int
     return summary[0], sort_rows(rows)
 
 
-def _learning_curves_of(con, split_version: int) -> tuple[list[dict], list[dict]]:
+def _learning_curves_of(
+    con: duckdb.DuckDBPyConnection, split_version: int
+) -> tuple[list[Row], list[Row]]:
     """The newest learning curves on a split version: (points, forecasts). They describe the
     data and the learner, so every model's report on that version shows them."""
     newest = (
@@ -312,8 +331,11 @@ def _learning_curves_of(con, split_version: int) -> tuple[list[dict], list[dict]
     )
 
 
-def _pick_evaluated(con, model_version: str | None, split_version: int | None) -> tuple[str, int]:
-    conditions, params = [], []
+def _pick_evaluated(
+    con: duckdb.DuckDBPyConnection, model_version: str | None, split_version: int | None
+) -> tuple[str, int]:
+    conditions: list[str] = []
+    params: list[str | int] = []
     if model_version:
         conditions.append("model_version = ?")
         params.append(model_version)

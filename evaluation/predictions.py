@@ -13,9 +13,11 @@ computed from a pair can be recomputed later and come out the same.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import duckdb
@@ -197,7 +199,9 @@ def stage_predictions_file(con: duckdb.DuckDBPyConnection, source: Path) -> list
     return columns
 
 
-def _spread_probs_object(con, source: Path, columns: list[str]) -> list[str]:
+def _spread_probs_object(
+    con: duckdb.DuckDBPyConnection, source: Path, columns: list[str]
+) -> list[str]:
     """A `probs` object (JSON lines) or map (a stored file) becomes prob_<label> columns, so
     both forms are checked by the same code."""
     if any(c.startswith(PROB_PREFIX) for c in columns):
@@ -223,7 +227,13 @@ def _spread_probs_object(con, source: Path, columns: list[str]) -> list[str]:
 
 
 def register_staged_predictions(
-    con, layout, config, source, columns, model_version, split_version
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    source: Path,
+    columns: list[str],
+    model_version: str,
+    split_version: int,
 ) -> PredictionsSummary:
     """Check the file staged by `stage_predictions_file` and store it for the pair."""
     _check_declared(con, source, columns, "model_version", model_version)
@@ -237,7 +247,7 @@ def register_staged_predictions(
         _validate_probs(con, source)
     if FIT_COLUMN in columns:
         _validate_training_marks(con, source)
-    rows = con.execute("SELECT count(*) FROM incoming").fetchone()[0]
+    rows = query_count(con, "SELECT count(*) FROM incoming")
     covered, sizes = _coverage(con)
     final = predictions_path(layout, model_version, split_version)
     created = not layout.store.holds(final)
@@ -264,7 +274,13 @@ def register_staged_predictions(
     )
 
 
-def _check_declared(con, source: Path, columns: list[str], column: str, expected) -> None:
+def _check_declared(
+    con: duckdb.DuckDBPyConnection,
+    source: Path,
+    columns: list[str],
+    column: str,
+    expected: str | int,
+) -> None:
     """A model_version / split_version column in the file must agree with the arguments."""
     if column not in columns:
         return
@@ -298,7 +314,7 @@ def _check_split_version(layout: WarehouseLayout, split_version: int) -> None:
         )
 
 
-def _prob_columns(source: Path, columns: list[str], labels: list[str]) -> dict[str, str]:
+def _prob_columns(source: Path, columns: list[str], labels: Sequence[str]) -> dict[str, str]:
     """label -> its prob_<label> column; none, or one for every label of the label set."""
     by_column = {(PROB_PREFIX + label).lower(): label for label in labels}
     given = [c for c in columns if c.startswith(PROB_PREFIX)]
@@ -372,7 +388,9 @@ def _probs_sql(probs: dict[str, str]) -> str:
     )
 
 
-def _load_split_ids(con, layout: WarehouseLayout, split_version: int) -> None:
+def _load_split_ids(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, split_version: int
+) -> None:
     files = quote_literal(version_location(layout, split_version, "*.parquet"))
     con.execute(
         "CREATE OR REPLACE TEMP TABLE split_ids AS "
@@ -380,10 +398,12 @@ def _load_split_ids(con, layout: WarehouseLayout, split_version: int) -> None:
     )
 
 
-def _validate(con, config: BayeslineConfig, source: Path, split_version: int) -> None:
+def _validate(
+    con: duckdb.DuckDBPyConnection, config: BayeslineConfig, source: Path, split_version: int
+) -> None:
     """Raise PredictionsError on the first problem, naming a few offending ids."""
     name = source.name
-    if con.execute("SELECT count(*) FROM incoming").fetchone()[0] == 0:
+    if query_count(con, "SELECT count(*) FROM incoming") == 0:
         raise PredictionsError(f"{name} has no rows: it holds no predictions")
     labels = ", ".join(quote_literal(label) for label in config.dataset.labels)
     checks = [
@@ -419,10 +439,12 @@ def _validate(con, config: BayeslineConfig, source: Path, split_version: int) ->
     _raise_first(con, name, checks)
 
 
-def _raise_first(con, name: str, checks: list[tuple[str, str, str]]) -> None:
+def _raise_first(
+    con: duckdb.DuckDBPyConnection, name: str, checks: list[tuple[str, str, str]]
+) -> None:
     """Raise PredictionsError for the first (query, problem, remedy) whose query finds rows."""
     for query, problem, remedy in checks:
-        count = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+        count = query_count(con, f"SELECT count(*) FROM ({query})")
         if count:
             shown = [r[0] for r in con.execute(f"{query} ORDER BY 1 LIMIT {SHOWN}").fetchall()]
             raise PredictionsError(
@@ -430,7 +452,7 @@ def _raise_first(con, name: str, checks: list[tuple[str, str, str]]) -> None:
             )
 
 
-def _validate_probs(con, source: Path) -> None:
+def _validate_probs(con: duckdb.DuckDBPyConnection, source: Path) -> None:
     """Every row's probabilities are numbers in [0, 1] that sum to 1."""
     checks = [
         (
@@ -448,7 +470,7 @@ def _validate_probs(con, source: Path) -> None:
     _raise_first(con, source.name, checks)
 
 
-def _validate_training_marks(con, source: Path) -> None:
+def _validate_training_marks(con: duckdb.DuckDBPyConnection, source: Path) -> None:
     """in_training_set is true, false or empty; true only on train examples (a model fit on a
     held-out example cannot be measured on it); on train, given for all or none."""
     marked_train = (
@@ -480,24 +502,26 @@ def _validate_training_marks(con, source: Path) -> None:
     _raise_first(con, source.name, checks)
 
 
-def _fitted_train(con) -> int | None:
+def _fitted_train(con: duckdb.DuckDBPyConnection) -> int | None:
     """Train predictions marked in_training_set = true; None when train's are not marked."""
-    marked, fitted = con.execute(
+    marked, fitted = one_row(
+        con,
         "SELECT count(in_training_set), count_if(in_training_set) FROM incoming "
-        "JOIN split_ids USING (example_id) WHERE split = 'train'"
-    ).fetchone()
-    return fitted if marked else None
+        "JOIN split_ids USING (example_id) WHERE split = 'train'",
+    )
+    return int(fitted) if marked else None
 
 
-def _not_argmax(con) -> int:
+def _not_argmax(con: duckdb.DuckDBPyConnection) -> int:
     """Predictions whose label is not the most probable one (a model with its own threshold)."""
-    return con.execute(
+    return query_count(
+        con,
         "SELECT count(*) FROM incoming "
-        "WHERE probs[predicted_label] < list_max(map_values(probs)) - 1e-12"
-    ).fetchone()[0]
+        "WHERE probs[predicted_label] < list_max(map_values(probs)) - 1e-12",
+    )
 
 
-def _coverage(con) -> tuple[dict[str, int], dict[str, int]]:
+def _coverage(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], dict[str, int]]:
     rows = con.execute(
         "SELECT s.split, count(i.example_id), count(*) FROM split_ids AS s "
         "LEFT JOIN incoming AS i USING (example_id) GROUP BY s.split"
@@ -507,7 +531,7 @@ def _coverage(con) -> tuple[dict[str, int], dict[str, int]]:
     return covered, sizes
 
 
-def _same_content(con, existing: str) -> bool:
+def _same_content(con: duckdb.DuckDBPyConnection, existing: str) -> bool:
     columns = (
         "SELECT example_id, predicted_label, score, CAST(probs AS VARCHAR) AS probs, "
         f"{FIT_COLUMN} FROM"
@@ -515,14 +539,21 @@ def _same_content(con, existing: str) -> bool:
     # A file stored before probabilities (or in_training_set) existed reads them as NULL.
     stored = f"({columns} {lake_table_sql([existing], PREDICTION_COLUMNS)})"
     fresh = f"({columns} incoming)"
-    differing = con.execute(
+    differing = query_count(
+        con,
         f"SELECT (SELECT count(*) FROM ({fresh} EXCEPT {stored})) "
-        f"+ (SELECT count(*) FROM ({stored} EXCEPT {fresh}))"
-    ).fetchone()[0]
+        f"+ (SELECT count(*) FROM ({stored} EXCEPT {fresh}))",
+    )
     return differing == 0
 
 
-def _write(con, layout: WarehouseLayout, final: Path, model_version: str, split_version: int):
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    final: Path,
+    model_version: str,
+    split_version: int,
+) -> None:
     registered_at = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     copy_to_lake(
         con,
@@ -536,3 +567,20 @@ def _write(con, layout: WarehouseLayout, final: Path, model_version: str, split_
     )
     if not layout.store.remote:
         final.chmod(0o444)  # immutable once written (object storage: never overwritten)
+
+
+def one_row(
+    con: duckdb.DuckDBPyConnection, query: str, params: list[object] | None = None
+) -> tuple[Any, ...]:
+    """The row of a query that always returns one (an aggregate without GROUP BY)."""
+    row = con.execute(query, params or []).fetchone()
+    if row is None:
+        raise LookupError(f"no row from a query that always returns one: {query}")
+    return row
+
+
+def query_count(
+    con: duckdb.DuckDBPyConnection, query: str, params: list[object] | None = None
+) -> int:
+    """The number a `SELECT count(*) ...` query returns."""
+    return int(one_row(con, query, params)[0])

@@ -27,9 +27,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 REPLICATES = 400
 CONFIDENCE = 0.95
@@ -38,6 +40,10 @@ SEED = 0
 #: Which of _numbers' values come from the folds' models (AUC, weighted error, explained,
 #: residual); train-dev and dev error and their gap do not.
 FITTED = (0, 2, 5, 6)
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int_]
 
 
 @dataclass(frozen=True)
@@ -66,31 +72,32 @@ class ShiftEstimates:
         return self.auc.low is not None and self.auc.low > 0.5
 
 
-def importance_weights(p_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def importance_weights(p_target: FloatArray) -> tuple[FloatArray, BoolArray]:
     """(clipped odds, whether each was clipped) for probabilities of being target."""
     p = np.clip(p_target, 1e-9, 1 - 1e-9)
     odds = p / (1 - p)
     return np.minimum(odds, MAX_WEIGHT), odds > MAX_WEIGHT
 
 
-def auc(scores: np.ndarray, is_target: np.ndarray) -> float:
+def auc(scores: FloatArray, is_target: BoolArray) -> float:
     """The Mann-Whitney AUC of scores for target against training examples (ties half)."""
-    return _AucRanks(scores, is_target, np.zeros(len(scores)))(np.ones(len(scores)))
+    return _AucRanks(scores, is_target, np.zeros(len(scores), dtype=np.int_))(np.ones(len(scores)))
 
 
 def estimate_shift(
-    p_target: np.ndarray,
-    is_target: np.ndarray,
-    groups: np.ndarray,
-    errors: np.ndarray,
-    folds: np.ndarray | None = None,
+    p_target: FloatArray,
+    is_target: BoolArray,
+    groups: IntArray,
+    errors: FloatArray,
+    folds: IntArray | None = None,
 ) -> ShiftEstimates:
     """The estimates for classifier examples: `p_target` out-of-fold (from the model of each
     example's fold in `folds`), `groups` integer codes, `errors` 1/0 per example (NaN: the
     model did not predict it)."""
     weights, clipped = importance_weights(p_target)
     weights = np.where(is_target, 0.0, weights)
-    auc = _AucRanks(p_target, is_target, np.zeros(len(p_target)) if folds is None else folds)
+    one_fold = np.zeros(len(p_target), dtype=np.int_)
+    auc = _AucRanks(p_target, is_target, one_fold if folds is None else folds)
     point = _numbers(auc, np.ones(len(is_target)), is_target, weights, errors)
     reps = np.array([_numbers(auc, m, is_target, weights, errors) for m in _multiplicities(groups)])
     low, high = _percentiles(reps)
@@ -128,15 +135,15 @@ class _AucRanks:
     distributions below 0.5.
     """
 
-    def __init__(self, scores: np.ndarray, is_target: np.ndarray, folds: np.ndarray) -> None:
-        self.parts = []
+    def __init__(self, scores: FloatArray, is_target: BoolArray, folds: IntArray) -> None:
+        self.parts: list[tuple[IntArray, BoolArray, IntArray]] = []
         for fold in np.unique(folds):
             index = np.flatnonzero(folds == fold)
             order = index[np.argsort(scores[index], kind="stable")]
             _, starts = np.unique(scores[order], return_index=True)
             self.parts.append((order, is_target[order], starts))
 
-    def __call__(self, multiplicity: np.ndarray) -> float:
+    def __call__(self, multiplicity: FloatArray) -> float:
         concordant = pairs = 0.0
         for order, is_target, starts in self.parts:
             m = multiplicity[order]
@@ -148,14 +155,16 @@ class _AucRanks:
         return float(concordant / pairs) if pairs else np.nan
 
 
-def _fit_inflation(folds: np.ndarray | None) -> float:
+def _fit_inflation(folds: IntArray | None) -> float:
     """How much wider than the bootstrap's an interval of a cross-validated number is: the
     Nadeau-Bengio correction, variance times 1 + K * n_test / n_train = 1 + K / (K - 1)."""
     k = 1 if folds is None else len(np.unique(folds))
     return float(np.sqrt(1 + k / (k - 1))) if k > 1 else 1.0
 
 
-def _numbers(auc: _AucRanks, m, is_target, weights, errors) -> list[float]:
+def _numbers(
+    auc: _AucRanks, m: FloatArray, is_target: BoolArray, weights: FloatArray, errors: FloatArray
+) -> list[float]:
     """AUC, train-dev error, weighted train-dev error, dev error, gap, explained, residual."""
     known = ~np.isnan(errors)
     e = np.where(known, errors, 0.0)
@@ -165,12 +174,12 @@ def _numbers(auc: _AucRanks, m, is_target, weights, errors) -> list[float]:
     return [auc(m), plain, weighted, dev, dev - plain, weighted - plain, dev - weighted]
 
 
-def _mean(values: np.ndarray, weights: np.ndarray) -> float:
+def _mean(values: FloatArray, weights: FloatArray) -> float:
     total = weights.sum()
     return float((values * weights).sum() / total) if total > 0 else np.nan
 
 
-def _multiplicities(groups: np.ndarray):
+def _multiplicities(groups: IntArray) -> Iterator[FloatArray]:
     """Per replicate, how many times each example is drawn: its group's count in a resample
     of the groups with replacement."""
     rng = np.random.default_rng(SEED)
@@ -180,7 +189,7 @@ def _multiplicities(groups: np.ndarray):
         yield drawn[groups].astype(np.float64)
 
 
-def _percentiles(reps: np.ndarray) -> tuple[list[float], list[float]]:
+def _percentiles(reps: FloatArray) -> tuple[list[float], list[float]]:
     """Each column's percentile interval over the replicates where it could be measured."""
     tail = 100 * (1 - CONFIDENCE) / 2
     low, high = [], []

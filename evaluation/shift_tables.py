@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from warehouse.slice_bins import slice_label
 
 SLICE_HEADER = (
@@ -17,7 +20,7 @@ FEATURE_HEADER = ("points to", "feature", "kind", "weight", "in training", "in t
 MAX_SLICE_ROWS = 20
 
 
-def slice_cells(rows: list[dict]) -> list[tuple[str, ...]]:
+def slice_cells(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
     """The values whose share differs most first (under-covered ones before them)."""
     ranked = sorted(
         rows,
@@ -42,7 +45,7 @@ def slice_cells(rows: list[dict]) -> list[tuple[str, ...]]:
     ]
 
 
-def feature_cells(rows: list[dict]) -> list[tuple[str, ...]]:
+def feature_cells(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
     return [
         (
             r["direction"],

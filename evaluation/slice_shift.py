@@ -15,23 +15,38 @@ example of the version, in DuckDB: no sample.
 
 from __future__ import annotations
 
+from typing import Any
+
+import duckdb
 import numpy as np
+import numpy.typing as npt
 
 from evaluation.stats import holm_adjust
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal
+from warehouse.layout import WarehouseLayout
 from warehouse.slice_bins import SliceColumn
 from warehouse.splits import version_location
+
+#: (slice value, training count, target count) of one column.
+ValueCount = tuple[str, int, int]
+#: (JS distance, chi-square, degrees of freedom, p); Nones where there is nothing to compare.
+ColumnTests = tuple[float | None, float | None, int | None, float | None]
 
 SIGNIFICANCE = 0.05
 UNDER_COVERED_RATIO = 0.5  # training's share below half the target's
 
 
 def slice_shift_rows(
-    con, layout, config: BayeslineConfig, split_version: int, columns: list[SliceColumn]
-) -> list[dict]:
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    split_version: int,
+    columns: list[SliceColumn],
+) -> list[dict[str, Any]]:
     """SLICE_SHIFT_COLUMNS rows (without computed_at) for every slice column."""
-    rows, tests = [], []
+    rows: list[list[dict[str, Any]]] = []
+    tests: list[float | None] = []
     for column in columns:
         counts = _value_counts(con, layout, split_version, column)
         if not counts:
@@ -52,16 +67,18 @@ def slice_shift_rows(
     return flat
 
 
-def under_covered(rows: list[dict]) -> list[dict]:
+def under_covered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The under-covered target values, the most target examples first."""
     found = [r for r in rows if r["under_covered"]]
     return sorted(found, key=lambda r: (-r["n_target"], r["slice_column"], r["slice_value"]))
 
 
-def _value_counts(con, layout, split_version: int, column: SliceColumn) -> list[tuple]:
+def _value_counts(
+    con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, split_version: int, column: SliceColumn
+) -> list[ValueCount]:
     """(value, training count, target count) of one column over the whole version."""
     files = quote_literal(version_location(layout, split_version, "*.parquet"))
-    return con.execute(
+    counts: list[ValueCount] = con.execute(
         f"""
         SELECT {column.value_sql()} AS value,
                count_if(split IN ('train', 'train_dev') AND distribution <> 'target'),
@@ -70,9 +87,10 @@ def _value_counts(con, layout, split_version: int, column: SliceColumn) -> list[
         GROUP BY value ORDER BY value
         """
     ).fetchall()
+    return counts
 
 
-def _column_rows(split_version: int, name: str, counts: list[tuple]) -> list[dict]:
+def _column_rows(split_version: int, name: str, counts: list[ValueCount]) -> list[dict[str, Any]]:
     values = [value for value, _, _ in counts]
     training = np.array([n for _, n, _ in counts], dtype=float)
     target = np.array([n for _, _, n in counts], dtype=float)
@@ -100,11 +118,14 @@ def _column_rows(split_version: int, name: str, counts: list[tuple]) -> list[dic
     ]
 
 
-def _column_tests(training: np.ndarray, target: np.ndarray) -> tuple:
+def _column_tests(
+    training: npt.NDArray[np.float64], target: npt.NDArray[np.float64]
+) -> ColumnTests:
     """(JS distance, chi-square, degrees of freedom, p) of two count vectors; Nones when a side
     is empty or the column has one value (nothing to compare)."""
-    from scipy.spatial.distance import jensenshannon
-    from scipy.stats import chi2_contingency
+    # scipy ships no type information.
+    from scipy.spatial.distance import jensenshannon  # type: ignore[import-untyped]
+    from scipy.stats import chi2_contingency  # type: ignore[import-untyped]
 
     if not training.sum() or not target.sum():
         return None, None, None, None
@@ -116,8 +137,8 @@ def _column_tests(training: np.ndarray, target: np.ndarray) -> tuple:
     return js, float(result.statistic), int(result.dof), float(result.pvalue)
 
 
-def _short_of(row: dict, min_slice_size: int) -> bool:
-    return (
-        row["n_target"] >= min_slice_size
-        and row["share_training"] < UNDER_COVERED_RATIO * row["share_target"]
-    )
+def _short_of(row: dict[str, Any], min_slice_size: int) -> bool:
+    n_target: int = row["n_target"]
+    share_training: float = row["share_training"]
+    share_target: float = row["share_target"]
+    return n_target >= min_slice_size and share_training < UNDER_COVERED_RATIO * share_target

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import duckdb
 
@@ -54,6 +55,37 @@ from warehouse.storage import copy_to_lake, create_rows_table, writer_lock
 METRICS_TABLE = "slice_metrics_result"
 LOW_TABLE = "low_performing_slices_result"
 HumanLevel = dict[tuple[str, str], float]
+
+
+@dataclass(frozen=True)
+class SliceMetricsTable:
+    """The temp table (SLICE_METRIC_COLUMNS) compute_slice_metrics filled for one model
+    version on one split version: the steps after it take this, so none can run before it."""
+
+    name: str
+    model_version: str
+    split_version: int
+
+
+@dataclass(frozen=True)
+class LowPerformingSlicesTable:
+    """The temp table (LOW_PERFORMING_SLICE_COLUMNS) find_low_performing_slices filled from
+    `metrics`."""
+
+    name: str
+    metrics: SliceMetricsTable
+
+
+class DevSliceMetrics(TypedDict):
+    """The figures of one dev slice that flagging reads from the slice metrics."""
+
+    slice_column: str
+    slice_value: str
+    n: int
+    errors: int
+    error_rate: float
+    ci_low: float
+    ci_high: float
 
 
 def wilson_sql(errors: str, n: str, confidence: float = 0.95) -> tuple[str, str]:
@@ -77,8 +109,9 @@ def compute_slice_metrics(
     model_version: str,
     split_version: int,
     layout: WarehouseLayout | None = None,
-) -> None:
-    """Create temp table `slice_metrics_result` (SLICE_METRIC_COLUMNS) for one model version.
+) -> SliceMetricsTable:
+    """Create temp table `slice_metrics_result` (SLICE_METRIC_COLUMNS) for one model version
+    and return its handle, which the steps after it take.
 
     With `layout`, the predictions and split files are read straight from the lake; without
     it, `con` needs `predictions` and `splits` views (`open_reader` plus
@@ -112,6 +145,7 @@ def compute_slice_metrics(
                  slice_column, slice_value
         """
     )
+    return SliceMetricsTable(METRICS_TABLE, model_version, split_version)
 
 
 @dataclass(frozen=True)
@@ -154,7 +188,9 @@ def slice_grouping(
 def _slice_groups(config: BayeslineConfig) -> list[tuple[str, str, tuple[int, ...]]]:
     """(slice column SQL, slice value SQL, indices of the _sN values grouped) per slice kind."""
     columns = config.dataset.slice_columns
-    groups = [(quote_literal(OVERALL[0]), quote_literal(OVERALL[1]), ())]
+    groups: list[tuple[str, str, tuple[int, ...]]] = [
+        (quote_literal(OVERALL[0]), quote_literal(OVERALL[1]), ())
+    ]
     groups += [(quote_literal(c), f"_s{i}", (i,)) for i, c in enumerate(columns)]
     if config.evaluation.slice_pairs:
         sep = quote_literal(PAIR_SEPARATOR)
@@ -171,7 +207,12 @@ def _group_id(grouped: tuple[int, ...], n_columns: int) -> int:
     return sum(1 << (n_columns - 1 - i) for i in range(n_columns) if i not in grouped)
 
 
-def _sources(con, model_version: str, split_version: int, layout) -> tuple[str, str]:
+def _sources(
+    con: duckdb.DuckDBPyConnection,
+    model_version: str,
+    split_version: int,
+    layout: WarehouseLayout | None,
+) -> tuple[str, str]:
     """SQL for this model version's predictions and this split version's examples."""
     if layout is not None:
         if not layout.store.holds(predictions_path(layout, model_version, split_version)):
@@ -202,42 +243,57 @@ def _sources(con, model_version: str, split_version: int, layout) -> tuple[str, 
 def find_low_performing_slices(
     con: duckdb.DuckDBPyConnection,
     config: BayeslineConfig,
-    model_version: str,
-    split_version: int,
+    metrics: SliceMetricsTable,
     human_level: HumanLevel | None = None,
-) -> None:
+) -> LowPerformingSlicesTable:
     """Create temp table `low_performing_slices_result` (LOW_PERFORMING_SLICE_COLUMNS) from
-    `slice_metrics_result`, which `compute_slice_metrics` must have built for this pair."""
-    dev = _dev_metrics(con, model_version, split_version)
+    the slice metrics `metrics` names, on the connection compute_slice_metrics ran on."""
+    dev = _dev_metrics(con, metrics)
     overall = dev.pop(OVERALL, None)
     flagged = _flagged(config, dev, overall, human_level or {}) if overall else []
     rows = in_reading_order(nest_under_parents(flagged, config.evaluation.alpha))
     for row in rows:
-        row.update(model_version=model_version, split_version=split_version)
+        row.update(model_version=metrics.model_version, split_version=metrics.split_version)
     create_rows_table(con, LOW_TABLE, LOW_PERFORMING_SLICE_COLUMNS, rows)
+    return LowPerformingSlicesTable(LOW_TABLE, metrics)
 
 
-def _dev_metrics(con, model_version: str, split_version: int) -> dict[tuple[str, str], dict]:
-    try:
-        cursor = con.execute(
-            f"SELECT slice_column, slice_value, n, errors, error_rate, ci_low, ci_high "
-            f"FROM {METRICS_TABLE} WHERE split = 'dev' AND model_version = ? AND split_version = ?",
-            [model_version, split_version],
+def _dev_metrics(
+    con: duckdb.DuckDBPyConnection, metrics: SliceMetricsTable
+) -> dict[tuple[str, str], DevSliceMetrics]:
+    rows = con.execute(
+        f"SELECT slice_column, slice_value, n, errors, error_rate, ci_low, ci_high "
+        f"FROM {metrics.name} WHERE split = 'dev' AND model_version = ? AND split_version = ?",
+        [metrics.model_version, metrics.split_version],
+    ).fetchall()
+    return {
+        (column, value): DevSliceMetrics(
+            slice_column=column,
+            slice_value=value,
+            n=n,
+            errors=errors,
+            error_rate=error_rate,
+            ci_low=ci_low,
+            ci_high=ci_high,
         )
-    except duckdb.CatalogException as exc:
-        raise ValueError("run compute_slice_metrics on this connection first") from exc
-    names = [d[0] for d in cursor.description]
-    return {(r[0], r[1]): dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
+        for column, value, n, errors, error_rate, ci_low, ci_high in rows
+    }
 
 
-def _flagged(config, dev: dict, overall: dict, human_level: HumanLevel) -> list[dict]:
-    """The tested dev slices that pass every rule in the module docstring."""
+def _flagged(
+    config: BayeslineConfig,
+    dev: dict[tuple[str, str], DevSliceMetrics],
+    overall: DevSliceMetrics,
+    human_level: HumanLevel,
+) -> list[dict[str, object]]:
+    """The tested dev slices that pass every rule in the module docstring, as rows of
+    LOW_PERFORMING_SLICE_COLUMNS without their rank, parent and versions."""
     n0, e0, rate0 = overall["n"], overall["errors"], overall["error_rate"]
     tested = [m for m in dev.values() if m["n"] >= config.evaluation.min_slice_size and m["n"] < n0]
     p_values = [
         two_proportion_p_value(e0 - m["errors"], n0 - m["n"], m["errors"], m["n"]) for m in tested
     ]
-    flagged = []
+    flagged: list[dict[str, object]] = []
     for m, p, p_adj in zip(tested, p_values, holm_adjust(p_values), strict=True):
         gap = m["error_rate"] - rate0
         human = human_level.get((m["slice_column"], m["slice_value"]))
@@ -246,8 +302,8 @@ def _flagged(config, dev: dict, overall: dict, human_level: HumanLevel) -> list[
         if human is not None and not m["ci_low"] > human:
             continue
         flagged.append(
-            m
-            | {
+            {
+                **m,
                 "overall_error_rate": rate0,
                 "gap": gap,
                 "errors_removable": gap * m["n"],
@@ -262,23 +318,18 @@ def _flagged(config, dev: dict, overall: dict, human_level: HumanLevel) -> list[
 def write_evaluation_tables(
     con: duckdb.DuckDBPyConnection,
     layout: WarehouseLayout,
-    model_version: str,
-    split_version: int,
+    low_performing: LowPerformingSlicesTable,
 ) -> dict[str, Path]:
-    """Write both result tables to lake/evaluation/<table>/<model>__v<NNNN>.parquet, each
-    atomically replacing an older copy for the same pair; returns the lake names written."""
+    """Write the slice metrics and the low-performing slices `low_performing` was flagged
+    from to lake/evaluation/<table>/<model>__v<NNNN>.parquet, each atomically replacing an
+    older copy for the same pair; returns the lake names written."""
+    metrics = low_performing.metrics
+    model_version, split_version = metrics.model_version, metrics.split_version
     name = f"{safe_model_version(model_version)}__v{split_version:04d}.parquet"
     tables = {
-        "slice_metrics": (METRICS_TABLE, SLICE_METRIC_COLUMNS),
-        "low_performing_slices": (LOW_TABLE, LOW_PERFORMING_SLICE_COLUMNS),
+        "slice_metrics": (metrics.name, SLICE_METRIC_COLUMNS),
+        "low_performing_slices": (low_performing.name, LOW_PERFORMING_SLICE_COLUMNS),
     }
-    present = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    missing = [source for source, _ in tables.values() if source not in present]
-    if missing:
-        raise ValueError(
-            f"no {', '.join(missing)} on this connection: run compute_slice_metrics and "
-            "find_low_performing_slices first"
-        )
     written = {}
     with writer_lock(layout):
         for table, (source, columns) in tables.items():

@@ -3,19 +3,20 @@
 Spark joins a model version's predictions to the split version's examples and counts examples
 and errors per split and slice in one GROUPING SETS pass, with the Wilson intervals in the same
 SQL (evaluation/slices.wilson_sql, which both engines read alike). The result, a few rows per
-slice, becomes the table `slice_metrics_result` on a DuckDB connection, so flagging slices and
-writing the evaluation tables are the ones the DuckDB path uses. Slices are those the version
+slice, becomes the table `slice_metrics_result` on a DuckDB connection, named by the same
+SliceMetricsTable handle, so flagging slices and writing the evaluation tables are the ones the
+DuckDB path uses. Slices are those the version
 records (warehouse/slice_bins.py): the same values and ranges on either engine.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from evaluation.predictions import predictions_path
-from evaluation.slices import METRICS_TABLE, wilson_sql
+from evaluation.slices import METRICS_TABLE, SliceMetricsTable, wilson_sql
 from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import SLICE_METRIC_COLUMNS
@@ -36,9 +37,10 @@ def compute_slice_metrics_on_spark(
     model_version: str,
     split_version: int,
     layout: WarehouseLayout,
-) -> None:
+) -> SliceMetricsTable:
     """Create temp table `slice_metrics_result` (SLICE_METRIC_COLUMNS) on `con`, counted by
-    Spark: the twin of slices.compute_slice_metrics reading from the lake."""
+    Spark, and return its handle: the twin of slices.compute_slice_metrics reading from the
+    lake."""
     source = predictions_path(layout, model_version, split_version)
     if not source.exists():
         raise FileNotFoundError(
@@ -52,7 +54,7 @@ def compute_slice_metrics_on_spark(
     spark.read.parquet(str(source)).createOrReplaceTempView("bayesline_predictions")
     counted = spark.sql(_counts_sql(config, columns)).collect()
     groups = slice_groups(config)
-    rows = []
+    rows: list[dict[str, Any]] = []  # SLICE_METRIC_COLUMNS
     for row in counted:
         slice_column, values = groups[row["gid"]]
         rows.append(
@@ -69,6 +71,7 @@ def compute_slice_metrics_on_spark(
         )
     rows.sort(key=_reading_order)
     create_rows_table(con, METRICS_TABLE, SLICE_METRIC_COLUMNS, rows)
+    return SliceMetricsTable(METRICS_TABLE, model_version, split_version)
 
 
 def slice_groups(config: BayeslineConfig) -> dict[int, tuple[str, tuple[int, ...]]]:
@@ -133,6 +136,8 @@ def spark_value_sql(column: SliceColumn, alias: str) -> str:
     ]
     bins = column.bins()
     for label, _, high, _ in bins[:-1]:
+        if high is None:  # only the last range is open above
+            continue
         whens.append(
             f"WHEN {value} < CAST({spark_literal(high)} AS {cast}) THEN {spark_literal(label)}"
         )
@@ -145,7 +150,7 @@ def spark_literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _reading_order(row: dict) -> tuple:
+def _reading_order(row: dict[str, Any]) -> tuple[int, bool, str, str]:
     # As compute_slice_metrics orders its table: by split, the overall row first, then by name.
     return (
         SPLITS.index(row["split"]),

@@ -75,7 +75,7 @@ def _png(layout: WarehouseLayout, path: str) -> bytes:
         picture = image.convert("RGB")
     scale = THUMBNAIL_SIDE / max(picture.size)
     size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
-    resample = Image.NEAREST if scale > 1 else Image.LANCZOS
+    resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS
     buffer = io.BytesIO()
     picture.resize(size, resample).save(buffer, format="PNG")
     return buffer.getvalue()

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
+
 from evaluation.baseline import is_baseline_model
 from evaluation.diagnosis import ErrorRate
 from evaluation.predictions import predictions_location
@@ -63,7 +65,11 @@ class TrainMeasure:
 
 
 def measure_train_error(
-    con, layout: WarehouseLayout, config: BayeslineConfig, model_version: str, split_version: int
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    model_version: str,
+    split_version: int,
 ) -> dict[SliceKey, TrainMeasure]:
     """Train error per slice (and overall) of a registered model version, by the rule above.
 
@@ -75,7 +81,11 @@ def measure_train_error(
 
 
 def train_counts(
-    con, layout: WarehouseLayout, config: BayeslineConfig, model_version: str, split_version: int
+    con: duckdb.DuckDBPyConnection,
+    layout: WarehouseLayout,
+    config: BayeslineConfig,
+    model_version: str,
+    split_version: int,
 ) -> dict[SliceKey, TrainCounts]:
     """Counts per slice over this model's train predictions, in one DuckDB pass."""
     predictions = lake_table_sql(

@@ -134,7 +134,9 @@ def _read_predictions(
     return _check_predictions(rows, predict, set(labels))
 
 
-def _check_predictions(rows: list[tuple], predict: pa.Table, labels: set[str]) -> list[str]:
+def _check_predictions(
+    rows: list[tuple[str, str | None, int]], predict: pa.Table, labels: set[str]
+) -> list[str]:
     missing = [i for i, label, _ in rows if label is None]
     doubled = sorted({i for i, _, n in rows if n > 1})
     unknown = sorted({label for _, label, _ in rows if label is not None and label not in labels})
@@ -150,5 +152,5 @@ def _check_predictions(rows: list[tuple], predict: pa.Table, labels: set[str]) -
                 f"({shown}): write one predicted_label from {sorted(labels)} per example_id "
                 "in {predict}"
             )
-    by_id = {i: label for i, label, _ in rows}
+    by_id = {i: label for i, label, _ in rows if label is not None}  # none is, by now
     return [by_id[i] for i in predict.column("example_id").to_pylist()]

@@ -10,6 +10,8 @@ import pytest
 
 from evaluation.predictions import create_predictions_view, register_predictions
 from evaluation.slices import (
+    LowPerformingSlicesTable,
+    SliceMetricsTable,
     compute_slice_metrics,
     find_low_performing_slices,
     wilson_sql,
@@ -74,7 +76,9 @@ def land_and_publish(layout, config) -> int:
     write_csv(layout.landing / "app" / "a.csv", app, HEADER)
     write_csv(layout.landing / "web" / "w.csv", web, HEADER)
     ingest_landing_files(layout, config)
-    return publish_split_version(layout, config).version
+    version = publish_split_version(layout, config).version
+    assert version is not None  # the planted data always makes a version
+    return version
 
 
 def planted_examples(layout, config, version: int) -> list[dict]:
@@ -113,16 +117,17 @@ def planted(layout, tmp_path):
     return config, version, examples
 
 
-def metrics(con) -> dict[tuple[str, str, str], tuple]:
+def metrics(con, table: SliceMetricsTable) -> dict[tuple[str, str, str], tuple]:
     rows = con.execute(
         "SELECT split, slice_column, slice_value, n, errors, error_rate, ci_low, ci_high "
-        "FROM slice_metrics_result"
+        f"FROM {table.name}"
     ).fetchall()
     return {row[:3]: row[3:] for row in rows}
 
 
 def expected_counts(examples) -> dict[tuple[str, str, str], tuple[int, int]]:
-    n, errors = Counter(), Counter()
+    n: Counter[tuple[str, str, str]] = Counter()
+    errors: Counter[tuple[str, str, str]] = Counter()
     for e in examples:
         for key in (("overall", "all"), ("device", e["device"]), ("lang", e["lang"])):
             n[(e["split"], *key)] += 1
@@ -130,8 +135,8 @@ def expected_counts(examples) -> dict[tuple[str, str, str], tuple[int, int]]:
     return {key: (n[key], errors[key]) for key in n}
 
 
-def low_performing(con) -> list[dict]:
-    cursor = con.execute("SELECT * FROM low_performing_slices_result ORDER BY rank NULLS LAST")
+def low_performing(con, table: LowPerformingSlicesTable) -> list[dict]:
+    cursor = con.execute(f"SELECT * FROM {table.name} ORDER BY rank NULLS LAST")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -139,8 +144,8 @@ def low_performing(con) -> list[dict]:
 def test_slice_metrics_count_every_planted_error_per_split_and_slice(layout, planted):
     config, version, examples = planted
     with duckdb.connect() as con:
-        compute_slice_metrics(con, config, MODEL, version, layout=layout)
-        found = metrics(con)
+        counted = compute_slice_metrics(con, config, MODEL, version, layout=layout)
+        found = metrics(con, counted)
     expected = expected_counts(examples)
     assert {k: v[:2] for k, v in found.items()} == expected
     for n, errors, rate, *_ in found.values():
@@ -158,8 +163,8 @@ def test_the_sql_wilson_interval_matches_the_python_one(layout, planted):
         rows = con.execute(
             f"SELECT e, n, {low}, {high} FROM (VALUES {values}) AS t(e, n)"
         ).fetchall()
-        compute_slice_metrics(con, config, MODEL, version, layout=layout)
-        table = metrics(con).values()
+        counted = compute_slice_metrics(con, config, MODEL, version, layout=layout)
+        table = metrics(con, counted).values()
     for e, n, sql_low, sql_high in rows:
         assert (sql_low, sql_high) == pytest.approx(wilson_interval(e, n), rel=1e-12, abs=1e-15)
     for n, errors, _, ci_low, ci_high in table:
@@ -169,20 +174,20 @@ def test_the_sql_wilson_interval_matches_the_python_one(layout, planted):
 def test_slice_metrics_read_from_the_catalog_views_equal_those_read_from_the_lake(layout, planted):
     config, version, _ = planted
     with duckdb.connect() as con:
-        compute_slice_metrics(con, config, MODEL, version, layout=layout)
-        from_lake = metrics(con)
+        counted = compute_slice_metrics(con, config, MODEL, version, layout=layout)
+        from_lake = metrics(con, counted)
     with open_reader(layout, config) as con:
         create_predictions_view(con, layout)
-        compute_slice_metrics(con, config, MODEL, version)
-        assert metrics(con) == from_lake
+        counted = compute_slice_metrics(con, config, MODEL, version)
+        assert metrics(con, counted) == from_lake
 
 
 def test_slice_pairs_cross_every_two_slice_columns(layout, planted):
     _, version, examples = planted
     config = slice_config(slice_pairs=True)
     with duckdb.connect() as con:
-        compute_slice_metrics(con, config, MODEL, version, layout=layout)
-        found = metrics(con)
+        counted = compute_slice_metrics(con, config, MODEL, version, layout=layout)
+        found = metrics(con, counted)
     android_de = [
         e for e in examples if e["split"] == "dev" and (e["device"], e["lang"]) == ("android", "de")
     ]
@@ -196,9 +201,9 @@ def test_the_planted_bad_slice_is_flagged_and_ranked_first(layout, planted):
     _, version, examples = planted
     config = slice_config(slice_pairs=True)
     with duckdb.connect() as con:
-        compute_slice_metrics(con, config, MODEL, version, layout=layout)
-        find_low_performing_slices(con, config, MODEL, version)
-        flagged = low_performing(con)
+        counted = compute_slice_metrics(con, config, MODEL, version, layout=layout)
+        low = find_low_performing_slices(con, config, counted)
+        flagged = low_performing(con, low)
     dev = [e for e in examples if e["split"] == "dev"]
     android = [e for e in dev if e["device"] == "android"]
     first = flagged[0]
@@ -223,10 +228,10 @@ def test_the_planted_bad_slice_is_flagged_and_ranked_first(layout, planted):
 def test_a_slice_below_the_minimum_size_is_never_flagged_however_bad(layout, planted):
     config, version, _ = planted
     with duckdb.connect() as con:
-        compute_slice_metrics(con, config, MODEL, version, layout=layout)
-        find_low_performing_slices(con, config, MODEL, version)
-        tablet = metrics(con)[("dev", "device", "tablet")]
-        flagged = {(r["slice_column"], r["slice_value"]) for r in low_performing(con)}
+        counted = compute_slice_metrics(con, config, MODEL, version, layout=layout)
+        low = find_low_performing_slices(con, config, counted)
+        tablet = metrics(con, counted)[("dev", "device", "tablet")]
+        flagged = {(r["slice_column"], r["slice_value"]) for r in low_performing(con, low)}
     n, errors = tablet[:2]
     assert 0 < n < config.evaluation.min_slice_size and errors == n
     assert ("device", "tablet") not in flagged
@@ -236,10 +241,10 @@ def test_a_slice_below_the_minimum_size_is_never_flagged_however_bad(layout, pla
 def test_a_slice_worse_than_overall_only_within_the_noise_is_not_flagged(layout, planted):
     config, version, _ = planted
     with duckdb.connect() as con:
-        compute_slice_metrics(con, config, MODEL, version, layout=layout)
-        find_low_performing_slices(con, config, MODEL, version)
-        found = metrics(con)
-        flagged = {(r["slice_column"], r["slice_value"]) for r in low_performing(con)}
+        counted = compute_slice_metrics(con, config, MODEL, version, layout=layout)
+        low = find_low_performing_slices(con, config, counted)
+        found = metrics(con, counted)
+        flagged = {(r["slice_column"], r["slice_value"]) for r in low_performing(con, low)}
     missing, overall = found[("dev", "device", "(missing)")], found[("dev", "overall", "all")]
     assert missing[0] >= config.evaluation.min_slice_size
     assert missing[2] > overall[2]  # a real gap, but a small slice: not significant
@@ -250,15 +255,15 @@ def test_a_slice_worse_than_overall_only_within_the_noise_is_not_flagged(layout,
 def test_a_slice_no_worse_than_its_human_level_error_is_not_flagged(layout, planted):
     config, version, _ = planted
     with duckdb.connect() as con:
-        compute_slice_metrics(con, config, MODEL, version, layout=layout)
-        android = metrics(con)[("dev", "device", "android")]
+        counted = compute_slice_metrics(con, config, MODEL, version, layout=layout)
+        android = metrics(con, counted)[("dev", "device", "android")]
         above_slice_error = {("device", "android"): android[2] + 0.01}
-        find_low_performing_slices(con, config, MODEL, version, human_level=above_slice_error)
-        with_high_human_level = low_performing(con)
-        find_low_performing_slices(
-            con, config, MODEL, version, human_level={("device", "android"): 0.05}
+        low = find_low_performing_slices(con, config, counted, human_level=above_slice_error)
+        with_high_human_level = low_performing(con, low)
+        low = find_low_performing_slices(
+            con, config, counted, human_level={("device", "android"): 0.05}
         )
-        with_low_human_level = low_performing(con)
+        with_low_human_level = low_performing(con, low)
     assert ("device", "android") not in {
         (r["slice_column"], r["slice_value"]) for r in with_high_human_level
     }
@@ -271,9 +276,9 @@ def test_a_slice_no_worse_than_its_human_level_error_is_not_flagged(layout, plan
 def test_written_error_rates_equal_one_hand_written_query_over_the_lake_files(layout, planted):
     config, version, _ = planted
     with duckdb.connect() as con:
-        compute_slice_metrics(con, config, MODEL, version, layout=layout)
-        find_low_performing_slices(con, config, MODEL, version)
-        paths = write_evaluation_tables(con, layout, MODEL, version)
+        counted = compute_slice_metrics(con, config, MODEL, version, layout=layout)
+        low = find_low_performing_slices(con, config, counted)
+        paths = write_evaluation_tables(con, layout, low)
     assert (
         paths["slice_metrics"]
         == layout.evaluation_dir / "slice_metrics" / f"{MODEL}__v0001.parquet"
@@ -306,13 +311,13 @@ def test_written_error_rates_equal_one_hand_written_query_over_the_lake_files(la
 def test_writing_again_replaces_the_tables_for_the_same_pair(layout, planted):
     config, version, _ = planted
     with duckdb.connect() as con:
-        compute_slice_metrics(con, config, MODEL, version, layout=layout)
-        find_low_performing_slices(con, config, MODEL, version)
-        write_evaluation_tables(con, layout, MODEL, version)
-        find_low_performing_slices(
-            con, config, MODEL, version, human_level={("device", "android"): 0.99}
+        counted = compute_slice_metrics(con, config, MODEL, version, layout=layout)
+        low = find_low_performing_slices(con, config, counted)
+        write_evaluation_tables(con, layout, low)
+        low = find_low_performing_slices(
+            con, config, counted, human_level={("device", "android"): 0.99}
         )
-        paths = write_evaluation_tables(con, layout, MODEL, version)
+        paths = write_evaluation_tables(con, layout, low)
         flagged = con.execute(
             f"SELECT slice_value FROM read_parquet('{paths['low_performing_slices']}')"
         ).fetchall()
