@@ -49,6 +49,7 @@ def labeling_queue(
     if config.labeling.simulated_annotators:
         simulated = run.simulated_annotations
         context.log.warning(f"{simulated} SIMULATED annotations posted (demo option)")
+    most_tasks_first = sorted(run.tasks_by_slice().items(), key=lambda kv: -kv[1])
     return dg.MaterializeResult(
         metadata={
             "pushed": run.push.pushed,
@@ -56,10 +57,7 @@ def labeling_queue(
             "project": dg.MetadataValue.url(
                 f"{labelstudio.labeling_url()}/projects/{run.project_id}"
             ),
-            "by_slice": markdown_table(
-                ["slice", "tasks"],
-                sorted(run.tasks_by_slice().items(), key=lambda kv: -kv[1]),
-            ),
+            "by_slice": markdown_table(["slice", "tasks"], most_tasks_first),
         }
     )
 

@@ -6,6 +6,9 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
+#: An asset's or check's metadata: Dagster shows a plain str, int or float as it is.
+Metadata = dict[str, dg.MetadataValue | str | int | float]
+
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> dg.MetadataValue:
     def cell(value: object) -> str:

@@ -5,7 +5,7 @@ import base64
 import dagster as dg
 
 from assets.ingest import WAREHOUSE_POOL
-from assets.metadata import markdown_table, percent
+from assets.metadata import Metadata, markdown_table, percent
 from assets.resources import BayeslineResource
 from evaluation.champion import challengers, current_champion, latest_gates
 from evaluation.charts import comparison_chart
@@ -17,8 +17,10 @@ from evaluation.comparison import (
     verdict_words,
 )
 from evaluation.diagnosis import GAP_NAMES
-from evaluation.status import evaluate_each, failure_summary
+from evaluation.status import ModelFailure, evaluate_each, failure_summary
 from warehouse.catalog import refresh_catalog
+from warehouse.config import BayeslineConfig
+from warehouse.layout import WarehouseLayout
 
 SHOWN_ROWS = 15
 COMPARISON_COLUMNS = [
@@ -54,16 +56,11 @@ def model_comparison(
 ) -> dg.MaterializeResult:
     layout, config = bayesline.layout(), bayesline.config()
     champion = current_champion(layout, config)
-    pairs = [(c.model_version, c.split_version) for c in challengers(layout, champion)]
-
-    def compare(model_version: str, split_version: int) -> Comparison:
-        return compare_models(layout, config, champion, ModelRef(model_version, split_version))
-
-    comparisons, failures = evaluate_each(layout, pairs, "model_comparison", compare)
+    comparisons, failures = _compare_challengers(layout, config, champion)
     refresh_catalog(layout, config)
     for comparison in comparisons:
         context.log.info(f"{comparison.b.label} vs champion: {comparison.verdict}")
-    metadata = {
+    metadata: Metadata = {
         "champion": champion.label if champion else "none (no model registered)",
         "challengers": markdown_table(
             CHALLENGER_COLUMNS,
@@ -89,7 +86,21 @@ def _summary_row(c: Comparison) -> tuple:
     return (c.b.label, c.n_compared, left_out, c.verdict, regressed, changes or "—")
 
 
-def _detail(c: Comparison) -> dict:
+def _compare_challengers(
+    layout: WarehouseLayout, config: BayeslineConfig, champion: ModelRef | None
+) -> tuple[list[Comparison], list[ModelFailure]]:
+    """Each challenger against the champion, each on its own (a failure is that model's)."""
+    if champion is None:  # no model version registered: no challenger either
+        return [], []
+    pairs = [(c.model_version, c.split_version) for c in challengers(layout, champion)]
+
+    def compare(model_version: str, split_version: int) -> Comparison:
+        return compare_models(layout, config, champion, ModelRef(model_version, split_version))
+
+    return evaluate_each(layout, pairs, "model_comparison", compare)
+
+
+def _detail(c: Comparison) -> Metadata:
     name = c.b.model_version
     png = comparison_chart(c.rows, f"{c.b.label} against champion {c.a.label}: dev error")
     chart = base64.b64encode(png).decode()

@@ -5,6 +5,7 @@ Error-severity checks are blocking, so `published_splits` is not materialised be
 
 import dagster as dg
 
+from assets.metadata import Metadata
 from assets.resources import BayeslineResource
 from quality.gate import CHECK_NAMES, CHECK_SEVERITIES, run_quality_checks
 from quality.results import ERROR, CheckOutcome
@@ -25,7 +26,7 @@ def _to_check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
     severity = (
         dg.AssetCheckSeverity.ERROR if outcome.severity == ERROR else dg.AssetCheckSeverity.WARN
     )
-    metadata = {
+    metadata: Metadata = {
         "description": outcome.description,
         "observed": dg.MetadataValue.json(outcome.observed),
         "failing_examples": dg.MetadataValue.json(outcome.failing_examples),

@@ -5,19 +5,28 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 
 from deployment.errors import BayeslineError
 
+if TYPE_CHECKING:
+    from dagster_shared.error import SerializableErrorInfo
+
 PIPELINE_JOB = "bayesline_pipeline"
+
+
+#: What happened to an asset or check in a run.
+RunEventKind = Literal["materialized", "check", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
 class RunEvent:
-    kind: str  # "materialized", "check", "failed" or "skipped"
+    kind: RunEventKind
     name: str
     ok: bool
     detail: str = ""  # a check's severity; a failed step's root cause, in one line
@@ -72,11 +81,11 @@ def materialize_pipeline(
     )
 
 
-def _was_interrupted(events: list[dg.DagsterEvent]) -> bool:
+def _was_interrupted(events: Sequence[dg.DagsterEvent]) -> bool:
     """Dagster turns Ctrl-C into a run failure of reason UNEXPECTED_TERMINATION."""
     return any(
-        e.event_type_value == "PIPELINE_FAILURE"
-        and getattr(e.event_specific_data.failure_reason, "value", "") == "UNEXPECTED_TERMINATION"
+        e.is_run_failure
+        and getattr(e.job_failure_data.failure_reason, "value", "") == "UNEXPECTED_TERMINATION"
         for e in events
     )
 
@@ -115,47 +124,54 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
-def _log_line(entry) -> str:
+def _log_line(entry: dg.EventLogEntry) -> str:
     """One entry of a run's Dagster log as text, with the full error of a failure."""
     when = datetime.fromtimestamp(entry.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
     where = f" {entry.step_key}" if entry.step_key else ""
     level = logging.getLevelName(entry.level) if isinstance(entry.level, int) else entry.level
     line = f"{when} {level}{where}: {entry.message}"
     event = entry.dagster_event
-    if event is not None and event.event_type_value == "STEP_FAILURE":
-        line += "\n" + event.event_specific_data.error.to_string()
+    if event is not None and event.is_step_failure and event.step_failure_data.error is not None:
+        line += "\n" + event.step_failure_data.error.to_string()
     return line
 
 
-def _root_cause(error) -> tuple[str, str]:
+#: What a failed step reports when Dagster recorded no error for it.
+NO_ERROR_RECORDED = "the step failed without recording an error"
+
+
+def _root_cause(error: SerializableErrorInfo | None) -> tuple[str, str]:
     """The user's exception inside Dagster's wrappers: (class name, message in one line).
 
     Dagster wraps what the step raised (DagsterExecutionStepExecutionError, cause: the
     ConfigError); the first error in the chain that is not Dagster's own is the one that
     speaks the user's terms, even when it was itself raised from a lower-level error.
     """
-    chain = []
+    chain: list[SerializableErrorInfo] = []
     while error is not None:
         chain.append(error)
         error = error.cause or error.context
-    root = next((e for e in chain if not e.cls_name.startswith("Dagster")), chain[-1])
+    if not chain:
+        return "", NO_ERROR_RECORDED
+    root = next((e for e in chain if not (e.cls_name or "").startswith("Dagster")), chain[-1])
+    cls_name = root.cls_name or ""
     text = " ".join(line.strip() for line in root.message.strip().splitlines() if line.strip())
     # format_exception_only prefixes "module.Class: "; the class is reported on its own.
     prefix, sep, rest = text.partition(": ")
-    if sep and prefix.rsplit(".", 1)[-1] == root.cls_name:
+    if sep and prefix.rsplit(".", 1)[-1] == cls_name:
         text = rest
-    return root.cls_name, text
+    return cls_name, text
 
 
 def _event(event: dg.DagsterEvent) -> RunEvent | None:
-    kind = event.event_type_value
-    if kind == "ASSET_MATERIALIZATION":
+    if event.is_step_materialization:
         # An asset with nothing to do (no baseline fits, no predictions yet) says why.
-        skipped = event.event_specific_data.materialization.metadata.get("skipped")
+        materialization = event.step_materialization_data.materialization
+        skipped = materialization.metadata.get("skipped")
         detail = f"skipped: {skipped.value}" if skipped is not None else ""
-        return RunEvent("materialized", event.asset_key.to_user_string(), True, detail)
-    if kind == "ASSET_CHECK_EVALUATION":
-        data = event.event_specific_data
+        return RunEvent("materialized", materialization.asset_key.to_user_string(), True, detail)
+    if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+        data = event.asset_check_evaluation_data
         said = {key: str(getattr(value, "value", value)) for key, value in data.metadata.items()}
         return RunEvent(
             "check",
@@ -166,9 +182,11 @@ def _event(event: dg.DagsterEvent) -> RunEvent | None:
             remedy=said.get("what_to_do", ""),
             blocking=bool(data.blocking),
         )
-    if kind == "STEP_FAILURE":
-        error_class, cause = _root_cause(event.event_specific_data.error)
-        return RunEvent("failed", event.step_key, False, cause, error_class=error_class)
-    if kind == "STEP_SKIPPED":
-        return RunEvent("skipped", event.step_key, False, "a blocking check failed upstream")
+    # A step's events always carry its key; the empty name only satisfies the Optional field.
+    step = event.step_key or ""
+    if event.is_step_failure:
+        error_class, cause = _root_cause(event.step_failure_data.error)
+        return RunEvent("failed", step, False, cause, error_class=error_class)
+    if event.is_step_skipped:
+        return RunEvent("skipped", step, False, "a blocking check failed upstream")
     return None

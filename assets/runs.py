@@ -167,9 +167,11 @@ def _logged_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     ).records
     for record in records:
         event = record.event_log_entry.dagster_event
-        metadata = getattr(event.event_specific_data, "metadata", None) or {}
+        if event is None:  # a plain log message, not an engine event
+            continue
+        metadata = event.engine_event_data.metadata
         if "pid" in metadata:
-            return int(metadata["pid"].value)
+            return int(str(metadata["pid"].value))  # Dagster records the pid as text
     return None
 
 

@@ -7,9 +7,8 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import click
 import duckdb
 import typer
 from rich.table import Table
@@ -42,11 +41,16 @@ from warehouse.versions import (
     parse_version,
 )
 
+if TYPE_CHECKING:
+    # TyperGroup.invoke takes the Context of the click that typer vendors, which typer does
+    # not export; the click package installed beside it is another one.
+    from typer._click import Context
+
 
 class ReportingGroup(TyperGroup):
     """The root command group: every command's errors are reported by `reported_errors`."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def invoke(self, ctx: Context) -> object:
         with reported_errors():
             return super().invoke(ctx)
 

@@ -90,7 +90,7 @@ def diagnose_command(
         )
     _warn_if_fractions(human, train, dev, train_dev, test)
     diagnosis = diagnose(
-        human_level=_rate(human, n_human),
+        human_level=ErrorRate(human / 100, n_human),
         train=_rate(train, n_train),
         dev=_rate(dev, n_dev),
         train_dev=_rate(train_dev, n_train_dev),

@@ -116,7 +116,8 @@ def models_list() -> None:
             "SELECT model_version, split_version, min(registered_at), count(*) FROM predictions "
             "GROUP BY ALL ORDER BY min(registered_at), model_version"
         ).fetchall()
-    if not rows:
+    # The first registered model version is champion until a promotion: None means no rows.
+    if not rows or champion is None:
         console.print("No model version registered yet: `bayesline predictions add`.")
         return
     table = Table(title="Model versions")

@@ -9,24 +9,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from bayesline.console import print_error
+from deployment.errors import BayeslineError, InvariantError
 from warehouse.layout import WarehouseLayout
 
 if TYPE_CHECKING:
     from assets.run import RunEvent, RunOutcome
 
-#: Exceptions that mean a bug in Bayesline rather than a problem with the data or config.
-BUG_CLASSES = frozenset(
-    {
-        "AssertionError",
-        "AttributeError",
-        "IndexError",
-        "KeyError",
-        "NameError",
-        "TypeError",
-        "UnboundLocalError",
-        "ZeroDivisionError",
-    }
-)
+#: Exceptions that are not Bayesline's yet not a bug either: `Failure` is how an asset fails
+#: on purpose with a message of its own, and KeyboardInterrupt is the user's Ctrl-C.
+DELIBERATE_FAILURES = frozenset({"Failure", "KeyboardInterrupt"})
 MARKS = {"materialized": "[green]materialised[/]", "skipped": "[yellow]skipped[/]"}
 
 
@@ -74,12 +65,47 @@ def event_line(event: RunEvent) -> str:
 
 def failure_cause(event: RunEvent) -> str:
     """A failed step's root cause in one line; a bug is called a bug."""
-    if event.error_class in BUG_CLASSES:
+    if is_a_bug(event.error_class):
         return (
-            f"unexpected {event.error_class}: {event.detail}. This is a bug in Bayesline: "
-            "please report it with the log file below"
+            f"unexpected {event.error_class}: {event.detail.rstrip('.')}. This is a bug in "
+            "Bayesline: please report it with the log file below"
         )
     return event.detail
+
+
+def is_a_bug(error_class: str) -> bool:
+    """Whether a step that failed with this exception class failed by a bug in Bayesline.
+
+    Only an error that Bayesline, Dagster or the user raise on purpose is the user's problem:
+    a BayeslineError (its message says what to change), Dagster's own errors (a bad run config
+    from the UI, a failed blocking check) and a deliberate failure. Any other class (KeyError,
+    TypeError, an InvariantError) is a bug. A step with no recorded error names no class: that
+    is no evidence of a bug.
+    """
+    if not error_class:
+        return False
+    return not (
+        error_class in user_error_names()
+        or error_class.startswith("Dagster")
+        or error_class in DELIBERATE_FAILURES
+    )
+
+
+def user_error_names() -> set[str]:
+    """The names of BayeslineError and its subclasses, but not of InvariantError's (a broken
+    guarantee is a bug).
+
+    Dagster's event carries only the class name, so the classes are matched by name. The step
+    ran in this process, so the class it raised is loaded and found among the subclasses.
+    """
+    names: set[str] = set()
+    pending: list[type[BayeslineError]] = [BayeslineError]
+    while pending:
+        error = pending.pop()
+        if not issubclass(error, InvariantError):
+            names.add(error.__name__)
+        pending.extend(error.__subclasses__())
+    return names
 
 
 def run_problems(outcome: RunOutcome) -> list[str]:

@@ -6,10 +6,12 @@ import os
 import uuid
 from pathlib import Path
 
+import duckdb
 from rich.console import Console
 from rich.table import Table
 
 from bayesline.console import print_error
+from deployment.errors import InvariantError
 from deployment.instance import write_instance_yaml
 from deployment.postgres import check_reachable
 from deployment.settings import DeploymentError, dagster_home, postgres_settings
@@ -110,8 +112,8 @@ def print_summary(console: Console) -> None:
 
     layout, config = WarehouseLayout.from_env(), load_config()
     with open_reader(layout, config) as con:
-        loaded = con.execute("SELECT count(*) FROM examples").fetchone()[0]
-        rejected = con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0]
+        loaded = _count_rows(con, "examples")
+        rejected = _count_rows(con, "rejected_rows")
         versions = list_versions(con)
         overall = con.execute(
             "SELECT model_version, human_level_source, human_level_error, train_error, "
@@ -162,6 +164,13 @@ def print_summary(console: Console) -> None:
         '[bold]bayesline sql "SELECT * FROM diagnosis"[/] queries the warehouse; '
         + _catalog_advice(layout)
     )
+
+
+def _count_rows(con: duckdb.DuckDBPyConnection, view: str) -> int:
+    counted = con.execute(f"SELECT count(*) FROM {view}").fetchone()
+    if counted is None:  # an aggregate without GROUP BY always returns one row
+        raise InvariantError(f"SELECT count(*) FROM {view} returned no row")
+    return int(counted[0])
 
 
 def _catalog_advice(layout: WarehouseLayout) -> str:

@@ -6,7 +6,9 @@ import csv
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
 
 from warehouse.config import BayeslineConfig, parse_config
@@ -22,7 +24,7 @@ pytest_plugins = [
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASET = REPO_ROOT.parent / "shared" / "datasets" / "sentiment-labelled-sentences"
 
-SMALL_CONFIG = {
+SMALL_CONFIG: dict[str, dict[str, object]] = {
     "dataset": {
         "name": "small",
         "id_column": "id",
@@ -58,6 +60,13 @@ def small_config_toml(**sections: dict | None) -> str:
     return "\n".join(_toml_table(name, body) for name, body in merged.items())
 
 
+def one_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The row a query that always returns one (an aggregate, a lookup by key) returned."""
+    row = result.fetchone()
+    assert row is not None, "the query returned no row"
+    return row
+
+
 def _toml_table(name: str, body: dict) -> str:
     lines = [f"[{name}]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in body.items() if not isinstance(v, dict)]
@@ -74,7 +83,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     `loadgroup` marks do not reach its scheduler under pytest 9: they rename `_nodeid`, which
     pytest 9 no longer reads.)
     """
-    from xdist.scheduler import LoadScopeScheduling
+    # pytest-xdist ships no type information.
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:

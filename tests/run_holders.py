@@ -48,7 +48,9 @@ class Holder:
             text=True,
             start_new_session=True,
         )
-        self.run_id = self.process.stdout.readline().strip()
+        assert self.process.stdout is not None  # stdout=PIPE
+        self.output = self.process.stdout
+        self.run_id = self.output.readline().strip()
         assert self.run_id, "the holder process did not start its run"
 
     def kill(self) -> None:
@@ -58,11 +60,13 @@ class Holder:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.kill()
-        self.process.stdout.close()
+        self.output.close()
 
 
 def status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatus:
-    return instance.get_run_by_id(run_id).status
+    run = instance.get_run_by_id(run_id)
+    assert run is not None, f"no run {run_id}"
+    return run.status
 
 
 def slot_holders(instance: dg.DagsterInstance) -> set[str]:

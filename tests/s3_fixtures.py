@@ -47,7 +47,7 @@ class S3Server:
 
     def filesystem(self):
         """An s3fs filesystem on the server, no cache (tests look at what is really there)."""
-        import s3fs
+        import s3fs  # type: ignore[import-untyped]  # s3fs ships no type information
 
         return s3fs.S3FileSystem(
             key=self.access_key,

@@ -18,7 +18,7 @@ from evaluation.baseline import (
     train_baseline,
 )
 from evaluation.predictions import list_model_versions
-from tests.conftest import REPO_ROOT, SMALL_CONFIG, write_csv
+from tests.conftest import REPO_ROOT, SMALL_CONFIG, one_row, write_csv
 from warehouse.config import load_config, parse_config
 from warehouse.ingest import ingest_landing_files
 from warehouse.layout import WarehouseLayout
@@ -51,10 +51,12 @@ def demo_warehouse(layout: WarehouseLayout):
 def majority_accuracy(layout: WarehouseLayout, split_version: int, split: str) -> float:
     path = version_path(layout, split_version) / f"{split}.parquet"
     with duckdb.connect() as con:
-        return con.execute(
-            f"SELECT max(n) / sum(n) FROM (SELECT count(*) AS n FROM read_parquet('{path}') "
-            "GROUP BY label)"
-        ).fetchone()[0]
+        return one_row(
+            con.execute(
+                f"SELECT max(n) / sum(n) FROM (SELECT count(*) AS n FROM read_parquet('{path}') "
+                "GROUP BY label)"
+            )
+        )[0]
 
 
 def stored_predictions(layout: WarehouseLayout, model_version: str) -> list[tuple]:

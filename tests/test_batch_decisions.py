@@ -66,11 +66,9 @@ def latest_run_check(name: str) -> dict:
     with dg.DagsterInstance.get() as instance:
         (run,) = instance.get_runs(limit=1)
         entries = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    (data,) = [
-        e.dagster_event.event_specific_data
-        for e in entries
-        if e.dagster_event.event_specific_data.check_name == name
-    ]
+    events = [e.dagster_event for e in entries]
+    evaluations = [e.asset_check_evaluation_data for e in events if e is not None]
+    (data,) = [evaluation for evaluation in evaluations if evaluation.check_name == name]
     return {"passed": data.passed, **{k: v.value for k, v in data.metadata.items()}}
 
 

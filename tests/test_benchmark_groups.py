@@ -5,9 +5,11 @@ Timings are never asserted.
 """
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from label_studio_sdk.types import AllRolesProjectList
 
 from benchmarks import bench_labeling
 from benchmarks.bench_dagster import toml_text
@@ -149,8 +151,13 @@ def test_the_labeling_group_queues_tasks_next_to_one_raw_import(tmp_path, labels
 
 def _delete_bench_projects(settings) -> None:
     with connect(settings) as client:
-        for project in client.projects.list(title=bench_labeling.PROJECT_TITLE):
-            if project.title.startswith(bench_labeling.PROJECT_TITLE):
+        # The SDK's pager leaves its item type unbound; it yields AllRolesProjectList.
+        projects: Iterable[AllRolesProjectList] = client.projects.list(
+            title=bench_labeling.PROJECT_TITLE
+        )
+        for project in projects:
+            ours = (project.title or "").startswith(bench_labeling.PROJECT_TITLE)
+            if ours and project.id is not None:
                 client.projects.delete(project.id)
 
 

@@ -286,7 +286,7 @@ def test_plain_parsing_finds_exactly_the_planted_unparsable_lines(lines, summary
     assert {kind for _, _, kind in found} == SYNTAX_KINDS
 
 
-def test_label_text_and_id_problems_are_exactly_the_planted_ones(lines, summary):
+def test_label_text_and_id_problems_are_exactly_the_planted_ones(lines, summary) -> None:
     found = set()
     first_seen: dict[str, tuple[str, str]] = {}
     for ln in lines:
@@ -345,7 +345,7 @@ def test_review_and_user_ids_look_right_and_only_planted_duplicates_repeat(lines
 
 
 def shares(records: list[dict], column: str) -> dict[str, dict[str, float]]:
-    by_distribution = defaultdict(Counter)
+    by_distribution: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for record in records:
         by_distribution[record["_distribution"]][record[column]] += 1
     return {

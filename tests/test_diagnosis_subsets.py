@@ -96,6 +96,7 @@ def overall_diagnoses(layout, config) -> dict[str, dict]:
 def latest_diagnosis_metadata() -> dict:
     with dg.DagsterInstance.get() as instance:
         event = instance.get_latest_materialization_event(dg.AssetKey("diagnosis"))
+    assert event is not None and event.asset_materialization is not None
     return {key: value.value for key, value in event.asset_materialization.metadata.items()}
 
 

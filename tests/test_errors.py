@@ -114,7 +114,7 @@ def test_a_failing_step_says_its_cause_in_one_line_and_leaves_the_traceback_in_a
     ), line
     assert "Traceback" not in result.stdout
     log = Path(line.rsplit("full log: ", 1)[1]).read_text()
-    assert "Stack Trace" in log and "publish_split_version" in log and "ValueError: " in log
+    assert "Stack Trace" in log and "publish_split_version" in log and "NoExamplesError: " in log
 
 
 @pytest.mark.slow
@@ -166,6 +166,30 @@ def test_steps_failing_alike_are_named_together_and_a_bug_is_called_a_bug():
     ]
     # Rich markup in a message is printed as text.
     assert "[splits.target]" in Console().render_str(event_line(outcome.events[0])).plain
+
+
+def test_a_step_error_is_a_bug_unless_its_class_is_a_bayeslineerror_or_dagsters():
+    from assets.run import RunEvent, UnknownSelectionError
+    from bayesline.run_report import failure_cause, is_a_bug
+    from warehouse.spark_session import SparkUnavailableError
+    from warehouse.splits import SplitInvariantError
+    from warehouse.versions import UnknownVersionError
+
+    def cause(error_class: str) -> str:
+        return failure_cause(RunEvent("failed", "step", False, "why.", error_class=error_class))
+
+    # Dagster's event names the class only: known BayeslineErrors, at any depth, by name.
+    for expected in (UnknownVersionError, SparkUnavailableError, UnknownSelectionError):
+        assert not is_a_bug(expected.__name__) and cause(expected.__name__) == "why.", expected
+    for dagsters in ("DagsterInvalidConfigError", "Failure", "KeyboardInterrupt"):
+        assert not is_a_bug(dagsters), dagsters
+    # A class Bayesline never raises on purpose, and a broken invariant, are bugs.
+    for unexpected in ("KeyError", "SomethingNobodyDefined", SplitInvariantError.__name__):
+        assert is_a_bug(unexpected), unexpected
+        assert cause(unexpected) == (
+            f"unexpected {unexpected}: why. This is a bug in Bayesline: please report it with "
+            "the log file below"
+        )
 
 
 def test_the_landing_sensor_starts_no_run_while_the_config_is_broken(

@@ -118,11 +118,13 @@ def test_the_data_card_is_computed_from_the_version(warehouse, config, tmp_path)
     assert (out / "split_sizes.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_card_recipe_reproduces_the_splits_it_claims(warehouse, config, tmp_path):
+def test_the_card_recipe_reproduces_the_splits_it_claims(warehouse, config, tmp_path) -> None:
     out = tmp_path / "recipe"
     assert bayesline("export", "-v", "1", "-o", out).exit_code == 0
     card = (out / "README.md").read_text()
-    code = re.search(r"```python\nimport hashlib\n(.*?)```", card, re.DOTALL).group(1)
+    recipe = re.search(r"```python\nimport hashlib\n(.*?)```", card, re.DOTALL)
+    assert recipe, card
+    code = recipe.group(1)
     namespace: dict = {}
     exec(compile("import hashlib\n" + code, "card", "exec"), namespace)
     splits = datasets.load_dataset(str(out))
@@ -141,6 +143,7 @@ def test_the_card_recipe_reproduces_the_splits_it_claims(warehouse, config, tmp_
         for row in part
     )
     claimed = re.search(r"gives the split of\n\*\*([\d,]+) of ([\d,]+)\*\*", card)
+    assert claimed, card
     assert (agree, sum(sql_sizes(warehouse, config, 1).values())) == (
         int(claimed.group(1).replace(",", "")),
         int(claimed.group(2).replace(",", "")),

@@ -12,7 +12,7 @@ import pytest
 
 from bayesline import iter_split_batches, load_split, load_splits, version_of
 from handoff.pinning import TamperedVersionError, UnknownSplitError
-from tests.conftest import write_csv
+from tests.conftest import one_row, write_csv
 from tests.test_predictions import build_warehouse
 from warehouse.catalog import open_reader
 from warehouse.ingest import ingest_landing_files
@@ -69,10 +69,12 @@ def sql_rows(layout, config, version: int, split: str) -> dict[str, str]:
 
 def sql_sizes(layout, config, version: int) -> dict[str, int]:
     with open_reader(layout, config) as con:
-        row = con.execute(
-            "SELECT n_train, n_train_dev, n_dev, n_test FROM split_versions WHERE version = ?",
-            [version],
-        ).fetchone()
+        row = one_row(
+            con.execute(
+                "SELECT n_train, n_train_dev, n_dev, n_test FROM split_versions WHERE version = ?",
+                [version],
+            )
+        )
     return dict(zip(("train", "train_dev", "dev", "test"), row, strict=True))
 
 

@@ -24,6 +24,7 @@ import pytest
 from evaluation.diagnosis_table import human_levels_from_baselines
 from labeling.baselines import (
     MIN_ANNOTATIONS_PER_ANNOTATOR,
+    HumanBaselineRow,
     compute_human_baselines,
     consensus_labels,
     krippendorff_alpha,
@@ -150,7 +151,7 @@ def open_warehouse(directory: Path, sim: Simulation) -> duckdb.DuckDBPyConnectio
     return con
 
 
-def by_slice(rows: list[dict]) -> dict[tuple[str, str], dict]:
+def by_slice(rows: list[HumanBaselineRow]) -> dict[tuple[str, str], HumanBaselineRow]:
     return {(r["slice_column"], r["slice_value"]): r for r in rows}
 
 
@@ -160,7 +161,7 @@ def planted(tmp_path_factory) -> Simulation:
 
 
 @pytest.fixture(scope="module")
-def baselines(planted, tmp_path_factory) -> dict[tuple[str, str], dict]:
+def baselines(planted, tmp_path_factory) -> dict[tuple[str, str], HumanBaselineRow]:
     con = open_warehouse(tmp_path_factory.mktemp("planted"), planted)
     return by_slice(compute_human_baselines(con, parse_config(SMALL_CONFIG), 1))
 
@@ -300,7 +301,7 @@ def test_review_flags_every_planted_gold_label_error(review):
         assert json.loads(row["votes"]) == {row["consensus_label"]: 3}
 
 
-def test_review_does_not_flag_split_votes_even_when_dawid_skene_is_confident(review):
+def test_review_does_not_flag_split_votes_even_when_dawid_skene_is_confident(review) -> None:
     sim, con, proposals = review
     gold = {row["example_id"]: row["label"] for row in sim.splits if row["version"] == 1}
     votes: dict[str, list[str]] = {}

@@ -61,7 +61,7 @@ def test_the_image_baseline_learns_stripes_with_probabilities(stripes):
     assert {i for i, (_, _, fit) in predictions.items() if fit} == train_ids
 
 
-def test_the_cap_fits_on_the_md5_sample_in_bounded_batches(stripes, monkeypatch):
+def test_the_cap_fits_on_the_md5_sample_in_bounded_batches(stripes, monkeypatch) -> None:
     layout, config = stripes
     seen: list[int] = []
 

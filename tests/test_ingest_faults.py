@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from tests.conftest import small_config_toml
+from tests.conftest import one_row, small_config_toml
 from warehouse import line_parser
 from warehouse.catalog import open_reader
 from warehouse.ingest import ingest_landing_files
@@ -67,10 +67,10 @@ def big_file_with_an_unterminated_quote() -> bytes:
 class Fault:
     name: str
     file_name: str
-    content: bytes | Callable[[Path], None]
+    content: bytes | Callable[[Path], object]  # the bytes, or what writes them (result unused)
     loaded: set[str]
-    rejects: list[tuple[int, str]] = field(default_factory=list)
-    read_path: str = "duckdb"
+    rejects: list[tuple[int | None, str]] = field(default_factory=list)  # None: the whole file
+    read_path: str | None = "duckdb"  # None: no reader could open the file
     texts: dict[str, str] = field(default_factory=dict)  # id -> the text it must load with
     reason_has: str = ""  # a phrase every reject's reason must hold
 
@@ -438,7 +438,7 @@ def ingest_one(layout, config, fault: Fault):
         rejects = con.execute(
             "SELECT line_number, error_type, reason FROM rejected_rows ORDER BY line_number"
         ).fetchall()
-        (read_path,) = con.execute("SELECT read_path FROM ingested_files").fetchone()
+        (read_path,) = one_row(con.execute("SELECT read_path FROM ingested_files"))
     if isinstance(fault.content, bytes) and result.status == "loaded":
         starts = record_starts(fault.content)
         assert lines == {i: starts[i] for i in lines}

@@ -74,6 +74,7 @@ def kill_at(point: str, select: str | None, tmp_path: Path) -> None:
     """Start a materialisation, wait until it pauses at `point`, and kill -9 its group."""
     marker = tmp_path / f"paused-at-{point}"
     run = start_materialize(select, {PAUSE_AT_ENV: point, PAUSE_MARKER_ENV: str(marker)})
+    assert run.stdout is not None  # stdout=PIPE
     deadline = time.monotonic() + PAUSE_TIMEOUT_S
     try:
         while not marker.exists():

@@ -282,6 +282,7 @@ def test_a_sync_stores_only_what_is_new_and_an_edit_once(
     once = sync_annotations(ls, annotated.project_id, layout)
     twice = sync_annotations(ls, annotated.project_id, layout)
     assert (once.new_rows, twice.new_rows) == (1, 0)
+    assert once.cursor_after is not None and cursor is not None  # both syncs stored rows
     assert once.cursor_after > cursor
     con = human_annotations_view(stored, annotated.examples, tmp_path)
     assert con.execute(

@@ -8,20 +8,21 @@ import socket
 import sqlite3
 import stat
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
 import pytest
 from label_studio_sdk.core.api_error import ApiError
+from label_studio_sdk.types import AllRolesProjectList
 
 from labeling.accounts import (
     AccountError,
-    load_credentials,
     login_session,
     new_admin_credentials,
     signup_with_invite,
 )
-from labeling.client import api_token, client, connect, create_labeler
+from labeling.client import admin_credentials, api_token, client, connect, create_labeler
 from labeling.empty_database import DATABASE_NAME, empty_database_path, seed_data_dir
 from labeling.install import ensure_installed
 from labeling.process import ServerState, free_local_port, signing_key, start, status, stop
@@ -110,12 +111,19 @@ def test_listens_on_loopback_only(labelstudio: Server) -> None:
 def test_sdk_client_lists_and_creates_projects(labelstudio: Server) -> None:
     settings, _ = labelstudio
     with connect(settings) as ls:
-        assert ls.users.whoami().email == load_credentials(settings.credentials_path).username
+        assert ls.users.whoami().email == admin_credentials(settings).username
         project = ls.projects.create(title="bayesline smoke", label_config=LABEL_CONFIG)
+        assert project.id is not None
         try:
-            assert project.id in [p.id for p in ls.projects.list()]
+            # The SDK's pager leaves its item type unbound; it yields AllRolesProjectList.
+            projects: Iterable[AllRolesProjectList] = ls.projects.list()
+            assert project.id in [p.id for p in projects]
             ls.projects.import_tasks(
-                project.id, request=[{"text": "great"}, {"text": "awful"}], return_task_ids=True
+                project.id,
+                # The SDK types each task as an ImportApiRequest model; it sends plain dicts as
+                # they are.
+                request=[{"text": "great"}, {"text": "awful"}],  # type: ignore[list-item]
+                return_task_ids=True,
             )
             assert len(list(ls.tasks.list(project=project.id))) == 2
         finally:
@@ -128,9 +136,10 @@ def test_serves_local_files_under_the_document_root(labelstudio: Server) -> None
     images = settings.document_root / "images"
     images.mkdir(exist_ok=True)
     (images / "cat.png").write_bytes(b"\x89PNG fake image bytes")
-    admin = load_credentials(settings.credentials_path)
+    admin = admin_credentials(settings)
     with connect(settings) as ls:
         project = ls.projects.create(title="local files", label_config=LABEL_CONFIG)
+        assert project.id is not None
         try:
             ls.import_storage.local.create(project=project.id, path=str(images))
             with login_session(settings.url, admin.username, admin.password) as session:
@@ -160,7 +169,7 @@ def test_env_overrides_the_stored_token(
 @pytest.mark.labelstudio
 def test_secrets_only_in_the_0600_credentials_file(labelstudio: Server) -> None:
     settings, state = labelstudio
-    credentials = load_credentials(settings.credentials_path)
+    credentials = admin_credentials(settings)
     token = api_token(settings)
     assert token == credentials.token and token.count(".") == 2  # a JWT personal access token
     assert stat.S_IMODE(settings.credentials_path.stat().st_mode) == 0o600
@@ -195,7 +204,7 @@ def test_start_and_install_are_idempotent(labelstudio: Server) -> None:
 @pytest.mark.labelstudio
 def test_labeler_logs_in_and_is_not_admin(labelstudio: Server) -> None:
     settings, _ = labelstudio
-    admin = load_credentials(settings.credentials_path)
+    admin = admin_credentials(settings)
     with connect(settings) as ls:
         invite = ls.organizations.invites.get_invite_link().invite_url
         admin_org = ls.users.whoami().active_organization

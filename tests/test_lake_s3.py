@@ -33,7 +33,7 @@ from deployment.settings import (
 from handoff.api import load_split
 from handoff.loading import version_of
 from labeling.client import api_token
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, one_row
 from tests.postgres_fixtures import connect, fresh_database
 from tests.review_files import write_reviews
 from tests.s3_fixtures import S3Server
@@ -114,6 +114,7 @@ def kill_at(point: str, tmp_path: Path) -> None:
     """Start a materialisation, wait until it pauses at `point`, and kill -9 its group."""
     marker = tmp_path / f"paused-at-{point}"
     run = materialize({PAUSE_AT_ENV: point, PAUSE_MARKER_ENV: str(marker)})
+    assert run.stdout is not None  # stdout=PIPE
     deadline = time.monotonic() + PAUSE_TIMEOUT_S
     try:
         while not marker.exists():
@@ -208,11 +209,9 @@ def view_counts(home: Path) -> tuple[dict[str, int], dict[str, int]]:
     """Rows in every view: read as `bayesline sql` reads, and from warehouse.duckdb."""
     layout = WarehouseLayout(home)
     with open_reader(layout, load_config()) as con:
-        read = {v: con.execute(f"SELECT count(*) FROM {v}").fetchone()[0] for v in WAREHOUSE_VIEWS}
+        read = {v: one_row(con.execute(f"SELECT count(*) FROM {v}"))[0] for v in WAREHOUSE_VIEWS}
     with open_catalog(layout) as con:
-        stored = {
-            v: con.execute(f"SELECT count(*) FROM {v}").fetchone()[0] for v in WAREHOUSE_VIEWS
-        }
+        stored = {v: one_row(con.execute(f"SELECT count(*) FROM {v}"))[0] for v in WAREHOUSE_VIEWS}
     return read, stored
 
 
@@ -315,12 +314,15 @@ def test_the_catalog_file_says_how_to_read_an_s3_lake_which_a_plain_client_canno
     on_whole_pipeline: WholePipeline,
 ):
     catalog = WarehouseLayout(on_whole_pipeline.home).catalog_path
-    offline = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    offline: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
     with duckdb.connect(str(catalog), read_only=True, config=offline) as plain:
         with pytest.raises(duckdb.Error, match="s3://"):
             plain.execute("SELECT count(*) FROM examples").fetchall()
         comments = plain.execute("SELECT DISTINCT comment FROM duckdb_views() WHERE NOT internal")
-        (comment,) = comments.fetchone()
+        (comment,) = one_row(comments)
     assert on_whole_pipeline.lake_url in comment and "open_catalog" in comment
 
 

@@ -8,7 +8,7 @@ import math
 import random
 
 import pytest
-from scipy.stats import binomtest
+from scipy.stats import binomtest  # type: ignore[import-untyped]  # no stubs installed
 
 from evaluation.comparison import (
     IMPROVED,

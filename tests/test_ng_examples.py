@@ -78,10 +78,10 @@ NG_EXAMPLES = [
 
 def ng_diagnosis(example, rule: MaterialityRule | None = None) -> Diagnosis:
     """The diagnosis of one example (at the default rule), rates without counts (Ng gives none)."""
-    _, *rates, _ = example
-    human, train, train_dev, dev, test = (None if r is None else ErrorRate(r / 100) for r in rates)
+    _, human, *rates, _ = example  # every example gives a human-level error
+    train, train_dev, dev, test = (None if r is None else ErrorRate(r / 100) for r in rates)
     return diagnose(
-        human_level=human,
+        human_level=ErrorRate(human / 100),
         train=train,
         train_dev=train_dev,
         dev=dev,

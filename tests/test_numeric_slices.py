@@ -267,6 +267,7 @@ def publish_readings(layout, rows: list[list[str]], **slices) -> tuple:
     write_csv(layout.landing / "app" / "readings.csv", landed, header)
     ingest_landing_files(layout, config)
     version = publish_split_version(layout, config).version
+    assert version is not None  # the rows are new, so a version is published
     with duckdb.connect() as con:
         columns = slice_columns_of_version(con, config, version, version_path(layout, version))
     return config, version, {c.name: c for c in columns}

@@ -17,7 +17,8 @@ def nested_outcomes(truth: PowerLaw, n_rows: int, seed: int) -> StageOutcomes:
     """A model that gets example i wrong at size n when u_i < truth(n): bigger sets err on a
     subset of what smaller ones got wrong, as real models mostly do."""
     u = np.random.default_rng(seed).random(n_rows)
-    wrong = u[:, None] < truth(np.asarray(SIZES, dtype=float))[None, :]
+    error_rates = np.asarray(truth(np.asarray(SIZES, dtype=float)))  # one per size
+    wrong = u[:, None] < error_rates[None, :]
     return StageOutcomes(
         wrong=wrong,
         present=np.ones_like(wrong),

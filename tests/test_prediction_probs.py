@@ -47,7 +47,7 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def stored(layout, small_config, model: str) -> dict[str, tuple]:
+def stored(layout, small_config, model: str) -> dict[str, list]:
     with open_reader(layout, small_config) as con:
         rows = con.execute(
             "SELECT example_id, score, probs['neg'], probs['pos'] FROM predictions "

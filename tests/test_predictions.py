@@ -31,7 +31,9 @@ def build_warehouse(layout, config, app_rows: list[tuple], web_rows: list[tuple]
     write_csv(layout.landing / "web" / "batch.csv", web_rows)
     summary = ingest_landing_files(layout, config)
     assert summary.rows_rejected == 0
-    return publish_split_version(layout, config).version
+    published = publish_split_version(layout, config)
+    assert published.version is not None, published.message
+    return published.version
 
 
 def simple_rows(n_app: int = 120, n_web: int = 60) -> tuple[list[tuple], list[tuple]]:

@@ -63,7 +63,8 @@ def said(result) -> str:
 def check_evaluation(run_id: str) -> dg.AssetCheckEvaluation:
     with dg.DagsterInstance.get() as instance:
         (record,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    return record.dagster_event.event_specific_data
+    assert record.dagster_event is not None
+    return record.dagster_event.asset_check_evaluation_data
 
 
 def test_the_comparison_asset_and_its_check_name_the_regressing_challenger(layout, registered):

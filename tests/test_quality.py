@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import pytest
 from quality import CHECK_NAMES, CHECK_SEVERITIES, CheckOutcome, gate_passes, run_quality_checks
 from quality.gate import memory_capped
 from quality.measures import BLANK_PATTERN
+from quality.results import Severity
+from tests.conftest import one_row
 from warehouse.config import BayeslineConfig, parse_config
 from warehouse.schema import (
     BATCH_DECISION_COLUMNS,
@@ -129,7 +132,7 @@ def warehouse(
     examples: list[dict[str, Any]],
     files: list[dict[str, Any]] | None = None,
     examples_view: str = "SELECT * FROM read_parquet('{path}')",
-    decisions: list[dict[str, Any]] = (),
+    decisions: Sequence[dict[str, Any]] = (),
 ) -> duckdb.DuckDBPyConnection:
     """A real DuckDB connection with the four warehouse views the gate reads, over Parquet."""
     files = loaded_files(examples) if files is None else files
@@ -213,7 +216,7 @@ def test_only_duplicates_across_sources_and_label_drift_are_warnings() -> None:
 
 
 def test_gate_is_blocked_only_by_failed_error_checks() -> None:
-    def outcome(passed: bool, severity: str) -> CheckOutcome:
+    def outcome(passed: bool, severity: Severity) -> CheckOutcome:
         return CheckOutcome("some_check", passed, severity, "", {}, [], "")
 
     assert gate_passes([])
@@ -663,7 +666,7 @@ def test_the_gate_caps_duckdb_memory_only_while_it_runs_and_never_raises_it(
     con = warehouse(tmp_path, clean_examples())
 
     def limit() -> str:
-        return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        return one_row(con.execute("SELECT current_setting('memory_limit')"))[0]
 
     con.execute("SET memory_limit = '8GiB'")
     with memory_capped(con, 2**30):

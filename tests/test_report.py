@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import matplotlib.image
@@ -128,17 +129,19 @@ def low_performing_rows(value: str = "android") -> list[dict]:
 
 def report(value: str = "ios", **changes) -> str:
     """A report on the realistic rows, with the slice 'channel = ios' renamed to `value`."""
-    arguments = {
-        "title": "Sentiment model m-1",
-        "model_version": "m-1",
-        "split_version": 3,
-        "diagnosis_rows": diagnosis_rows(value),
-        "low_performing_rows": low_performing_rows(),
-        "slice_metric_rows": slice_metric_rows(value),
-        "overall": overall_diagnosis(),
-        "generated_at": GENERATED_AT,
-    }
-    return render_report(**(arguments | changes))
+    # Keywords given to the call replace those bound here.
+    realistic = partial(
+        render_report,
+        title="Sentiment model m-1",
+        model_version="m-1",
+        split_version=3,
+        diagnosis_rows=diagnosis_rows(value),
+        low_performing_rows=low_performing_rows(),
+        slice_metric_rows=slice_metric_rows(value),
+        overall=overall_diagnosis(),
+        generated_at=GENERATED_AT,
+    )
+    return realistic(**changes)
 
 
 @pytest.fixture(scope="module")

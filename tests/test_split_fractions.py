@@ -171,7 +171,7 @@ CLINIC_HEADER = ["scan_id", "patient", "finding", "report", "scanner"]
 def clinic_records(seed: int = 15) -> dict[str, list[tuple]]:
     """Most patients were scanned at both sites: hospital_a (training) and clinic_b (target)."""
     rng = random.Random(seed)
-    records = {"hospital_a": [], "clinic_b": []}
+    records: dict[str, list[tuple]] = {"hospital_a": [], "clinic_b": []}
     for p in range(1500):
         draw = rng.random()
         sites = (

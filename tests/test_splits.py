@@ -33,7 +33,7 @@ SETTINGS = settings(
 
 
 def land(layout, rows, batch: str, start: int = 0) -> None:
-    by_source = {}
+    by_source: dict[str, list[tuple[str, str, str, str, str]]] = {}
     for i, (source, user, words, label) in enumerate(rows, start=start):
         # Texts collide on purpose (near-duplicates differ only in case and punctuation).
         text = " ".join(WORDS[w] for w in words)

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -43,7 +44,7 @@ def instance(layout: WarehouseLayout):
 
 
 @pytest.fixture
-def holders():
+def holders() -> Iterator[Callable[..., Holder]]:
     started: list[Holder] = []
 
     def start(**kwargs) -> Holder:

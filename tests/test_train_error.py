@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from bayesline.cli import app
 from evaluation.train_error import NO_TRAINING, TrainCounts, train_measure
-from tests.conftest import small_config_toml, write_csv
+from tests.conftest import one_row, small_config_toml, write_csv
 from warehouse.catalog import fetch_dicts, open_reader
 from warehouse.config import load_config
 from warehouse.layout import WarehouseLayout
@@ -49,13 +49,16 @@ def error_in_sql(where: str, model_version: str) -> tuple[int, float]:
     """(n, error rate) of a model's predictions on the examples `where` picks, in plain SQL."""
     layout = WarehouseLayout.from_env()
     with open_reader(layout, load_config()) as con:
-        return con.execute(
-            "SELECT count(*), avg(CAST(p.predicted_label <> s.label AS DOUBLE)) "
-            "FROM predictions AS p JOIN splits AS s "
-            "ON s.example_id = p.example_id AND s.version = p.split_version "
-            f"WHERE p.model_version = ? AND {where}",
-            [model_version],
-        ).fetchone()
+        n, error_rate = one_row(
+            con.execute(
+                "SELECT count(*), avg(CAST(p.predicted_label <> s.label AS DOUBLE)) "
+                "FROM predictions AS p JOIN splits AS s "
+                "ON s.example_id = p.example_id AND s.version = p.split_version "
+                f"WHERE p.model_version = ? AND {where}",
+                [model_version],
+            )
+        )
+    return n, error_rate
 
 
 # --- the baseline with its cap binding, on the real dataset --------------------------------
@@ -149,10 +152,15 @@ def planted_warehouse(layout, tmp_path, monkeypatch) -> list[dict]:
     monkeypatch.setenv("BAYESLINE_CONFIG", str(config_path))
     for source, n in (("web", 2400), ("app", 1500)):
         rows = [
-            (f"{source}-{i:05d}", f"u-{source}-{i}", ("neg", "pos")[i % 2], f"{source} note {i}")
+            (
+                f"{source}-{i:05d}",
+                f"u-{source}-{i}",
+                ("neg", "pos")[i % 2],
+                f"{source} note {i}",
+                DEVICES[i % 3],
+            )
             for i in range(n)
         ]
-        rows = [(*row, DEVICES[i % 3]) for i, row in enumerate(rows)]
         write_csv(layout.landing / source / "export.csv", rows)
     assert bayesline("materialize", "--select", "*published_splits").exit_code == 0
     with open_reader(layout, load_config()) as con:

@@ -37,7 +37,7 @@ from typing import TypedDict, TypeVar
 
 import duckdb
 
-from deployment.errors import InvariantError
+from deployment.errors import BayeslineError, InvariantError
 from warehouse.batch_decisions import examples_in_force_sql, manifest_batch_decisions
 from warehouse.config import BayeslineConfig, compute_engine
 from warehouse.hashing import BUCKETS, file_sha256, quote_literal, split_bucket_sql
@@ -122,6 +122,10 @@ class SplitInvariantError(InvariantError):
     """A published example would move split: a bug, never an expected outcome."""
 
 
+class NoExamplesError(BayeslineError, ValueError):
+    """Nothing was ingested yet, so there is nothing to split."""
+
+
 def version_dir_name(version: int) -> str:
     return f"v{version:04d}"
 
@@ -158,7 +162,7 @@ def publish_split_version(
         versions = published_versions(layout)
         parent = versions[-1] if versions else None
         if not _load_examples(con, layout, config):
-            raise ValueError(
+            raise NoExamplesError(
                 f"The warehouse at {layout.home} has no examples yet: land files under "
                 f"{layout.landing}/<source>/ and ingest them before publishing splits."
             )

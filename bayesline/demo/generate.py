@@ -68,7 +68,7 @@ def build_demo_examples(
     plan = _plan(seed, n_training, n_target)
     return tuple(
         DemoExample(
-            dict(zip(COLUMNS, row.values(), strict=True)),
+            _written_values(row),
             row.source,
             relpath,
             row.true_sentiment,
@@ -78,6 +78,12 @@ def build_demo_examples(
         for row in rows
         if row.kind is None
     )
+
+
+def _written_values(row: Row) -> dict[str, str]:
+    """A well-formed row's COLUMNS as written (only a planted row holds a None label)."""
+    pairs = zip(COLUMNS, row.values(), strict=True)
+    return {column: value for column, value in pairs if value is not None}
 
 
 def generate_demo_data(

@@ -123,14 +123,16 @@ def _render(
 ) -> Image.Image:
     """Dark ink on white at SIDE x SIDE; a field photo is rotated, washed out and noisy."""
     ink = 255.0 - pixels * (255.0 / 16.0)
-    image = Image.fromarray(ink.astype(np.uint8), mode="L").resize((SIDE, SIDE), Image.BILINEAR)
+    image = Image.fromarray(ink.astype(np.uint8), mode="L").resize(
+        (SIDE, SIDE), Image.Resampling.BILINEAR
+    )
     if source == "scanner":
         return image
     rotation, noise, contrast = FIELD_CAMERAS[device]
     if lighting == "night":
         contrast *= NIGHT_CONTRAST
     angle = float(rng.uniform(-rotation, rotation))
-    image = image.rotate(angle, resample=Image.BILINEAR, fillcolor=255)
+    image = image.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=255)
     values = np.asarray(image, dtype=np.float64)
     values = 128.0 + (values - 128.0) * contrast + rng.normal(0.0, noise, values.shape)
     return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), mode="L")

@@ -40,7 +40,7 @@ def overall_table(page: Page) -> dict[str, list[str]]:
 
 def test_the_report_loads_cleanly_and_matches_the_diagnosis_table(
     page, dagster_ui, ui_run, tmp_path, screenshot
-):
+) -> None:
     report = tmp_path / "report.html"
     bayesline(dagster_ui, "report", "--output", str(report))
     problems: list[str] = []
@@ -61,7 +61,9 @@ def test_the_report_loads_cleanly_and_matches_the_diagnosis_table(
     screenshot(page, "report", for_docs=True)
 
     meta = page.locator("header .muted").inner_text().strip().splitlines()
-    model, version = re.fullmatch(r"Model (\S+) on split version (\d+)", meta[0]).groups()
+    header = re.fullmatch(r"Model (\S+) on split version (\d+)", meta[0])
+    assert header, meta
+    model, version = header.groups()
     # The built-in baseline says under the header which payload it read.
     assert meta[1:] == ["The built-in baseline, reading the text of text (TF-IDF)."], meta
     rows = bayesline_sql(
