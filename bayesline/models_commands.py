@@ -13,6 +13,7 @@ from evaluation.champion import PromotionRefused, champion_history, current_cham
 from evaluation.comparison import (
     Comparison,
     ComparisonError,
+    ComparisonRow,
     compare_models,
     resolve_model,
     slice_name,
@@ -87,7 +88,7 @@ def print_comparison(comparison: Comparison, limit: int | None) -> None:
         console.print("Change in each diagnosis gap (B - A): " + ", ".join(changes))
 
 
-def _cells(r: dict) -> list[str]:
+def _cells(r: ComparisonRow) -> list[str]:
     where = slice_name(r).split(": ", 1)[1]
     return [
         r["split"],

@@ -19,6 +19,7 @@ from warehouse.catalog import open_reader
 from warehouse.config import load_config
 from warehouse.layout import WarehouseLayout
 from warehouse.recovery import remove_abandoned_staging
+from warehouse.slice_names import OVERALL_COLUMN_SQL
 from warehouse.split_names import SPLIT_DISPLAY_NAMES, SPLITS
 from warehouse.versions import list_versions
 
@@ -118,12 +119,12 @@ def print_summary(console: Console) -> None:
         overall = con.execute(
             "SELECT model_version, human_level_source, human_level_error, train_error, "
             "train_dev_error, dev_error, test_error, problems, train_measured_on FROM diagnosis "
-            "WHERE slice_column = 'overall' "
+            f"WHERE slice_column = {OVERALL_COLUMN_SQL} "
             "ORDER BY split_version DESC, computed_at DESC LIMIT 1"
         ).fetchone()
         more_data = con.execute(
             "SELECT curve, verdict FROM learning_curve_forecasts "
-            "WHERE slice_column = 'overall' AND curve IN ('dev', 'variance') "
+            f"WHERE slice_column = {OVERALL_COLUMN_SQL} AND curve IN ('dev', 'variance') "
             "QUALIFY rank() OVER (ORDER BY split_version DESC, computed_at DESC) = 1 "
             "ORDER BY curve DESC"
         ).fetchall()

@@ -66,7 +66,7 @@ def _run_table(report: dict[str, Any]) -> list[str]:
 def _stage_row(stage: dict[str, Any]) -> str:
     name = stage["stage"]
     if "failed" in stage or "skipped" in stage:
-        why = stage.get("failed") or stage.get("skipped")
+        why = str(stage.get("failed") or stage.get("skipped") or "")
         verb = "failed" if "failed" in stage else "skipped"
         return f"| {name} | {verb}: {_one_line(why)} | | {stage.get('peak_rss_mib', '')} | | | |"
     ratio = stage.get("ratio_to_reference")

@@ -114,7 +114,8 @@ def with_ratios(stages: list[dict[str, Any]], specs: list[StageSpec], rows: int)
         stage.setdefault("rows", rows)
         stage["rows_per_s"] = round(stage["rows"] / stage["seconds"]) if stage["seconds"] else None
         reference = by_name.get(spec.reference or "")
-        measured = reference and "failed" not in reference and "skipped" not in reference
-        if measured and reference["seconds"]:
+        if reference is None or "failed" in reference or "skipped" in reference:
+            continue
+        if reference["seconds"]:
             stage["reference"] = spec.reference
             stage["ratio_to_reference"] = round(stage["seconds"] / reference["seconds"], 2)

@@ -62,12 +62,13 @@ def run_suite(
             measured.append({"group": group, **run_stage(spec, work_dir, rows)})
         with_ratios(measured, module.SPECS, rows)
         stages += measured
-    report = {"rows": rows, "date": _now(), "machine": machine(), "stages": stages}
+    machine_facts = machine()
     # How busy the machine was: a run that shared it says so next to its numbers.
-    report["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
-    report["machine"]["duckdb_memory_limit"] = os.environ.get(
+    machine_facts["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    machine_facts["duckdb_memory_limit"] = os.environ.get(
         MEMORY_LIMIT_ENV, f"{DEFAULT_MEMORY_LIMIT} (default)"
     )
+    report = {"rows": rows, "date": _now(), "machine": machine_facts, "stages": stages}
     results_dir.mkdir(parents=True, exist_ok=True)
     out = results_dir / f"bench-{rows}.json"
     merged = _kept_from_earlier_runs(out, stages) + stages

@@ -40,6 +40,7 @@ from evaluation.stats import (
 )
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal
+from warehouse.lake_tables import MODEL_COMPARISON_SUMMARIES, MODEL_COMPARISONS
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import MODEL_COMPARISON_COLUMNS, MODEL_COMPARISON_SUMMARY_COLUMNS
 from warehouse.slice_bins import slice_columns_of_version, slice_label
@@ -440,7 +441,6 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
         "verdict": comparison.verdict,
         "computed_at": computed_at,
     }
-    folder = layout.evaluation_dir
     # The store takes plain dicts: copies of the rows, as it reads them by column name.
     rows = [dict(row) for row in comparison.rows]
     with writer_lock(layout), writer_connection(layout) as con:
@@ -449,7 +449,7 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
             con,
             layout,
             "SELECT * FROM comparison_rows",
-            folder / "model_comparisons" / f"{stem}.parquet",
+            layout.table_dir(MODEL_COMPARISONS) / f"{stem}.parquet",
         )
         create_rows_table(
             con, "comparison_summary", MODEL_COMPARISON_SUMMARY_COLUMNS, [dict(summary)]
@@ -458,7 +458,7 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
             con,
             layout,
             "SELECT * FROM comparison_summary",
-            folder / "model_comparison_summaries" / f"{stem}.parquet",
+            layout.table_dir(MODEL_COMPARISON_SUMMARIES) / f"{stem}.parquet",
         )
 
 

@@ -59,6 +59,7 @@ from warehouse.schema import (
     TARGET_LIKE_EXAMPLE_COLUMNS,
 )
 from warehouse.slice_bins import SliceColumn, slice_columns_of_version, slice_label
+from warehouse.slice_names import OVERALL_COLUMN_SQL
 from warehouse.splits import published_versions, version_location
 from warehouse.storage import (
     store_evaluation_rows,
@@ -256,7 +257,8 @@ def _evaluated_model(
         rows = fetch_dicts(
             con,
             "SELECT model_version FROM diagnosis WHERE split_version = ? "
-            "AND slice_column = 'overall' ORDER BY computed_at DESC, model_version LIMIT 1",
+            f"AND slice_column = {OVERALL_COLUMN_SQL} "
+            "ORDER BY computed_at DESC, model_version LIMIT 1",
             [split_version],
         )
     model_version: str | None = rows[0]["model_version"] if rows else None

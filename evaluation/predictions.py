@@ -52,6 +52,10 @@ class PredictionsError(BayeslineError, ValueError):
     """The predictions cannot be registered; the message says why and what to do."""
 
 
+class MissingPredictionsError(BayeslineError, FileNotFoundError):
+    """No predictions are registered for the model version on the split version."""
+
+
 @dataclass(frozen=True)
 class PredictionsSummary:
     """What registering one predictions file did."""
@@ -116,6 +120,17 @@ def safe_model_version(model_version: str) -> str:
 def predictions_path(layout: WarehouseLayout, model_version: str, split_version: int) -> Path:
     name = f"{safe_model_version(model_version)}__v{split_version:04d}.parquet"
     return layout.table_dir(PREDICTIONS) / name
+
+
+def require_predictions(layout: WarehouseLayout, model_version: str, split_version: int) -> Path:
+    """The pair's predictions file; MissingPredictionsError saying how to register it if absent."""
+    path = predictions_path(layout, model_version, split_version)
+    if not layout.store.holds(path):
+        raise MissingPredictionsError(
+            f"no predictions for model version {model_version!r} on split version "
+            f"{split_version}: register them first (`bayesline predictions add`)"
+        )
+    return path
 
 
 def predictions_location(layout: WarehouseLayout, model_version: str, split_version: int) -> str:

@@ -39,7 +39,7 @@ from typing import TypedDict
 import duckdb
 
 from evaluation.findings import in_reading_order, nest_under_parents
-from evaluation.predictions import predictions_location, predictions_path, safe_model_version
+from evaluation.predictions import predictions_location, require_predictions, safe_model_version
 from evaluation.stats import holm_adjust, two_proportion_p_value, z_for
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_identifier, quote_literal
@@ -47,7 +47,7 @@ from warehouse.lake_tables import lake_table
 from warehouse.layout import WarehouseLayout
 from warehouse.schema import LOW_PERFORMING_SLICE_COLUMNS, SLICE_METRIC_COLUMNS
 from warehouse.slice_bins import SliceColumn, slice_columns_of_version
-from warehouse.slice_names import OVERALL, PAIR_SEPARATOR, pair_name
+from warehouse.slice_names import OVERALL, OVERALL_COLUMN_SQL, PAIR_SEPARATOR, pair_name
 from warehouse.split_names import SPLITS
 from warehouse.splits import version_location
 from warehouse.storage import copy_to_lake, create_rows_table, writer_lock
@@ -141,7 +141,7 @@ def compute_slice_metrics(
                split, slice_column, slice_value, n, errors,
                CAST(errors AS DOUBLE) / n AS error_rate, {low} AS ci_low, {high} AS ci_high
         FROM counts
-        ORDER BY list_position([{split_order}], split), slice_column <> 'overall',
+        ORDER BY list_position([{split_order}], split), slice_column <> {OVERALL_COLUMN_SQL},
                  slice_column, slice_value
         """
     )
@@ -215,11 +215,7 @@ def _sources(
 ) -> tuple[str, str]:
     """SQL for this model version's predictions and this split version's examples."""
     if layout is not None:
-        if not layout.store.holds(predictions_path(layout, model_version, split_version)):
-            raise FileNotFoundError(
-                f"no predictions for model version {model_version!r} on split version "
-                f"{split_version}: register them first (`bayesline predictions add`)"
-            )
+        require_predictions(layout, model_version, split_version)
         path = predictions_location(layout, model_version, split_version)
         splits_glob = version_location(layout, split_version, "*.parquet")
         return (

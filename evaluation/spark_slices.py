@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from evaluation.predictions import predictions_path
+from evaluation.predictions import require_predictions
 from evaluation.slices import METRICS_TABLE, SliceMetricsTable, wilson_sql
 from warehouse.config import BayeslineConfig
 from warehouse.layout import WarehouseLayout
@@ -41,12 +41,7 @@ def compute_slice_metrics_on_spark(
     """Create temp table `slice_metrics_result` (SLICE_METRIC_COLUMNS) on `con`, counted by
     Spark, and return its handle: the twin of slices.compute_slice_metrics reading from the
     lake."""
-    source = predictions_path(layout, model_version, split_version)
-    if not source.exists():
-        raise FileNotFoundError(
-            f"no predictions for model version {model_version!r} on split version "
-            f"{split_version}: register them first (`bayesline predictions add`)"
-        )
+    source = require_predictions(layout, model_version, split_version)
     version_dir = version_location(layout, split_version)
     columns = slice_columns_of_version(con, config, split_version, version_dir)
     split_files = [version_location(layout, split_version, f"{split}.parquet") for split in SPLITS]

@@ -17,6 +17,7 @@ from warehouse.catalog import SqlRow, fetch_dicts, open_reader
 from warehouse.config import BayeslineConfig
 from warehouse.hashing import quote_literal, split_bucket_sql
 from warehouse.layout import WarehouseLayout
+from warehouse.slice_names import OVERALL_COLUMN_SQL
 from warehouse.split_names import SPLITS
 from warehouse.splits import CUT_ORDER, bucket_case_sql, cut_points
 from warehouse.storage import capped_connection
@@ -119,7 +120,7 @@ def _human_levels(con: duckdb.DuckDBPyConnection, version: int) -> list[SqlRow]:
         "SELECT slice_column, slice_value, n_examples, n_annotators, consensus_error, "
         "consensus_ci_low, consensus_ci_high, typical_annotator_error, simulated "
         "FROM human_baselines WHERE split_version = ? "
-        "ORDER BY slice_column <> 'overall', slice_column, slice_value",
+        f"ORDER BY slice_column <> {OVERALL_COLUMN_SQL}, slice_column, slice_value",
         [version],
     )
 
@@ -153,6 +154,6 @@ def _diagnosis(con: duckdb.DuckDBPyConnection, model: str, version: int) -> list
     return fetch_dicts(
         con,
         "SELECT * FROM diagnosis WHERE model_version = ? AND split_version = ? "
-        "ORDER BY slice_column <> 'overall', slice_column, slice_value",
+        f"ORDER BY slice_column <> {OVERALL_COLUMN_SQL}, slice_column, slice_value",
         [model, version],
     )

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
 from evaluation.curve_forecasts import StageOutcomes, forecast_rows
 from evaluation.power_law import PowerLaw, fit_power_law, fit_power_laws
+from evaluation.rows_learning_curves import CurveStage, LearningCurveRun
 from warehouse.slice_names import OVERALL
 
 SIZES = [300, 600, 1200, 2400, 4200, 6000]
-COMMON = {"model_version": "planted", "split_version": 1, "learner": "test", "computed_at": None}
+COMMON = LearningCurveRun(
+    model_version="planted",
+    split_version=1,
+    learner="test",
+    computed_at=datetime(2026, 1, 1, tzinfo=UTC),
+)
 
 
 def nested_outcomes(truth: PowerLaw, n_rows: int, seed: int) -> StageOutcomes:
@@ -28,7 +36,7 @@ def nested_outcomes(truth: PowerLaw, n_rows: int, seed: int) -> StageOutcomes:
 
 
 def dev_forecast(truth: PowerLaw, human: float, seed: int, train_floor: float | None = None):
-    outcomes = {"dev": nested_outcomes(truth, 2000, seed)}
+    outcomes: dict[CurveStage, StageOutcomes] = {"dev": nested_outcomes(truth, 2000, seed)}
     if train_floor is not None:  # training error rising towards train_floor
         rising = PowerLaw(train_floor, -0.5 * train_floor, 0.7, truth.n_ref)
         outcomes["train"] = nested_outcomes(rising, 4000, seed + 1)

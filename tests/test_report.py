@@ -403,7 +403,7 @@ def test_a_failed_write_keeps_the_old_report_and_leaves_no_temporary_file(
     def disk_full(fd: int) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("warehouse.storage.os.fsync", disk_full)  # the one atomic write
+    monkeypatch.setattr("deployment.atomic_files.os.fsync", disk_full)  # the one atomic write
     with pytest.raises(OSError, match="disk full"):
         write_report("new", path)
     assert path.read_text(encoding="utf-8") == "old"

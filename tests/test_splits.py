@@ -242,8 +242,8 @@ def test_publishing_an_empty_warehouse_says_what_to_do(layout, small_config):
 def test_an_accepted_label_correction_changes_the_label_but_never_the_split(layout, small_config):
     from datetime import datetime
 
-    from warehouse.schema import LABEL_CORRECTION_COLUMNS
-    from warehouse.storage import write_records
+    from warehouse.lake_tables import LABEL_CORRECTIONS
+    from warehouse.storage import write_lake_records
 
     write_csv(
         layout.landing / "app" / "a.csv",
@@ -260,10 +260,11 @@ def test_an_accepted_label_correction_changes_the_label_but_never_the_split(layo
         "accepted_at": datetime(2026, 1, 1),
         "reason": "3 of 3 annotators",
     }
-    write_records(
-        LABEL_CORRECTION_COLUMNS,
+    write_lake_records(
+        layout,
+        LABEL_CORRECTIONS.columns,
         [correction],
-        layout.labeling_dir / "corrections" / "accepted.parquet",
+        layout.table_dir(LABEL_CORRECTIONS) / "accepted.parquet",
     )
     result = publish_split_version(layout, small_config)
     assert (result.version, result.n_changed, result.n_added) == (2, 1, 0)

@@ -41,7 +41,7 @@ from warehouse.hashing import quote_identifier, quote_literal
 from warehouse.schema import SLICE_BIN_COLUMNS
 from warehouse.slice_names import MISSING, OVERALL, PAIR_SEPARATOR
 from warehouse.sql_results import fetch_count, fetch_row
-from warehouse.storage import write_records
+from warehouse.storage import write_local_records
 
 RECORD_FILE = "slice_bins.parquet"
 #: What a slice column holds, as its values in a split version read.
@@ -141,7 +141,9 @@ def write_slice_bins(
     """Record the version's slice columns (kind, distinct values, quantile bins) in
     `meta_dir/slice_bins.parquet`; `examples_sql` reads the version's examples."""
     measured = measure_slice_columns(con, config, examples_sql, config.dataset.slice_columns)
-    return write_records(SLICE_BIN_COLUMNS, _record_rows(measured, version), meta_dir / RECORD_FILE)
+    return write_local_records(
+        SLICE_BIN_COLUMNS, _record_rows(measured, version), meta_dir / RECORD_FILE
+    )
 
 
 def slice_columns_of_version(

@@ -11,6 +11,8 @@ SliceKey = tuple[str, str]
 
 OVERALL_COLUMN = "overall"
 OVERALL_VALUE = "all"
+#: The overall row's slice_column as a SQL literal, for queries that pick or sort it.
+OVERALL_COLUMN_SQL = f"'{OVERALL_COLUMN}'"
 #: The row that covers every example.
 OVERALL: SliceKey = (OVERALL_COLUMN, OVERALL_VALUE)
 #: A missing value is its own slice, never dropped.

@@ -41,6 +41,7 @@ from deployment.errors import BayeslineError, InvariantError
 from warehouse.batch_decisions import examples_in_force_sql, manifest_batch_decisions
 from warehouse.config import BayeslineConfig, compute_engine
 from warehouse.hashing import BUCKETS, file_sha256, quote_literal, split_bucket_sql
+from warehouse.lake_tables import LABEL_CORRECTIONS, SPLITS_FOLDER
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import pause_point
 from warehouse.revisions import has_examples
@@ -60,14 +61,12 @@ from warehouse.storage import (
     PARQUET_OPTIONS,
     lake_files,
     parquet_files_sql,
-    write_records,
+    write_local_records,
     writer_connection,
     writer_lock,
 )
 
 VERSION_DIR = re.compile(r"^v(\d+)$")
-#: The folder of the split versions under the lake's root (WarehouseLayout.splits_dir locally).
-SPLITS_FOLDER = "splits"
 MAX_COMPONENT_ROUNDS = 100
 
 
@@ -229,7 +228,7 @@ def _create_corrected_examples(
     changes, so the next version lists it as changed.
     """
     examples = examples_in_force_sql(con, layout, config.dataset)
-    corrections = lake_files(con, layout, layout.labeling_dir / "corrections" / "*.parquet")
+    corrections = lake_files(con, layout, layout.table_dir(LABEL_CORRECTIONS) / "*.parquet")
     if not corrections:
         con.execute(f"CREATE OR REPLACE TEMP VIEW corrected_examples AS SELECT * FROM {examples}")
         return
@@ -683,7 +682,7 @@ def _write_version_row(staging: Path, manifest: SplitManifest, manifest_bytes: b
         "config_hash": manifest.config_hash,
         "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
     }
-    write_records(SPLIT_VERSION_COLUMNS, [row], staging / "_meta" / "version.parquet")
+    write_local_records(SPLIT_VERSION_COLUMNS, [row], staging / "_meta" / "version.parquet")
 
 
 def _make_read_only(directory: Path) -> None:

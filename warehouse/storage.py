@@ -267,11 +267,6 @@ def write_local_records(
         return copy_to_local_parquet(con, _RECORDS_QUERY, final)
 
 
-#: The old name of write_local_records, kept until warehouse/splits.py and slice_bins.py
-#: (typed on another branch) switch to it.
-write_records = write_local_records
-
-
 def write_lake_records(
     layout: WarehouseLayout,
     columns: Mapping[str, str],
