@@ -48,7 +48,6 @@ from warehouse.lake_store import (
 from warehouse.layout import WarehouseLayout
 from warehouse.pause_points import PAUSE_AT_ENV, PAUSE_MARKER_ENV
 from warehouse.split_names import SPLITS
-from warehouse.versions import UnknownVersionError
 
 BAYESLINE = str(Path(sys.executable).with_name("bayesline"))
 PAUSE_TIMEOUT_S = 300
@@ -75,13 +74,6 @@ def s3_lake(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv(S3_KEY_ENV, s3_server.access_key)
     monkeypatch.setenv(S3_SECRET_ENV, s3_server.secret_key)
     return url
-
-
-@pytest.fixture
-def landed(layout: WarehouseLayout) -> WarehouseLayout:
-    write_reviews(layout.landing / "app_reviews" / "a1.csv", "a1", 120, malformed=2)
-    write_reviews(layout.landing / "web_reviews" / "w1.csv", "w1", 150)
-    return layout
 
 
 def materialize(
@@ -365,11 +357,10 @@ def test_the_labeling_steps_keep_their_tables_on_s3_and_sql_reads_them(
 
 
 @pytest.mark.slow
-def test_splits_published_on_s3_are_read_by_sql_and_load_split_and_never_overwritten(
+def test_splits_published_on_s3_are_read_by_sql_load_split_and_export(
     on_whole_pipeline: WholePipeline, s3_server: S3Server, tmp_path: Path
 ):
-    """Last in the module: it adds a delivery to the shared warehouse."""
-    s3_lake, home = on_whole_pipeline.lake_url, on_whole_pipeline.home
+    s3_lake = on_whole_pipeline.lake_url
     stored = objects(s3_server, s3_lake)
     v1 = {key: info for key, info in stored.items() if key.startswith("splits/v0001/")}
     assert {f"splits/v0001/{s}.parquet" for s in SPLITS} <= set(v1)
@@ -395,47 +386,46 @@ def test_splits_published_on_s3_are_read_by_sql_and_load_split_and_never_overwri
     assert exported.exit_code == 0, exported.output
     assert pq.read_table(tmp_path / "v1" / "data").num_rows == 270
 
-    # A second delivery publishes v2 beside v1; v1's objects keep their bytes and ETags.
+
+@pytest.mark.slow
+def test_a_delivery_killed_twice_on_s3_leaves_v1_alone_and_the_next_run_publishes_v2(
+    on_whole_pipeline: WholePipeline, s3_server: S3Server, tmp_path: Path
+):
+    """Last in the module: it adds a delivery to the shared warehouse. Its publish is killed
+    with the objects staged, then (the retry) with them placed but no commit marker yet:
+    neither shows a version 2 or touches version 1, and the third run publishes v2 beside v1."""
+    s3_lake, home = on_whole_pipeline.lake_url, on_whole_pipeline.home
+    v1 = {k: v["ETag"] for k, v in objects(s3_server, s3_lake).items() if "/v0001/" in k}
     write_reviews(home / "landing" / "web_reviews" / "w2.csv", "w2", 40)
+    built_in_scratch: list[Path] = []
+    for point in ("lake.objects_staged", "lake.objects_placed"):
+        kill_at(point, tmp_path)
+        in_scratch = list(WarehouseLayout(home).scratch.glob(".v0002.*.tmp"))
+        assert set(in_scratch) - set(built_in_scratch), f"building in scratch at {point}"
+        built_in_scratch += in_scratch
+
+        debris = objects(s3_server, s3_lake)
+        left = [key for key in debris if key.startswith("splits/") and "/v0001/" not in key]
+        assert left, f"the kill at {point} left objects behind"
+        assert f"splits/v0002/{COMMIT_MARKER}" not in debris
+        assert {key: debris[key]["ETag"] for key in v1} == v1
+        assert sql("SELECT version FROM split_versions") == ["1"]
+        assert sql("SELECT DISTINCT version FROM splits") == ["1"]
+        assert version_of(load_split("latest", "train")) == 1
+
     finish(materialize())
     after = objects(s3_server, s3_lake)
-    assert {key: after[key]["ETag"] for key in v1} == {key: v1[key]["ETag"] for key in v1}
+    assert {key: after[key]["ETag"] for key in v1} == v1, "v1 keeps its bytes and ETags"
     assert_version_whole(s3_server, s3_lake, 1)
     assert_version_whole(s3_server, s3_lake, 2)
     assert sql("SELECT version, count(*) FROM splits GROUP BY 1 ORDER BY 1") == [
         "1,270",
         "2,310",
     ]
-
-
-@pytest.mark.slow
-def test_publishes_killed_on_s3_show_no_version_and_the_next_run_converges(
-    s3_lake, s3_server, landed, tmp_path
-):
-    # Killed once with the objects staged, then again (the retry) with them placed but the
-    # commit marker not yet written: neither leaves a version, and the third run converges.
-    built_in_scratch: list[Path] = []
-    for point in ("lake.objects_staged", "lake.objects_placed"):
-        kill_at(point, tmp_path)
-        in_scratch = list(landed.scratch.glob(".v0001.*.tmp"))
-        assert set(in_scratch) - set(built_in_scratch), f"building in scratch at {point}"
-        built_in_scratch += in_scratch
-
-        debris = objects(s3_server, s3_lake)
-        assert any(key.startswith("splits/") for key in debris), f"{point} left objects behind"
-        assert COMMIT_MARKER not in {key.rsplit("/", 1)[-1] for key in debris}
-        assert sql("SELECT count(*) FROM split_versions") == ["0"]
-        assert sql("SELECT count(*) FROM splits") == ["0"]
-        with pytest.raises(UnknownVersionError):
-            load_split("latest", "train")
-
-    finish(materialize())
-    assert sql("SELECT version FROM split_versions") == ["1"]
-    assert_version_whole(s3_server, s3_lake, 1)
-    stored = objects(s3_server, s3_lake)
-    assert not [key for key in stored if STAGING_PREFIX in key], "the staging prefix was swept"
+    assert not [key for key in after if STAGING_PREFIX in key], "the staging prefix was swept"
     assert not any(path.exists() for path in built_in_scratch), "and the scratch leftovers"
-    assert load_split("latest", "dev").num_rows == int(sql("SELECT n_dev FROM split_versions")[0])
+    n_dev = sql("SELECT n_dev FROM split_versions WHERE version = 2")[0]
+    assert load_split("latest", "dev").num_rows == int(n_dev)
 
 
 def test_a_folder_published_on_s3_is_never_overwritten(s3_lake, s3_server, tmp_path):
