@@ -47,7 +47,7 @@ from warehouse.slice_bins import slice_columns_of_version, slice_label
 from warehouse.slice_names import is_overall
 from warehouse.split_names import SPLITS, SplitName
 from warehouse.splits import version_location
-from warehouse.storage import copy_to_lake, create_rows_table, writer_connection, writer_lock
+from warehouse.storage import store_evaluation_rows, writer_connection
 
 #: What a row (or the whole comparison) says about B against A.
 Verdict = Literal["regressed", "improved", "no detectable difference"]
@@ -58,13 +58,18 @@ NO_DIFFERENCE: Verdict = "no detectable difference"
 GATED_SPLITS: tuple[SplitName, ...] = ("dev", "test")
 
 
-class ComparisonRow(TypedDict):
-    """A MODEL_COMPARISON_COLUMNS row: B against A on one split and slice (B - A)."""
+class ComparedModels(TypedDict):
+    """The columns naming the two models of a comparison, shared by both of its tables."""
 
     model_a: str
     split_version_a: int
     model_b: str
     split_version_b: int
+
+
+class ComparisonRow(ComparedModels):
+    """A MODEL_COMPARISON_COLUMNS row: B against A on one split and slice (B - A)."""
+
     split: SplitName
     slice_column: str
     slice_value: str
@@ -85,13 +90,9 @@ class ComparisonRow(TypedDict):
     computed_at: datetime
 
 
-class ComparisonSummaryRow(TypedDict):
+class ComparisonSummaryRow(ComparedModels):
     """A MODEL_COMPARISON_SUMMARY_COLUMNS row: one comparison, its JSON columns as text."""
 
-    model_a: str
-    split_version_a: int
-    model_b: str
-    split_version_b: int
     n_compared: int
     left_out: str
     gap_changes: str
@@ -323,6 +324,15 @@ def _nonzero(reasons: dict[str, int]) -> dict[str, int]:
     return {reason: count for reason, count in reasons.items() if count}
 
 
+def _compared_models(a: ModelRef, b: ModelRef) -> ComparedModels:
+    return {
+        "model_a": a.model_version,
+        "split_version_a": a.split_version,
+        "model_b": b.model_version,
+        "split_version_b": b.split_version,
+    }
+
+
 def _judge(
     counts: list[PairedCounts], a: ModelRef, b: ModelRef, alpha: float, computed_at: datetime
 ) -> list[ComparisonRow]:
@@ -338,10 +348,7 @@ def _judge(
             verdict = REGRESSED if difference > 0 else IMPROVED
         rows.append(
             {
-                "model_a": a.model_version,
-                "split_version_a": a.split_version,
-                "model_b": b.model_version,
-                "split_version_b": b.split_version,
+                **_compared_models(a, b),
                 "split": c["split"],
                 "slice_column": c["slice_column"],
                 "slice_value": c["slice_value"],
@@ -427,10 +434,7 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
         f"{safe_model_version(b.model_version)}__v{b.split_version:04d}"
     )
     summary: ComparisonSummaryRow = {
-        "model_a": a.model_version,
-        "split_version_a": a.split_version,
-        "model_b": b.model_version,
-        "split_version_b": b.split_version,
+        **_compared_models(a, b),
         "n_compared": comparison.n_compared,
         "left_out": json.dumps(comparison.left_out),
         "gap_changes": json.dumps(comparison.gap_changes),
@@ -441,25 +445,14 @@ def _store(layout: WarehouseLayout, comparison: Comparison, computed_at: datetim
         "verdict": comparison.verdict,
         "computed_at": computed_at,
     }
-    # The store takes plain dicts: copies of the rows, as it reads them by column name.
-    rows = [dict(row) for row in comparison.rows]
-    with writer_lock(layout), writer_connection(layout) as con:
-        create_rows_table(con, "comparison_rows", MODEL_COMPARISON_COLUMNS, rows)
-        copy_to_lake(
-            con,
-            layout,
-            "SELECT * FROM comparison_rows",
-            layout.table_dir(MODEL_COMPARISONS) / f"{stem}.parquet",
-        )
-        create_rows_table(
-            con, "comparison_summary", MODEL_COMPARISON_SUMMARY_COLUMNS, [dict(summary)]
-        )
-        copy_to_lake(
-            con,
-            layout,
-            "SELECT * FROM comparison_summary",
-            layout.table_dir(MODEL_COMPARISON_SUMMARIES) / f"{stem}.parquet",
-        )
+    store_evaluation_rows(
+        layout,
+        stem,
+        {
+            MODEL_COMPARISONS.view: (MODEL_COMPARISON_COLUMNS, comparison.rows),
+            MODEL_COMPARISON_SUMMARIES.view: (MODEL_COMPARISON_SUMMARY_COLUMNS, [summary]),
+        },
+    )
 
 
 def slice_name(row: StoredRow) -> str:

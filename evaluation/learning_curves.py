@@ -137,15 +137,14 @@ def measure_learning_curves(
     chart_path = layout.reports_dir / f"{stem}-learning-curves.png"
     title = f"Learning curves: {model_version} on split v{split_version}"
     write_bytes_atomically(chart_path, learning_curve_chart(points, forecasts, title))
-    # The store takes plain dicts: copies of the rows, as it reads them by column name.
     store_evaluation_rows(
         layout,
         stem,
         {
-            "learning_curves": (LEARNING_CURVE_COLUMNS, [dict(row) for row in points]),
+            "learning_curves": (LEARNING_CURVE_COLUMNS, points),
             "learning_curve_forecasts": (
                 LEARNING_CURVE_FORECAST_COLUMNS,
-                [dict(row) for row in forecasts],
+                forecasts,
             ),
         },
     )
