@@ -14,7 +14,7 @@ from warehouse.hashing import split_bucket
 from warehouse.ingest import ingest_landing_files
 from warehouse.layout import WarehouseLayout
 from warehouse.split_manifest import SplitChanges
-from warehouse.splits import publish_split_version, published_versions
+from warehouse.splits import PublishResult, publish_split_version, published_versions
 from warehouse.versions import changed_files, find_split_violations, load_manifest, read_manifest
 
 WORDS = ["good", "bad", "fine", "awful", "great", "meh", "ok", "love", "hate", "slow"]
@@ -154,13 +154,18 @@ def test_publishing_with_no_change_creates_no_version(layout, small_config):
     assert (again.created, again.version, published_versions(layout)) == (False, None, [1])
 
 
-def test_a_version_records_counts_files_and_changes_in_its_manifest(layout, small_config):
+def publish_two_versions(layout, config) -> PublishResult:
+    """Version 1 of twelve app reviews, then version 2 adding one web review; v2's result."""
     land(layout, [("app", u, [u % 10], "pos") for u in range(12)], "a")
-    ingest_landing_files(layout, small_config)
-    publish_split_version(layout, small_config)
+    ingest_landing_files(layout, config)
+    publish_split_version(layout, config)
     land(layout, [("web", 3, [2, 3], "neg")], "b", start=50)
-    ingest_landing_files(layout, small_config)
-    publish_split_version(layout, small_config)
+    ingest_landing_files(layout, config)
+    return publish_split_version(layout, config)
+
+
+def test_a_version_records_counts_files_and_changes_in_its_manifest(layout, small_config):
+    publish_two_versions(layout, small_config)
     manifest = load_manifest(layout, 2)
     assert manifest["parent_version"] == 1
     assert manifest["changes_vs_parent"] == {"added": 1, "removed": 0, "changed": 0}
@@ -173,12 +178,7 @@ def test_a_version_records_counts_files_and_changes_in_its_manifest(layout, smal
 
 
 def test_the_typed_manifest_reads_what_the_json_says(layout, small_config):
-    land(layout, [("app", u, [u % 10], "pos") for u in range(12)], "a")
-    ingest_landing_files(layout, small_config)
-    publish_split_version(layout, small_config)
-    land(layout, [("web", 3, [2, 3], "neg")], "b", start=50)
-    ingest_landing_files(layout, small_config)
-    result = publish_split_version(layout, small_config)
+    result = publish_two_versions(layout, small_config)
     raw, manifest = load_manifest(layout, 2), read_manifest(layout, 2)
     assert (manifest.version, manifest.parent_version) == (2, 1)
     assert manifest.changes == SplitChanges(added=1, removed=0, changed=0)
