@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from bayesline.console import print_error
-from deployment.errors import InvariantError
 from deployment.instance import write_instance_yaml
 from deployment.postgres import check_reachable
 from deployment.settings import DeploymentError, dagster_home, postgres_settings
@@ -21,6 +20,7 @@ from warehouse.layout import WarehouseLayout
 from warehouse.recovery import remove_abandoned_staging
 from warehouse.slice_names import OVERALL_COLUMN_SQL
 from warehouse.split_names import SPLIT_DISPLAY_NAMES, SPLITS
+from warehouse.sql_results import fetch_count
 from warehouse.versions import list_versions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -168,10 +168,7 @@ def print_summary(console: Console) -> None:
 
 
 def _count_rows(con: duckdb.DuckDBPyConnection, view: str) -> int:
-    counted = con.execute(f"SELECT count(*) FROM {view}").fetchone()
-    if counted is None:  # an aggregate without GROUP BY always returns one row
-        raise InvariantError(f"SELECT count(*) FROM {view} returned no row")
-    return int(counted[0])
+    return fetch_count(con, f"SELECT count(*) FROM {view}")
 
 
 def _catalog_advice(layout: WarehouseLayout) -> str:

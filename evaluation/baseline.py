@@ -29,7 +29,6 @@ from evaluation.predictions import (
     PredictionsSummary,
     predictions_location,
     predictions_path,
-    query_count,
     register_predictions,
 )
 from warehouse.config import BayeslineConfig
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 from deployment.errors import BayeslineError
 from warehouse.splits import published_versions, version_location
+from warehouse.sql_results import fetch_count
 from warehouse.storage import writer_connection
 
 PREDICT_BATCH_ROWS = 50_000  # texts held in memory at once while predicting
@@ -210,7 +210,7 @@ def _split_file(layout: WarehouseLayout, split_version: int, split: str) -> str:
 def _count(
     con: duckdb.DuckDBPyConnection, layout: WarehouseLayout, split_version: int, split: str
 ) -> int:
-    return query_count(con, f"SELECT count(*) FROM {_split_file(layout, split_version, split)}")
+    return fetch_count(con, f"SELECT count(*) FROM {_split_file(layout, split_version, split)}")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from warehouse.schema import LEARNING_CURVE_COLUMNS, LEARNING_CURVE_FORECAST_COL
 from warehouse.slice_bins import SliceColumn, slice_columns_of_version
 from warehouse.slice_names import OVERALL, PAIR_SEPARATOR, SliceKey
 from warehouse.splits import published_versions, version_location
+from warehouse.sql_results import fetch_count
 from warehouse.storage import (
     store_evaluation_rows,
     write_bytes_atomically,
@@ -249,8 +250,8 @@ def load_ordered_splits(
             for stage in STAGES
         }
         train_file = quote_literal(version_location(layout, split_version, "train.parquet"))
-        counted = con.execute(f"SELECT count(*) FROM read_parquet({train_file})").fetchone()
-    return tables, int(counted[0]) if counted else 0
+        n_train = fetch_count(con, f"SELECT count(*) FROM read_parquet({train_file})")
+    return tables, n_train
 
 
 def _ordered_sample_sql(

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import duckdb
@@ -30,6 +29,7 @@ from warehouse.layout import WarehouseLayout
 from warehouse.schema import PREDICTION_COLUMNS
 from warehouse.split_names import SPLITS
 from warehouse.splits import published_versions, version_location
+from warehouse.sql_results import fetch_count, fetch_row
 from warehouse.storage import (
     copy_to_lake,
     lake_files,
@@ -262,7 +262,7 @@ def register_staged_predictions(
         _validate_probs(con, source)
     if FIT_COLUMN in columns:
         _validate_training_marks(con, source)
-    rows = query_count(con, "SELECT count(*) FROM incoming")
+    rows = fetch_count(con, "SELECT count(*) FROM incoming")
     covered, sizes = _coverage(con)
     final = predictions_path(layout, model_version, split_version)
     created = not layout.store.holds(final)
@@ -418,7 +418,7 @@ def _validate(
 ) -> None:
     """Raise PredictionsError on the first problem, naming a few offending ids."""
     name = source.name
-    if query_count(con, "SELECT count(*) FROM incoming") == 0:
+    if fetch_count(con, "SELECT count(*) FROM incoming") == 0:
         raise PredictionsError(f"{name} has no rows: it holds no predictions")
     labels = ", ".join(quote_literal(label) for label in config.dataset.labels)
     checks = [
@@ -459,7 +459,7 @@ def _raise_first(
 ) -> None:
     """Raise PredictionsError for the first (query, problem, remedy) whose query finds rows."""
     for query, problem, remedy in checks:
-        count = query_count(con, f"SELECT count(*) FROM ({query})")
+        count = fetch_count(con, f"SELECT count(*) FROM ({query})")
         if count:
             shown = [r[0] for r in con.execute(f"{query} ORDER BY 1 LIMIT {SHOWN}").fetchall()]
             raise PredictionsError(
@@ -519,7 +519,7 @@ def _validate_training_marks(con: duckdb.DuckDBPyConnection, source: Path) -> No
 
 def _fitted_train(con: duckdb.DuckDBPyConnection) -> int | None:
     """Train predictions marked in_training_set = true; None when train's are not marked."""
-    marked, fitted = one_row(
+    marked, fitted = fetch_row(
         con,
         "SELECT count(in_training_set), count_if(in_training_set) FROM incoming "
         "JOIN split_ids USING (example_id) WHERE split = 'train'",
@@ -529,7 +529,7 @@ def _fitted_train(con: duckdb.DuckDBPyConnection) -> int | None:
 
 def _not_argmax(con: duckdb.DuckDBPyConnection) -> int:
     """Predictions whose label is not the most probable one (a model with its own threshold)."""
-    return query_count(
+    return fetch_count(
         con,
         "SELECT count(*) FROM incoming "
         "WHERE probs[predicted_label] < list_max(map_values(probs)) - 1e-12",
@@ -554,7 +554,7 @@ def _same_content(con: duckdb.DuckDBPyConnection, existing: str) -> bool:
     # A file stored before probabilities (or in_training_set) existed reads them as NULL.
     stored = f"({columns} {lake_table_sql([existing], PREDICTION_COLUMNS)})"
     fresh = f"({columns} incoming)"
-    differing = query_count(
+    differing = fetch_count(
         con,
         f"SELECT (SELECT count(*) FROM ({fresh} EXCEPT {stored})) "
         f"+ (SELECT count(*) FROM ({stored} EXCEPT {fresh}))",
@@ -582,20 +582,3 @@ def _write(
     )
     if not layout.store.remote:
         final.chmod(0o444)  # immutable once written (object storage: never overwritten)
-
-
-def one_row(
-    con: duckdb.DuckDBPyConnection, query: str, params: list[object] | None = None
-) -> tuple[Any, ...]:
-    """The row of a query that always returns one (an aggregate without GROUP BY)."""
-    row = con.execute(query, params or []).fetchone()
-    if row is None:
-        raise LookupError(f"no row from a query that always returns one: {query}")
-    return row
-
-
-def query_count(
-    con: duckdb.DuckDBPyConnection, query: str, params: list[object] | None = None
-) -> int:
-    """The number a `SELECT count(*) ...` query returns."""
-    return int(one_row(con, query, params)[0])

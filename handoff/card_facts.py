@@ -20,6 +20,7 @@ from warehouse.layout import WarehouseLayout
 from warehouse.slice_names import OVERALL_COLUMN_SQL
 from warehouse.split_names import SPLITS
 from warehouse.splits import CUT_ORDER, bucket_case_sql, cut_points
+from warehouse.sql_results import fetch_count
 from warehouse.storage import capped_connection
 
 #: Distribution -> its (split, upper bucket bound) cut points, as warehouse/splits.py cuts.
@@ -110,8 +111,7 @@ def _reproduced_by_rule(con: duckdb.DuckDBPyConnection, salt: str, cuts: CutPoin
 
 def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
     """The one number a `SELECT count(*)` query returns."""
-    row = con.execute(query).fetchone()
-    return int(row[0]) if row else 0
+    return fetch_count(con, query)
 
 
 def _human_levels(con: duckdb.DuckDBPyConnection, version: int) -> list[SqlRow]:

@@ -42,6 +42,7 @@ from warehouse.layout import WarehouseLayout
 from warehouse.slice_bins import slice_label
 from warehouse.slice_names import OVERALL
 from warehouse.splits import published_versions
+from warehouse.sql_results import fetch_count
 from warehouse.storage import write_lake_records
 
 if TYPE_CHECKING:
@@ -192,8 +193,7 @@ def annotation_cursor(layout: WarehouseLayout) -> datetime | None:
 
 
 def _annotation_count(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT count(*) FROM human_annotations").fetchone()
-    return int(row[0]) if row else 0
+    return fetch_count(con, "SELECT count(*) FROM human_annotations")
 
 
 @dataclass(frozen=True)
